@@ -1,0 +1,46 @@
+"""The FastAPI application factory. Connections are opened by the lifespan,
+never at import time."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from services.api.errors import install_error_handlers
+from services.api.middleware import BodySizeLimit
+from services.api.routes import handoffs, health
+from shared.db import make_engine
+from shared.redis_client import make_redis
+from shared.settings import Settings, get_settings
+
+#: Sync routes run in anyio's thread pool; a claim storm needs more than its default 40.
+THREADPOOL_SIZE = 100
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
+        app.state.engine = make_engine(settings.database_url)
+        app.state.redis = make_redis(settings.redis_url)
+        try:
+            yield
+        finally:
+            app.state.redis.close()
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Escalation Mode",
+        version="0.1.0",
+        description="Escalate stuck troubleshooting sessions to senior engineers, live.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(handoffs.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,136 @@
+"""``/api/v1/handoffs``: thin routes over ``shared.handoffs``."""
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from redis.exceptions import RedisError
+
+from services.api.deps import (
+    HandoffDep,
+    PrincipalDep,
+    RedisDep,
+    SeniorDep,
+    SessionDep,
+    SettingsDep,
+    get_claim_lock_factory,
+)
+from shared import handoffs
+from shared.events import handoff_history, handoff_public
+from shared.handoffs import ClaimLockFactory
+from shared.jobs import enqueue_assessment
+from shared.models import (
+    ClaimConflictBody,
+    ErrorBody,
+    EventList,
+    HandoffCreate,
+    HandoffPage,
+    HandoffPublic,
+    HandoffStatus,
+    ResolveBody,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/handoffs", tags=["handoffs"])
+
+
+def errors(*statuses: int, conflict_model: type[ErrorBody] = ErrorBody) -> dict[int | str, Any]:
+    """OpenAPI entries for the error responses a route can give."""
+    return {
+        status: {"model": conflict_model if status == 409 else ErrorBody}
+        for status in (401, 422, *statuses)
+    }
+
+
+ClaimLocks = Annotated[ClaimLockFactory, Depends(get_claim_lock_factory)]
+
+
+@router.post("", status_code=201, responses=errors(409, 413))
+def create_handoff(
+    body: HandoffCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> HandoffPublic:
+    handoff, created = handoffs.create_handoff(
+        session=session, principal=principal, body=body, idempotency_key=idempotency_key
+    )
+    if created:
+        _enqueue_assessment(redis, handoff, settings)
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    return handoff
+
+
+def _enqueue_assessment(redis: RedisDep, handoff: HandoffPublic, settings: SettingsDep) -> None:
+    try:
+        enqueue_assessment(redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings)
+    except RedisError as exc:
+        # The handoff is committed; the reconciler enqueues it once Redis is back.
+        log.warning("could not enqueue assessment for %s: %s", handoff.id, exc)
+
+
+@router.get("", responses=errors())
+def list_handoffs(
+    principal: PrincipalDep,
+    session: SessionDep,
+    status: HandoffStatus | None = None,
+    domain: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> HandoffPage:
+    return handoffs.list_handoffs(
+        session=session,
+        org_id=principal.org_id,
+        status=status,
+        domain=domain,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/{handoff_id}", responses=errors(404))
+def get_handoff(handoff: HandoffDep) -> HandoffPublic:
+    return handoff_public(handoff)
+
+
+@router.get("/{handoff_id}/history", responses=errors(404))
+def get_history(handoff: HandoffDep, session: SessionDep) -> EventList:
+    return EventList(items=handoff_history(session, handoff=handoff))
+
+
+@router.post(
+    "/{handoff_id}/claim", responses=errors(403, 404, 409, conflict_model=ClaimConflictBody)
+)
+def claim_handoff(
+    handoff_id: str, principal: SeniorDep, session: SessionDep, claim_locks: ClaimLocks
+) -> HandoffPublic:
+    return handoffs.claim_handoff(
+        session=session, principal=principal, handoff_id=handoff_id, claim_lock=claim_locks
+    )
+
+
+@router.post("/{handoff_id}/release", responses=errors(403, 404, 409))
+def release_handoff(handoff_id: str, principal: SeniorDep, session: SessionDep) -> HandoffPublic:
+    return handoffs.release_handoff(session=session, principal=principal, handoff_id=handoff_id)
+
+
+@router.post("/{handoff_id}/resolve", responses=errors(403, 404, 409, 413))
+def resolve_handoff(
+    handoff_id: str, body: ResolveBody, principal: SeniorDep, session: SessionDep
+) -> HandoffPublic:
+    return handoffs.resolve_handoff(
+        session=session,
+        principal=principal,
+        handoff_id=handoff_id,
+        resolution_notes=body.resolution_notes,
+    )
+
+
+@router.post("/{handoff_id}/cancel", responses=errors(403, 404, 409))
+def cancel_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDep) -> HandoffPublic:
+    return handoffs.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)

@@ -1,0 +1,58 @@
+"""Liveness, readiness and Prometheus metrics (outside ``/api/v1``)."""
+
+import logging
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.api.deps import EngineDep, RedisDep
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive; checks no dependency."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "A dependency does not answer."}})
+def readyz(engine: EngineDep, redis: RedisDep) -> JSONResponse:
+    """200 only when both the database and Redis answer; otherwise 503 naming which."""
+    checks = {"database": _database_ok(engine), "redis": _redis_ok(redis)}
+    failing = [name for name, ok in checks.items() if not ok]
+    body = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
+    if failing:
+        detail = f"Not ready: {', '.join(failing)} unavailable."
+        return JSONResponse({"error": "not_ready", "detail": detail, "checks": body}, 503)
+    return JSONResponse({"status": "ready", "checks": body})
+
+
+def _database_ok(engine: EngineDep) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("readiness: database unavailable: %s", exc)
+        return False
+    return True
+
+
+def _redis_ok(redis: RedisDep) -> bool:
+    try:
+        return bool(redis.ping())
+    except RedisError as exc:
+        log.warning("readiness: redis unavailable: %s", exc)
+        return False
+
+
+@router.get("/metrics", response_class=Response)
+def metrics() -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,87 @@
+"""The ``escalations`` command: api, worker, migrate, token."""
+
+import logging
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from shared.auth import issue_token
+from shared.models import Role
+from shared.settings import Settings, get_settings
+
+app = typer.Typer(help="Escalation Mode: escalate stuck sessions to senior engineers, live.")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        messages = "; ".join(error["msg"] for error in exc.errors())
+        typer.echo(f"configuration error: {messages}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (one replica; run several behind a proxy)."""
+    import uvicorn
+
+    from services.api.app import create_app
+
+    settings = _settings()
+    _configure_logging(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run again)."""
+    from shared.migrate import upgrade_to_head
+
+    settings = _settings()
+    _configure_logging(settings)
+    upgrade_to_head(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="User id.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    role: Annotated[Role, typer.Option(help="engineer, senior or admin.")],
+    org: Annotated[str, typer.Option(help="Tenant (org) id.")],
+    ttl_hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 12.0,
+) -> None:
+    """Print a JWT signed with ESCALATIONS_JWT_SECRET."""
+    settings = _settings()
+    typer.echo(
+        issue_token(
+            secret=settings.jwt_secret,
+            sub=sub,
+            name=name,
+            role=role,
+            org=org,
+            ttl=timedelta(hours=ttl_hours),
+        )
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,50 @@
+"""Domain errors. They know nothing of HTTP; the API maps each class to a
+status code in one place (``services/api/errors.py``)."""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base class. ``code`` is the machine-readable ``error`` of the response;
+    ``extra`` holds further fields for the response body."""
+
+    code = "domain_error"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.extra = extra
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+
+
+class ServiceUnavailable(DomainError):
+    code = "service_unavailable"
+
+
+def handoff_not_found(handoff_id: str) -> NotFound:
+    return NotFound(f"Handoff {handoff_id} not found.", code="handoff_not_found")
+
+
+def invalid_state(action: str, status: str) -> Conflict:
+    return Conflict(f"Cannot {action} a {status} handoff.", code="invalid_state", status=status)

@@ -1,0 +1,407 @@
+"""The handoff lifecycle: create, list, get, claim, release, resolve, cancel.
+
+Each function commits its own transaction, and each state change writes its
+event (``shared.events.record_event``) in that same transaction. Functions take
+keyword arguments only and raise ``shared.errors`` exceptions.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
+from shared.events import handoff_public, record_event
+from shared.locks import ClaimLock
+from shared.models import (
+    OPEN_STATUSES,
+    PRIORITY_RANK,
+    EventType,
+    Handoff,
+    HandoffCreate,
+    HandoffPage,
+    HandoffPublic,
+    HandoffStatus,
+    IdempotencyRecord,
+)
+from shared.timeutil import as_utc, isoformat, utcnow
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+ClaimLockFactory = Callable[[str], ClaimLock | None]
+
+
+# --- create --------------------------------------------------------------------
+
+
+def create_handoff(
+    *,
+    session: Session,
+    principal: Principal,
+    body: HandoffCreate,
+    idempotency_key: str | None = None,
+) -> tuple[HandoffPublic, bool]:
+    """Create a pending handoff and its ``handoff_created`` event.
+
+    Returns the handoff and whether it was created now (False: the first
+    response to the same ``Idempotency-Key``). Raises ``Conflict``
+    (``session_already_escalated``) while the session has an open handoff.
+    """
+    request_hash = _request_hash(body)
+    if idempotency_key is not None:
+        _check_idempotency_key(idempotency_key)
+        replay = _idempotent_replay(session, principal, idempotency_key, request_hash)
+        if replay is not None:
+            return replay, False
+    _refuse_second_open_handoff(session, principal.org_id, body.session_id)
+    handoff = _new_handoff(principal, body)
+    session.add(handoff)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Lost a race with a concurrent create: report what won it.
+        session.rollback()
+        return _after_create_race(session, principal, body, idempotency_key, request_hash)
+    record_event(session, handoff=handoff, type=EventType.created, actor=principal)
+    public = handoff_public(handoff)
+    if idempotency_key is not None:
+        session.add(_idempotency_record(principal, idempotency_key, request_hash, public))
+    session.commit()
+    return public, True
+
+
+def _new_handoff(principal: Principal, body: HandoffCreate) -> Handoff:
+    now = utcnow()
+    return Handoff(
+        id=str(uuid.uuid4()),
+        org_id=principal.org_id,
+        session_id=body.session_id,
+        status=HandoffStatus.pending.value,
+        priority=body.priority.value,
+        priority_rank=PRIORITY_RANK[body.priority],
+        problem_domain=body.snapshot.problem_domain,
+        created_by_id=principal.user_id,
+        created_by_name=principal.name,
+        created_at=now,
+        updated_at=now,
+        engineer_notes=body.engineer_notes,
+        snapshot=body.snapshot.model_dump(mode="json"),
+    )
+
+
+def _refuse_second_open_handoff(session: Session, org_id: str, session_id: str) -> None:
+    statement = select(Handoff).where(
+        Handoff.org_id == org_id,
+        Handoff.session_id == session_id,
+        col(Handoff.status).in_(OPEN_STATUSES),
+    )
+    existing = session.exec(statement).first()
+    if existing is not None:
+        raise Conflict(
+            f"Session {session_id} already has an open handoff.",
+            code="session_already_escalated",
+            handoff_id=existing.id,
+        )
+
+
+def _after_create_race(
+    session: Session,
+    principal: Principal,
+    body: HandoffCreate,
+    idempotency_key: str | None,
+    request_hash: str,
+) -> tuple[HandoffPublic, bool]:
+    if idempotency_key is not None:
+        replay = _idempotent_replay(session, principal, idempotency_key, request_hash)
+        if replay is not None:
+            return replay, False
+    _refuse_second_open_handoff(session, principal.org_id, body.session_id)
+    raise Conflict("The handoff changed concurrently; retry.", code="concurrent_update")
+
+
+def _request_hash(body: HandoffCreate) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def _check_idempotency_key(key: str) -> None:
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidInput(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+            code="invalid_idempotency_key",
+        )
+
+
+def _idempotent_replay(
+    session: Session, principal: Principal, key: str, request_hash: str
+) -> HandoffPublic | None:
+    record = session.get(IdempotencyRecord, (principal.org_id, principal.user_id, key))
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise InvalidInput(
+            "This Idempotency-Key was already used with a different request body.",
+            code="idempotency_key_reused",
+        )
+    return HandoffPublic.model_validate(record.response)
+
+
+def _idempotency_record(
+    principal: Principal, key: str, request_hash: str, public: HandoffPublic
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        org_id=principal.org_id,
+        user_id=principal.user_id,
+        key=key,
+        request_hash=request_hash,
+        handoff_id=public.id,
+        response=public.model_dump(mode="json"),
+        created_at=utcnow(),
+    )
+
+
+# --- read ----------------------------------------------------------------------
+
+
+def get_handoff(*, session: Session, org_id: str, handoff_id: str) -> Handoff:
+    """The org's handoff, or ``NotFound`` (also for another org's handoff)."""
+    handoff = _load(session, org_id, handoff_id)
+    if handoff is None:
+        raise handoff_not_found(handoff_id)
+    return handoff
+
+
+def _load(
+    session: Session, org_id: str, handoff_id: str, *, for_update: bool = False
+) -> Handoff | None:
+    if not _is_uuid(handoff_id):
+        return None
+    statement = select(Handoff).where(Handoff.id == handoff_id, Handoff.org_id == org_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def list_handoffs(
+    *,
+    session: Session,
+    org_id: str,
+    status: HandoffStatus | None,
+    domain: str | None,
+    limit: int,
+    cursor: str | None,
+) -> HandoffPage:
+    """The org's handoffs in queue order (priority, then oldest first), one page."""
+    statement = select(Handoff).where(Handoff.org_id == org_id)
+    if status is not None:
+        statement = statement.where(Handoff.status == status.value)
+    if domain is not None:
+        statement = statement.where(Handoff.problem_domain == domain)
+    if cursor is not None:
+        statement = statement.where(_after_cursor(*_decode_cursor(cursor)))
+    statement = statement.order_by(
+        col(Handoff.priority_rank), col(Handoff.created_at), col(Handoff.id)
+    ).limit(limit + 1)
+    rows = list(session.exec(statement))
+    page, more = rows[:limit], len(rows) > limit
+    return HandoffPage(
+        items=[handoff_public(handoff) for handoff in page],
+        next_cursor=_encode_cursor(page[-1]) if more else None,
+    )
+
+
+def _after_cursor(rank: int, created_at: datetime, handoff_id: str) -> Any:
+    return or_(
+        col(Handoff.priority_rank) > rank,
+        and_(Handoff.priority_rank == rank, col(Handoff.created_at) > created_at),
+        and_(
+            Handoff.priority_rank == rank,
+            Handoff.created_at == created_at,
+            col(Handoff.id) > handoff_id,
+        ),
+    )
+
+
+def _encode_cursor(handoff: Handoff) -> str:
+    position = [handoff.priority_rank, isoformat(handoff.created_at), handoff.id]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
+    try:
+        rank, created_at, handoff_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        position = (int(rank), as_utc(datetime.fromisoformat(created_at)), str(handoff_id))
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise InvalidInput("The cursor is not one this API returned.", code="invalid_cursor") from exc
+    return position
+
+
+# --- claim -----------------------------------------------------------------------
+
+
+def claim_handoff(
+    *,
+    session: Session,
+    principal: Principal,
+    handoff_id: str,
+    claim_lock: ClaimLockFactory,
+) -> HandoffPublic:
+    """Claim a pending handoff for ``principal``. Exactly one concurrent caller wins.
+
+    The Redis lock settles races quickly; the conditional update
+    (``WHERE status = 'pending'``) settles them when the lock expired or Redis is
+    down. Claiming your own claim again returns it. Raises ``Conflict``
+    ``handoff_already_claimed`` naming the winner, or ``invalid_state``.
+    """
+    decided = _claim_outcome(get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id), principal)
+    if decided is not None:
+        return decided
+    session.rollback()  # never hold a database transaction while waiting on the lock
+    lock = claim_lock(handoff_id)
+    held = lock.try_acquire() if lock is not None else None
+    try:
+        if held is False and lock is not None:
+            lock.wait_until_released()
+            handoff = get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
+            decided = _claim_outcome(handoff, principal)
+            if decided is not None:
+                return decided
+            session.rollback()
+        return _claim_in_database(session, principal, handoff_id)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _claim_in_database(session: Session, principal: Principal, handoff_id: str) -> HandoffPublic:
+    now = utcnow()
+    statement = (
+        update(Handoff)
+        .where(
+            col(Handoff.id) == handoff_id,
+            col(Handoff.org_id) == principal.org_id,
+            col(Handoff.status) == HandoffStatus.pending.value,
+        )
+        .values(
+            status=HandoffStatus.claimed.value,
+            claimed_by_id=principal.user_id,
+            claimed_by_name=principal.name,
+            claimed_at=now,
+            updated_at=now,
+        )
+    )
+    won = session.execute(statement).rowcount == 1
+    handoff = get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
+    if not won:
+        session.rollback()
+        decided = _claim_outcome(handoff, principal)
+        if decided is None:  # pending again already (released in between): caller may retry
+            raise Conflict("The handoff changed concurrently; retry.", code="concurrent_update")
+        return decided
+    record_event(session, handoff=handoff, type=EventType.claimed, actor=principal)
+    session.commit()
+    return handoff_public(handoff)
+
+
+def _claim_outcome(handoff: Handoff, principal: Principal) -> HandoffPublic | None:
+    """None while the handoff is pending; otherwise the claim's final answer."""
+    if handoff.status == HandoffStatus.pending:
+        return None
+    if handoff.status == HandoffStatus.claimed:
+        if handoff.claimed_by_id == principal.user_id:
+            return handoff_public(handoff)
+        raise already_claimed(handoff)
+    raise invalid_state("claim", handoff.status)
+
+
+def already_claimed(handoff: Handoff) -> Conflict:
+    assert handoff.claimed_at is not None
+    return Conflict(
+        f"Already claimed by {handoff.claimed_by_name}.",
+        code="handoff_already_claimed",
+        claimed_by_id=handoff.claimed_by_id,
+        claimed_by_name=handoff.claimed_by_name,
+        claimed_at=isoformat(handoff.claimed_at),
+    )
+
+
+# --- release, resolve, cancel ----------------------------------------------------
+
+
+def release_handoff(*, session: Session, principal: Principal, handoff_id: str) -> HandoffPublic:
+    """Put a claimed handoff back to pending. The claimer may release; so may an
+    admin (to free a claim whose owner is away)."""
+    handoff = _load_for_update(session, principal, handoff_id)
+    if handoff.status != HandoffStatus.claimed:
+        raise invalid_state("release", handoff.status)
+    if handoff.claimed_by_id != principal.user_id and not principal.is_admin:
+        raise _not_claim_owner(handoff)
+    handoff.status = HandoffStatus.pending.value
+    handoff.claimed_by_id = handoff.claimed_by_name = handoff.claimed_at = None
+    return _commit_change(session, handoff, EventType.released, principal)
+
+
+def resolve_handoff(
+    *, session: Session, principal: Principal, handoff_id: str, resolution_notes: str
+) -> HandoffPublic:
+    """Resolve a handoff the caller has claimed, with notes."""
+    handoff = _load_for_update(session, principal, handoff_id)
+    if handoff.status != HandoffStatus.claimed:
+        raise invalid_state("resolve", handoff.status)
+    if handoff.claimed_by_id != principal.user_id:
+        raise _not_claim_owner(handoff)
+    handoff.status = HandoffStatus.resolved.value
+    handoff.resolved_at = utcnow()
+    handoff.resolution_notes = resolution_notes
+    return _commit_change(session, handoff, EventType.resolved, principal)
+
+
+def cancel_handoff(*, session: Session, principal: Principal, handoff_id: str) -> HandoffPublic:
+    """Cancel a pending handoff: its creator or an admin."""
+    handoff = _load_for_update(session, principal, handoff_id)
+    if handoff.created_by_id != principal.user_id and not principal.is_admin:
+        raise Forbidden("Only the handoff's creator or an admin can cancel it.", code="not_creator")
+    if handoff.status != HandoffStatus.pending:
+        raise invalid_state("cancel", handoff.status)
+    handoff.status = HandoffStatus.cancelled.value
+    return _commit_change(session, handoff, EventType.cancelled, principal)
+
+
+def _load_for_update(session: Session, principal: Principal, handoff_id: str) -> Handoff:
+    handoff = _load(session, principal.org_id, handoff_id, for_update=True)
+    if handoff is None:
+        raise handoff_not_found(handoff_id)
+    return handoff
+
+
+def _not_claim_owner(handoff: Handoff) -> Forbidden:
+    return Forbidden(
+        f"This handoff is claimed by {handoff.claimed_by_name}, not by you.",
+        code="not_claim_owner",
+    )
+
+
+def _commit_change(
+    session: Session, handoff: Handoff, event_type: EventType, principal: Principal
+) -> HandoffPublic:
+    handoff.updated_at = utcnow()
+    session.add(handoff)
+    session.flush()
+    record_event(session, handoff=handoff, type=event_type, actor=principal)
+    session.commit()
+    return handoff_public(handoff)

@@ -1,0 +1,257 @@
+"""Tables (SQLModel) and the API's request/response models.
+
+The database is the source of truth. ``events`` is the outbox and the audit
+trail at once: every state change writes its event in the same transaction.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field as PydField, PlainSerializer
+from sqlmodel import JSON, Column, DateTime, Field, SQLModel
+
+from shared.timeutil import isoformat
+
+
+class Role(StrEnum):
+    engineer = "engineer"
+    senior = "senior"
+    admin = "admin"
+
+
+class HandoffStatus(StrEnum):
+    pending = "pending"
+    claimed = "claimed"
+    resolved = "resolved"
+    cancelled = "cancelled"
+
+
+OPEN_STATUSES = (HandoffStatus.pending.value, HandoffStatus.claimed.value)
+
+
+class Priority(StrEnum):
+    urgent = "urgent"
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
+#: Queue order: a lower rank is served first.
+PRIORITY_RANK = {Priority.urgent: 0, Priority.high: 1, Priority.normal: 2, Priority.low: 3}
+
+
+class ConfidenceTier(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class AssessmentStatus(StrEnum):
+    pending = "pending"
+    ready = "ready"
+    failed = "failed"
+
+
+class EventType(StrEnum):
+    created = "handoff_created"
+    assessment_ready = "handoff_assessment_ready"
+    assessment_failed = "handoff_assessment_failed"
+    claimed = "handoff_claimed"
+    released = "handoff_released"
+    resolved = "handoff_resolved"
+    cancelled = "handoff_cancelled"
+    sla_breached = "handoff_sla_breached"
+
+
+def _utc_column(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+# --- tables -----------------------------------------------------------------
+
+
+class Handoff(SQLModel, table=True):
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        # One open (pending or claimed) handoff per session, enforced by the database
+        # so that two replicas racing on the same session cannot both insert.
+        sa.Index(
+            "uq_handoffs_open_session",
+            "org_id",
+            "session_id",
+            unique=True,
+            sqlite_where=sa.text("status IN ('pending', 'claimed')"),
+            postgresql_where=sa.text("status IN ('pending', 'claimed')"),
+        ),
+        sa.Index("ix_handoffs_queue", "org_id", "priority_rank", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    org_id: str = Field(max_length=128)
+    session_id: str = Field(max_length=128)
+    status: str = Field(max_length=16)
+    priority: str = Field(max_length=16)
+    priority_rank: int
+    problem_domain: str = Field(max_length=64)
+    created_by_id: str = Field(max_length=128)
+    created_by_name: str = Field(max_length=256)
+    created_at: datetime = _utc_column()
+    updated_at: datetime = _utc_column()
+    engineer_notes: str = Field(default="", sa_type=sa.Text)
+    snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    assessment_status: str = Field(default=AssessmentStatus.pending.value, max_length=16)
+    ai_assessment_data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    claimed_by_id: str | None = Field(default=None, max_length=128)
+    claimed_by_name: str | None = Field(default=None, max_length=256)
+    claimed_at: datetime | None = _utc_column(nullable=True)
+    resolved_at: datetime | None = _utc_column(nullable=True)
+    resolution_notes: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Event(SQLModel, table=True):
+    """One state change. ``seq`` increases per org and is the SSE ``id:``."""
+
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("org_id", "seq", name="uq_events_org_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(max_length=128)
+    seq: int = Field(sa_type=sa.BigInteger)
+    type: str = Field(max_length=64)
+    handoff_id: str = Field(max_length=36, index=True)
+    actor_id: str | None = Field(default=None, max_length=128)
+    actor_name: str | None = Field(default=None, max_length=256)
+    at: datetime = _utc_column()
+    handoff: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    published_at: datetime | None = _utc_column(nullable=True)
+
+
+class OrgEventCounter(SQLModel, table=True):
+    """Allocates per-org event numbers. Its row lock also orders an org's
+    event-writing transactions, so ``seq`` values commit in increasing order."""
+
+    __tablename__ = "org_event_counters"
+
+    org_id: str = Field(primary_key=True, max_length=128)
+    last_seq: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a create carrying an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency_keys"
+
+    org_id: str = Field(primary_key=True, max_length=128)
+    user_id: str = Field(primary_key=True, max_length=128)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    handoff_id: str = Field(max_length=36)
+    response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc_column()
+
+
+# --- API models ----------------------------------------------------------------
+
+UtcTime = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TriedStep(StrictModel):
+    description: str = PydField(min_length=1, max_length=2_000)
+    outcome: str = PydField(default="", max_length=2_000)
+
+
+class TranscriptMessage(StrictModel):
+    role: str = PydField(min_length=1, max_length=32)
+    content: str = PydField(max_length=20_000)
+
+
+class Snapshot(StrictModel):
+    problem_summary: str = PydField(min_length=1, max_length=2_000)
+    problem_domain: str = PydField(min_length=1, max_length=64)
+    status: str = PydField(min_length=1, max_length=64)
+    step_count: int = PydField(ge=0, le=1_000_000)
+    confidence_tier: ConfidenceTier
+    tried_steps: list[TriedStep] = PydField(default_factory=list, max_length=200)
+    transcript: list[TranscriptMessage] | None = PydField(default=None, max_length=500)
+
+
+class HandoffCreate(StrictModel):
+    session_id: str = PydField(min_length=1, max_length=128)
+    engineer_notes: str = PydField(default="", max_length=10_000)
+    priority: Priority = Priority.normal
+    snapshot: Snapshot
+
+
+class ResolveBody(StrictModel):
+    resolution_notes: str = PydField(min_length=1, max_length=10_000)
+
+
+class AssessmentData(BaseModel):
+    summary: str
+    likely_causes: list[str]
+    suggested_steps: list[str]
+    confidence: ConfidenceTier
+    generator: str
+    generated_at: str
+
+
+class HandoffPublic(BaseModel):
+    id: str
+    org_id: str
+    session_id: str
+    status: HandoffStatus
+    priority: Priority
+    created_by_id: str
+    created_by_name: str
+    created_at: UtcTime
+    updated_at: UtcTime
+    engineer_notes: str
+    snapshot: Snapshot
+    assessment_status: AssessmentStatus
+    ai_assessment_data: AssessmentData | None
+    claimed_by_id: str | None
+    claimed_by_name: str | None
+    claimed_at: UtcTime | None
+    resolved_at: UtcTime | None
+    resolution_notes: str | None
+
+
+class HandoffPage(BaseModel):
+    items: list[HandoffPublic]
+    next_cursor: str | None
+
+
+class EventPublic(BaseModel):
+    id: int
+    type: EventType
+    handoff_id: str
+    org_id: str
+    at: UtcTime
+    actor_id: str | None
+    actor_name: str | None
+    handoff: HandoffPublic
+
+
+class EventList(BaseModel):
+    items: list[EventPublic]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx: a machine-readable ``error`` and a human ``detail``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    detail: str
+
+
+class ClaimConflictBody(ErrorBody):
+    claimed_by_id: str
+    claimed_by_name: str
+    claimed_at: str

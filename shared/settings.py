@@ -1,0 +1,57 @@
+"""Typed configuration, read from ``ESCALATIONS_*`` environment variables.
+
+Nothing is read at import time: call :func:`get_settings` (cached) or build
+``Settings(...)`` directly in tests.
+"""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
+MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ESCALATIONS_", extra="ignore")
+
+    dev_mode: bool = False
+    database_url: str = "sqlite:///./escalations.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_secret: str = ""
+
+    claim_lock_enabled: bool = True
+    claim_lock_ttl_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    assessor: Literal["heuristic", "openai"] = "heuristic"
+    assessment_job_timeout_seconds: int = Field(default=120, gt=0)
+    assessment_retries: int = Field(default=3, ge=0, le=10)
+
+    claim_sla_seconds: int = Field(default=300, gt=0)
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_secret(self) -> "Settings":
+        if self.dev_mode and not self.jwt_secret:
+            self.jwt_secret = DEV_JWT_SECRET
+        if not self.dev_mode and self.jwt_secret in ("", DEV_JWT_SECRET):
+            raise ValueError(
+                "ESCALATIONS_JWT_SECRET must be set (or ESCALATIONS_DEV_MODE=true for local use)"
+            )
+        if len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
+            raise ValueError(
+                f"ESCALATIONS_JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

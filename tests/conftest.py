@@ -1,0 +1,145 @@
+"""Fixtures on real services: Redis (its own database number) and both SQLite
+and PostgreSQL (a database created for this run, dropped at the end).
+
+Environment knobs (defaults suit this repo's CI machine):
+  ESCALATIONS_TEST_REDIS_URL   redis://127.0.0.1:6379/13
+  ESCALATIONS_TEST_PG_URL      postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+"""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from redis import Redis
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from services.api.app import create_app
+from shared.auth import issue_token
+from shared.db import make_engine
+from shared.migrate import upgrade_to_head
+from shared.models import Role
+from shared.redis_client import make_redis
+from shared.settings import Settings
+
+TEST_SECRET = "test-secret-" + "0123456789" * 4
+REDIS_URL = os.environ.get("ESCALATIONS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+PG_ADMIN_URL = os.environ.get(
+    "ESCALATIONS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TABLES = ("events", "org_event_counters", "idempotency_keys", "handoffs")
+
+
+def _psycopg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated, for this test run."""
+    name = f"escalations_test_{uuid.uuid4().hex[:10]}"
+    admin_dsn = _psycopg_dsn(PG_ADMIN_URL)
+    with psycopg.connect(admin_dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(url)
+    yield url
+    with psycopg.connect(admin_dsn, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "escalations.db"
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    _empty_tables(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty_tables(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in TABLES:
+            connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    client = make_redis(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, redis_url=REDIS_URL, jwt_secret=TEST_SECRET)
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine, redis: Redis) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+TokenFactory = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def auth() -> TokenFactory:
+    """``auth("senior", sub="u-42", name="Dana Senior", org="acme")`` → headers."""
+
+    def headers(role: str, *, sub: str | None = None, name: str | None = None,
+                org: str = "acme") -> dict[str, str]:
+        token = issue_token(
+            secret=TEST_SECRET,
+            sub=sub or f"{role}-1",
+            name=name or f"{role.title()} One",
+            role=Role(role),
+            org=org,
+            ttl=timedelta(hours=1),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
+
+
+def handoff_body(session_id: str = "sess-1", **overrides: object) -> dict[str, object]:
+    """A valid create body; keyword arguments replace top-level fields."""
+    body: dict[str, object] = {
+        "session_id": session_id,
+        "engineer_notes": "Pods restart every few minutes after the deploy.",
+        "priority": "normal",
+        "snapshot": {
+            "problem_summary": "Checkout service crash-loops with OOMKilled",
+            "problem_domain": "kubernetes",
+            "status": "stuck",
+            "step_count": 4,
+            "confidence_tier": "low",
+            "tried_steps": [
+                {"description": "Restarted the deployment", "outcome": "Still crashing"},
+                {"description": "Checked recent commits", "outcome": "Nothing obvious"},
+            ],
+            "transcript": [{"role": "user", "content": "Why does checkout keep restarting?"}],
+        },
+    }
+    body.update(overrides)
+    return body
