@@ -51,6 +51,25 @@ def api(
 
 
 @app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
+    worker_class: Annotated[
+        str, typer.Option(help="simple (default), fork or spawn: see docs/decisions.md.")
+    ] = "simple",
+    name: Annotated[str | None, typer.Option(help="Worker name shown in rq-dashboard.")] = None,
+) -> None:
+    """Run an assessment worker (RQ, queue `assessments`) with its scheduler and reconciler."""
+    from services.worker.main import WORKER_CLASSES, run_worker
+
+    if worker_class not in WORKER_CLASSES:
+        typer.echo(f"unknown worker class {worker_class!r}: {', '.join(WORKER_CLASSES)}", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    _configure_logging(settings)
+    run_worker(settings, burst=burst, worker_class=worker_class, name=name)
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run again)."""
     from shared.migrate import upgrade_to_head

@@ -53,7 +53,11 @@ def decode_token(token: str, *, secret: str) -> Principal:
 def _principal_from(claims: dict[str, Any]) -> Principal:
     fields = {key: claims.get(key) for key in ("sub", "name", "role", "org")}
     for key, value in fields.items():
-        if not isinstance(value, str) or not 0 < len(value) <= MAX_CLAIM_LENGTH[key]:
+        if (
+            not isinstance(value, str)
+            or not 0 < len(value) <= MAX_CLAIM_LENGTH[key]
+            or "\x00" in value  # PostgreSQL text cannot hold NUL
+        ):
             raise NotAuthenticated(
                 f"Token claim {key!r} must be a string of 1 to {MAX_CLAIM_LENGTH[key]} characters."
             )

@@ -133,9 +133,10 @@ def _request_hash(body: HandoffCreate) -> str:
 
 
 def _check_idempotency_key(key: str) -> None:
-    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+    # No NUL: PostgreSQL text cannot hold it, and the key is looked up and stored.
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or "\x00" in key:
         raise InvalidInput(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, without NUL.",
             code="invalid_idempotency_key",
         )
 
@@ -246,7 +247,9 @@ def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
     try:
         rank, created_at, handoff_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         position = (int(rank), as_utc(datetime.fromisoformat(created_at)), str(handoff_id))
-    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+        if position[0] not in PRIORITY_RANK.values() or not _is_uuid(position[2]):
+            raise ValueError("not a queue position")
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError) as exc:
         raise InvalidInput("The cursor is not one this API returned.", code="invalid_cursor") from exc
     return position
 

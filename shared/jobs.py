@@ -1,7 +1,14 @@
-"""Enqueueing the assessment job: by dotted name, with a job id derived from
-the handoff id, so enqueueing a handoff that already has a live job is a no-op."""
+"""The assessment job's life in RQ: enqueue by dotted name with a job id derived
+from the handoff id, and tell a live job from a lost or abandoned one.
+
+A job is *live* while it is queued, scheduled, deferred, or started by a worker
+that still renews its lease. Enqueueing a handoff with a live job is a no-op;
+a finished, failed or abandoned job is replaced by a fresh one.
+"""
 
 import logging
+from datetime import timedelta
+from enum import Enum
 
 from redis import Redis
 from rq import Queue, Retry
@@ -10,16 +17,19 @@ from rq.job import Job, JobStatus
 
 from shared import keys
 from shared.settings import Settings
+from shared.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
-LIVE_JOB_STATUSES = {
-    JobStatus.QUEUED,
-    JobStatus.STARTED,
-    JobStatus.DEFERRED,
-    JobStatus.SCHEDULED,
-}
-RETRY_INTERVALS_SECONDS = [5, 20, 60]
+WAITING_STATUSES = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+#: A running job renews its lease every third of this; see services/worker/lease.py.
+LEASE_TTL_SECONDS = 10.0
+
+
+class JobState(Enum):
+    LIVE = "live"
+    ABANDONED = "abandoned"  # started, but its worker stopped renewing the lease
+    NONE = "none"  # never enqueued, lost with Redis, finished or failed
 
 
 def enqueue_assessment(
@@ -30,33 +40,47 @@ def enqueue_assessment(
     Raises redis' ``RedisError`` when Redis cannot be reached; the caller
     decides whether that is fatal (the reconciler re-enqueues later).
     """
-    job_id = keys.assessment_job_id(handoff_id)
-    existing = _live_job(redis, job_id)
-    if existing is not None:
-        return existing
+    state, job = assessment_job_state(redis, handoff_id)
+    if state is JobState.LIVE and job is not None:
+        return job
+    if job is not None:
+        job.delete()  # so RQ's own clean-up never acts on the stale copy
     queue = Queue(keys.ASSESSMENTS_QUEUE, connection=redis)
     return queue.enqueue(
         keys.ASSESS_JOB_FUNC,
         handoff_id,
-        job_id=job_id,
+        job_id=keys.assessment_job_id(handoff_id),
         description=f"Assess handoff {handoff_id} (org {org_id})",
         meta={"handoff_id": handoff_id, "org_id": org_id},
         job_timeout=settings.assessment_job_timeout_seconds,
-        retry=_retry(settings.assessment_retries),
+        retry=_retry(settings),
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
     )
 
 
-def _retry(retries: int) -> Retry | None:
-    if retries == 0:
+def _retry(settings: Settings) -> Retry | None:
+    if settings.assessment_retries == 0:
         return None
-    return Retry(max=retries, interval=RETRY_INTERVALS_SECONDS[:retries])
+    return Retry(max=settings.assessment_retries, interval=settings.assessment_retry_intervals_seconds)
 
 
-def _live_job(redis: Redis, job_id: str) -> Job | None:
+def assessment_job_state(redis: Redis, handoff_id: str) -> tuple[JobState, Job | None]:
     try:
-        job = Job.fetch(job_id, connection=redis)
+        job = Job.fetch(keys.assessment_job_id(handoff_id), connection=redis)
     except NoSuchJobError:
-        return None
-    return job if job.get_status(refresh=False) in LIVE_JOB_STATUSES else None
+        return JobState.NONE, None
+    status = job.get_status(refresh=False)
+    if status in WAITING_STATUSES:
+        return JobState.LIVE, job
+    if status == JobStatus.STARTED:
+        return (JobState.ABANDONED if _abandoned(redis, job, handoff_id) else JobState.LIVE), job
+    return JobState.NONE, job
+
+
+def _abandoned(redis: Redis, job: Job, handoff_id: str) -> bool:
+    if redis.exists(keys.assessment_lease(handoff_id)):
+        return False
+    # A job that has just started may not have taken its lease yet.
+    started_at = job.started_at or job.enqueued_at or utcnow()
+    return utcnow() - as_utc(started_at) > timedelta(seconds=LEASE_TTL_SECONDS)

@@ -16,3 +16,12 @@ def assessment_job_id(handoff_id: str) -> str:
 
 def org_events_channel(org_id: str) -> str:
     return f"escalations:events:{org_id}"
+
+
+def assessment_lease(handoff_id: str) -> str:
+    """Kept alive by the worker running the assessment; its absence while the
+    job says "started" means the worker died."""
+    return f"escalations:assessment-lease:{handoff_id}"
+
+
+RECONCILER_LOCK = "escalations:reconciler-lock"

@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field as PydField, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator
+from pydantic import Field as PydField
 from sqlmodel import JSON, Column, DateTime, Field, SQLModel
 
 from shared.timeutil import isoformat
@@ -86,6 +87,7 @@ class Handoff(SQLModel, table=True):
             postgresql_where=sa.text("status IN ('pending', 'claimed')"),
         ),
         sa.Index("ix_handoffs_queue", "org_id", "priority_rank", "created_at", "id"),
+        sa.Index("ix_handoffs_assessment_status", "assessment_status"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -103,6 +105,8 @@ class Handoff(SQLModel, table=True):
     snapshot: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     assessment_status: str = Field(default=AssessmentStatus.pending.value, max_length=16)
     ai_assessment_data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    #: Tries started by workers; bounds re-runs of an assessment that keeps crashing them.
+    assessment_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     claimed_by_id: str | None = Field(default=None, max_length=128)
     claimed_by_name: str | None = Field(default=None, max_length=256)
     claimed_at: datetime | None = _utc_column(nullable=True)
@@ -159,6 +163,14 @@ UtcTime = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refuse it here (422), not at the INSERT (500).
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class TriedStep(StrictModel):

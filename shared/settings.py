@@ -26,8 +26,16 @@ class Settings(BaseSettings):
     claim_lock_ttl_seconds: float = Field(default=10.0, gt=0, le=300)
 
     assessor: Literal["heuristic", "openai"] = "heuristic"
+    llm_base_url: str = "http://127.0.0.1:11434/v1"
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: str = ""
+    llm_timeout_seconds: float = Field(default=30.0, gt=0)
     assessment_job_timeout_seconds: int = Field(default=120, gt=0)
     assessment_retries: int = Field(default=3, ge=0, le=10)
+    #: Back-off before each retry; the last value repeats when there are more retries.
+    assessment_retry_intervals_seconds: list[int] = Field(default=[5, 20, 60], min_length=1)
+    assessment_max_attempts: int = Field(default=8, ge=1)
+    reconcile_interval_seconds: float = Field(default=5.0, gt=0)
 
     claim_sla_seconds: int = Field(default=300, gt=0)
     max_body_bytes: int = Field(default=256 * 1024, gt=0)

@@ -33,7 +33,8 @@ CODE_BY_STATUS = {
 }
 
 
-def error_response(status: int, code: str, detail: str, **extra: object) -> JSONResponse:
+def error_response(status: int, code: str, detail: str, /, **extra: object) -> JSONResponse:
+    """``extra`` may hold any field name, ``status`` included (``invalid_state`` does)."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": code, "detail": detail, **extra}, status, headers=headers)
 

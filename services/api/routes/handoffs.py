@@ -16,9 +16,11 @@ from services.api.deps import (
     get_claim_lock_factory,
 )
 from shared import handoffs
+from shared.assessments import reopen_assessment
+from shared.errors import ServiceUnavailable
 from shared.events import handoff_history, handoff_public
 from shared.handoffs import ClaimLockFactory
-from shared.jobs import enqueue_assessment
+from shared.jobs import JobState, assessment_job_state, enqueue_assessment
 from shared.models import (
     ClaimConflictBody,
     ErrorBody,
@@ -35,8 +37,11 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/handoffs", tags=["handoffs"])
 
 
-def errors(*statuses: int, conflict_model: type[ErrorBody] = ErrorBody) -> dict[int | str, Any]:
-    """OpenAPI entries for the error responses a route can give."""
+def errors(*statuses: int, conflict_model: Any = ErrorBody) -> dict[int | str, Any]:
+    """OpenAPI entries for the error responses a route can give. Every POST can get
+    413 (``BodySizeLimit``); one that reads a JSON body also 400 when the body is
+    not decodable at all (not UTF-8, nested too deeply). ``conflict_model`` may be
+    a union where a route's 409s differ."""
     return {
         status: {"model": conflict_model if status == 409 else ErrorBody}
         for status in (401, 422, *statuses)
@@ -46,7 +51,7 @@ def errors(*statuses: int, conflict_model: type[ErrorBody] = ErrorBody) -> dict[
 ClaimLocks = Annotated[ClaimLockFactory, Depends(get_claim_lock_factory)]
 
 
-@router.post("", status_code=201, responses=errors(409, 413))
+@router.post("", status_code=201, responses=errors(400, 409, 413))
 def create_handoff(
     body: HandoffCreate,
     principal: PrincipalDep,
@@ -79,7 +84,7 @@ def list_handoffs(
     principal: PrincipalDep,
     session: SessionDep,
     status: HandoffStatus | None = None,
-    domain: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    domain: Annotated[str | None, Query(min_length=1, max_length=64, pattern="^[^\x00]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> HandoffPage:
@@ -104,7 +109,8 @@ def get_history(handoff: HandoffDep, session: SessionDep) -> EventList:
 
 
 @router.post(
-    "/{handoff_id}/claim", responses=errors(403, 404, 409, conflict_model=ClaimConflictBody)
+    "/{handoff_id}/claim",
+    responses=errors(403, 404, 409, 413, conflict_model=ClaimConflictBody | ErrorBody),
 )
 def claim_handoff(
     handoff_id: str, principal: SeniorDep, session: SessionDep, claim_locks: ClaimLocks
@@ -114,12 +120,12 @@ def claim_handoff(
     )
 
 
-@router.post("/{handoff_id}/release", responses=errors(403, 404, 409))
+@router.post("/{handoff_id}/release", responses=errors(403, 404, 409, 413))
 def release_handoff(handoff_id: str, principal: SeniorDep, session: SessionDep) -> HandoffPublic:
     return handoffs.release_handoff(session=session, principal=principal, handoff_id=handoff_id)
 
 
-@router.post("/{handoff_id}/resolve", responses=errors(403, 404, 409, 413))
+@router.post("/{handoff_id}/resolve", responses=errors(400, 403, 404, 409, 413))
 def resolve_handoff(
     handoff_id: str, body: ResolveBody, principal: SeniorDep, session: SessionDep
 ) -> HandoffPublic:
@@ -131,6 +137,33 @@ def resolve_handoff(
     )
 
 
-@router.post("/{handoff_id}/cancel", responses=errors(403, 404, 409))
+@router.post("/{handoff_id}/cancel", responses=errors(403, 404, 409, 413))
 def cancel_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDep) -> HandoffPublic:
     return handoffs.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
+
+
+@router.post(
+    "/{handoff_id}/assessment/retry", status_code=202, responses=errors(403, 404, 409, 413, 503)
+)
+def retry_assessment(
+    principal: SeniorDep,
+    handoff: HandoffDep,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+) -> HandoffPublic:
+    """Run the assessment again after it failed (or its job was lost)."""
+    try:
+        state, _ = assessment_job_state(redis, handoff.id)
+    except RedisError as exc:
+        raise ServiceUnavailable(
+            "The job queue is unavailable; try again shortly.", code="queue_unavailable"
+        ) from exc
+    reopened = reopen_assessment(
+        session=session,
+        principal=principal,
+        handoff_id=handoff.id,
+        job_is_live=state is JobState.LIVE,
+    )
+    _enqueue_assessment(redis, reopened, settings)
+    return reopened

@@ -1,0 +1,63 @@
+"""Per-process resources of a worker: settings, database engine, Redis client
+and assessor. Built on first use in the process that uses them, and dropped
+(without closing the parent's connections) in any forked child, so a forking
+RQ worker's work horse never shares a socket with its parent."""
+
+import os
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy import Engine
+
+from services.worker.assessors import make_assessor
+from services.worker.assessors.base import Assessor
+from shared.db import make_engine
+from shared.redis_client import make_redis
+from shared.settings import Settings, get_settings
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    engine: Engine
+    redis: Redis
+    assessor: Assessor
+
+    @classmethod
+    def build(cls, settings: Settings) -> "WorkerContext":
+        return cls(
+            settings=settings,
+            engine=make_engine(settings.database_url),
+            redis=make_redis(settings.redis_url),
+            assessor=make_assessor(settings),
+        )
+
+    def close(self) -> None:
+        self.redis.close()
+        self.engine.dispose()
+
+
+_context: WorkerContext | None = None
+
+
+def get_context() -> WorkerContext:
+    global _context
+    if _context is None:
+        _context = WorkerContext.build(get_settings())
+    return _context
+
+
+def set_context(context: WorkerContext | None) -> None:
+    """For tests and for ``escalations worker``, which builds it from its settings."""
+    global _context
+    _context = context
+
+
+def _forget_in_child() -> None:
+    global _context
+    if _context is not None:
+        _context.engine.dispose(close=False)  # the parent keeps using these connections
+    _context = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

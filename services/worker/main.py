@@ -1,0 +1,71 @@
+"""The worker process: an RQ worker on the ``assessments`` queue (with RQ's
+scheduler, which runs retries with back-off) plus the reconciler, run
+periodically on a background thread."""
+
+import logging
+import threading
+
+from rq import Queue, SimpleWorker, SpawnWorker, Worker
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.worker.context import WorkerContext, set_context
+from shared import keys
+from shared.reconciler import try_reconcile
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
+    "simple": SimpleWorker,
+    "fork": Worker,
+    "spawn": SpawnWorker,
+}
+
+
+class PeriodicReconciler(threading.Thread):
+    """Calls the reconciler every ``reconcile_interval_seconds`` until stopped."""
+
+    def __init__(self, context: WorkerContext) -> None:
+        super().__init__(name="reconciler", daemon=True)
+        self._context = context
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = self._context.settings.reconcile_interval_seconds
+        while not self._stopped.wait(interval):
+            self.run_once()
+
+    def run_once(self) -> None:
+        context = self._context
+        try:
+            report = try_reconcile(
+                engine=context.engine, redis=context.redis, settings=context.settings
+            )
+        except SQLAlchemyError as exc:
+            log.warning("reconciler: database unavailable: %s", exc)
+            return
+        if report is not None and (report.enqueued or report.failed):
+            log.info("reconciler: %s", report)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def run_worker(
+    settings: Settings, *, burst: bool = False, worker_class: str = "simple", name: str | None = None
+) -> bool:
+    """Work the ``assessments`` queue until stopped (or, with ``burst``, until it is
+    empty). Returns whether any job was performed."""
+    context = WorkerContext.build(settings)
+    set_context(context)
+    reconciler = PeriodicReconciler(context)
+    reconciler.run_once()  # pick up what was lost while no worker ran
+    if not burst:
+        reconciler.start()
+    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=context.redis)
+    worker = WORKER_CLASSES[worker_class]([queue], connection=context.redis, name=name)
+    try:
+        return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    finally:
+        reconciler.stop()
+        context.close()

@@ -1,0 +1,83 @@
+"""The RQ job: ``services.worker.tasks.assess_handoff(handoff_id)``.
+
+Load the handoff, run the configured assessor, store the result and its
+``handoff_assessment_ready`` event. On the last failed try (RQ retries the
+others) the handoff gets ``assessment_status = failed`` and
+``handoff_assessment_failed``. A worker killed mid-job is covered by the lease
+and the reconciler, not by RQ's callbacks (which never run in that case).
+"""
+
+import logging
+
+from rq import get_current_job
+
+from services.worker.assessors.base import AssessmentRequest, PastResolution
+from services.worker.context import get_context
+from services.worker.lease import AssessmentLease
+from shared.assessments import (
+    begin_attempt,
+    mark_assessment_failed,
+    recent_resolutions,
+    store_assessment,
+)
+from shared.db import session_scope
+from shared.models import AssessmentData, Handoff
+from shared.timeutil import isoformat, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def assess_handoff(handoff_id: str) -> str:
+    """Returns "ready" or "skipped" (gone, or assessed already); raises on failure."""
+    context = get_context()
+    with AssessmentLease(context.redis, handoff_id):
+        with session_scope(context.engine) as session:
+            handoff = begin_attempt(session=session, handoff_id=handoff_id)
+            if handoff is None:
+                return "skipped"
+            request = _request_for(handoff, recent_resolutions(session=session, org_id=handoff.org_id))
+        try:
+            result = context.assessor.assess(request)
+        except Exception:
+            log.exception("assessment of %s failed (attempt %s)", handoff_id, handoff.assessment_attempts)
+            if _is_last_try():
+                with session_scope(context.engine) as session:
+                    mark_assessment_failed(session=session, handoff_id=handoff_id)
+            raise
+        assessment = AssessmentData(
+            summary=result.summary,
+            likely_causes=result.likely_causes,
+            suggested_steps=result.suggested_steps,
+            confidence=result.confidence,
+            generator=context.assessor.name,
+            generated_at=isoformat(utcnow()),
+        )
+        with session_scope(context.engine) as session:
+            store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
+    return "ready"
+
+
+def _is_last_try() -> bool:
+    job = get_current_job()
+    return job is None or not job.retries_left
+
+
+def _request_for(handoff: Handoff, resolved: list[Handoff]) -> AssessmentRequest:
+    return AssessmentRequest(
+        handoff_id=handoff.id,
+        priority=handoff.priority,
+        engineer_notes=handoff.engineer_notes,
+        snapshot=handoff.snapshot,
+        past_resolutions=[_past_resolution(past) for past in resolved if past.id != handoff.id],
+    )
+
+
+def _past_resolution(handoff: Handoff) -> PastResolution:
+    return PastResolution(
+        handoff_id=handoff.id,
+        problem_summary=handoff.snapshot.get("problem_summary", ""),
+        problem_domain=handoff.problem_domain,
+        engineer_notes=handoff.engineer_notes,
+        tried_steps=[step.get("description", "") for step in handoff.snapshot.get("tried_steps", [])],
+        resolution_notes=handoff.resolution_notes or "",
+    )

@@ -1,0 +1,140 @@
+"""The assessment job's bookkeeping in real Redis and a real database: duplicate
+enqueues, abandoned jobs, and the reconciler that re-enqueues lost work."""
+
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from sqlalchemy import Engine
+
+from shared import keys
+from shared.assessments import begin_attempt, store_assessment
+from shared.auth import Principal
+from shared.db import session_scope
+from shared.handoffs import create_handoff
+from shared.jobs import JobState, assessment_job_state, enqueue_assessment
+from shared.models import AssessmentData, ConfidenceTier, Handoff, HandoffCreate, Role
+from shared.reconciler import reconcile_assessments, try_reconcile
+from shared.settings import Settings
+from shared.timeutil import utcnow
+from tests.conftest import handoff_body
+
+SAMPLE_ASSESSMENT = AssessmentData(
+    summary="Checkout pods are OOMKilled.",
+    likely_causes=["Memory limit too low"],
+    suggested_steps=["Raise the memory limit"],
+    confidence=ConfidenceTier.medium,
+    generator="test",
+    generated_at="2026-11-26T12:00:00.000000Z",
+)
+JUNIOR = Principal(user_id="u-1", name="Jo Junior", role=Role.engineer, org_id="acme")
+
+
+def _create(engine: Engine, session_id: str = "sess-1") -> str:
+    with session_scope(engine) as session:
+        handoff, _ = create_handoff(
+            session=session,
+            principal=JUNIOR,
+            body=HandoffCreate.model_validate(handoff_body(session_id)),
+        )
+    return handoff.id
+
+
+def _queued_ids(redis: Redis) -> list[str]:
+    return Queue(keys.ASSESSMENTS_QUEUE, connection=redis).get_job_ids()
+
+
+def test_enqueue_twice_is_a_no_op(engine: Engine, redis: Redis, settings: Settings) -> None:
+    handoff_id = _create(engine)
+    first = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    second = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    assert first.id == second.id == f"assess-{handoff_id}"
+    assert _queued_ids(redis) == [first.id]
+    assert first.meta == {"handoff_id": handoff_id, "org_id": "acme"}
+    assert handoff_id in first.description and first.retries_left == settings.assessment_retries
+
+
+def test_started_job_without_lease_is_abandoned(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    handoff_id = _create(engine)
+    job = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    job.set_status(JobStatus.STARTED)
+    job.started_at = utcnow() - timedelta(seconds=60)
+    job.save()
+    redis.set(keys.assessment_lease(handoff_id), "1", px=10_000)
+    assert assessment_job_state(redis, handoff_id)[0] is JobState.LIVE
+    redis.delete(keys.assessment_lease(handoff_id))
+    assert assessment_job_state(redis, handoff_id)[0] is JobState.ABANDONED
+
+
+def test_just_started_job_gets_grace_to_take_its_lease(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    handoff_id = _create(engine)
+    job = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    job.set_status(JobStatus.STARTED)
+    job.started_at = utcnow()
+    job.save()
+    assert assessment_job_state(redis, handoff_id)[0] is JobState.LIVE
+
+
+def test_reconciler_enqueues_handoffs_without_a_job(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    lost = [_create(engine, f"sess-{n}") for n in range(3)]
+    report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert (report.checked, report.enqueued) == (3, 3)
+    assert sorted(_queued_ids(redis)) == sorted(f"assess-{h}" for h in lost)
+    again = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert (again.checked, again.enqueued) == (3, 0)
+
+
+def test_reconciler_replaces_an_abandoned_job(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    handoff_id = _create(engine)
+    job = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    Queue(keys.ASSESSMENTS_QUEUE, connection=redis).remove(job)
+    job.set_status(JobStatus.STARTED)
+    job.started_at = utcnow() - timedelta(seconds=60)
+    job.save()
+    report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert report.enqueued == 1
+    fresh = Job.fetch(job.id, connection=redis)
+    assert fresh.get_status() == JobStatus.QUEUED
+    assert _queued_ids(redis) == [job.id]
+
+
+def test_reconciler_skips_ready_assessments(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    handoff_id = _create(engine)
+    with session_scope(engine) as session:
+        store_assessment(session=session, handoff_id=handoff_id, assessment=SAMPLE_ASSESSMENT)
+    report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert (report.checked, report.enqueued) == (0, 0)
+
+
+def test_reconciler_gives_up_after_max_attempts(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    handoff_id = _create(engine)
+    limited = settings.model_copy(update={"assessment_max_attempts": 1})
+    with session_scope(engine) as session:
+        begin_attempt(session=session, handoff_id=handoff_id)
+    report = reconcile_assessments(engine=engine, redis=redis, settings=limited)
+    assert (report.enqueued, report.failed) == (0, 1)
+    with session_scope(engine) as session:
+        assert session.get(Handoff, handoff_id).assessment_status == "failed"
+
+
+def test_only_one_reconciler_runs_per_interval(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    _create(engine)
+    first = try_reconcile(engine=engine, redis=redis, settings=settings)
+    second = try_reconcile(engine=engine, redis=redis, settings=settings)
+    assert first is not None and first.enqueued == 1
+    assert second is None
