@@ -11,6 +11,9 @@ from shared.models import Role
 from shared.timeutil import utcnow
 
 ALGORITHM = "HS256"
+#: ``aud`` of stream-cookie tokens; bearer tokens carry no audience, so neither
+#: kind is accepted where the other is expected.
+STREAM_AUDIENCE = "escalations-stream"
 REQUIRED_CLAIMS = ["exp", "sub", "name", "role", "org"]
 MAX_CLAIM_LENGTH = {"sub": 128, "name": 256, "role": 16, "org": 128}  # the columns' sizes
 
@@ -30,18 +33,46 @@ class Principal:
 
 
 def issue_token(
-    *, secret: str, sub: str, name: str, role: Role, org: str, ttl: timedelta
+    *,
+    secret: str,
+    sub: str,
+    name: str,
+    role: Role,
+    org: str,
+    ttl: timedelta,
+    audience: str | None = None,
 ) -> str:
-    claims = {"sub": sub, "name": name, "role": role.value, "org": org, "exp": utcnow() + ttl}
+    claims: dict[str, Any] = {
+        "sub": sub, "name": name, "role": role.value, "org": org, "exp": utcnow() + ttl
+    }
+    if audience is not None:
+        claims["aud"] = audience
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_token(token: str, *, secret: str) -> Principal:
+def issue_stream_token(principal: Principal, *, secret: str, ttl: timedelta) -> str:
+    """A token for the SSE stream cookie: same identity, stream audience only."""
+    return issue_token(
+        secret=secret,
+        sub=principal.user_id,
+        name=principal.name,
+        role=principal.role,
+        org=principal.org_id,
+        ttl=ttl,
+        audience=STREAM_AUDIENCE,
+    )
+
+
+def decode_token(token: str, *, secret: str, audience: str | None = None) -> Principal:
     """Raises :class:`NotAuthenticated` for anything but a valid, unexpired HS256
-    token with every required claim and a known role."""
+    token with every required claim, a known role and the expected audience."""
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            options={"require": REQUIRED_CLAIMS},
         )
     except jwt.ExpiredSignatureError as exc:
         raise NotAuthenticated("Token expired.") from exc

@@ -1,13 +1,21 @@
 """Engine and session factories. Built on demand, never at import time, so
 tests can point them elsewhere and forked workers can build their own."""
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+#: ``session.info`` flag set by ``shared.events.record_event``.
+EVENTS_WRITTEN = "events_written"
+#: Per engine: a callable run after any commit that wrote events (the relay's wake-up).
+_on_events_committed: "weakref.WeakKeyDictionary[Engine, Callable[[], None]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -42,10 +50,25 @@ def _make_sqlite_engine(database_url: str) -> Engine:
     return engine
 
 
+def on_events_committed(engine: Engine, callback: Callable[[], None]) -> None:
+    """Run ``callback`` after every commit, through ``session_scope(engine)``,
+    that wrote events."""
+    _on_events_committed[engine] = callback
+
+
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(EVENTS_WRITTEN, False) or session.bind is None:
+        return
+    callback = _on_events_committed.get(session.bind.engine)
+    if callback is not None:
+        callback()
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that rolls back on error and always closes."""
     with Session(engine, expire_on_commit=False) as session:
+        event.listen(session, "after_commit", _after_commit)
         try:
             yield session
         except BaseException:

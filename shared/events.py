@@ -1,13 +1,16 @@
 """The event log (outbox): writing an event with its state change, and reading
 it back for history and replay."""
 
-from sqlalchemy import Connection, Engine
+import json
+
+from sqlalchemy import Connection, Engine, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from shared.auth import Principal
+from shared.db import EVENTS_WRITTEN
 from shared.models import Event, EventPublic, EventType, Handoff, HandoffPublic, OrgEventCounter
-from shared.timeutil import utcnow
+from shared.timeutil import isoformat, utcnow
 
 
 def record_event(
@@ -30,6 +33,7 @@ def record_event(
         handoff=handoff_public(handoff).model_dump(mode="json"),
     )
     session.add(event)
+    session.info[EVENTS_WRITTEN] = True
     return event
 
 
@@ -81,3 +85,38 @@ def handoff_history(session: Session, *, handoff: Handoff) -> list[EventPublic]:
         .order_by(col(Event.seq))
     )
     return [event_public(event) for event in session.exec(statement)]
+
+
+def event_json(event: Event) -> str:
+    """The event as published and streamed: ``EventPublic``'s JSON, built
+    without re-validating the stored handoff (it was validated when written)."""
+    return json.dumps(
+        {
+            "id": event.seq,
+            "type": event.type,
+            "handoff_id": event.handoff_id,
+            "org_id": event.org_id,
+            "at": isoformat(event.at),
+            "actor_id": event.actor_id,
+            "actor_name": event.actor_name,
+            "handoff": event.handoff,
+        },
+        separators=(",", ":"),
+    )
+
+
+def latest_seq(session: Session, *, org_id: str) -> int:
+    """The org's newest event number (0 before its first event)."""
+    statement = select(func.max(Event.seq)).where(Event.org_id == org_id)
+    return int(session.exec(statement).one() or 0)
+
+
+def events_after(session: Session, *, org_id: str, after_seq: int, limit: int) -> list[Event]:
+    """The org's events with ``seq > after_seq``, oldest first, at most ``limit``."""
+    statement = (
+        select(Event)
+        .where(Event.org_id == org_id, Event.seq > after_seq)
+        .order_by(col(Event.seq))
+        .limit(limit)
+    )
+    return list(session.exec(statement))

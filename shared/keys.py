@@ -14,10 +14,6 @@ def assessment_job_id(handoff_id: str) -> str:
     return f"assess-{handoff_id}"
 
 
-def org_events_channel(org_id: str) -> str:
-    return f"escalations:events:{org_id}"
-
-
 def assessment_lease(handoff_id: str) -> str:
     """Kept alive by the worker running the assessment; its absence while the
     job says "started" means the worker died."""
@@ -25,3 +21,10 @@ def assessment_lease(handoff_id: str) -> str:
 
 
 RECONCILER_LOCK = "escalations:reconciler-lock"
+
+#: The one pub/sub channel every process publishes events on and every API
+#: process subscribes to (one subscription per process, fanned out in-process).
+EVENTS_CHANNEL = "escalations:events"
+
+#: Held by the process relaying outbox events, so events leave in commit order.
+RELAY_LOCK = "escalations:relay-lock"

@@ -118,7 +118,15 @@ class Event(SQLModel, table=True):
     """One state change. ``seq`` increases per org and is the SSE ``id:``."""
 
     __tablename__ = "events"
-    __table_args__ = (sa.UniqueConstraint("org_id", "seq", name="uq_events_org_seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("org_id", "seq", name="uq_events_org_seq"),
+        sa.Index(
+            "ix_events_unpublished",
+            "id",
+            sqlite_where=sa.text("published_at IS NULL"),
+            postgresql_where=sa.text("published_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     org_id: str = Field(max_length=128)

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     assessment_max_attempts: int = Field(default=8, ge=1)
     reconcile_interval_seconds: float = Field(default=5.0, gt=0)
 
+    sse_ping_seconds: float = Field(default=15.0, gt=0)
+    sse_send_timeout_seconds: float = Field(default=30.0, gt=0)
+    sse_queue_size: int = Field(default=256, ge=1)
+    event_replay_limit: int = Field(default=10_000, ge=0)
+    stream_cookie_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    stream_cookie_secure: bool = False
+
     claim_sla_seconds: int = Field(default=300, gt=0)
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     log_level: str = "INFO"

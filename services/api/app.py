@@ -9,9 +9,11 @@ from fastapi import FastAPI
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit
-from services.api.routes import handoffs, health
-from shared.db import make_engine
+from services.api.routes import events, handoffs, health
+from services.api.streaming.hub import EventHub
+from shared.db import make_engine, on_events_committed
 from shared.redis_client import make_redis
+from shared.relay import EventRelay
 from shared.settings import Settings, get_settings
 
 #: Sync routes run in anyio's thread pool; a claim storm needs more than its default 40.
@@ -24,13 +26,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
-        app.state.engine = make_engine(settings.database_url)
-        app.state.redis = make_redis(settings.redis_url)
+        app.state.engine = engine = make_engine(settings.database_url)
+        app.state.redis = redis = make_redis(settings.redis_url)
+        relay = EventRelay(engine=engine, redis=redis)
+        on_events_committed(engine, relay.notify)
+        relay.start()
+        app.state.hub = hub = EventHub(settings.redis_url, queue_size=settings.sse_queue_size)
+        hub.start()
         try:
             yield
         finally:
-            app.state.redis.close()
-            app.state.engine.dispose()
+            await hub.stop()
+            relay.stop()
+            redis.close()
+            engine.dispose()
 
     app = FastAPI(
         title="Escalation Mode",
@@ -42,5 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(handoffs.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     return app

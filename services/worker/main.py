@@ -1,6 +1,6 @@
 """The worker process: an RQ worker on the ``assessments`` queue (with RQ's
-scheduler, which runs retries with back-off) plus the reconciler, run
-periodically on a background thread."""
+scheduler, which runs retries with back-off), plus two background threads:
+the reconciler and the outbox relay that publishes the events jobs commit."""
 
 import logging
 import threading
@@ -10,7 +10,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.worker.context import WorkerContext, set_context
 from shared import keys
+from shared.db import on_events_committed
 from shared.reconciler import try_reconcile
+from shared.relay import EventRelay
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,9 @@ def run_worker(
     empty). Returns whether any job was performed."""
     context = WorkerContext.build(settings)
     set_context(context)
+    relay = EventRelay(engine=context.engine, redis=context.redis)
+    on_events_committed(context.engine, relay.notify)
+    relay.start()
     reconciler = PeriodicReconciler(context)
     reconciler.run_once()  # pick up what was lost while no worker ran
     if not burst:
@@ -68,4 +73,5 @@ def run_worker(
         return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
     finally:
         reconciler.stop()
+        relay.stop()
         context.close()
