@@ -65,7 +65,7 @@ def _pending(engine: Engine) -> list[tuple[str, str, int]]:
 def try_reconcile(*, engine: Engine, redis: Redis, settings: Settings) -> ReconcileReport | None:
     """Run a pass unless another worker holds the reconciler lock; None if skipped
     or Redis is unreachable (the next pass tries again)."""
-    ttl_ms = int(settings.reconcile_interval_seconds * 1000 * 0.9)
+    ttl_ms = int(settings.maintenance_interval_seconds * 1000 * 0.9)
     try:
         if not redis.set(keys.RECONCILER_LOCK, "1", nx=True, px=max(ttl_ms, 100)):
             return None

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     #: Back-off before each retry; the last value repeats when there are more retries.
     assessment_retry_intervals_seconds: list[int] = Field(default=[5, 20, 60], min_length=1)
     assessment_max_attempts: int = Field(default=8, ge=1)
-    reconcile_interval_seconds: float = Field(default=5.0, gt=0)
+    maintenance_interval_seconds: float = Field(default=5.0, gt=0)
 
     sse_ping_seconds: float = Field(default=15.0, gt=0)
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -25,7 +25,7 @@ WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
 
 
 class PeriodicReconciler(threading.Thread):
-    """Calls the reconciler every ``reconcile_interval_seconds`` until stopped."""
+    """Calls the reconciler every ``maintenance_interval_seconds`` until stopped."""
 
     def __init__(self, context: WorkerContext) -> None:
         super().__init__(name="reconciler", daemon=True)
@@ -33,7 +33,7 @@ class PeriodicReconciler(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
-        interval = self._context.settings.reconcile_interval_seconds
+        interval = self._context.settings.maintenance_interval_seconds
         while not self._stopped.wait(interval):
             self.run_once()
 
