@@ -8,6 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from shared.auth import issue_token
+from shared.logs import configure_logging
 from shared.models import Role
 from shared.settings import Settings, get_settings
 
@@ -24,6 +25,9 @@ def _settings() -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
+    if settings.log_format == "json":
+        configure_logging(settings.log_level)
+        return
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -46,6 +50,7 @@ def api(
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep the JSON logging configured above
         timeout_graceful_shutdown=10,
     )
 
@@ -57,6 +62,9 @@ def worker(
         str, typer.Option(help="simple (default), fork or spawn: see docs/decisions.md.")
     ] = "simple",
     name: Annotated[str | None, typer.Option(help="Worker name shown in rq-dashboard.")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
 ) -> None:
     """Run an assessment worker (RQ, queue `assessments`) with its scheduler and reconciler."""
     from services.worker.main import WORKER_CLASSES, run_worker
@@ -66,7 +74,9 @@ def worker(
         raise typer.Exit(2)
     settings = _settings()
     _configure_logging(settings)
-    run_worker(settings, burst=burst, worker_class=worker_class, name=name)
+    run_worker(
+        settings, burst=burst, worker_class=worker_class, name=name, metrics_port=metrics_port
+    )
 
 
 @app.command()

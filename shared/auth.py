@@ -43,7 +43,11 @@ def issue_token(
     audience: str | None = None,
 ) -> str:
     claims: dict[str, Any] = {
-        "sub": sub, "name": name, "role": role.value, "org": org, "exp": utcnow() + ttl
+        "sub": sub,
+        "name": name,
+        "role": role.value,
+        "org": org,
+        "exp": utcnow() + ttl,
     }
     if audience is not None:
         claims["aud"] = audience
@@ -96,6 +100,4 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
         role = Role(fields["role"])
     except ValueError as exc:
         raise NotAuthenticated(f"Unknown role {fields['role']!r}.") from exc
-    return Principal(
-        user_id=fields["sub"], name=fields["name"], role=role, org_id=fields["org"]
-    )
+    return Principal(user_id=fields["sub"], name=fields["name"], role=role, org_id=fields["org"])

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from shared.auth import Principal
 from shared.db import EVENTS_WRITTEN
 from shared.models import Event, EventPublic, EventType, Handoff, HandoffPublic, OrgEventCounter
+from shared.request_context import REQUEST_ID
 from shared.timeutil import isoformat, utcnow
 
 
@@ -31,6 +32,7 @@ def record_event(
         actor_name=actor.name if actor else None,
         at=utcnow(),
         handoff=handoff_public(handoff).model_dump(mode="json"),
+        request_id=REQUEST_ID.get(),
     )
     session.add(event)
     session.info[EVENTS_WRITTEN] = True
@@ -73,6 +75,7 @@ def event_public(event: Event) -> EventPublic:
         at=event.at,
         actor_id=event.actor_id,
         actor_name=event.actor_name,
+        request_id=event.request_id,
         handoff=HandoffPublic.model_validate(event.handoff),
     )
 
@@ -99,6 +102,7 @@ def event_json(event: Event) -> str:
             "at": isoformat(event.at),
             "actor_id": event.actor_id,
             "actor_name": event.actor_name,
+            "request_id": event.request_id,
             "handoff": event.handoff,
         },
         separators=(",", ":"),

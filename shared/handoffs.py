@@ -11,10 +11,10 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -22,6 +22,7 @@ from shared.auth import Principal
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
 from shared.events import handoff_public, record_event
 from shared.locks import ClaimLock
+from shared.metrics import CLAIMS
 from shared.models import (
     OPEN_STATUSES,
     PRIORITY_RANK,
@@ -48,6 +49,7 @@ def create_handoff(
     session: Session,
     principal: Principal,
     body: HandoffCreate,
+    claim_sla_seconds: int,
     idempotency_key: str | None = None,
 ) -> tuple[HandoffPublic, bool]:
     """Create a pending handoff and its ``handoff_created`` event.
@@ -63,7 +65,7 @@ def create_handoff(
         if replay is not None:
             return replay, False
     _refuse_second_open_handoff(session, principal.org_id, body.session_id)
-    handoff = _new_handoff(principal, body)
+    handoff = _new_handoff(principal, body, claim_sla_seconds)
     session.add(handoff)
     try:
         session.flush()
@@ -79,7 +81,7 @@ def create_handoff(
     return public, True
 
 
-def _new_handoff(principal: Principal, body: HandoffCreate) -> Handoff:
+def _new_handoff(principal: Principal, body: HandoffCreate, claim_sla_seconds: int) -> Handoff:
     now = utcnow()
     return Handoff(
         id=str(uuid.uuid4()),
@@ -95,6 +97,7 @@ def _new_handoff(principal: Principal, body: HandoffCreate) -> Handoff:
         updated_at=now,
         engineer_notes=body.engineer_notes,
         snapshot=body.snapshot.model_dump(mode="json"),
+        claim_deadline_at=now + timedelta(seconds=claim_sla_seconds),
     )
 
 
@@ -250,7 +253,9 @@ def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
         if position[0] not in PRIORITY_RANK.values() or not _is_uuid(position[2]):
             raise ValueError("not a queue position")
     except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError) as exc:
-        raise InvalidInput("The cursor is not one this API returned.", code="invalid_cursor") from exc
+        raise InvalidInput(
+            "The cursor is not one this API returned.", code="invalid_cursor"
+        ) from exc
     return position
 
 
@@ -271,7 +276,9 @@ def claim_handoff(
     down. Claiming your own claim again returns it. Raises ``Conflict``
     ``handoff_already_claimed`` naming the winner, or ``invalid_state``.
     """
-    decided = _claim_outcome(get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id), principal)
+    decided = _claim_outcome(
+        get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id), principal
+    )
     if decided is not None:
         return decided
     session.rollback()  # never hold a database transaction while waiting on the lock
@@ -305,6 +312,7 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
             claimed_by_id=principal.user_id,
             claimed_by_name=principal.name,
             claimed_at=now,
+            first_claimed_at=func.coalesce(Handoff.first_claimed_at, now),
             updated_at=now,
         )
     )
@@ -318,6 +326,7 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
         return decided
     record_event(session, handoff=handoff, type=EventType.claimed, actor=principal)
     session.commit()
+    CLAIMS.labels("won").inc()
     return handoff_public(handoff)
 
 
@@ -327,7 +336,9 @@ def _claim_outcome(handoff: Handoff, principal: Principal) -> HandoffPublic | No
         return None
     if handoff.status == HandoffStatus.claimed:
         if handoff.claimed_by_id == principal.user_id:
+            CLAIMS.labels("repeat").inc()
             return handoff_public(handoff)
+        CLAIMS.labels("lost").inc()
         raise already_claimed(handoff)
     raise invalid_state("claim", handoff.status)
 
@@ -382,6 +393,7 @@ def cancel_handoff(*, session: Session, principal: Principal, handoff_id: str) -
     if handoff.status != HandoffStatus.pending:
         raise invalid_state("cancel", handoff.status)
     handoff.status = HandoffStatus.cancelled.value
+    handoff.cancelled_at = utcnow()
     return _commit_change(session, handoff, EventType.cancelled, principal)
 
 

@@ -16,6 +16,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from shared import keys
+from shared.request_context import REQUEST_ID
 from shared.settings import Settings
 from shared.timeutil import as_utc, utcnow
 
@@ -32,9 +33,7 @@ class JobState(Enum):
     NONE = "none"  # never enqueued, lost with Redis, finished or failed
 
 
-def enqueue_assessment(
-    redis: Redis, *, handoff_id: str, org_id: str, settings: Settings
-) -> Job:
+def enqueue_assessment(redis: Redis, *, handoff_id: str, org_id: str, settings: Settings) -> Job:
     """Enqueue the assessment of one handoff unless a live job for it exists.
 
     Raises redis' ``RedisError`` when Redis cannot be reached; the caller
@@ -51,7 +50,7 @@ def enqueue_assessment(
         handoff_id,
         job_id=keys.assessment_job_id(handoff_id),
         description=f"Assess handoff {handoff_id} (org {org_id})",
-        meta={"handoff_id": handoff_id, "org_id": org_id},
+        meta={"handoff_id": handoff_id, "org_id": org_id, "request_id": REQUEST_ID.get()},
         job_timeout=settings.assessment_job_timeout_seconds,
         retry=_retry(settings),
         result_ttl=3600,
@@ -62,7 +61,9 @@ def enqueue_assessment(
 def _retry(settings: Settings) -> Retry | None:
     if settings.assessment_retries == 0:
         return None
-    return Retry(max=settings.assessment_retries, interval=settings.assessment_retry_intervals_seconds)
+    return Retry(
+        max=settings.assessment_retries, interval=settings.assessment_retry_intervals_seconds
+    )
 
 
 def assessment_job_state(redis: Redis, handoff_id: str) -> tuple[JobState, Job | None]:

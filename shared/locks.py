@@ -25,9 +25,7 @@ class ClaimLock:
 
     def __init__(self, redis: Redis, handoff_id: str, *, ttl_seconds: float) -> None:
         self._ttl_seconds = ttl_seconds
-        self._lock = Lock(
-            redis, keys.claim_lock(handoff_id), timeout=ttl_seconds, blocking=False
-        )
+        self._lock = Lock(redis, keys.claim_lock(handoff_id), timeout=ttl_seconds, blocking=False)
         self._held = False
 
     def try_acquire(self) -> bool | None:

@@ -1,7 +1,7 @@
 """Prometheus metric families, shared by the API and the workers. Each process
 exposes its own (the API on ``/metrics``)."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 OPEN_STREAMS = Gauge("escalations_sse_open_streams", "SSE streams open on this process.")
 STREAM_DISCONNECTS = Counter(
@@ -14,4 +14,31 @@ EVENTS_PUBLISHED = Counter(
 )
 EVENTS_DELIVERED = Counter(
     "escalations_events_delivered_total", "Events written to SSE clients by this process."
+)
+HTTP_REQUESTS = Counter(
+    "escalations_http_requests_total",
+    "HTTP requests by route template, method and status.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "escalations_http_request_duration_seconds",
+    "HTTP request latency by route template (event streams excluded).",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CLAIMS = Counter(
+    "escalations_claims_total",
+    "Claim attempts by outcome: won, lost (409 naming the winner), repeat (own claim again).",
+    ["outcome"],
+)
+ASSESSMENTS = Counter(
+    "escalations_assessments_total",
+    "Assessment tries by outcome (ready, failed_try, failed, skipped).",
+    ["outcome"],
+)
+ASSESSMENT_DURATION = Histogram(
+    "escalations_assessment_duration_seconds",
+    "Time an assessor took, by outcome.",
+    ["outcome"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )

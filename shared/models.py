@@ -88,6 +88,12 @@ class Handoff(SQLModel, table=True):
         ),
         sa.Index("ix_handoffs_queue", "org_id", "priority_rank", "created_at", "id"),
         sa.Index("ix_handoffs_assessment_status", "assessment_status"),
+        sa.Index(
+            "ix_handoffs_sla_due",
+            "claim_deadline_at",
+            sqlite_where=sa.text("sla_breached_at IS NULL"),
+            postgresql_where=sa.text("sla_breached_at IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -112,6 +118,11 @@ class Handoff(SQLModel, table=True):
     claimed_at: datetime | None = _utc_column(nullable=True)
     resolved_at: datetime | None = _utc_column(nullable=True)
     resolution_notes: str | None = Field(default=None, sa_type=sa.Text)
+    # The claim SLA lives here, not in any process, so it survives restarts.
+    claim_deadline_at: datetime | None = _utc_column(nullable=True)
+    first_claimed_at: datetime | None = _utc_column(nullable=True)  # kept across releases
+    cancelled_at: datetime | None = _utc_column(nullable=True)
+    sla_breached_at: datetime | None = _utc_column(nullable=True)
 
 
 class Event(SQLModel, table=True):
@@ -138,6 +149,7 @@ class Event(SQLModel, table=True):
     at: datetime = _utc_column()
     handoff: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     published_at: datetime | None = _utc_column(nullable=True)
+    request_id: str | None = Field(default=None, max_length=64)
 
 
 class OrgEventCounter(SQLModel, table=True):
@@ -240,6 +252,8 @@ class HandoffPublic(BaseModel):
     claimed_at: UtcTime | None
     resolved_at: UtcTime | None
     resolution_notes: str | None
+    claim_deadline_at: UtcTime | None = None
+    sla_breached_at: UtcTime | None = None
 
 
 class HandoffPage(BaseModel):
@@ -255,6 +269,7 @@ class EventPublic(BaseModel):
     at: UtcTime
     actor_id: str | None
     actor_name: str | None
+    request_id: str | None = None
     handoff: HandoffPublic
 
 

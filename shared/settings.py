@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     claim_sla_seconds: int = Field(default=300, gt=0)
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    metrics_bind_host: str = "127.0.0.1"
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> "Settings":

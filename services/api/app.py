@@ -6,12 +6,14 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from services.api.errors import install_error_handlers
-from services.api.middleware import BodySizeLimit
-from services.api.routes import events, handoffs, health
+from services.api.middleware import BodySizeLimit, RequestObservation
+from services.api.routes import analytics, events, handoffs, health
 from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
+from shared.queue_metrics import QueueCollector
 from shared.redis_client import make_redis
 from shared.relay import EventRelay
 from shared.settings import Settings, get_settings
@@ -28,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
         app.state.engine = engine = make_engine(settings.database_url)
         app.state.redis = redis = make_redis(settings.redis_url)
+        app.state.metrics = CollectorRegistry()
+        app.state.metrics.register(QueueCollector(redis))
         relay = EventRelay(engine=engine, redis=redis)
         on_events_committed(engine, relay.notify)
         relay.start()
@@ -50,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestObservation)  # outermost: counts 413s too
     app.include_router(handoffs.router)
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(analytics.router)
     return app

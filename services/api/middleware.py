@@ -1,8 +1,13 @@
-"""ASGI middleware: refuse request bodies over the configured size with 413."""
+"""ASGI middleware: request bodies over the configured size get 413; every
+request gets an id and is counted."""
 
 import json
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.request_context import REQUEST_ID, request_id_from
 
 
 class BodySizeLimit:
@@ -74,3 +79,47 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+class RequestObservation:
+    """Gives every request an id (the caller's ``X-Request-ID`` or a new one),
+    echoes it on the response, and counts the request by route template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(_header(scope, b"x-request-id"))
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        response: dict[str, object] = {"status": 500, "streaming": False}
+
+        async def send_observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                response["streaming"] = (b"content-type", b"text/event-stream") in [
+                    (name.lower(), value.split(b";")[0]) for name, value in headers
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            REQUEST_ID.reset(token)
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], route, str(response["status"])).inc()
+            if not response["streaming"]:
+                HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None

@@ -1,6 +1,7 @@
 """The worker process: an RQ worker on the ``assessments`` queue (with RQ's
 scheduler, which runs retries with back-off), plus two background threads:
-the reconciler and the outbox relay that publishes the events jobs commit."""
+periodic maintenance (reconciler, claim SLA) and the outbox relay that
+publishes the events jobs commit."""
 
 import logging
 import threading
@@ -14,6 +15,7 @@ from shared.db import on_events_committed
 from shared.reconciler import try_reconcile
 from shared.relay import EventRelay
 from shared.settings import Settings
+from shared.sla import sweep_sla_breaches
 
 log = logging.getLogger(__name__)
 
@@ -24,28 +26,35 @@ WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
 }
 
 
-class PeriodicReconciler(threading.Thread):
-    """Calls the reconciler every ``maintenance_interval_seconds`` until stopped."""
+class PeriodicMaintenance(threading.Thread):
+    """Every ``maintenance_interval_seconds``: re-enqueue lost assessments and
+    record claim-SLA breaches."""
 
     def __init__(self, context: WorkerContext) -> None:
-        super().__init__(name="reconciler", daemon=True)
+        super().__init__(name="maintenance", daemon=True)
         self._context = context
         self._stopped = threading.Event()
 
     def run(self) -> None:
         interval = self._context.settings.maintenance_interval_seconds
         while not self._stopped.wait(interval):
-            self.run_once()
+            try:
+                self.run_once()
+            except Exception:  # keep maintaining: one bad pass must not end the thread
+                log.exception("maintenance pass failed")
 
     def run_once(self) -> None:
         context = self._context
         try:
+            breaches = sweep_sla_breaches(engine=context.engine)
             report = try_reconcile(
                 engine=context.engine, redis=context.redis, settings=context.settings
             )
         except SQLAlchemyError as exc:
-            log.warning("reconciler: database unavailable: %s", exc)
+            log.warning("maintenance: database unavailable: %s", exc)
             return
+        if breaches:
+            log.info("maintenance: %d claim-SLA breaches recorded", breaches)
         if report is not None and (report.enqueued or report.failed):
             log.info("reconciler: %s", report)
 
@@ -54,7 +63,11 @@ class PeriodicReconciler(threading.Thread):
 
 
 def run_worker(
-    settings: Settings, *, burst: bool = False, worker_class: str = "simple", name: str | None = None
+    settings: Settings,
+    *,
+    burst: bool = False,
+    worker_class: str = "simple",
+    name: str | None = None,
 ) -> bool:
     """Work the ``assessments`` queue until stopped (or, with ``burst``, until it is
     empty). Returns whether any job was performed."""
@@ -63,15 +76,15 @@ def run_worker(
     relay = EventRelay(engine=context.engine, redis=context.redis)
     on_events_committed(context.engine, relay.notify)
     relay.start()
-    reconciler = PeriodicReconciler(context)
-    reconciler.run_once()  # pick up what was lost while no worker ran
+    maintenance = PeriodicMaintenance(context)
+    maintenance.run_once()  # pick up what was missed while no worker ran
     if not burst:
-        reconciler.start()
+        maintenance.start()
     queue = Queue(keys.ASSESSMENTS_QUEUE, connection=context.redis)
     worker = WORKER_CLASSES[worker_class]([queue], connection=context.redis, name=name)
     try:
         return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
     finally:
-        reconciler.stop()
+        maintenance.stop()
         relay.stop()
         context.close()

@@ -8,11 +8,12 @@ and the reconciler, not by RQ's callbacks (which never run in that case).
 """
 
 import logging
+import time
 
 from rq import get_current_job
 
 from services.worker.assessors.base import AssessmentRequest, PastResolution
-from services.worker.context import get_context
+from services.worker.context import WorkerContext, get_context
 from services.worker.lease import AssessmentLease
 from shared.assessments import (
     begin_attempt,
@@ -21,7 +22,9 @@ from shared.assessments import (
     store_assessment,
 )
 from shared.db import session_scope
+from shared.metrics import ASSESSMENT_DURATION, ASSESSMENTS
 from shared.models import AssessmentData, Handoff
+from shared.request_context import REQUEST_ID
 from shared.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -29,21 +32,32 @@ log = logging.getLogger(__name__)
 
 def assess_handoff(handoff_id: str) -> str:
     """Returns "ready" or "skipped" (gone, or assessed already); raises on failure."""
+    job = get_current_job()
+    token = REQUEST_ID.set(job.meta.get("request_id") if job is not None else None)
+    try:
+        outcome = _assess(handoff_id)
+    finally:
+        REQUEST_ID.reset(token)
+    ASSESSMENTS.labels(outcome).inc()
+    return outcome
+
+
+def _assess(handoff_id: str) -> str:
     context = get_context()
     with AssessmentLease(context.redis, handoff_id):
         with session_scope(context.engine) as session:
             handoff = begin_attempt(session=session, handoff_id=handoff_id)
             if handoff is None:
                 return "skipped"
-            request = _request_for(handoff, recent_resolutions(session=session, org_id=handoff.org_id))
+            resolved = recent_resolutions(session=session, org_id=handoff.org_id)
+            request = _request_for(handoff, resolved)
+        started = time.perf_counter()
         try:
             result = context.assessor.assess(request)
         except Exception:
-            log.exception("assessment of %s failed (attempt %s)", handoff_id, handoff.assessment_attempts)
-            if _is_last_try():
-                with session_scope(context.engine) as session:
-                    mark_assessment_failed(session=session, handoff_id=handoff_id)
+            _record_failure(context, handoff, time.perf_counter() - started)
             raise
+        ASSESSMENT_DURATION.labels("ready").observe(time.perf_counter() - started)
         assessment = AssessmentData(
             summary=result.summary,
             likely_causes=result.likely_causes,
@@ -55,6 +69,17 @@ def assess_handoff(handoff_id: str) -> str:
         with session_scope(context.engine) as session:
             store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
     return "ready"
+
+
+def _record_failure(context: WorkerContext, handoff: Handoff, seconds: float) -> None:
+    last = _is_last_try()
+    outcome = "failed" if last else "failed_try"
+    log.exception("assessment of %s failed (attempt %s)", handoff.id, handoff.assessment_attempts)
+    ASSESSMENT_DURATION.labels(outcome).observe(seconds)
+    ASSESSMENTS.labels(outcome).inc()
+    if last:
+        with session_scope(context.engine) as session:
+            mark_assessment_failed(session=session, handoff_id=handoff.id)
 
 
 def _is_last_try() -> bool:
@@ -78,6 +103,8 @@ def _past_resolution(handoff: Handoff) -> PastResolution:
         problem_summary=handoff.snapshot.get("problem_summary", ""),
         problem_domain=handoff.problem_domain,
         engineer_notes=handoff.engineer_notes,
-        tried_steps=[step.get("description", "") for step in handoff.snapshot.get("tried_steps", [])],
+        tried_steps=[
+            step.get("description", "") for step in handoff.snapshot.get("tried_steps", [])
+        ],
         resolution_notes=handoff.resolution_notes or "",
     )

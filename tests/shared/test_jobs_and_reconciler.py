@@ -37,6 +37,7 @@ def _create(engine: Engine, session_id: str = "sess-1") -> str:
             session=session,
             principal=JUNIOR,
             body=HandoffCreate.model_validate(handoff_body(session_id)),
+            claim_sla_seconds=300,
         )
     return handoff.id
 
@@ -51,7 +52,7 @@ def test_enqueue_twice_is_a_no_op(engine: Engine, redis: Redis, settings: Settin
     second = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
     assert first.id == second.id == f"assess-{handoff_id}"
     assert _queued_ids(redis) == [first.id]
-    assert first.meta == {"handoff_id": handoff_id, "org_id": "acme"}
+    assert first.meta == {"handoff_id": handoff_id, "org_id": "acme", "request_id": None}
     assert handoff_id in first.description and first.retries_left == settings.assessment_retries
 
 

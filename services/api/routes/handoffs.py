@@ -62,7 +62,11 @@ def create_handoff(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> HandoffPublic:
     handoff, created = handoffs.create_handoff(
-        session=session, principal=principal, body=body, idempotency_key=idempotency_key
+        session=session,
+        principal=principal,
+        body=body,
+        claim_sla_seconds=settings.claim_sla_seconds,
+        idempotency_key=idempotency_key,
     )
     if created:
         _enqueue_assessment(redis, handoff, settings)

@@ -2,9 +2,9 @@
 
 import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,6 +53,7 @@ def _redis_ok(redis: RedisDep) -> bool:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics() -> Response:
-    """Prometheus text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    """Prometheus text format: this process's metrics and the queue's figures."""
+    body = generate_latest(REGISTRY) + generate_latest(request.app.state.metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
