@@ -1,6 +1,7 @@
 """The ``escalations`` command: api, worker, migrate, token."""
 
 import logging
+import signal
 from datetime import timedelta
 from typing import Annotated
 
@@ -77,6 +78,41 @@ def worker(
     run_worker(
         settings, burst=burst, worker_class=worker_class, name=name, metrics_port=metrics_port
     )
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="Interface for the API.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the API.")] = 8000,
+    demo: Annotated[bool, typer.Option(help="Play a demo scenario on the queue.")] = False,
+) -> None:
+    """Run everything on this machine: embedded Redis, SQLite, an API and a worker."""
+    from services.demo import DemoPlayer
+    from services.local import DEMO_ORG, LocalStack, StartupError, banner
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
+    stack = LocalStack(host=host, port=port)
+    player: DemoPlayer | None = None
+    code = 0
+    try:
+        stack.start()
+        typer.echo(banner(stack))
+        if demo:
+            secret = stack.env["ESCALATIONS_JWT_SECRET"]
+            player = DemoPlayer(url=stack.url, secret=secret, org=DEMO_ORG)
+            player.start()
+        code = stack.wait()
+        typer.echo(f"a process exited ({code}); stopping", err=True)
+    except KeyboardInterrupt:
+        typer.echo("\nstopping…", err=True)
+    except StartupError as exc:
+        typer.echo(f"could not start: {exc}", err=True)
+        code = 1
+    finally:
+        if player is not None:
+            player.stop()
+        stack.stop()
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """Escalation analytics: counts and time-to-X percentiles for an org's handoffs
 created in a time window, computed by the database (SQLite or PostgreSQL).
 
-Definitions (the API docs repeat them):
+Definitions (docs/analytics.md repeats them):
 
 * **Window.** Handoffs of the org with ``since <= created_at < until``. What
   happened to them later (a claim after ``until``) still counts; a handoff
@@ -136,7 +136,7 @@ def resolve_window(
 # --- SQL ---------------------------------------------------------------------------
 
 
-class seconds_between(FunctionElement[float]):  # noqa: N801 (an SQL function)
+class SecondsBetween(FunctionElement[float]):
     """``end - start`` in seconds as a float, for two timestamp columns."""
 
     type = sa.Float()
@@ -144,14 +144,14 @@ class seconds_between(FunctionElement[float]):  # noqa: N801 (an SQL function)
     name = "seconds_between"
 
 
-@compiles(seconds_between, "postgresql")
-def _seconds_between_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
+@compiles(SecondsBetween, "postgresql")
+def _seconds_between_postgresql(element: SecondsBetween, compiler: Any, **kw: Any) -> str:
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
     return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)"
 
 
-@compiles(seconds_between, "sqlite")
-def _seconds_between_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+@compiles(SecondsBetween, "sqlite")
+def _seconds_between_sqlite(element: SecondsBetween, compiler: Any, **kw: Any) -> str:
     # julianday() parses the stored "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) text to
     # millisecond resolution.
     start, end = (compiler.process(arg, **kw) for arg in element.clauses)
@@ -179,7 +179,7 @@ def _first_event_durations(window: _Window, event_type: EventType) -> sa.Subquer
     return (
         sa.select(
             col(Handoff.problem_domain).label("domain"),
-            seconds_between(col(Handoff.created_at), first_at).label("seconds"),
+            SecondsBetween(col(Handoff.created_at), first_at).label("seconds"),
         )
         .join(
             Event,
@@ -199,7 +199,7 @@ def _resolve_durations(window: _Window) -> sa.Subquery:
     return (
         sa.select(
             col(Handoff.problem_domain).label("domain"),
-            seconds_between(col(Handoff.created_at), col(Handoff.resolved_at)).label("seconds"),
+            SecondsBetween(col(Handoff.created_at), col(Handoff.resolved_at)).label("seconds"),
         )
         .where(*window.where(), col(Handoff.resolved_at).is_not(None))
         .subquery()

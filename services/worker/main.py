@@ -6,6 +6,7 @@ publishes the events jobs commit."""
 import logging
 import threading
 
+from prometheus_client import start_http_server
 from rq import Queue, SimpleWorker, SpawnWorker, Worker
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -68,9 +69,13 @@ def run_worker(
     burst: bool = False,
     worker_class: str = "simple",
     name: str | None = None,
+    metrics_port: int | None = None,
 ) -> bool:
     """Work the ``assessments`` queue until stopped (or, with ``burst``, until it is
-    empty). Returns whether any job was performed."""
+    empty). Returns whether any job was performed. With ``metrics_port``, serves
+    Prometheus metrics (assessments by outcome and duration) on that port."""
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.metrics_bind_host)
     context = WorkerContext.build(settings)
     set_context(context)
     relay = EventRelay(engine=context.engine, redis=context.redis)

