@@ -20,7 +20,7 @@ from shared.models import Role
 from shared.redis_client import make_redis
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url, start_redis
+from tests.e2e.procs import Proc, api_env, base_url, free_port, redis_url, start_redis
 from tests.e2e.workers import start_worker
 from tests.stubs.openai_stub import OpenAIStub
 
@@ -106,8 +106,8 @@ def engine_cleanup(postgres_url: str) -> None:
 def workers(process_logs: Path, redis_client: Redis) -> Iterator[Callable[..., Proc]]:
     started: list[Proc] = []
 
-    def start(name: str, env: dict[str, str]) -> Proc:
-        proc = start_worker(name, env=env, log_dir=process_logs, redis=redis_client)
+    def start(name: str, env: dict[str, str], *options: str) -> Proc:
+        proc = start_worker(name, *options, env=env, log_dir=process_logs, redis=redis_client)
         started.append(proc)
         return proc
 
@@ -121,7 +121,8 @@ def test_heuristic_assessment_is_ready_within_seconds(
 ) -> None:
     env = {**env, "ESCALATIONS_ASSESSOR": "heuristic"}
     api = start_replica(env)
-    workers("worker-1", env)
+    metrics_port = free_port()
+    workers("worker-1", env, "--metrics-port", str(metrics_port))
     created = _create(api, "sess-fast")
     assert created.status_code == 201
     handoff_id = created.json()["id"]
@@ -130,6 +131,9 @@ def test_heuristic_assessment_is_ready_within_seconds(
     )
     assert _events(api, handoff_id) == ["handoff_created", "handoff_assessment_ready"]
     print(f"create → ready in {took:.2f} s")
+    metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    assert 'escalations_assessments_total{outcome="ready"} 1.0' in metrics
+    assert 'escalations_assessment_duration_seconds_count{outcome="ready"} 1.0' in metrics
 
 
 def test_worker_killed_mid_job_loses_nothing(
@@ -184,3 +188,29 @@ def test_handoffs_created_while_redis_is_down_are_assessed(
             )
     finally:
         restarted.stop()
+
+
+def test_sla_breach_fires_once_even_after_the_worker_was_killed(
+    env: dict[str, str], start_replica: StartReplica, workers
+) -> None:
+    env = {
+        **env,
+        "ESCALATIONS_ASSESSOR": "heuristic",
+        "ESCALATIONS_CLAIM_SLA_SECONDS": "2",
+        "ESCALATIONS_MAINTENANCE_INTERVAL_SECONDS": "0.2",
+    }
+    api = start_replica(env)
+    first = workers("worker-first", env)
+    late = _create(api, "sess-late").json()["id"]
+    on_time = _create(api, "sess-on-time").json()["id"]
+    claim = f"{base_url(api.port)}/api/v1/handoffs/{on_time}/claim"
+    assert httpx.post(claim, headers=SENIOR).status_code == 200
+    first.kill()  # before either deadline: the breach must not depend on this process
+
+    workers("worker-second", env)
+    _wait_for(lambda: "handoff_sla_breached" in _events(api, late), timeout=15, what="breach")
+    # Let the sweep pass over it many more times: a later handoff breaching proves that.
+    marker = _create(api, "sess-marker").json()["id"]
+    _wait_for(lambda: "handoff_sla_breached" in _events(api, marker), timeout=15, what="marker")
+    assert _events(api, late).count("handoff_sla_breached") == 1
+    assert "handoff_sla_breached" not in _events(api, on_time)

@@ -8,9 +8,11 @@ from redis.exceptions import RedisError
 from tests.e2e.procs import Proc, escalations_binary, spawn, wait_until
 
 
-def start_worker(name: str, *, env: dict[str, str], log_dir: Path, redis: Redis) -> Proc:
+def start_worker(
+    name: str, *options: str, env: dict[str, str], log_dir: Path, redis: Redis
+) -> Proc:
     """An ``escalations worker`` named ``name``, returned once RQ lists it in Redis."""
-    argv = [escalations_binary(), "worker", "--name", name]
+    argv = [escalations_binary(), "worker", "--name", name, *options]
     proc = spawn(name, argv, port=0, log_dir=log_dir, env=env)
     try:
         wait_until(lambda: _registered(redis, name), proc=proc, what="worker registration")
