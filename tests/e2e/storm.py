@@ -1,0 +1,241 @@
+"""Claim storms over real HTTP: many seniors claim one handoff at the same moment.
+
+Shared by ``tests/e2e/test_claim_race.py`` and ``bench/claims.py``. Each senior
+gets a ``Claimer``: its own ``httpx.AsyncClient`` holding one keep-alive
+connection to one replica (claimer ``i`` talks to replica ``i % replicas``).
+One client per connection keeps the client side cheap: a single client pooling
+a hundred connections spent more CPU than the servers it was measuring. Every
+claim waits on one start signal, so all of them are in flight together.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from shared.auth import issue_token
+from shared.models import Role
+
+API = "/api/v1/handoffs"
+REQUEST_TIMEOUT_SECONDS = 60.0
+TOKEN_TTL = timedelta(hours=2)
+CLAIM_FIELDS = ("claimed_by_id", "claimed_by_name", "claimed_at")
+
+
+@dataclass(frozen=True)
+class Senior:
+    user_id: str
+    name: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Claimer:
+    """A senior and the client (one connection, one replica) it claims through."""
+
+    senior: Senior
+    client: httpx.AsyncClient
+
+
+@dataclass(frozen=True)
+class ClaimAnswer:
+    """One claim's response; times are seconds after the storm's start signal."""
+
+    senior: Senior
+    status: int
+    body: dict[str, Any]
+    sent_s: float
+    answered_s: float
+
+    @property
+    def latency_s(self) -> float:
+        return self.answered_s - self.sent_s
+
+
+@dataclass(frozen=True)
+class Storm:
+    """All answers of one storm and the time from the start signal to the last one."""
+
+    handoff_id: str
+    answers: list[ClaimAnswer]
+    elapsed_s: float
+
+    def with_status(self, status: int) -> list[ClaimAnswer]:
+        return [answer for answer in self.answers if answer.status == status]
+
+    @property
+    def sent_before_first_answer(self) -> int:
+        """How many claims were on the wire before any claim was answered."""
+        first_answer = min(answer.answered_s for answer in self.answers)
+        return sum(answer.sent_s < first_answer for answer in self.answers)
+
+
+# --- who claims --------------------------------------------------------------------
+
+
+def bearer(*, secret: str, sub: str, name: str, role: Role, org: str) -> dict[str, str]:
+    token = issue_token(secret=secret, sub=sub, name=name, role=role, org=org, ttl=TOKEN_TTL)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_seniors(count: int, *, secret: str, org: str) -> list[Senior]:
+    """``count`` distinct seniors of ``org``, each with a bearer token."""
+    return [
+        Senior(f"senior-{i}", f"Senior {i}", _senior_headers(i, secret=secret, org=org))
+        for i in range(count)
+    ]
+
+
+def _senior_headers(index: int, *, secret: str, org: str) -> dict[str, str]:
+    name = f"Senior {index}"
+    return bearer(secret=secret, sub=f"senior-{index}", name=name, role=Role.senior, org=org)
+
+
+def engineer_headers(*, secret: str, org: str) -> dict[str, str]:
+    return bearer(secret=secret, sub="engineer-1", name="Engineer One", role=Role.engineer, org=org)
+
+
+@asynccontextmanager
+async def open_claimers(
+    seniors: Sequence[Senior], base_urls: Sequence[str]
+) -> AsyncIterator[list[Claimer]]:
+    """One claimer per senior, spread round-robin over the replicas, each with
+    its connection already open (a GET /healthz); all clients closed on exit."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    claimers = [
+        Claimer(
+            senior,
+            httpx.AsyncClient(
+                base_url=base_urls[index % len(base_urls)],
+                limits=limits,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            ),
+        )
+        for index, senior in enumerate(seniors)
+    ]
+    try:
+        for response in await asyncio.gather(*(c.client.get("/healthz") for c in claimers)):
+            response.raise_for_status()
+        yield claimers
+    finally:
+        await asyncio.gather(*(claimer.client.aclose() for claimer in claimers))
+
+
+# --- what they do ------------------------------------------------------------------
+
+
+def create_body(session_id: str | None = None) -> dict[str, Any]:
+    """A valid create body for a fresh session (like ``tests.conftest.handoff_body``,
+    without importing pytest fixtures into the benchmark)."""
+    return {
+        "session_id": session_id or f"storm-{uuid.uuid4().hex[:12]}",
+        "engineer_notes": "Pods restart every few minutes after the deploy.",
+        "priority": "normal",
+        "snapshot": {
+            "problem_summary": "Checkout service crash-loops with OOMKilled",
+            "problem_domain": "kubernetes",
+            "status": "stuck",
+            "step_count": 4,
+            "confidence_tier": "low",
+            "tried_steps": [
+                {"description": "Restarted the deployment", "outcome": "Still crashing"}
+            ],
+        },
+    }
+
+
+async def create_handoff(client: httpx.AsyncClient, *, headers: dict[str, str]) -> str:
+    """Create a handoff for a fresh session; its id. Raises unless the answer is 201."""
+    response = await client.post(API, json=create_body(), headers=headers)
+    if response.status_code != 201:
+        raise AssertionError(f"create answered {response.status_code}: {response.text}")
+    handoff_id: str = response.json()["id"]
+    return handoff_id
+
+
+async def claim_storm(claimers: Sequence[Claimer], *, handoff_id: str) -> Storm:
+    """Every claimer claims ``handoff_id`` at once; returns all answers.
+
+    Transport errors propagate: a storm either answers every claim or fails.
+    """
+    start = asyncio.Event()
+    tasks = [asyncio.create_task(_claim(claimer, handoff_id, start)) for claimer in claimers]
+    await asyncio.sleep(0)  # one loop turn: every task is now waiting on the signal
+    began = time.perf_counter()
+    start.set()
+    results = await asyncio.gather(*tasks)
+    answers = [
+        ClaimAnswer(
+            claimer.senior, response.status_code, _json(response), sent - began, answered - began
+        )
+        for claimer, (response, sent, answered) in zip(claimers, results, strict=True)
+    ]
+    return Storm(handoff_id, answers, max(answer.answered_s for answer in answers))
+
+
+async def _claim(
+    claimer: Claimer, handoff_id: str, start: asyncio.Event
+) -> tuple[httpx.Response, float, float]:
+    """The response and when (``perf_counter``) the claim was sent and answered."""
+    await start.wait()
+    sent = time.perf_counter()
+    response = await claimer.client.post(
+        f"{API}/{handoff_id}/claim", headers=claimer.senior.headers
+    )
+    return response, sent, time.perf_counter()
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object answered, or ``{"text": ...}`` when the body is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {"text": response.text}
+    return body if isinstance(body, dict) else {"json": body}
+
+
+# --- the contract ------------------------------------------------------------------
+
+
+def storm_problems(storm: Storm) -> list[str]:
+    """Every way ``storm`` broke the claim contract; empty when exactly one claim
+    won (200, the handoff claimed by its sender) and every other claim got 409
+    ``handoff_already_claimed`` naming that same winner and claim time."""
+    winners, losers = storm.with_status(200), storm.with_status(409)
+    others = [answer for answer in storm.answers if answer.status not in (200, 409)]
+    problems = [f"{len(winners)} claims won (200), want exactly 1"] if len(winners) != 1 else []
+    if others:
+        problems.append(f"{len(others)} other answers, e.g. {others[0].status} {others[0].body}")
+    if len(winners) == 1:
+        problems += _winner_problems(winners[0]) + _loser_problems(winners[0], losers)
+    return problems
+
+
+def _winner_problems(winner: ClaimAnswer) -> list[str]:
+    expected = {
+        "status": "claimed",
+        "claimed_by_id": winner.senior.user_id,
+        "claimed_by_name": winner.senior.name,
+    }
+    actual = {key: winner.body.get(key) for key in expected}
+    return [] if actual == expected else [f"winner's 200 body {actual}, want {expected}"]
+
+
+def _loser_problems(winner: ClaimAnswer, losers: list[ClaimAnswer]) -> list[str]:
+    expected: dict[str, Any] = {key: winner.body.get(key) for key in CLAIM_FIELDS}
+    expected["error"] = "handoff_already_claimed"
+    expected["detail"] = f"Already claimed by {winner.senior.name}."
+    wrong = [
+        answer.body
+        for answer in losers
+        if {key: answer.body.get(key) for key in expected} != expected
+    ]
+    if not wrong:
+        return []
+    return [f"{len(wrong)} of {len(losers)} 409s disagree with {expected}, e.g. {wrong[0]}"]
