@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 RESYNC: Final = "resync"
 MAX_BACKOFF_SECONDS = 5.0
+#: How long ``stop`` waits on one cancellation before repeating it.
+STOP_RETRY_SECONDS = 0.1
 
 Frame = tuple[int, bytes]  # (seq, encoded SSE message)
 
@@ -65,9 +67,14 @@ class EventHub:
         self._task = asyncio.create_task(self._run(), name="event-hub")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        """Cancel the subscription task and wait for it. redis-py's async pub/sub can
+        swallow a cancellation that lands while it is still subscribing (about one stop
+        in ten right after start), leaving one ``cancel()`` unanswered forever: repeat it."""
+        if self._task is None:
+            return
+        while not self._task.done():
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait({self._task}, timeout=STOP_RETRY_SECONDS)
 
     def subscribe(self, org_id: str) -> Subscriber:
         subscriber = Subscriber(org_id, self._queue_size)
