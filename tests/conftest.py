@@ -1,12 +1,16 @@
-"""Fixtures on real services: Redis (its own database number) and both SQLite
-and PostgreSQL (a database created for this run, dropped at the end).
+"""Fixtures on real services: Redis and both SQLite and PostgreSQL (a database
+created for this run, dropped at the end).
+
+Redis is a private ``redis-server`` started for the run on a free port, so
+parallel runs and the machine's own Redis never see each other's keys.
 
 Environment knobs (defaults suit this repo's CI machine):
-  ESCALATIONS_TEST_REDIS_URL   redis://127.0.0.1:6379/13
+  ESCALATIONS_TEST_REDIS_URL   use this Redis instead of a private server
   ESCALATIONS_TEST_PG_URL      postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 """
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -26,13 +30,32 @@ from shared.migrate import upgrade_to_head
 from shared.models import Role
 from shared.redis_client import make_redis
 from shared.settings import Settings
+from tests.e2e.procs import Proc, free_port, start_redis
 
 TEST_SECRET = "test-secret-" + "0123456789" * 4
-REDIS_URL = os.environ.get("ESCALATIONS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+#: Set by pytest_configure (before test modules are imported).
+REDIS_URL = os.environ.get("ESCALATIONS_TEST_REDIS_URL", "")
 PG_ADMIN_URL = os.environ.get(
     "ESCALATIONS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = ("events", "org_event_counters", "idempotency_keys", "handoffs")
+
+
+_private_redis: Proc | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global REDIS_URL, _private_redis
+    if REDIS_URL:
+        return
+    log_dir = Path(tempfile.mkdtemp(prefix="escalations-test-redis-"))
+    _private_redis = start_redis(free_port(), log_dir=log_dir)
+    REDIS_URL = f"redis://127.0.0.1:{_private_redis.port}/0"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _private_redis is not None:
+        _private_redis.stop()
 
 
 def _psycopg_dsn(url: str) -> str:
@@ -107,8 +130,9 @@ TokenFactory = Callable[..., dict[str, str]]
 def auth() -> TokenFactory:
     """``auth("senior", sub="u-42", name="Dana Senior", org="acme")`` → headers."""
 
-    def headers(role: str, *, sub: str | None = None, name: str | None = None,
-                org: str = "acme") -> dict[str, str]:
+    def headers(
+        role: str, *, sub: str | None = None, name: str | None = None, org: str = "acme"
+    ) -> dict[str, str]:
         token = issue_token(
             secret=TEST_SECRET,
             sub=sub or f"{role}-1",

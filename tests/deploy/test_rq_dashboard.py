@@ -1,0 +1,127 @@
+"""rq-dashboard (the ``ops`` extra, compose's ``rq-dashboard``) run as its own
+process against a private redis-server: it lists the ``assessments`` queue, a
+real ``escalations worker`` and the app's job under its readable description.
+"""
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.jobs import enqueue_assessment
+from shared.keys import ASSESSMENTS_QUEUE, assessment_job_id
+from shared.redis_client import make_redis
+from shared.settings import Settings
+from tests.conftest import TEST_SECRET
+from tests.e2e.procs import (
+    Proc,
+    api_env,
+    base_url,
+    free_port,
+    redis_url,
+    spawn,
+    start_redis,
+    wait_until,
+)
+from tests.e2e.workers import start_worker
+
+pytestmark = pytest.mark.slow
+
+WORKER_NAME = "dash-worker"
+
+
+def dashboard_binary() -> str:
+    return str(Path(sys.executable).with_name("rq-dashboard"))
+
+
+def start_dashboard(port: int, *, redis: str, log_dir: Path) -> Proc:
+    """``rq-dashboard`` as compose runs it, answering its JSON API on return."""
+    argv = [dashboard_binary(), "-b", "127.0.0.1", "-p", str(port), "-u", redis]
+    proc = spawn("rq-dashboard", argv, port=port, log_dir=log_dir)
+    try:
+        wait_until(lambda: _answers(port), proc=proc, what="queues.json")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"{base_url(port)}/0/data/queues.json", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def private_redis(logs: Path) -> Iterator[Proc]:
+    proc = start_redis(free_port(), log_dir=logs)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def dashboard(private_redis: Proc, logs: Path) -> Iterator[Proc]:
+    proc = start_dashboard(free_port(), redis=redis_url(private_redis.port), log_dir=logs)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def data(dashboard: Proc, path: str) -> dict[str, Any]:
+    response = httpx.get(f"{base_url(dashboard.port)}/0/data/{path}", timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_dashboard_shows_the_queue_the_worker_and_the_job(
+    dashboard: Proc, private_redis: Proc, postgres_url: str, logs: Path
+) -> None:
+    redis = make_redis(redis_url(private_redis.port))
+    settings = Settings(
+        database_url=postgres_url, redis_url=redis_url(private_redis.port), jwt_secret=TEST_SECRET
+    )
+    handoff_id = str(uuid.uuid4())  # no such handoff: the worker will skip it
+    job = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    description = f"Assess handoff {handoff_id} (org acme)"
+    assert job.id == assessment_job_id(handoff_id)
+
+    queues = {q["name"]: q for q in data(dashboard, "queues.json")["queues"]}
+    assert queues[ASSESSMENTS_QUEUE]["count"] == 1
+    queued = data(dashboard, f"jobs/{ASSESSMENTS_QUEUE}/queued/8/asc/1.json")["jobs"]
+    assert [(j["id"], j["description"]) for j in queued] == [(job.id, description)]
+
+    env = api_env(
+        database_url=postgres_url, redis_url=redis_url(private_redis.port), jwt_secret=TEST_SECRET
+    )
+    worker = start_worker(WORKER_NAME, env=env, log_dir=logs, redis=redis)
+    try:
+        workers = {w["name"]: w for w in data(dashboard, "workers.json")["workers"]}
+        assert workers[WORKER_NAME]["queues"] == [ASSESSMENTS_QUEUE]
+        wait_until(
+            lambda: data(dashboard, f"job/{job.id}.json")["status"] == "finished",
+            proc=worker, what="the job to finish", timeout=20,
+        )  # fmt: skip
+        shown = data(dashboard, f"job/{job.id}.json")
+        assert (shown["description"], shown["origin"]) == (description, ASSESSMENTS_QUEUE)
+        assert shown["result"] == "skipped"
+        page = httpx.get(f"{base_url(dashboard.port)}/0/view/workers", timeout=5)
+        assert page.status_code == 200 and "<title>RQ dashboard</title>" in page.text
+        assert "Traceback" not in dashboard.log_text()
+    finally:
+        worker.stop()
+        redis.close()
