@@ -5,9 +5,12 @@ publishes the events jobs commit."""
 
 import logging
 import threading
+import time
 
 from prometheus_client import start_http_server
+from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, SpawnWorker, Worker
+from rq.exceptions import StopRequested
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.worker.context import WorkerContext, set_context
@@ -85,11 +88,63 @@ def run_worker(
     maintenance.run_once()  # pick up what was missed while no worker ran
     if not burst:
         maintenance.start()
-    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=context.redis)
-    worker = WORKER_CLASSES[worker_class]([queue], connection=context.redis, name=name)
     try:
-        return worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        return _work_until_stopped(context, burst=burst, worker_class=worker_class, name=name)
     finally:
         maintenance.stop()
         relay.stop()
         context.close()
+
+
+def _work_until_stopped(
+    context: WorkerContext, *, burst: bool, worker_class: str, name: str | None
+) -> bool:
+    """Runs RQ's work loop, and runs it again after Redis comes back.
+
+    RQ's loop quits on a Redis error outside its dequeue (a heartbeat, its
+    maintenance), which would end the process and with it the reconciler that
+    re-enqueues what the outage lost. So the process outlives the outage.
+    """
+    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=context.redis)
+    worked = False
+    while True:
+        worker = WORKER_CLASSES[worker_class]([queue], connection=context.redis, name=name)
+        try:
+            worked |= worker.work(
+                burst=burst, with_scheduler=True, logging_level=context.settings.log_level
+            )
+        except RedisError as exc:
+            log.warning("worker: redis unavailable (%s)", exc)
+        except ValueError as exc:  # "There exists an active worker named …"
+            # Our own earlier life (killed, restarted by its supervisor) still
+            # registered: the operator gave this name to this process, take it over.
+            log.warning("worker: %s; taking the name over", exc)
+            _forget(worker)
+            continue
+        # RQ records a SIGTERM/SIGINT (warm shutdown) here.
+        if burst or worker._shutdown_requested_date is not None:
+            return worked
+        try:
+            _wait_for_redis(context)
+        except StopRequested:
+            return worked
+        _forget(worker)
+
+
+def _wait_for_redis(context: WorkerContext) -> None:
+    delay = 0.5
+    while True:
+        try:
+            context.redis.ping()
+            return
+        except RedisError:
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _forget(worker: Worker | SimpleWorker) -> None:
+    """Drop the stale registration, so a restarted worker may reuse its name."""
+    try:
+        worker.register_death()
+    except RedisError as exc:
+        log.warning("worker: could not clear the old registration: %s", exc)

@@ -148,7 +148,8 @@ def test_worker_killed_mid_job_loses_nothing(
     doomed.kill()  # SIGKILL to the worker's whole process group, mid-request
     stub.set_mode("good")
     killed_at = time.monotonic()
-    workers("worker-rescuer", env)
+    # Restarted under the same name, as a supervisor would: RQ still lists the dead one.
+    workers("worker-doomed", env)
     _wait_for(
         lambda: _assessment_status(api, handoff_id) == "ready",
         timeout=RECOVERY_BOUND_SECONDS,
