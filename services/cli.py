@@ -1,5 +1,6 @@
 """The ``escalations`` command: api, worker, migrate, token."""
 
+import gc
 import logging
 import signal
 from datetime import timedelta
@@ -46,14 +47,25 @@ def api(
 
     settings = _settings()
     _configure_logging(settings)
+    app = create_app(settings)
+    _tune_gc_for_streams()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
         log_config=None,  # keep the JSON logging configured above
         timeout_graceful_shutdown=10,
     )
+
+
+def _tune_gc_for_streams() -> None:
+    """Thousands of open streams keep many objects alive, and the cyclic GC's
+    frequent passes over them cost 12-23% of the CPU spent per event at 2,500
+    streams (bench/fanout.py). Freeze what start-up built and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 @app.command()

@@ -22,19 +22,13 @@ from datetime import timedelta
 import httpx
 
 from shared.auth import issue_token
+from shared.demo_users import DEMO_ORG, DEMO_USERS
 from shared.migrate import upgrade_to_head
 from shared.models import Role
 
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 TOKEN_TTL = timedelta(hours=12)
-
-DEMO_USERS = {
-    Role.engineer: ("demo-junior", "Jamie Junior"),
-    Role.senior: ("demo-senior", "Sam Senior"),
-    Role.admin: ("demo-admin", "Alex Admin"),
-}
-DEMO_ORG = "demo"
 
 
 class StartupError(RuntimeError):

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit, RequestObservation
-from services.api.routes import analytics, events, handoffs, health
+from services.api.routes import analytics, console, demo, events, handoffs, health
 from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
 from shared.queue_metrics import QueueCollector
@@ -59,4 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(analytics.router)
+    app.include_router(demo.router)
+    console.install(app)
     return app

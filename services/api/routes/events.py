@@ -2,32 +2,30 @@
 cookie that lets a browser's ``EventSource`` (which cannot send headers) use it."""
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Depends, Header, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse
+from starlette.types import Receive, Scope, Send
 
-from services.api.deps import EngineDep, PrincipalDep, SettingsDep, bearer
+from services.api.deps import PrincipalDep, SettingsDep
 from services.api.routes.handoffs import errors
 from services.api.streaming.stream import OrgEventStream
 from shared.auth import STREAM_AUDIENCE, Principal, decode_token, issue_stream_token
 from shared.errors import InvalidInput, NotAuthenticated
+from shared.settings import Settings
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 STREAM_COOKIE = "escalations_stream"
-COOKIE_PATH = "/api/v1/events"
+STREAM_PATH = "/api/v1/events"
 
 
-def stream_principal(
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    cookie: Annotated[str | None, Cookie(alias=STREAM_COOKIE)] = None,
-) -> Principal:
+def stream_principal(request: Request, settings: Settings) -> Principal:
     """A bearer token (API clients) or the stream cookie (browsers)."""
-    if credentials is not None:
-        return decode_token(credentials.credentials, secret=settings.jwt_secret)
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return decode_token(credentials, secret=settings.jwt_secret)
+    cookie = request.cookies.get(STREAM_COOKIE)
     if cookie:
         return decode_token(cookie, secret=settings.jwt_secret, audience=STREAM_AUDIENCE)
     raise NotAuthenticated("Missing bearer token or stream cookie.")
@@ -43,19 +41,26 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
     return int(raw)
 
 
-@router.get("", include_in_schema=False)
-async def stream_events(
-    request: Request,
-    settings: SettingsDep,
-    engine: EngineDep,
-    principal: Annotated[Principal, Depends(stream_principal)],
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id_query: Annotated[str | None, Query(alias="last_event_id")] = None,
-) -> EventSourceResponse:
-    last_event_id = parse_last_event_id(last_event_id_header, last_event_id_query)
+class StreamEndpoint:
+    """``GET /api/v1/events``, as a bare ASGI app rather than a FastAPI route:
+    anything a request handler keeps stays alive as long as its stream (FastAPI's
+    per-request dependency state alone was ~8 KiB per stream in bench/fanout.py),
+    so this one keeps only the response."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = event_stream_response(Request(scope))
+        await response(scope, receive, send)
+
+
+def event_stream_response(request: Request) -> EventSourceResponse:
+    settings: Settings = request.app.state.settings
+    principal = stream_principal(request, settings)
+    last_event_id = parse_last_event_id(
+        request.headers.get("last-event-id"), request.query_params.get("last_event_id")
+    )
     stream = OrgEventStream(
         hub=request.app.state.hub,
-        engine=engine,
+        engine=request.app.state.engine,
         org_id=principal.org_id,
         replay_limit=settings.event_replay_limit,
     )
@@ -68,6 +73,9 @@ async def stream_events(
     )
 
 
+router.add_route(STREAM_PATH, StreamEndpoint(), methods=["GET"], include_in_schema=False)
+
+
 @router.post("/session", status_code=204, responses=errors())
 def open_stream_session(principal: PrincipalDep, settings: SettingsDep) -> Response:
     """Set the HttpOnly stream cookie for this caller (scoped to the stream's path)."""
@@ -77,7 +85,7 @@ def open_stream_session(principal: PrincipalDep, settings: SettingsDep) -> Respo
         STREAM_COOKIE,
         issue_stream_token(principal, secret=settings.jwt_secret, ttl=ttl),
         max_age=settings.stream_cookie_ttl_seconds,
-        path=COOKIE_PATH,
+        path=STREAM_PATH,
         httponly=True,
         samesite="strict",
         secure=settings.stream_cookie_secure,
@@ -89,5 +97,5 @@ def open_stream_session(principal: PrincipalDep, settings: SettingsDep) -> Respo
 def close_stream_session() -> Response:
     """Clear the stream cookie (sign-out)."""
     response = Response(status_code=204)
-    response.delete_cookie(STREAM_COOKIE, path=COOKIE_PATH)
+    response.delete_cookie(STREAM_COOKIE, path=STREAM_PATH)
     return response

@@ -17,7 +17,7 @@ from typing import TypeVar
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from services.api.streaming.hub import RESYNC, EventHub, encode_frame
+from services.api.streaming.hub import EventHub, encode_frame
 from shared.db import session_scope
 from shared.events import event_json, events_after, latest_seq
 from shared.metrics import EVENTS_DELIVERED, OPEN_STREAMS, STREAM_DISCONNECTS
@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 
 class OrgEventStream:
+    __slots__ = ("_hub", "_engine", "_org_id", "_replay_limit", "last_seq")
+
     def __init__(self, *, hub: EventHub, engine: Engine, org_id: str, replay_limit: int) -> None:
         self._hub = hub
         self._engine = engine
@@ -45,11 +47,16 @@ class OrgEventStream:
             async for frame in self._opening(last_event_id):
                 yield frame
             while True:
-                item = await subscriber.queue.get()
+                item = await subscriber.get()
                 if subscriber.overflowed:
                     STREAM_DISCONNECTS.labels("slow_client").inc()
                     return
-                async for frame in self._handle(item):
+                if isinstance(item, tuple) and item[0] == self.last_seq + 1:  # next in line
+                    self.last_seq = item[0]
+                    EVENTS_DELIVERED.inc()
+                    yield item[1]
+                    continue
+                async for frame in self._out_of_line(item):
                     yield frame
         finally:
             self._hub.unsubscribe(subscriber)
@@ -71,22 +78,13 @@ class OrgEventStream:
     def _replayable(self, last_event_id: int, latest: int) -> bool:
         return 0 <= last_event_id <= latest and latest - last_event_id <= self._replay_limit
 
-    async def _handle(self, item: tuple[int, bytes] | str) -> AsyncIterator[bytes]:
-        if item == RESYNC:
-            async for frame in self._catch_up():
-                yield frame
+    async def _out_of_line(self, item: tuple[int, bytes] | str) -> AsyncIterator[bytes]:
+        """A resync request, a duplicate (dropped), or an event past a gap (the
+        gap is filled from the database, this event included)."""
+        if isinstance(item, tuple) and item[0] <= self.last_seq:
             return
-        assert isinstance(item, tuple)
-        seq, frame = item
-        if seq <= self.last_seq:
-            return  # already sent (replayed, or published twice)
-        if seq > self.last_seq + 1:
-            async for caught_up in self._catch_up():
-                yield caught_up
-            return
-        self.last_seq = seq
-        EVENTS_DELIVERED.inc()
-        yield frame
+        async for frame in self._catch_up():
+            yield frame
 
     async def _catch_up(self) -> AsyncIterator[bytes]:
         """Everything after ``last_seq`` from the database, oldest first."""

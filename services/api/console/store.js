@@ -1,0 +1,149 @@
+// Client state for seniors and admins: the open handoffs (pending and claimed),
+// kept current by the event stream, and the set of handoffs this user has seen.
+
+import { listAll } from "./api.js";
+import { PRIORITIES } from "./ui.js";
+
+const OPEN = new Set(["pending", "claimed"]);
+
+export function queueOrder(a, b) {
+  const rank = PRIORITIES.indexOf(a.priority) - PRIORITIES.indexOf(b.priority);
+  if (rank) return rank;
+  const age = Date.parse(a.created_at) - Date.parse(b.created_at);
+  if (age) return age;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** True when ``incoming`` is not older than ``current`` (events and fetches may cross). */
+export function isNewer(incoming, current) {
+  return !current || Date.parse(incoming.updated_at) >= Date.parse(current.updated_at);
+}
+
+export class QueueModel extends EventTarget {
+  constructor() {
+    super();
+    this.items = new Map();
+    this.loaded = false;
+    this.complete = true;
+    this.refreshing = null;
+    this.again = false;
+    this.during = [];
+  }
+
+  /** Refetch every open handoff. Calls made while one runs coalesce into one more. */
+  refresh() {
+    if (this.refreshing) {
+      this.again = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.fetchOpen().finally(() => {
+      this.refreshing = null;
+      if (this.again) {
+        this.again = false;
+        this.refresh();
+      }
+    });
+    return this.refreshing;
+  }
+
+  async fetchOpen() {
+    this.during = [];
+    const [pending, claimed] = await Promise.all([
+      listAll({ status: "pending" }),
+      listAll({ status: "claimed" }),
+    ]);
+    const items = new Map();
+    for (const handoff of [...pending.items, ...claimed.items]) items.set(handoff.id, handoff);
+    // Events that arrived while we fetched may be newer than what the fetch saw.
+    for (const handoff of this.during) {
+      if (isNewer(handoff, items.get(handoff.id))) {
+        if (OPEN.has(handoff.status)) items.set(handoff.id, handoff);
+        else items.delete(handoff.id);
+      }
+    }
+    this.items = items;
+    this.complete = pending.complete && claimed.complete;
+    this.loaded = true;
+    this.changed();
+  }
+
+  /** Apply one event's handoff; returns true when it changed the open set. */
+  apply(handoff) {
+    if (this.refreshing) this.during.push(handoff);
+    const current = this.items.get(handoff.id);
+    if (!isNewer(handoff, current)) return false;
+    if (OPEN.has(handoff.status)) this.items.set(handoff.id, handoff);
+    else if (current) this.items.delete(handoff.id);
+    else return false;
+    this.changed();
+    return true;
+  }
+
+  pending() {
+    return [...this.items.values()].filter((x) => x.status === "pending").sort(queueOrder);
+  }
+
+  claimed() {
+    return [...this.items.values()]
+      .filter((x) => x.status === "claimed")
+      .sort((a, b) => Date.parse(b.claimed_at) - Date.parse(a.claimed_at));
+  }
+
+  changed() {
+    this.dispatchEvent(new Event("change"));
+  }
+}
+
+const SEEN_LIMIT = 2000;
+
+/**
+ * Handoffs this user has opened or claimed, in localStorage (per org and user),
+ * so unread dots survive a reload. The first time, everything already in the
+ * queue counts as seen: only what arrives afterwards is new.
+ */
+export class SeenSet extends EventTarget {
+  constructor(claims) {
+    super();
+    this.key = `escalations.seen.v1:${claims.org}:${claims.sub}`;
+    this.ids = null;
+    try {
+      const stored = JSON.parse(localStorage.getItem(this.key) || "null");
+      if (stored && Array.isArray(stored.ids)) this.ids = new Set(stored.ids);
+    } catch {
+      this.ids = null;
+    }
+  }
+
+  get initialized() {
+    return this.ids !== null;
+  }
+
+  seed(ids) {
+    if (this.ids === null) {
+      this.ids = new Set(ids);
+      this.save();
+    }
+  }
+
+  has(id) {
+    return this.ids !== null && this.ids.has(id);
+  }
+
+  add(id) {
+    if (this.ids === null) this.ids = new Set();
+    if (this.ids.has(id)) return;
+    this.ids.add(id);
+    this.save();
+    this.dispatchEvent(new Event("change"));
+  }
+
+  save() {
+    const ids = [...this.ids].slice(-SEEN_LIMIT);
+    this.ids = new Set(ids);
+    try {
+      localStorage.setItem(this.key, JSON.stringify({ ids }));
+    } catch {
+      // Storage full or disabled: dots just won't survive a reload.
+    }
+  }
+}

@@ -1,0 +1,119 @@
+// The org's live events over EventSource. Authentication is the HttpOnly
+// cookie from POST events/session (scoped to the stream's path), so no token
+// ever appears in a URL. EventSource reconnects by itself with Last-Event-ID;
+// when the server refuses a reconnect (the cookie expired, a 503), we renew
+// the cookie and open a new stream from the last id we saw.
+//
+// Dispatches: "event" (detail: {type, data}), "resync" (refetch what you show:
+// a reconnect or a reset), "state" (detail: "connecting" | "live" | "reconnecting").
+
+import { api } from "./api.js";
+
+export const EVENT_TYPES = [
+  "handoff_created",
+  "handoff_assessment_ready",
+  "handoff_assessment_failed",
+  "handoff_claimed",
+  "handoff_released",
+  "handoff_resolved",
+  "handoff_cancelled",
+  "handoff_sla_breached",
+];
+
+const RETRY_MS = [1000, 2000, 5000, 10000, 30000];
+
+export class EventStream extends EventTarget {
+  constructor() {
+    super();
+    this.source = null;
+    this.lastId = null;
+    this.readyOnce = false;
+    this.retries = 0;
+    this.timer = null;
+    this.state = "connecting";
+    this.stopped = false;
+  }
+
+  async start() {
+    await api.openStreamSession();
+    this.open();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.source) this.source.close();
+    this.source = null;
+  }
+
+  open() {
+    if (this.stopped) return;
+    const url = this.lastId === null ? "api/v1/events" : `api/v1/events?last_event_id=${encodeURIComponent(this.lastId)}`;
+    const source = new EventSource(url);
+    this.source = source;
+    for (const type of EVENT_TYPES) {
+      source.addEventListener(type, (message) => this.onEvent(type, message));
+    }
+    source.addEventListener("ready", (message) => this.onReady(message));
+    source.addEventListener("reset", (message) => {
+      this.track(message);
+      this.emit("resync", "reset");
+    });
+    source.addEventListener("error", () => this.onError(source));
+  }
+
+  onEvent(type, message) {
+    this.track(message);
+    let data;
+    try {
+      data = JSON.parse(message.data);
+    } catch {
+      return;
+    }
+    this.emit("event", { type, data });
+  }
+
+  onReady(message) {
+    this.track(message);
+    this.retries = 0;
+    this.setState("live");
+    if (this.readyOnce) this.emit("resync", "reconnect");
+    this.readyOnce = true;
+  }
+
+  onError(source) {
+    if (this.stopped || source !== this.source) return;
+    this.setState("reconnecting");
+    if (source.readyState !== EventSource.CLOSED) return; // the browser is retrying by itself
+    const delay = RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
+    this.retries += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.renew(), delay);
+  }
+
+  async renew() {
+    if (this.stopped) return;
+    try {
+      await api.openStreamSession(); // a 401 here signs the user out (see app.js)
+    } catch (error) {
+      if (error && error.status === 401) return;
+      this.onError(this.source); // still unreachable: back off and try again
+      return;
+    }
+    this.open();
+  }
+
+  track(message) {
+    if (message.lastEventId) this.lastId = message.lastEventId;
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit("state", state);
+  }
+
+  emit(name, detail) {
+    this.dispatchEvent(new CustomEvent(name, { detail }));
+  }
+}
