@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ESCALATIONS_", extra="ignore")
 
     dev_mode: bool = False
+    #: One-click sign-in as the demo users (``POST /api/v1/demo/sign-in``); ``escalations up`` only.
+    demo_sign_in: bool = False
     database_url: str = "sqlite:///./escalations.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
     jwt_secret: str = ""
