@@ -65,6 +65,7 @@ class DomainStats(BaseModel):
     domain: str
     count: int
     time_to_claim_p50_seconds: float | None
+    time_to_claim_p90_seconds: float | None
 
 
 class EscalationAnalytics(BaseModel):
@@ -256,21 +257,35 @@ def _domain_stats(session: Session, window: _Window, claim: sa.Subquery) -> list
     """Every domain with a handoff in the window, most handoffs first, then by
     domain in code-point order (sorted here: the databases' collations differ)."""
     ranked = _ranked(claim, per_domain=True)
-    claim_p50 = (
-        sa.select(ranked.c.domain, _percentile(ranked, 50).label("p50"))
+    claim_percentiles = (
+        sa.select(
+            ranked.c.domain,
+            _percentile(ranked, 50).label("p50"),
+            _percentile(ranked, 90).label("p90"),
+        )
         .group_by(ranked.c.domain)
         .subquery()
     )
     domain = col(Handoff.problem_domain)
     rows = session.execute(
-        sa.select(domain, sa.func.count(), sa.func.max(claim_p50.c.p50))
-        .outerjoin(claim_p50, claim_p50.c.domain == domain)
+        sa.select(
+            domain,
+            sa.func.count(),
+            sa.func.max(claim_percentiles.c.p50),
+            sa.func.max(claim_percentiles.c.p90),
+        )
+        .outerjoin(claim_percentiles, claim_percentiles.c.domain == domain)
         .where(*window.where())
         .group_by(domain)
     ).all()
     stats = [
-        DomainStats(domain=name, count=count, time_to_claim_p50_seconds=_seconds(p50))
-        for name, count, p50 in rows
+        DomainStats(
+            domain=name,
+            count=count,
+            time_to_claim_p50_seconds=_seconds(p50),
+            time_to_claim_p90_seconds=_seconds(p90),
+        )
+        for name, count, p50, p90 in rows
     ]
     return sorted(stats, key=lambda item: (-item.count, item.domain))
 

@@ -112,8 +112,9 @@ def seed_known_data(seed: Seeder) -> None:
         sorted 2, 3.5, 4, 6, n = 4: p50 = rank 2 → 3.5; p90 = rank ceil(3.6) = 4 → 6; max 6
     resolve: 600, 1200.5 s
         n = 2: p50 = rank 1 → 600; p90 = rank ceil(1.8) = 2 → 1200.5; max 1200.5
-    domains: kubernetes h1-h3 (claims 10, 20, 30 → p50 rank 2 = 20),
-             auth h6, h7 (no claims → null), database h4, h5 (40, 100 → p50 rank 1 = 40)
+    domains: kubernetes h1-h3 (claims 10, 20, 30 → p50 rank 2 = 20, p90 rank 3 = 30),
+             auth h6, h7 (no claims → null),
+             database h4, h5 (40, 100 → p50 rank 1 = 40, p90 rank 2 = 100)
     SLA breach events: h6, h7 → 2
     """
     at = [T0 + timedelta(minutes=minute) for minute in range(7)]
@@ -154,9 +155,24 @@ def test_known_data_gives_hand_computed_metrics(
         "time_to_assessment_seconds": {"count": 4, "p50": 3.5, "p90": 6.0, "max": 6.0},
         "time_to_resolve_seconds": {"count": 2, "p50": 600.0, "p90": 1200.5, "max": 1200.5},
         "by_domain": [
-            {"domain": "kubernetes", "count": 3, "time_to_claim_p50_seconds": 20.0},
-            {"domain": "auth", "count": 2, "time_to_claim_p50_seconds": None},
-            {"domain": "database", "count": 2, "time_to_claim_p50_seconds": 40.0},
+            {
+                "domain": "kubernetes",
+                "count": 3,
+                "time_to_claim_p50_seconds": 20.0,
+                "time_to_claim_p90_seconds": 30.0,
+            },
+            {
+                "domain": "auth",
+                "count": 2,
+                "time_to_claim_p50_seconds": None,
+                "time_to_claim_p90_seconds": None,
+            },
+            {
+                "domain": "database",
+                "count": 2,
+                "time_to_claim_p50_seconds": 40.0,
+                "time_to_claim_p90_seconds": 100.0,
+            },
         ],
         "sla_breaches": 2,
     }
@@ -229,7 +245,7 @@ def test_the_default_window_is_the_last_30_days(
 def test_domains_are_ordered_by_count_then_name_with_their_claim_p50(
     client: TestClient, seeder: Seeder, admin: dict[str, str]
 ) -> None:
-    # network: claims 50, 10, 40, 20 → sorted 10, 20, 40, 50; p50 = rank 2 → 20.
+    # network: claims 50, 10, 40, 20 → sorted 10, 20, 40, 50; p50 = rank 2 → 20, p90 = rank 4 → 50.
     for number, delay in enumerate((50, 10, 40, 20)):
         seeder.handoff(T0 + timedelta(seconds=number), domain="network", events=((CLAIMED, delay),))
     # "B" and "a" tie on count; code-point order puts "B" first on both databases.
@@ -238,9 +254,24 @@ def test_domains_are_ordered_by_count_then_name_with_their_claim_p50(
     seeder.handoff(T0, domain="B")
     body = get_analytics(client, admin, **WINDOW)
     assert body["by_domain"] == [
-        {"domain": "network", "count": 4, "time_to_claim_p50_seconds": 20.0},
-        {"domain": "B", "count": 1, "time_to_claim_p50_seconds": None},
-        {"domain": "a", "count": 1, "time_to_claim_p50_seconds": 7.25},
+        {
+            "domain": "network",
+            "count": 4,
+            "time_to_claim_p50_seconds": 20.0,
+            "time_to_claim_p90_seconds": 50.0,
+        },
+        {
+            "domain": "B",
+            "count": 1,
+            "time_to_claim_p50_seconds": None,
+            "time_to_claim_p90_seconds": None,
+        },
+        {
+            "domain": "a",
+            "count": 1,
+            "time_to_claim_p50_seconds": 7.25,
+            "time_to_claim_p90_seconds": 7.25,
+        },
     ]
 
 
@@ -250,7 +281,14 @@ def test_another_orgs_data_is_excluded(
     seed_known_data(seeder)
     globex = get_analytics(client, auth("admin", org="globex"), **WINDOW)
     assert globex["total"] == 1
-    assert globex["by_domain"] == [{"domain": "zzz", "count": 1, "time_to_claim_p50_seconds": 1.0}]
+    assert globex["by_domain"] == [
+        {
+            "domain": "zzz",
+            "count": 1,
+            "time_to_claim_p50_seconds": 1.0,
+            "time_to_claim_p90_seconds": 1.0,
+        }
+    ]
     assert globex["sla_breaches"] == 1
     initech = get_analytics(client, auth("admin", org="initech"), **WINDOW)
     assert initech["total"] == 0

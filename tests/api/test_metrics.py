@@ -62,16 +62,20 @@ def test_requests_claims_and_queue_depth_move(client: TestClient, auth: TokenFac
 def test_unknown_paths_share_one_label(client: TestClient) -> None:
     client.get("/no/such/path/123")
     text = client.get("/metrics").text
-    assert sample(
-        text, "escalations_http_requests_total", method="GET", route="unmatched", status="404"
-    ) >= 1
+    assert (
+        sample(
+            text, "escalations_http_requests_total", method="GET", route="unmatched", status="404"
+        )
+        >= 1
+    )
     assert "/no/such/path/123" not in text
 
 
 def test_request_id_is_echoed_or_made(client: TestClient) -> None:
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers[
-        "x-request-id"
-    ] == "abc-123"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
     made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
 

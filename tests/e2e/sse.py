@@ -109,7 +109,11 @@ class SSEClient:
     def events(self, *types: str) -> list[SSEMessage]:
         """Handoff events (or the given types), in arrival order."""
         with self._changed:
-            return [m for m in self.messages if (m.event in types if types else m.event.startswith("handoff_"))]
+            return [
+                m
+                for m in self.messages
+                if (m.event in types if types else m.event.startswith("handoff_"))
+            ]
 
     def wait_ready(self, timeout: float = 10.0) -> SSEMessage:
         self.wait_for(lambda c: c.events("ready"), timeout=timeout, what="ready")

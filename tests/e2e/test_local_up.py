@@ -73,9 +73,12 @@ def test_up_runs_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
         assert created.status_code == 201, created.text
         url = f"{api}/handoffs/{created.json()['id']}"
         deadline = time.monotonic() + 15
-        while httpx.get(url, headers={"Authorization": f"Bearer {senior}"}).json()[
-            "assessment_status"
-        ] != "ready":
+        while (
+            httpx.get(url, headers={"Authorization": f"Bearer {senior}"}).json()[
+                "assessment_status"
+            ]
+            != "ready"
+        ):
             assert time.monotonic() < deadline, "no assessment within 15 s"
             time.sleep(0.1)
         assert (tmp_path / "escalations.db").exists()
