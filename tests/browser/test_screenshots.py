@@ -49,6 +49,28 @@ SEED = [
 ]  # fmt: skip
 SLA_MINUTES = 5
 
+NOTES = {
+    "s-101": "Started right after the 2.14 rollout; memory climbs steadily until the kill.",
+    "s-102": "Only the integration stage; unit tests pass on the same runner.",
+    "s-103": "Affects every user since about 09:40; the IdP shows successful logins.",
+    "s-090": "The migration added two indexes on orders; CPU pinned since it finished.",
+    "s-091": "Only one of the three ingress pods logs upstream resets.",
+    "s-092": "New VPN profiles connect but no route to 10.20.0.0/16.",
+    "s-093": "Last successful run was Friday night; nothing shows in kubectl get jobs.",
+    "s-094": "Cache hit rate went from 90% to 0 after the builder upgrade.",
+    "s-095": "Lag goes from seconds to 40 minutes between 01:00 and 03:00.",
+    "s-096": "Old keys were revoked as planned; new keys fail with 401 invalid_key.",
+    "s-104": "Began at the morning traffic peak; pods log FATAL too many connections.",
+    "s-105": "Partner says nothing changed on their side; curl shows the same error.",
+}
+RESOLUTIONS = {
+    "s-090": "Dropped the duplicate index and ran ANALYZE on orders; CPU back to 20%.",
+    "s-091": "One ingress pod had a stale upstream list; rolled it and pinned the config map.",
+    "s-092": "The new VPN profile lacked the staging route; added 10.20.0.0/16 to the pushes.",
+    "s-093": "The CronJob was suspended by the last Helm upgrade; unsuspended and fixed the chart.",
+    "s-095": "Raised the ETL batch commit interval and moved it to the replica-safe window.",
+}
+
 LIVE = [
     ("s-104", "urgent", "database", "orders API returns 500: too many connections for role app",
      ["Restarted the API pods", "Checked the connection pool settings"]),
@@ -72,7 +94,7 @@ def create(org: Org, session: str, priority: str, domain: str, summary: str, tri
         "j-1",
         session,
         priority=priority,
-        engineer_notes="Started right after this morning's release. I am out of ideas.",
+        engineer_notes=NOTES[session],
         snapshot={
             "problem_summary": summary,
             "problem_domain": domain,
@@ -119,7 +141,7 @@ def seed(stack: Stack, org: Org) -> None:
         if fate in ("claimed", "resolved"):
             assert org.call("s-2", "POST", f"{path}/claim").status_code == 200
         if fate == "resolved":
-            notes = {"resolution_notes": "Found the cause and fixed it; notes in the runbook."}
+            notes = {"resolution_notes": RESOLUTIONS[session]}
             assert org.call("s-2", "POST", f"{path}/resolve", json=notes).status_code == 200
         if fate == "cancelled":
             assert org.call("j-1", "POST", f"{path}/cancel").status_code == 200
