@@ -100,7 +100,7 @@ def up(
 ) -> None:
     """Run everything on this machine: embedded Redis, SQLite, an API and a worker."""
     from services.demo import DemoPlayer
-    from services.local import DEMO_ORG, LocalStack, StartupError, banner
+    from services.local import LocalStack, StartupError, banner
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
     stack = LocalStack(host=host, port=port)
@@ -111,7 +111,7 @@ def up(
         typer.echo(banner(stack))
         if demo:
             secret = stack.env["ESCALATIONS_JWT_SECRET"]
-            player = DemoPlayer(url=stack.url, secret=secret, org=DEMO_ORG)
+            player = DemoPlayer(url=stack.url, secret=secret)
             player.start()
         code = stack.wait()
         typer.echo(f"a process exited ({code}); stopping", err=True)

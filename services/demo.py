@@ -6,11 +6,11 @@ claim (sometimes racing), and resolve with notes. Bounded: it stops after
 import itertools
 import logging
 import threading
-from datetime import timedelta
 
 import httpx
 
 from shared.auth import issue_token
+from shared.demo_users import DEMO_ORG, DEMO_TOKEN_TTL, demo_token
 from shared.models import Role
 
 log = logging.getLogger(__name__)
@@ -57,20 +57,15 @@ SCENARIOS = [
 ]
 
 
-def _token(secret: str, sub: str, name: str, role: Role, org: str) -> str:
-    return issue_token(secret=secret, sub=sub, name=name, role=role, org=org,
-                       ttl=timedelta(hours=12))  # fmt: skip
-
-
 class DemoPlayer(threading.Thread):
-    def __init__(self, *, url: str, secret: str, org: str) -> None:
+    def __init__(self, *, url: str, secret: str) -> None:
         super().__init__(name="demo", daemon=True)
         self._client = httpx.Client(base_url=f"{url}/api/v1", timeout=10)
-        self._junior = _token(secret, "demo-junior", "Jamie Junior", Role.engineer, org)
-        self._seniors = [
-            _token(secret, "demo-senior", "Sam Senior", Role.senior, org),
-            _token(secret, "demo-senior-2", "Riley Senior", Role.senior, org),
-        ]
+        self._junior = demo_token(Role.engineer, secret=secret)
+        # A second senior (not a sign-in user) so claims race.
+        rival = issue_token(secret=secret, sub="demo-senior-2", name="Riley Senior",
+                            role=Role.senior, org=DEMO_ORG, ttl=DEMO_TOKEN_TTL)  # fmt: skip
+        self._seniors = [demo_token(Role.senior, secret=secret), rival]
         self._stopped = threading.Event()
 
     def stop(self) -> None:

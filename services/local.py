@@ -17,18 +17,15 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import httpx
 
-from shared.auth import issue_token
-from shared.demo_users import DEMO_ORG, DEMO_USERS
+from shared.demo_users import DEMO_USERS, demo_token
 from shared.migrate import upgrade_to_head
 from shared.models import Role
 
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
-TOKEN_TTL = timedelta(hours=12)
 
 
 class StartupError(RuntimeError):
@@ -146,12 +143,7 @@ class LocalStack:
 
     def tokens(self) -> dict[Role, str]:
         secret = self.env["ESCALATIONS_JWT_SECRET"]
-        return {
-            role: issue_token(
-                secret=secret, sub=sub, name=name, role=role, org=DEMO_ORG, ttl=TOKEN_TTL
-            )  # fmt: skip
-            for role, (sub, name) in DEMO_USERS.items()
-        }
+        return {role: demo_token(role, secret=secret) for role in DEMO_USERS}
 
 
 def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -67,16 +67,16 @@ def create_handoff(
     _refuse_second_open_handoff(session, principal.org_id, body.session_id)
     handoff = _new_handoff(principal, body, claim_sla_seconds)
     session.add(handoff)
+    public = handoff_public(handoff)
+    if idempotency_key is not None:
+        session.add(_idempotency_record(principal, idempotency_key, request_hash, public))
     try:
-        session.flush()
+        session.flush()  # the open-session index and the idempotency key are checked here
     except IntegrityError:
         # Lost a race with a concurrent create: report what won it.
         session.rollback()
         return _after_create_race(session, principal, body, idempotency_key, request_hash)
     record_event(session, handoff=handoff, type=EventType.created, actor=principal)
-    public = handoff_public(handoff)
-    if idempotency_key is not None:
-        session.add(_idempotency_record(principal, idempotency_key, request_hash, public))
     session.commit()
     return public, True
 
@@ -313,6 +313,7 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
             claimed_by_name=principal.name,
             claimed_at=now,
             first_claimed_at=func.coalesce(Handoff.first_claimed_at, now),
+            sla_settled_at=_settled_if_in_time(now),
             updated_at=now,
         )
     )
@@ -344,13 +345,13 @@ def _claim_outcome(handoff: Handoff, principal: Principal) -> HandoffPublic | No
 
 
 def already_claimed(handoff: Handoff) -> Conflict:
-    assert handoff.claimed_at is not None
+    claimed_at = isoformat(handoff.claimed_at) if handoff.claimed_at else None
     return Conflict(
         f"Already claimed by {handoff.claimed_by_name}.",
         code="handoff_already_claimed",
         claimed_by_id=handoff.claimed_by_id,
         claimed_by_name=handoff.claimed_by_name,
-        claimed_at=isoformat(handoff.claimed_at),
+        claimed_at=claimed_at,
     )
 
 
@@ -394,7 +395,25 @@ def cancel_handoff(*, session: Session, principal: Principal, handoff_id: str) -
         raise invalid_state("cancel", handoff.status)
     handoff.status = HandoffStatus.cancelled.value
     handoff.cancelled_at = utcnow()
+    if handoff.sla_settled_at is None and _before_deadline(handoff, handoff.cancelled_at):
+        handoff.sla_settled_at = handoff.cancelled_at
     return _commit_change(session, handoff, EventType.cancelled, principal)
+
+
+def _settled_if_in_time(now: datetime) -> Any:
+    """SQL for ``sla_settled_at`` on a claim: settled now if this is the first
+    claim and it beat the deadline; otherwise unchanged (the sweep decides)."""
+    in_time = and_(
+        col(Handoff.sla_settled_at).is_(None),
+        col(Handoff.first_claimed_at).is_(None),
+        col(Handoff.claim_deadline_at) >= now,
+    )
+    return case((in_time, now), else_=col(Handoff.sla_settled_at))
+
+
+def _before_deadline(handoff: Handoff, moment: datetime) -> bool:
+    deadline = handoff.claim_deadline_at
+    return deadline is not None and moment <= as_utc(deadline)
 
 
 def _load_for_update(session: Session, principal: Principal, handoff_id: str) -> Handoff:

@@ -91,8 +91,8 @@ class Handoff(SQLModel, table=True):
         sa.Index(
             "ix_handoffs_sla_due",
             "claim_deadline_at",
-            sqlite_where=sa.text("sla_breached_at IS NULL"),
-            postgresql_where=sa.text("sla_breached_at IS NULL"),
+            sqlite_where=sa.text("sla_settled_at IS NULL"),
+            postgresql_where=sa.text("sla_settled_at IS NULL"),
         ),
     )
 
@@ -123,6 +123,8 @@ class Handoff(SQLModel, table=True):
     first_claimed_at: datetime | None = _utc_column(nullable=True)  # kept across releases
     cancelled_at: datetime | None = _utc_column(nullable=True)
     sla_breached_at: datetime | None = _utc_column(nullable=True)
+    #: Set once the SLA is answered: breached, or claimed or cancelled in time.
+    sla_settled_at: datetime | None = _utc_column(nullable=True)
 
 
 class Event(SQLModel, table=True):

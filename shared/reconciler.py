@@ -6,6 +6,7 @@ Each worker runs it periodically; a Redis lock lets one pass run at a time.
 """
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from redis import Redis
@@ -33,9 +34,9 @@ class ReconcileReport:
 
 
 def reconcile_assessments(*, engine: Engine, redis: Redis, settings: Settings) -> ReconcileReport:
-    """One pass over pending assessments (oldest first, at most ``BATCH_SIZE``)."""
+    """One pass over every pending assessment, in pages of ``BATCH_SIZE`` by id."""
     report = ReconcileReport()
-    for handoff_id, org_id, attempts in _pending(engine):
+    for handoff_id, org_id, attempts in _all_pending(engine):
         report.checked += 1
         state, _ = assessment_job_state(redis, handoff_id)
         if state is JobState.LIVE:
@@ -51,11 +52,24 @@ def reconcile_assessments(*, engine: Engine, redis: Redis, settings: Settings) -
     return report
 
 
-def _pending(engine: Engine) -> list[tuple[str, str, int]]:
+def _all_pending(engine: Engine) -> Iterator[tuple[str, str, int]]:
+    after = ""
+    while True:
+        page = _pending_page(engine, after)
+        yield from page
+        if len(page) < BATCH_SIZE:
+            return
+        after = page[-1][0]
+
+
+def _pending_page(engine: Engine, after: str) -> list[tuple[str, str, int]]:
     statement = (
         select(Handoff.id, Handoff.org_id, Handoff.assessment_attempts)
-        .where(Handoff.assessment_status == AssessmentStatus.pending.value)
-        .order_by(col(Handoff.created_at))
+        .where(
+            Handoff.assessment_status == AssessmentStatus.pending.value,
+            col(Handoff.id) > after,
+        )
+        .order_by(col(Handoff.id))
         .limit(BATCH_SIZE)
     )
     with session_scope(engine) as session:

@@ -84,11 +84,14 @@ class EventRelay:
             total = 0
             while published := self._relay_batch():
                 total += published
+                lock.extend(LOCK_TTL_SECONDS, replace_ttl=True)  # a long backlog keeps it
             return total
         finally:
             lock.release()
 
     def _relay_batch(self) -> int:
+        """One batch: read (no transaction stays open while Redis is called),
+        publish in order, then mark published."""
         with session_scope(self._engine) as session:
             statement = (
                 select(Event)
@@ -96,17 +99,19 @@ class EventRelay:
                 .order_by(col(Event.id))
                 .limit(BATCH_SIZE)
             )
-            events = list(session.exec(statement))
-            if not events:
-                return 0
-            with self._redis.pipeline(transaction=False) as pipeline:
-                for event in events:
-                    pipeline.publish(keys.EVENTS_CHANNEL, event_json(event))
-                pipeline.execute()
-            ids = [event.id for event in events]
+            payloads = [(event.id, event_json(event)) for event in session.exec(statement)]
+            session.rollback()
+        if not payloads:
+            return 0
+        with self._redis.pipeline(transaction=False) as pipeline:
+            for _, payload in payloads:
+                pipeline.publish(keys.EVENTS_CHANNEL, payload)
+            pipeline.execute()
+        ids = [event_id for event_id, _ in payloads]
+        with session_scope(self._engine) as session:
             session.execute(
                 update(Event).where(col(Event.id).in_(ids)).values(published_at=utcnow())
             )
             session.commit()
-        EVENTS_PUBLISHED.inc(len(events))
-        return len(events)
+        EVENTS_PUBLISHED.inc(len(payloads))
+        return len(payloads)

@@ -6,6 +6,8 @@ late (after every process restarted) and still judge correctly: a handoff
 breaches when its first claim, or its cancellation, came after the deadline
 or has not come at all. Marking ``sla_breached_at`` is a conditional update,
 so concurrent sweeps in several workers still write one event per handoff.
+A claim or cancel in time sets ``sla_settled_at`` itself, so the sweep's
+partial index holds only the questions still open.
 """
 
 from datetime import datetime
@@ -38,7 +40,7 @@ def _due(session: Session, now: datetime) -> list[str]:
     statement = (
         select(Handoff.id)
         .where(
-            col(Handoff.sla_breached_at).is_(None),
+            col(Handoff.sla_settled_at).is_(None),
             deadline <= now,
             or_(col(Handoff.first_claimed_at).is_(None), col(Handoff.first_claimed_at) > deadline),
             or_(col(Handoff.cancelled_at).is_(None), col(Handoff.cancelled_at) > deadline),
@@ -52,8 +54,8 @@ def _due(session: Session, now: datetime) -> list[str]:
 def _record_breach(session: Session, handoff_id: str, now: datetime) -> int:
     marked = session.execute(
         update(Handoff)
-        .where(col(Handoff.id) == handoff_id, col(Handoff.sla_breached_at).is_(None))
-        .values(sla_breached_at=now)
+        .where(col(Handoff.id) == handoff_id, col(Handoff.sla_settled_at).is_(None))
+        .values(sla_breached_at=now, sla_settled_at=now)
     )
     if marked.rowcount != 1:
         session.rollback()  # another sweep got there first

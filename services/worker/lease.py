@@ -1,12 +1,17 @@
 """A Redis lease renewed while an assessment runs. If the worker dies, the
-lease expires and the reconciler knows the job was abandoned."""
+lease expires and the reconciler knows the job was abandoned.
+
+It is a redis-py ``Lock`` (SET NX PX with a token), so a second run of the same
+assessment cannot take, renew or drop the first run's lease.
+"""
 
 import logging
 import threading
 from types import TracebackType
 
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
 from shared import keys
 from shared.jobs import LEASE_TTL_SECONDS
@@ -14,16 +19,20 @@ from shared.jobs import LEASE_TTL_SECONDS
 log = logging.getLogger(__name__)
 
 
+class LeaseHeld(Exception):
+    """Another run of this assessment holds the lease and is still alive."""
+
+
 class AssessmentLease:
     def __init__(self, redis: Redis, handoff_id: str, ttl_seconds: float = LEASE_TTL_SECONDS):
-        self._redis = redis
-        self._key = keys.assessment_lease(handoff_id)
-        self._ttl_ms = int(ttl_seconds * 1000)
+        self._ttl_seconds = ttl_seconds
+        self._lock = Lock(redis, keys.assessment_lease(handoff_id), timeout=ttl_seconds)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, name=f"lease-{handoff_id}", daemon=True)
 
     def __enter__(self) -> "AssessmentLease":
-        self._redis.set(self._key, "1", px=self._ttl_ms)
+        if not self._lock.acquire(blocking=False):
+            raise LeaseHeld(self._lock.name)
         self._thread.start()
         return self
 
@@ -36,13 +45,15 @@ class AssessmentLease:
         self._stop.set()
         self._thread.join()
         try:
-            self._redis.delete(self._key)
-        except RedisError as error:
-            log.warning("could not drop lease %s (it expires by itself): %s", self._key, error)
+            self._lock.release()
+        except (LockError, RedisError) as error:
+            log.warning(
+                "could not drop lease %s (it expires by itself): %s", self._lock.name, error
+            )
 
     def _renew(self) -> None:
-        while not self._stop.wait(self._ttl_ms / 3000):
+        while not self._stop.wait(self._ttl_seconds / 3):
             try:
-                self._redis.pexpire(self._key, self._ttl_ms)
-            except RedisError as error:
-                log.warning("could not renew lease %s: %s", self._key, error)
+                self._lock.extend(self._ttl_seconds, replace_ttl=True)
+            except (LockError, RedisError) as error:
+                log.warning("could not renew lease %s: %s", self._lock.name, error)

@@ -115,7 +115,9 @@ def _work_until_stopped(
             )
         except RedisError as exc:
             log.warning("worker: redis unavailable (%s)", exc)
-        except ValueError as exc:  # "There exists an active worker named …"
+        except ValueError as exc:
+            if "active worker named" not in str(exc):
+                raise
             # Our own earlier life (killed, restarted by its supervisor) still
             # registered: the operator gave this name to this process, take it over.
             log.warning("worker: %s; taking the name over", exc)

@@ -14,7 +14,7 @@ from rq import get_current_job
 
 from services.worker.assessors.base import AssessmentRequest, PastResolution
 from services.worker.context import WorkerContext, get_context
-from services.worker.lease import AssessmentLease
+from services.worker.lease import AssessmentLease, LeaseHeld
 from shared.assessments import (
     begin_attempt,
     mark_assessment_failed,
@@ -36,6 +36,8 @@ def assess_handoff(handoff_id: str) -> str:
     token = REQUEST_ID.set(job.meta.get("request_id") if job is not None else None)
     try:
         outcome = _assess(handoff_id)
+    except LeaseHeld:
+        outcome = "skipped"  # a duplicate job: the run holding the lease finishes it
     finally:
         REQUEST_ID.reset(token)
     ASSESSMENTS.labels(outcome).inc()

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from services.api.app import create_app
 from shared.settings import Settings
 from tests.api.helpers import assert_error
+from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
 
 UNUSED_REDIS = "redis://127.0.0.1:1/0"
 UNUSED_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/escalations"
@@ -72,3 +73,15 @@ def test_unknown_paths_are_json_404(client: TestClient) -> None:
 
 def test_wrong_method_is_json_405(client: TestClient) -> None:
     assert_error(client.delete("/healthz"), 405, "method_not_allowed")
+
+
+def test_a_database_outage_is_a_503_not_a_500(auth: TokenFactory) -> None:
+    settings = Settings(
+        database_url="postgresql+psycopg://postgres@127.0.0.1:1/none",
+        redis_url=REDIS_URL,
+        jwt_secret=TEST_SECRET,
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/v1/handoffs", headers=auth("senior"))
+    assert response.status_code == 503
+    assert response.json()["error"] == "database_unavailable"

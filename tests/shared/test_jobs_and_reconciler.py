@@ -3,6 +3,7 @@ enqueues, abandoned jobs, and the reconciler that re-enqueues lost work."""
 
 from datetime import timedelta
 
+import pytest
 from redis import Redis
 from rq import Queue
 from rq.job import Job, JobStatus
@@ -139,3 +140,13 @@ def test_only_one_reconciler_runs_per_interval(
     second = try_reconcile(engine=engine, redis=redis, settings=settings)
     assert first is not None and first.enqueued == 1
     assert second is None
+
+
+def test_reconciler_pages_through_every_pending_assessment(
+    engine: Engine, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shared.reconciler.BATCH_SIZE", 2)
+    lost = [_create(engine, f"sess-{n}") for n in range(5)]
+    report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert (report.checked, report.enqueued) == (5, 5)
+    assert sorted(_queued_ids(redis)) == sorted(f"assess-{h}" for h in lost)

@@ -80,6 +80,8 @@ def test_a_handoff_claimed_in_time_never_breaches(engine: Engine) -> None:
     later = _deadline(engine, handoff_id) + timedelta(hours=1)
     assert sweep_sla_breaches(engine=engine, now=later) == 0
     assert _breach_events(engine, handoff_id) == []
+    with session_scope(engine) as session:  # settled: out of the sweep's index for good
+        assert session.get(Handoff, handoff_id).sla_settled_at is not None
 
 
 def test_a_handoff_cancelled_in_time_never_breaches(engine: Engine) -> None:

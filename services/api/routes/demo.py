@@ -1,7 +1,7 @@
 """``/api/v1/demo``: one-click sign-in as the demo org's users, for ``escalations up``.
 
 Off unless ``ESCALATIONS_DEMO_SIGN_IN`` is true; when off, ``POST /sign-in``
-answers 404 (before reading the body) and ``GET`` says ``{"enabled": false}``.
+answers 404 and ``GET`` says ``{"enabled": false}``.
 """
 
 from fastapi import APIRouter, Depends

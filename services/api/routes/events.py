@@ -1,6 +1,7 @@
 """``/api/v1/events``: the org's live event stream (SSE), and the HttpOnly
 cookie that lets a browser's ``EventSource`` (which cannot send headers) use it."""
 
+import re
 from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 STREAM_COOKIE = "escalations_stream"
 STREAM_PATH = "/api/v1/events"
+EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() accepts "²"
 
 
 def stream_principal(request: Request, settings: Settings) -> Principal:
@@ -36,7 +38,7 @@ def parse_last_event_id(header: str | None, query: str | None) -> int | None:
     raw = header if header is not None else query
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not EVENT_ID.fullmatch(raw):
         raise InvalidInput("Last-Event-ID must be an event id.", code="invalid_last_event_id")
     return int(raw)
 

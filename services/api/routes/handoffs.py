@@ -157,6 +157,7 @@ def retry_assessment(
     settings: SettingsDep,
 ) -> HandoffPublic:
     """Run the assessment again after it failed (or its job was lost)."""
+    session.rollback()  # the 404 check is done; hold no transaction while Redis answers
     try:
         state, _ = assessment_job_state(redis, handoff.id)
     except RedisError as exc:

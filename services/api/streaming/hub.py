@@ -77,7 +77,6 @@ class EventHub:
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
-        self.subscribed = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-hub")
@@ -105,10 +104,6 @@ class EventHub:
         if not subscribers:
             del self._subscribers[subscriber.org_id]
 
-    @property
-    def stream_count(self) -> int:
-        return sum(len(subscribers) for subscribers in self._subscribers.values())
-
     async def _run(self) -> None:
         backoff = 0.1
         while True:
@@ -116,7 +111,6 @@ class EventHub:
                 await self._listen()
             except (RedisError, OSError) as exc:
                 log.warning("event hub: redis subscription lost (%s); retrying", exc)
-            self.subscribed.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
@@ -136,7 +130,6 @@ class EventHub:
             await client.aclose()
 
     def _on_subscribed(self) -> None:
-        self.subscribed.set()
         for subscribers in list(self._subscribers.values()):
             for subscriber in list(subscribers):
                 subscriber.offer(RESYNC)
