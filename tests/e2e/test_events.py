@@ -1,6 +1,7 @@
 """Live events across real processes: two ``escalations api`` replicas and a
 worker over a private redis-server and PostgreSQL, read by real SSE clients."""
 
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -214,3 +215,13 @@ def test_browser_cookie_opens_the_stream_without_a_token_in_the_url(make_stack) 
         # The cookie's token is not a bearer token anywhere else.
         cookie_token = browser.cookies["escalations_stream"]
         assert call(api, "GET", "/handoffs", cookie_token).status_code == 401
+
+
+def test_sigterm_closes_open_streams_cleanly_and_the_replica_exits(make_stack) -> None:
+    (api,) = make_stack(replicas=1).replicas
+    with SSEClient(api.port, token=SENIOR) as client:
+        client.wait_ready()
+        api.popen.send_signal(signal.SIGTERM)
+        client.wait_for(lambda c: c.closed_by_server, timeout=15, what="the stream's end")
+    assert api.popen.wait(15) == 0
+    assert "Traceback" not in api.log_text()
