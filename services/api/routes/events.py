@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 STREAM_COOKIE = "escalations_stream"
 STREAM_PATH = "/api/v1/events"
+SHUTDOWN_GRACE_SECONDS = 2.0  # for streams to end cleanly before they are cancelled
 EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() accepts "²"
 
 
@@ -72,6 +73,8 @@ def event_stream_response(request: Request) -> EventSourceResponse:
         send_timeout=settings.sse_send_timeout_seconds,
         sep="\n",
         headers={"Cache-Control": "no-store"},
+        shutdown_event=request.app.state.hub.shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
     )
 
 

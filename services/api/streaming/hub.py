@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict, deque
 from typing import Final
 
+import anyio
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
@@ -23,6 +24,7 @@ from shared import keys
 log = logging.getLogger(__name__)
 
 RESYNC: Final = "resync"
+STOP: Final = "stop"  # the server is shutting down: end the stream cleanly
 MAX_BACKOFF_SECONDS = 5.0
 #: How long ``stop`` waits on one cancellation before repeating it.
 STOP_RETRY_SECONDS = 0.1
@@ -79,7 +81,17 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        #: Set by sse-starlette (every stream shares it) when the server begins to
+        #: shut down; the hub then ends each stream, so each sends its last chunk.
+        self.shutdown = anyio.Event()
         self._task = asyncio.create_task(self._run(), name="event-hub")
+        self._stopper = asyncio.create_task(self._stop_streams_on_shutdown(), name="hub-stop")
+
+    async def _stop_streams_on_shutdown(self) -> None:
+        await self.shutdown.wait()
+        for subscribers in list(self._subscribers.values()):
+            for subscriber in list(subscribers):
+                subscriber.offer(STOP)
 
     async def stop(self) -> None:
         """Cancel the subscription task and wait for it. redis-py's async pub/sub can
@@ -87,6 +99,7 @@ class EventHub:
         in ten right after start), leaving one ``cancel()`` unanswered forever: repeat it."""
         if self._task is None:
             return
+        self._stopper.cancel()
         while not self._task.done():
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=STOP_RETRY_SECONDS)

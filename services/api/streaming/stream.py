@@ -17,7 +17,7 @@ from typing import TypeVar
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from services.api.streaming.hub import EventHub, encode_frame
+from services.api.streaming.hub import STOP, EventHub, encode_frame
 from shared.db import session_scope
 from shared.events import event_json, events_after, latest_seq
 from shared.metrics import EVENTS_DELIVERED, OPEN_STREAMS, STREAM_DISCONNECTS
@@ -50,6 +50,9 @@ class OrgEventStream:
                 item = await subscriber.get()
                 if subscriber.overflowed:
                     STREAM_DISCONNECTS.labels("slow_client").inc()
+                    return
+                if item == STOP:
+                    STREAM_DISCONNECTS.labels("shutdown").inc()
                     return
                 if isinstance(item, tuple) and item[0] == self.last_seq + 1:  # next in line
                     self.last_seq = item[0]
