@@ -117,6 +117,10 @@ def backdate(stack: Stack, handoff_id: str, *, wait: int, work: int) -> None:
         "first_claimed_at = first_claimed_at - CAST(:work AS interval) WHERE id = :id",
         "UPDATE handoffs SET claim_deadline_at = created_at + CAST(:sla AS interval) "
         "WHERE id = :id",
+        # Settled again from the moved times, as shared/handoffs.py would have.
+        "UPDATE handoffs SET sla_settled_at = CASE "
+        "WHEN first_claimed_at <= claim_deadline_at THEN first_claimed_at "
+        "WHEN cancelled_at <= claim_deadline_at THEN cancelled_at END WHERE id = :id",
         "UPDATE events SET at = at - CAST(:age AS interval) WHERE handoff_id = :id "
         "AND type = 'handoff_created'",
         "UPDATE events SET at = at - CAST(:age AS interval) + interval '4 seconds' "
