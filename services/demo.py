@@ -81,11 +81,11 @@ class DemoPlayer(threading.Thread):
             except httpx.HTTPError as exc:
                 log.warning("demo: %s", exc)
 
-    def _play(self, number: int, scenario: tuple) -> None:  # type: ignore[type-arg]
+    def _play(self, number: int, scenario: tuple) -> None:
         domain, priority, summary, tried, fix = scenario
         handoff = self._post("/handoffs", self._junior, json=_body(number, domain, priority,
                                                                     summary, tried))  # fmt: skip
-        if number % 3 == 2 or self._stopped.wait(PAUSE_SECONDS):
+        if handoff is None or number % 3 == 2 or self._stopped.wait(PAUSE_SECONDS):
             return  # leave some in the queue for the newcomer to claim
         claimed = [
             self._post(f"/handoffs/{handoff['id']}/claim", senior) for senior in self._seniors
@@ -95,12 +95,12 @@ class DemoPlayer(threading.Thread):
             return
         self._post(f"/handoffs/{handoff['id']}/resolve", winner, json={"resolution_notes": fix})
 
-    def _post(self, path: str, token: str, **kwargs) -> dict | None:  # type: ignore[no-untyped-def, type-arg]
+    def _post(self, path: str, token: str, **kwargs) -> dict | None:
         response = self._client.post(path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
         return response.json() if response.is_success else None
 
 
-def _body(number: int, domain: str, priority: str, summary: str, tried: list[str]) -> dict:  # type: ignore[type-arg]
+def _body(number: int, domain: str, priority: str, summary: str, tried: list[str]) -> dict:
     return {
         "session_id": f"demo-session-{number}",
         "priority": priority,

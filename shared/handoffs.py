@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from shared.auth import Principal
+from shared.db import rows_changed
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
 from shared.events import handoff_public, record_event
 from shared.locks import ClaimLock
@@ -232,10 +233,10 @@ def list_handoffs(
 def _after_cursor(rank: int, created_at: datetime, handoff_id: str) -> Any:
     return or_(
         col(Handoff.priority_rank) > rank,
-        and_(Handoff.priority_rank == rank, col(Handoff.created_at) > created_at),
+        and_(col(Handoff.priority_rank) == rank, col(Handoff.created_at) > created_at),
         and_(
-            Handoff.priority_rank == rank,
-            Handoff.created_at == created_at,
+            col(Handoff.priority_rank) == rank,
+            col(Handoff.created_at) == created_at,
             col(Handoff.id) > handoff_id,
         ),
     )
@@ -317,7 +318,7 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
             updated_at=now,
         )
     )
-    won = session.execute(statement).rowcount == 1
+    won = rows_changed(session.execute(statement)) == 1
     handoff = get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
     if not won:
         session.rollback()

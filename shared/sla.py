@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
-from shared.db import session_scope
+from shared.db import rows_changed, session_scope
 from shared.events import record_event
 from shared.models import EventType, Handoff
 from shared.timeutil import utcnow
@@ -57,7 +57,7 @@ def _record_breach(session: Session, handoff_id: str, now: datetime) -> int:
         .where(col(Handoff.id) == handoff_id, col(Handoff.sla_settled_at).is_(None))
         .values(sla_breached_at=now, sla_settled_at=now)
     )
-    if marked.rowcount != 1:
+    if rows_changed(marked) != 1:
         session.rollback()  # another sweep got there first
         return 0
     handoff = session.exec(

@@ -56,7 +56,7 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
+def require_roles(*roles: Role):
     def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             allowed = " or ".join(role.value for role in roles)
@@ -77,7 +77,7 @@ def get_org_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDe
 HandoffDep = Annotated[Handoff, Depends(get_org_handoff)]
 
 
-def get_claim_lock_factory(settings: SettingsDep, redis: RedisDep):  # type: ignore[no-untyped-def]
+def get_claim_lock_factory(settings: SettingsDep, redis: RedisDep):
     def make(handoff_id: str) -> ClaimLock | None:
         if not settings.claim_lock_enabled:
             return None

@@ -97,6 +97,8 @@ export function mountHandoff(main, ctx, handoffId) {
 
   function renderHead() {
     const s = handoff.snapshot;
+    // A live update rebuilds the header; a keyboard user focused on it keeps the focus.
+    const hadFocus = head.contains(document.activeElement);
     fill(head, 
       h("div", { class: "badges" }, priorityBadge(handoff.priority), statusBadge(handoff.status), domainChip(s.problem_domain), slaBadge(handoff)),
       h("h1", { tabindex: "-1" }, s.problem_summary),
@@ -111,6 +113,7 @@ export function mountHandoff(main, ctx, handoffId) {
         fact("Session status", s.status),
       ),
     );
+    if (hadFocus) head.querySelector("h1").focus();
   }
 
   function fact(label, value) {

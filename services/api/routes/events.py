@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from services.api.deps import PrincipalDep, SettingsDep
@@ -78,7 +79,7 @@ def event_stream_response(request: Request) -> EventSourceResponse:
     )
 
 
-router.add_route(STREAM_PATH, StreamEndpoint(), methods=["GET"], include_in_schema=False)
+router.routes.append(Route(STREAM_PATH, StreamEndpoint(), methods=["GET"], include_in_schema=False))
 
 
 @router.post("/session", status_code=204, responses=errors())
