@@ -51,8 +51,11 @@ function reconcile(list, handoffs, render, signature) {
       el = h("li", { class: "card", dataset: { id: handoff.id } });
     }
     if (el.dataset.sig !== sig) {
+      // The card's content is rebuilt; a keyboard user focused on its link keeps the focus.
+      const hadFocus = el.contains(document.activeElement);
       el.dataset.sig = sig;
       fill(el, render(handoff));
+      if (hadFocus) el.querySelector("a, button")?.focus();
     }
     if (el !== cursor) list.insertBefore(el, cursor);
     else cursor = cursor.nextElementSibling;
