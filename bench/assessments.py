@@ -65,13 +65,12 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import Job
 from rq.results import Result
-from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(REPO))
 
-from bench.claims import DEFAULT_PG_ADMIN_URL, fresh_database, percentile, running  # noqa: E402
+from bench.claims import DEFAULT_PG_ADMIN_URL, percentile  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.models import AssessmentStatus, EventType  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
@@ -83,12 +82,14 @@ from tests.e2e.procs import (  # noqa: E402
     escalations_binary,
     free_port,
     redis_url,
+    running,
     spawn,
     start_api,
     start_redis,
     wait_until,
 )
 from tests.e2e.storm import API, create_body, engineer_headers  # noqa: E402
+from tests.pg import fresh_database, libpq_dsn  # noqa: E402
 
 ORG = "bench-assessments"
 POLL_SECONDS = 0.005  # waiting for a burst worker to exit
@@ -283,7 +284,7 @@ def bench_environment(args: argparse.Namespace) -> Iterator[Bench]:
             redis_url=url,
             http=stack.enter_context(httpx.Client(base_url=base_url(api.port), timeout=30.0)),
             redis=stack.enter_context(bench_redis(url)),
-            db=stack.enter_context(psycopg.connect(_libpq_dsn(database_url), autocommit=True)),
+            db=stack.enter_context(psycopg.connect(libpq_dsn(database_url), autocommit=True)),
             log_dir=log_dir,
             headers=engineer_headers(secret=secret, org=ORG),
         )
@@ -293,12 +294,6 @@ def bench_redis(url: str) -> Redis:
     """RESP2 (what RQ 2.x parses), with a socket timeout longer than XREAD's block
     (redis-py's default, 5 s, is shorter than a slow SpawnWorker job)."""
     return Redis.from_url(url, protocol=2, socket_timeout=RESULT_TIMEOUT_SECONDS + 5)
-
-
-def _libpq_dsn(sqlalchemy_url: str) -> str:
-    return (
-        make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
 
 
 # --- throughput -------------------------------------------------------------------

@@ -42,27 +42,23 @@ import signal
 import statistics
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-
-import psycopg
-from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(REPO))
 
-from shared.migrate import upgrade_to_head  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     Proc,
     api_env,
     base_url,
     free_port,
     redis_url,
+    running,
     start_api,
     start_redis,
 )
@@ -75,6 +71,7 @@ from tests.e2e.storm import (  # noqa: E402
     open_claimers,
     storm_problems,
 )
+from tests.pg import fresh_database  # noqa: E402
 
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPLICAS = 2
@@ -201,33 +198,6 @@ def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 # --- resources ---------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new, migrated PostgreSQL database; dropped (connections forced off) on exit."""
-    name = f"escalations_bench_{uuid.uuid4().hex[:10]}"
-    admin_dsn = (
-        make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        upgrade_to_head(url)
-        yield url
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def running(proc: Proc) -> Iterator[Proc]:
-    """Stop ``proc`` (its whole process group) on exit."""
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 # --- one mode ------------------------------------------------------------------------

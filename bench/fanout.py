@@ -75,12 +75,9 @@ from sse_harness import (  # the bench folder is on sys.path when run as a scrip
     Fleet,
     bearer_token,
     fleet,
-    fresh_database,
     install_sigterm_handler,
-    libpq_dsn,
     percentile,
     rss_kib,
-    running,
 )
 
 from shared import keys  # sse_harness put the repo on sys.path
@@ -91,12 +88,14 @@ from tests.e2e.procs import (
     base_url,
     free_port,
     redis_url,
+    running,
     spawn,
     start_api,
     start_redis,
     wait_until,
 )
 from tests.e2e.storm import create_body
+from tests.pg import fresh_database, libpq_dsn
 
 BENCH = Path(__file__).resolve().parent
 BARE_CHANNEL = "bench:fanout"  # bench/bare_sse.py's CHANNEL

@@ -13,9 +13,8 @@ import math
 import os
 import signal
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,8 +22,6 @@ from types import FrameType
 from typing import Any
 
 import httpx
-import psycopg
-from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -32,9 +29,7 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
     sys.path.insert(0, str(REPO))
 
 from shared.auth import issue_token  # noqa: E402
-from shared.migrate import upgrade_to_head  # noqa: E402
 from shared.models import Role  # noqa: E402
-from tests.e2e.procs import Proc  # noqa: E402
 
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOKEN_TTL = timedelta(hours=2)
@@ -52,36 +47,6 @@ def install_sigterm_handler() -> None:
 
 
 # --- resources ---------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new, migrated PostgreSQL database; dropped (connections forced off) on exit."""
-    name = f"escalations_bench_{uuid.uuid4().hex[:10]}"
-    admin_dsn = libpq_dsn(admin_url)
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        upgrade_to_head(url)
-        yield url
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def libpq_dsn(sqlalchemy_url: str) -> str:
-    url = make_url(sqlalchemy_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
-@contextmanager
-def running(proc: Proc) -> Iterator[Proc]:
-    """Stop ``proc`` (its whole process group) on exit."""
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def rss_kib(pid: int) -> int:

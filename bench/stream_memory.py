@@ -38,15 +38,23 @@ from sse_harness import (  # the bench folder is on sys.path when run as a scrip
     DEFAULT_PG_ADMIN_URL,
     bearer_token,
     fleet,
-    fresh_database,
     install_sigterm_handler,
     open_streams,
     rss_kib,
-    running,
 )
 
 from shared.models import Role  # sse_harness put the repo on sys.path
-from tests.e2e.procs import Proc, api_env, base_url, free_port, redis_url, start_api, start_redis
+from tests.e2e.procs import (
+    Proc,
+    api_env,
+    base_url,
+    free_port,
+    redis_url,
+    running,
+    start_api,
+    start_redis,
+)
+from tests.pg import fresh_database
 
 CLOSE_DEADLINE_SECONDS = 30.0
 POLL_SECONDS = 0.05

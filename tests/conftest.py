@@ -11,17 +11,14 @@ Environment knobs (defaults suit this repo's CI machine):
 
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from services.api.app import create_app
 from shared.auth import issue_token
@@ -31,6 +28,7 @@ from shared.models import Role
 from shared.redis_client import make_redis
 from shared.settings import Settings
 from tests.e2e.procs import Proc, free_port, start_redis
+from tests.pg import fresh_database
 
 TEST_SECRET = "test-secret-" + "0123456789" * 4
 #: Set by pytest_configure (before test modules are imported).
@@ -58,22 +56,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _private_redis.stop()
 
 
-def _psycopg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database, migrated, for this test run."""
-    name = f"escalations_test_{uuid.uuid4().hex[:10]}"
-    admin_dsn = _psycopg_dsn(PG_ADMIN_URL)
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade_to_head(url)
-    yield url
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(PG_ADMIN_URL, prefix="escalations_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -27,14 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from shared.auth import issue_token
 from shared.db import make_engine
-from shared.migrate import upgrade_to_head
 from shared.models import Role
 from shared.redis_client import make_redis
 from tests.conftest import PG_ADMIN_URL, TEST_SECRET, handoff_body
@@ -48,6 +45,7 @@ from tests.e2e.procs import (
     start_redis,
 )
 from tests.e2e.workers import start_worker
+from tests.pg import fresh_database
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -63,22 +61,11 @@ sync_api.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 # --- the stack ---------------------------------------------------------------------
 
 
-def _psycopg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="package")
 def browser_database_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this package's stack alone."""
-    name = f"escalations_browser_{uuid.uuid4().hex[:10]}"
-    admin_dsn = _psycopg_dsn(PG_ADMIN_URL)
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade_to_head(url)
-    yield url
-    with psycopg.connect(admin_dsn, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(PG_ADMIN_URL, prefix="escalations_browser") as url:
+        yield url
 
 
 @dataclass

@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,3 +217,12 @@ def _answers_200(url: str) -> bool:
         return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextmanager
+def running(proc: Proc) -> Iterator[Proc]:
+    """Stop ``proc`` (its whole process group) on exit."""
+    try:
+        yield proc
+    finally:
+        proc.stop()
