@@ -88,8 +88,9 @@ from tests.e2e.procs import (  # noqa: E402
     start_redis,
     wait_until,
 )
-from tests.e2e.storm import API, create_body, engineer_headers  # noqa: E402
+from tests.e2e.storm import API, engineer_headers  # noqa: E402
 from tests.pg import fresh_database, libpq_dsn  # noqa: E402
+from tests.samples import fresh_handoff_body  # noqa: E402
 
 ORG = "bench-assessments"
 POLL_SECONDS = 0.005  # waiting for a burst worker to exit
@@ -248,7 +249,7 @@ class Bench:
     started_workers: int = 0
 
     def create_handoff(self) -> str:
-        response = self.http.post(API, json=create_body(), headers=self.headers)
+        response = self.http.post(API, json=fresh_handoff_body(), headers=self.headers)
         if response.status_code != 201:
             raise BenchError(f"create answered {response.status_code}: {response.text}")
         handoff_id: str = response.json()["id"]

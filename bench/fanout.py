@@ -94,8 +94,8 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
-from tests.e2e.storm import create_body
 from tests.pg import fresh_database, libpq_dsn
+from tests.samples import fresh_handoff_body
 
 BENCH = Path(__file__).resolve().parent
 BARE_CHANNEL = "bench:fanout"  # bench/bare_sse.py's CHANNEL
@@ -211,7 +211,7 @@ def _counts(text: str) -> list[int]:
 
 def sample_event(seq: int) -> bytes:
     """A message the size and shape of a real ``handoff_created`` event."""
-    body = create_body(f"bench-{seq}")
+    body = fresh_handoff_body(f"bench-{seq}")
     handoff = {
         "id": str(uuid.uuid4()), "org_id": "bench", "status": "pending",
         "created_by_id": "engineer", "created_by_name": "Bench Engineer",
@@ -302,7 +302,7 @@ class CreateCauser:
     async def fire(self) -> str:
         client = self.clients[self.fired % len(self.clients)]
         self.fired += 1
-        response = await client.post("/api/v1/handoffs", json=create_body())
+        response = await client.post("/api/v1/handoffs", json=fresh_handoff_body())
         if response.status_code != 201:
             raise RuntimeError(f"create answered {response.status_code}: {response.text}")
         return str(response.json()["id"])

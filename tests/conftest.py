@@ -29,6 +29,7 @@ from shared.redis_client import make_redis
 from shared.settings import Settings
 from tests.e2e.procs import Proc, free_port, start_redis
 from tests.pg import fresh_database
+from tests.samples import handoff_body  # noqa: F401  (re-exported for test modules)
 
 TEST_SECRET = "test-secret-" + "0123456789" * 4
 #: Set by pytest_configure (before test modules are imported).
@@ -131,26 +132,3 @@ def auth() -> TokenFactory:
         return {"Authorization": f"Bearer {token}"}
 
     return headers
-
-
-def handoff_body(session_id: str = "sess-1", **overrides: object) -> dict[str, object]:
-    """A valid create body; keyword arguments replace top-level fields."""
-    body: dict[str, object] = {
-        "session_id": session_id,
-        "engineer_notes": "Pods restart every few minutes after the deploy.",
-        "priority": "normal",
-        "snapshot": {
-            "problem_summary": "Checkout service crash-loops with OOMKilled",
-            "problem_domain": "kubernetes",
-            "status": "stuck",
-            "step_count": 4,
-            "confidence_tier": "low",
-            "tried_steps": [
-                {"description": "Restarted the deployment", "outcome": "Still crashing"},
-                {"description": "Checked recent commits", "outcome": "Nothing obvious"},
-            ],
-            "transcript": [{"role": "user", "content": "Why does checkout keep restarting?"}],
-        },
-    }
-    body.update(overrides)
-    return body

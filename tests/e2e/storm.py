@@ -10,7 +10,6 @@ claim waits on one start signal, so all of them are in flight together.
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import httpx
 
 from shared.auth import issue_token
 from shared.models import Role
+from tests.samples import fresh_handoff_body
 
 API = "/api/v1/handoffs"
 REQUEST_TIMEOUT_SECONDS = 60.0
@@ -130,29 +130,9 @@ async def open_claimers(
 # --- what they do ------------------------------------------------------------------
 
 
-def create_body(session_id: str | None = None) -> dict[str, Any]:
-    """A valid create body for a fresh session (like ``tests.conftest.handoff_body``,
-    without importing pytest fixtures into the benchmark)."""
-    return {
-        "session_id": session_id or f"storm-{uuid.uuid4().hex[:12]}",
-        "engineer_notes": "Pods restart every few minutes after the deploy.",
-        "priority": "normal",
-        "snapshot": {
-            "problem_summary": "Checkout service crash-loops with OOMKilled",
-            "problem_domain": "kubernetes",
-            "status": "stuck",
-            "step_count": 4,
-            "confidence_tier": "low",
-            "tried_steps": [
-                {"description": "Restarted the deployment", "outcome": "Still crashing"}
-            ],
-        },
-    }
-
-
 async def create_handoff(client: httpx.AsyncClient, *, headers: dict[str, str]) -> str:
     """Create a handoff for a fresh session; its id. Raises unless the answer is 201."""
-    response = await client.post(API, json=create_body(), headers=headers)
+    response = await client.post(API, json=fresh_handoff_body(), headers=headers)
     if response.status_code != 201:
         raise AssertionError(f"create answered {response.status_code}: {response.text}")
     handoff_id: str = response.json()["id"]
