@@ -1,9 +1,10 @@
 """The assessment job's life in RQ: enqueue by dotted name with a job id derived
 from the handoff id, and tell a live job from a lost or abandoned one.
 
-A job is *live* while it is queued, scheduled, deferred, or started by a worker
-that still renews its lease. Enqueueing a handoff with a live job is a no-op;
-a finished, failed or abandoned job is replaced by a fresh one.
+A job is *live* while it is queued, deferred, scheduled and not long overdue,
+or started by a worker that still renews its lease. Enqueueing a handoff with a
+live job is a no-op; a finished, failed, abandoned or stalled job is replaced by
+a fresh one.
 """
 
 import logging
@@ -14,6 +15,7 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 
 from shared import keys
 from shared.request_context import REQUEST_ID
@@ -22,14 +24,18 @@ from shared.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
-WAITING_STATUSES = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+WAITING_STATUSES = {JobStatus.QUEUED, JobStatus.DEFERRED}
 #: A running job renews its lease every third of this; see services/worker/lease.py.
 LEASE_TTL_SECONDS = 10.0
+#: A scheduled retry this far past its time has no mover (every worker's moves due
+#: retries each second): the reconciler replaces it instead of waiting forever.
+SCHEDULE_GRACE_SECONDS = 30.0
 
 
 class JobState(Enum):
     LIVE = "live"
     ABANDONED = "abandoned"  # started, but its worker stopped renewing the lease
+    STALLED = "stalled"  # scheduled, but long past its time (or in no registry)
     NONE = "none"  # never enqueued, lost with Redis, finished or failed
 
 
@@ -74,9 +80,19 @@ def assessment_job_state(redis: Redis, handoff_id: str) -> tuple[JobState, Job |
     status = job.get_status(refresh=False)
     if status in WAITING_STATUSES:
         return JobState.LIVE, job
+    if status == JobStatus.SCHEDULED:
+        return (JobState.STALLED if _overdue(redis, job) else JobState.LIVE), job
     if status == JobStatus.STARTED:
         return (JobState.ABANDONED if _abandoned(redis, job, handoff_id) else JobState.LIVE), job
     return JobState.NONE, job
+
+
+def _overdue(redis: Redis, job: Job) -> bool:
+    registry = ScheduledJobRegistry(keys.ASSESSMENTS_QUEUE, connection=redis)
+    due = redis.zscore(registry.key, job.id)
+    if due is None:
+        return True  # scheduled, yet in no registry: nothing will ever enqueue it
+    return utcnow().timestamp() - due > SCHEDULE_GRACE_SECONDS
 
 
 def _abandoned(redis: Redis, job: Job, handoff_id: str) -> bool:

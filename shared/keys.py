@@ -28,3 +28,6 @@ EVENTS_CHANNEL = "escalations:events"
 
 #: Held by the process relaying outbox events, so events leave in commit order.
 RELAY_LOCK = "escalations:relay-lock"
+
+#: Taken for one pass by the worker moving due assessment retries to the queue.
+RETRY_MOVER_LOCK = "escalations:retry-mover-lock"

@@ -1,7 +1,8 @@
-"""The worker process: an RQ worker on the ``assessments`` queue (with RQ's
-scheduler, which runs retries with back-off), plus two background threads:
-periodic maintenance (reconciler, claim SLA) and the outbox relay that
-publishes the events jobs commit."""
+"""The worker process: an RQ worker on the ``assessments`` queue, plus three
+background threads: the due-retry mover (retries with back-off; it replaces
+RQ's forked scheduler, see services/worker/retries.py), periodic maintenance
+(reconciler, claim SLA) and the outbox relay that publishes the events jobs
+commit. The process has no child process of its own."""
 
 import logging
 import threading
@@ -14,6 +15,7 @@ from rq.exceptions import StopRequested
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.worker.context import WorkerContext, set_context
+from services.worker.retries import DueRetryMover, move_due_retries
 from shared import keys
 from shared.db import on_events_committed
 from shared.reconciler import try_reconcile
@@ -86,11 +88,16 @@ def run_worker(
     relay.start()
     maintenance = PeriodicMaintenance(context)
     maintenance.run_once()  # pick up what was missed while no worker ran
-    if not burst:
+    retries = DueRetryMover(context.redis)
+    if burst:
+        _move_due_retries_once(context)
+    else:
         maintenance.start()
+        retries.start()
     try:
         return _work_until_stopped(context, burst=burst, worker_class=worker_class, name=name)
     finally:
+        retries.stop()
         maintenance.stop()
         relay.stop()
         context.close()
@@ -110,9 +117,7 @@ def _work_until_stopped(
     while True:
         worker = WORKER_CLASSES[worker_class]([queue], connection=context.redis, name=name)
         try:
-            worked |= worker.work(
-                burst=burst, with_scheduler=True, logging_level=context.settings.log_level
-            )
+            worked |= worker.work(burst=burst, logging_level=context.settings.log_level)
         except RedisError as exc:
             log.warning("worker: redis unavailable (%s)", exc)
         except ValueError as exc:
@@ -131,6 +136,13 @@ def _work_until_stopped(
         except StopRequested:
             return worked
         _forget(worker)
+
+
+def _move_due_retries_once(context: WorkerContext) -> None:
+    try:
+        move_due_retries(context.redis)
+    except RedisError as exc:
+        log.warning("worker: could not move due retries: %s", exc)
 
 
 def _wait_for_redis(context: WorkerContext) -> None:

@@ -4,7 +4,7 @@
 Every process leads its own process group and writes its output to a log file,
 so ``Proc.stop()`` kills it with any children and a failure can show the log.
 Nothing here touches the machine's shared Redis: ``start_redis`` always starts
-a new, non-persistent server on the port it is given. No plain sleeps: every
+a new server on the port it is given (non-persistent unless asked). No plain sleeps: every
 wait polls a condition until a deadline.
 """
 
@@ -132,15 +132,15 @@ def redis_server_binary() -> str:
     return binary
 
 
-def start_redis(port: int, *, log_dir: Path) -> Proc:
-    """A private, in-memory redis-server on ``HOST:port``, answering PING on return."""
-    argv = [
-        redis_server_binary(),
-        "--bind", HOST,
-        "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
-    ]  # fmt: skip
+def start_redis(port: int, *, log_dir: Path, data_dir: Path | None = None) -> Proc:
+    """A private redis-server on ``HOST:port``, answering PING on return. In memory
+    only, unless ``data_dir`` is given: then every write is appended to a file
+    there, so a server restarted on the same ``data_dir`` keeps its keys."""
+    persistence = ["--save", "", "--appendonly", "no"]
+    if data_dir is not None:
+        persistence = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
+        persistence += ["--dir", str(data_dir)]
+    argv = [redis_server_binary(), "--bind", HOST, "--port", str(port), *persistence]
     proc = spawn(f"redis-{port}", argv, port=port, log_dir=log_dir)
     try:
         wait_until(lambda: _redis_pings(port), proc=proc, what="PONG")

@@ -7,14 +7,21 @@ import pytest
 from redis import Redis
 from rq import Queue
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine
 
+from services.worker.retries import move_due_retries
 from shared import keys
 from shared.assessments import begin_attempt, store_assessment
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.handoffs import create_handoff
-from shared.jobs import JobState, assessment_job_state, enqueue_assessment
+from shared.jobs import (
+    SCHEDULE_GRACE_SECONDS,
+    JobState,
+    assessment_job_state,
+    enqueue_assessment,
+)
 from shared.models import AssessmentData, ConfidenceTier, Handoff, HandoffCreate, Role
 from shared.reconciler import reconcile_assessments, try_reconcile
 from shared.settings import Settings
@@ -150,3 +157,49 @@ def test_reconciler_pages_through_every_pending_assessment(
     report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
     assert (report.checked, report.enqueued) == (5, 5)
     assert sorted(_queued_ids(redis)) == sorted(f"assess-{h}" for h in lost)
+
+
+def _schedule(redis: Redis, job: Job, *, at) -> None:
+    """What RQ does with a failed try that has retries left."""
+    Queue(keys.ASSESSMENTS_QUEUE, connection=redis).schedule_job(job, at)
+
+
+def test_a_scheduled_retry_is_live_until_long_overdue(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    handoff_id = _create(engine)
+    job = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    _schedule(redis, job, at=utcnow() + timedelta(seconds=5))
+    assert assessment_job_state(redis, handoff_id)[0] is JobState.LIVE
+    _schedule(redis, job, at=utcnow() - timedelta(seconds=SCHEDULE_GRACE_SECONDS + 5))
+    assert assessment_job_state(redis, handoff_id)[0] is JobState.STALLED
+
+
+def test_reconciler_replaces_a_stalled_retry(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    handoff_id = _create(engine)
+    job = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    Queue(keys.ASSESSMENTS_QUEUE, connection=redis).remove(job.id)
+    _schedule(redis, job, at=utcnow() - timedelta(minutes=10))
+    report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert report.enqueued == 1
+    assert _queued_ids(redis) == [job.id]
+    assert ScheduledJobRegistry(keys.ASSESSMENTS_QUEUE, connection=redis).get_job_ids() == []
+
+
+def test_due_retries_move_to_the_queue_and_future_ones_wait(
+    engine: Engine, redis: Redis, settings: Settings
+) -> None:
+    due, later = _create(engine, "sess-due"), _create(engine, "sess-later")
+    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=redis)
+    for handoff_id, at in ((due, utcnow()), (later, utcnow() + timedelta(minutes=1))):
+        job = enqueue_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+        queue.remove(job.id)
+        _schedule(redis, job, at=at)
+    assert move_due_retries(redis) == 1
+    assert _queued_ids(redis) == [f"assess-{due}"]
+    assert Job.fetch(f"assess-{due}", connection=redis).get_status() == JobStatus.QUEUED
+    registry = ScheduledJobRegistry(keys.ASSESSMENTS_QUEUE, connection=redis)
+    assert registry.get_job_ids() == [f"assess-{later}"]
+    assert move_due_retries(redis) == 0  # another worker took this tick's lock
