@@ -10,6 +10,9 @@ from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+#: Per process: connections kept open, and how many more a burst may open (and close).
+POOL_SIZE = 10
+POOL_OVERFLOW = 30
 
 #: ``session.info`` flag set by ``shared.events.record_event``.
 EVENTS_WRITTEN = "events_written"
@@ -20,10 +23,20 @@ _on_events_committed: "weakref.WeakKeyDictionary[Engine, Callable[[], None]]" = 
 
 
 def make_engine(database_url: str) -> Engine:
+    """An engine for ``database_url``. PostgreSQL connections never prepare
+    statements on the server (psycopg would after five runs of a query): behind
+    PgBouncer in transaction mode the next transaction may run on another server
+    connection, where the prepared name is missing or taken. Nothing else relies
+    on session state either (no SET, LISTEN or session advisory lock)."""
     if database_url.startswith("sqlite"):
         return _make_sqlite_engine(database_url)
     return create_engine(
-        database_url, pool_pre_ping=True, pool_size=10, max_overflow=30, pool_timeout=30
+        database_url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=30,
+        connect_args={"prepare_threshold": None},
     )
 
 

@@ -3,11 +3,14 @@
 Each fixture stops what it started in its teardown, whatever the test did.
 """
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.pgbouncer import pgbouncer_in_front_of
 from tests.e2e.procs import Proc, free_port, start_api, start_redis
 
 StartReplica = Callable[[dict[str, str]], Proc]
@@ -47,3 +50,21 @@ def start_replica(process_logs: Path) -> Iterator[StartReplica]:
     finally:
         for proc in started:
             proc.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url(postgres_url: str) -> Iterator[str]:
+    """The run's PostgreSQL database through a private PgBouncer in transaction mode."""
+    workdir = Path(tempfile.mkdtemp(prefix="escalations-pgbouncer-"))
+    try:
+        with pgbouncer_in_front_of(postgres_url, workdir=workdir) as url:
+            yield url
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(params=["postgres", "pgbouncer"])
+def served_database_url(request: pytest.FixtureRequest) -> str:
+    """The run's PostgreSQL database as replicas reach it: directly, or through
+    PgBouncer in transaction mode (migrations always run directly)."""
+    return request.getfixturevalue(f"{request.param}_url")

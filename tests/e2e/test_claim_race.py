@@ -39,10 +39,13 @@ MIN_IN_FLIGHT = CLAIMERS // 2  # claims already sent when the first answer arriv
 
 
 @pytest.fixture
-def replicas(postgres_url: str, private_redis: Proc, start_replica: StartReplica) -> list[Proc]:
-    """Two ready replicas over the private Redis and the run's PostgreSQL database."""
+def replicas(
+    served_database_url: str, private_redis: Proc, start_replica: StartReplica
+) -> list[Proc]:
+    """Two ready replicas over the private Redis and the run's PostgreSQL database
+    (directly, or through PgBouncer)."""
     env = api_env(
-        database_url=postgres_url,
+        database_url=served_database_url,
         redis_url=redis_url(private_redis.port),
         jwt_secret=TEST_SECRET,
     )

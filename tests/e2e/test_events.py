@@ -54,14 +54,14 @@ class Stack:
 
 
 @pytest.fixture
-def empty_database(postgres_url: str) -> str:
+def empty_database(postgres_url: str, served_database_url: str) -> str:
     from shared.db import make_engine
     from tests.conftest import empty_tables
 
     engine = make_engine(postgres_url)
     empty_tables(engine)
     engine.dispose()
-    return postgres_url
+    return served_database_url
 
 
 @pytest.fixture
