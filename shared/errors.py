@@ -42,6 +42,17 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
 
 
+class RateLimited(DomainError):
+    """Past an abuse limit. ``extra`` carries ``limit`` (its name) and
+    ``retry_after`` (whole seconds, at least 1, until a request may succeed)."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, limit: str, retry_after: int) -> None:
+        super().__init__(detail, limit=limit, retry_after=max(1, retry_after))
+        self.retry_after = max(1, retry_after)
+
+
 def handoff_not_found(handoff_id: str) -> NotFound:
     return NotFound(f"Handoff {handoff_id} not found.", code="handoff_not_found")
 

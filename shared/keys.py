@@ -31,3 +31,13 @@ RELAY_LOCK = "escalations:relay-lock"
 
 #: Taken for one pass by the worker moving due assessment retries to the queue.
 RETRY_MOVER_LOCK = "escalations:retry-mover-lock"
+
+#: Prefix of the rate-limit counters (the ``limits`` package adds the rest:
+#: ``escalations:ratelimit:LIMITER/<limit>/<identifiers>/<rate>``).
+RATE_LIMIT_PREFIX = "escalations:ratelimit"
+
+
+def open_streams(org_id: str, user_id: str) -> str:
+    """Sorted set of one user's open event streams on every replica: member the
+    stream id, score the time (Unix seconds) its entry expires unless refreshed."""
+    return f"escalations:open-streams:{len(org_id)}:{org_id}:{user_id}"

@@ -42,3 +42,13 @@ ASSESSMENT_DURATION = Histogram(
     ["outcome"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+RATE_LIMITED = Counter(
+    "escalations_rate_limited_total",
+    "Requests refused with 429 by an abuse limit, by limit.",
+    ["limit"],
+)
+RATE_LIMIT_UNAVAILABLE = Counter(
+    "escalations_rate_limit_unavailable_total",
+    "Limit checks skipped because Redis did not answer (the request went ahead), by limit.",
+    ["limit"],
+)

@@ -7,7 +7,8 @@ Nothing is read at import time: call :func:`get_settings` (cached) or build
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+import limits
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
@@ -51,6 +52,46 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     metrics_bind_host: str = "127.0.0.1"
+
+    #: Abuse limits, counted in Redis across replicas (``shared/ratelimit.py``). Rates
+    #: are in the ``limits`` package's notation ("30/minute", "5/2 seconds").
+    rate_limits_enabled: bool = True
+    rate_limit_creates: str = "30/minute"
+    rate_limit_claims: str = "60/minute"
+    rate_limit_stream_opens: str = "30/minute"
+    rate_limit_auth_failures: str = "20/minute"
+    max_streams_per_user: int = Field(default=24, ge=1)
+    #: A replica refreshes its open streams' registry entries this often; an entry
+    #: not refreshed for ``stream_slot_ttl_seconds`` (its replica died) stops counting.
+    stream_slot_refresh_seconds: float = Field(default=10.0, gt=0)
+    stream_slot_ttl_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator(
+        "rate_limit_creates",
+        "rate_limit_claims",
+        "rate_limit_stream_opens",
+        "rate_limit_auth_failures",
+    )
+    @classmethod
+    def _one_rate(cls, value: str) -> str:
+        try:
+            items = limits.parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate such as '30/minute' or '5/2 seconds'"
+            ) from exc
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError(f"{value!r} must be exactly one rate of at least 1 per period")
+        return value
+
+    @model_validator(mode="after")
+    def _slots_refreshed_before_expiry(self) -> "Settings":
+        if self.stream_slot_refresh_seconds * 2 > self.stream_slot_ttl_seconds:
+            raise ValueError(
+                "ESCALATIONS_STREAM_SLOT_TTL_SECONDS must be at least twice"
+                " ESCALATIONS_STREAM_SLOT_REFRESH_SECONDS (one late refresh must drop no stream)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_secret(self) -> "Settings":

@@ -27,7 +27,7 @@ from shared.migrate import upgrade_to_head
 from shared.models import Role
 from shared.redis_client import make_redis
 from shared.settings import Settings
-from tests.e2e.procs import Proc, free_port, start_redis
+from tests.e2e.procs import GENEROUS_LIMITS, Proc, free_port, start_redis
 from tests.pg import fresh_database
 from tests.samples import handoff_body  # noqa: F401  (re-exported for test modules)
 
@@ -102,7 +102,9 @@ def redis() -> Iterator[Redis]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, redis_url=REDIS_URL, jwt_secret=TEST_SECRET)
+    return Settings(
+        database_url=database_url, redis_url=REDIS_URL, jwt_secret=TEST_SECRET, **GENEROUS_LIMITS
+    )
 
 
 @pytest.fixture

@@ -14,9 +14,11 @@ from services.api.routes import analytics, console, demo, events, handoffs, heal
 from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
 from shared.queue_metrics import QueueCollector
+from shared.ratelimit import RateLimits
 from shared.redis_client import make_redis
 from shared.relay import EventRelay
 from shared.settings import Settings, get_settings
+from shared.stream_registry import StreamRegistry
 
 #: Sync routes run in anyio's thread pool; a claim storm needs more than its default 40.
 THREADPOOL_SIZE = 100
@@ -35,6 +37,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay = EventRelay(engine=engine, redis=redis)
         on_events_committed(engine, relay.notify)
         relay.start()
+        app.state.rate_limits = RateLimits.from_settings(redis, settings)
+        app.state.stream_registry = streams = StreamRegistry(
+            redis,
+            ttl_seconds=settings.stream_slot_ttl_seconds,
+            refresh_seconds=settings.stream_slot_refresh_seconds,
+        )
+        streams.start()
         app.state.hub = hub = EventHub(settings.redis_url, queue_size=settings.sse_queue_size)
         hub.start()
         try:
@@ -42,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await hub.stop()
             relay.stop()
+            streams.stop()
             redis.close()
             engine.dispose()
 

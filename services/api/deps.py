@@ -16,6 +16,7 @@ from shared.errors import Forbidden, NotAuthenticated
 from shared.handoffs import get_handoff
 from shared.locks import ClaimLock
 from shared.models import Handoff, Role
+from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
 
 
@@ -44,13 +45,33 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 bearer = HTTPBearer(auto_error=False, description="A JWT from `escalations token`.")
 
 
+def get_rate_limits(request: Request) -> RateLimits:
+    return request.app.state.rate_limits
+
+
+RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
+
+
+def client_address(request: Request) -> str:
+    """The peer's address (uvicorn puts the proxy's ``X-Forwarded-For`` client here
+    when the proxy is trusted, ``FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_principal(
+    request: Request,
     settings: SettingsDep,
+    limits: RateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """An address past the failed-authentication limit gets 429 before its token
+    is looked at; a refused token counts one failure for its address."""
+    address = client_address(request)
+    limits.check(Limit.AUTH_FAILURES, address)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
-    return decode_token(credentials.credentials, secret=settings.jwt_secret)
+    with limits.auth_failures_counted(address):
+        return decode_token(credentials.credentials, secret=settings.jwt_secret)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -75,6 +96,16 @@ def get_org_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDe
 
 
 HandoffDep = Annotated[Handoff, Depends(get_org_handoff)]
+
+
+def rate_limit(limit: Limit):
+    """A route dependency counting one request of the caller, keyed by (org,
+    user), against ``limit``; past it the request gets 429 before the route runs."""
+
+    def hit(principal: PrincipalDep, limits: RateLimitsDep) -> None:
+        limits.hit(limit, principal.org_id, principal.user_id)
+
+    return Depends(hit)
 
 
 def get_claim_lock_factory(settings: SettingsDep, redis: RedisDep):

@@ -19,6 +19,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.InvalidInput: 422,
     errors.ServiceUnavailable: 503,
+    errors.RateLimited: 429,
 }
 
 CODE_BY_STATUS = {
@@ -36,8 +37,16 @@ CODE_BY_STATUS = {
 
 def error_response(status: int, code: str, detail: str, /, **extra: object) -> JSONResponse:
     """``extra`` may hold any field name, ``status`` included (``invalid_state`` does)."""
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = _headers(status, extra)
     return JSONResponse({"error": code, "detail": detail, **extra}, status, headers=headers)
+
+
+def _headers(status: int, extra: dict[str, object]) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if status == 429 and isinstance(extra.get("retry_after"), int):
+        return {"Retry-After": str(extra["retry_after"])}
+    return None
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:

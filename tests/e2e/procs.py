@@ -162,11 +162,23 @@ def _redis_pings(port: int) -> bool:
 # --- escalations api -------------------------------------------------------------
 
 
+#: Abuse limits no test or benchmark reaches (they create, claim and stream fast as
+#: one user); the limits' own tests, and bench/soak.py, pass their own values.
+GENEROUS_LIMITS = {
+    "rate_limit_creates": "1000000/minute",
+    "rate_limit_claims": "1000000/minute",
+    "rate_limit_stream_opens": "1000000/minute",
+    "rate_limit_auth_failures": "1000000/minute",
+    "max_streams_per_user": "1000000",
+}
+
+
 def api_env(*, database_url: str, redis_url: str, jwt_secret: str, **extra: str) -> dict[str, str]:
     """The environment for a replica: this process's, except that the app's
     settings (``ESCALATIONS_*``) are exactly the ones given here, none inherited.
 
-    ``extra`` keys are setting names, e.g. ``claim_lock_enabled="false"``.
+    ``extra`` keys are setting names, e.g. ``claim_lock_enabled="false"``; the
+    abuse limits default to ``GENEROUS_LIMITS``.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("ESCALATIONS_")}
     env.update(
@@ -175,7 +187,8 @@ def api_env(*, database_url: str, redis_url: str, jwt_secret: str, **extra: str)
         ESCALATIONS_JWT_SECRET=jwt_secret,
         ESCALATIONS_LOG_LEVEL="WARNING",
     )
-    env.update({f"ESCALATIONS_{key.upper()}": value for key, value in extra.items()})
+    settings = {**GENEROUS_LIMITS, **extra}
+    env.update({f"ESCALATIONS_{key.upper()}": value for key, value in settings.items()})
     return env
 
 

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 TIME_HELP = "ISO 8601; a time without an offset is UTC."
 
 
-@router.get("/escalations", responses=errors(403))
+@router.get("/escalations", responses=errors(403, 429))
 def get_escalation_analytics(
     principal: AdminDep,
     session: SessionDep,

@@ -3,6 +3,7 @@ cookie that lets a browser's ``EventSource`` (which cannot send headers) use it.
 
 import re
 from datetime import timedelta
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse
@@ -11,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.api.deps import PrincipalDep, SettingsDep
 from services.api.routes.handoffs import errors
+from services.api.streaming.admission import admitted_stream
 from services.api.streaming.stream import OrgEventStream
 from shared.auth import STREAM_AUDIENCE, Principal, decode_token, issue_stream_token
 from shared.errors import InvalidInput, NotAuthenticated
@@ -52,13 +54,15 @@ class StreamEndpoint:
     so this one keeps only the response."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = event_stream_response(Request(scope))
-        await response(scope, receive, send)
+        request = Request(scope)
+        authenticate = partial(stream_principal, request, request.app.state.settings)
+        async with admitted_stream(request, authenticate) as principal:  # limits, slot
+            response = event_stream_response(request, principal)
+            await response(scope, receive, send)
 
 
-def event_stream_response(request: Request) -> EventSourceResponse:
+def event_stream_response(request: Request, principal: Principal) -> EventSourceResponse:
     settings: Settings = request.app.state.settings
-    principal = stream_principal(request, settings)
     last_event_id = parse_last_event_id(
         request.headers.get("last-event-id"), request.query_params.get("last_event_id")
     )
@@ -82,7 +86,7 @@ def event_stream_response(request: Request) -> EventSourceResponse:
 router.routes.append(Route(STREAM_PATH, StreamEndpoint(), methods=["GET"], include_in_schema=False))
 
 
-@router.post("/session", status_code=204, responses=errors())
+@router.post("/session", status_code=204, responses=errors(429))
 def open_stream_session(principal: PrincipalDep, settings: SettingsDep) -> Response:
     """Set the HttpOnly stream cookie for this caller (scoped to the stream's path)."""
     ttl = timedelta(seconds=settings.stream_cookie_ttl_seconds)

@@ -14,6 +14,7 @@ from services.api.deps import (
     SessionDep,
     SettingsDep,
     get_claim_lock_factory,
+    rate_limit,
 )
 from shared import handoffs
 from shared.assessments import reopen_assessment
@@ -31,6 +32,7 @@ from shared.models import (
     HandoffStatus,
     ResolveBody,
 )
+from shared.ratelimit import Limit
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,12 @@ def errors(*statuses: int, conflict_model: Any = ErrorBody) -> dict[int | str, A
 ClaimLocks = Annotated[ClaimLockFactory, Depends(get_claim_lock_factory)]
 
 
-@router.post("", status_code=201, responses=errors(400, 409, 413))
+@router.post(
+    "",
+    status_code=201,
+    responses=errors(400, 409, 413, 429),
+    dependencies=[rate_limit(Limit.CREATES)],
+)
 def create_handoff(
     body: HandoffCreate,
     principal: PrincipalDep,
@@ -83,7 +90,7 @@ def _enqueue_assessment(redis: RedisDep, handoff: HandoffPublic, settings: Setti
         log.warning("could not enqueue assessment for %s: %s", handoff.id, exc)
 
 
-@router.get("", responses=errors())
+@router.get("", responses=errors(429))
 def list_handoffs(
     principal: PrincipalDep,
     session: SessionDep,
@@ -102,19 +109,20 @@ def list_handoffs(
     )
 
 
-@router.get("/{handoff_id}", responses=errors(404))
+@router.get("/{handoff_id}", responses=errors(404, 429))
 def get_handoff(handoff: HandoffDep) -> HandoffPublic:
     return handoff_public(handoff)
 
 
-@router.get("/{handoff_id}/history", responses=errors(404))
+@router.get("/{handoff_id}/history", responses=errors(404, 429))
 def get_history(handoff: HandoffDep, session: SessionDep) -> EventList:
     return EventList(items=handoff_history(session, handoff=handoff))
 
 
 @router.post(
     "/{handoff_id}/claim",
-    responses=errors(403, 404, 409, 413, conflict_model=ClaimConflictBody | ErrorBody),
+    responses=errors(403, 404, 409, 413, 429, conflict_model=ClaimConflictBody | ErrorBody),
+    dependencies=[rate_limit(Limit.CLAIMS)],
 )
 def claim_handoff(
     handoff_id: str, principal: SeniorDep, session: SessionDep, claim_locks: ClaimLocks
@@ -124,12 +132,12 @@ def claim_handoff(
     )
 
 
-@router.post("/{handoff_id}/release", responses=errors(403, 404, 409, 413))
+@router.post("/{handoff_id}/release", responses=errors(403, 404, 409, 413, 429))
 def release_handoff(handoff_id: str, principal: SeniorDep, session: SessionDep) -> HandoffPublic:
     return handoffs.release_handoff(session=session, principal=principal, handoff_id=handoff_id)
 
 
-@router.post("/{handoff_id}/resolve", responses=errors(400, 403, 404, 409, 413))
+@router.post("/{handoff_id}/resolve", responses=errors(400, 403, 404, 409, 413, 429))
 def resolve_handoff(
     handoff_id: str, body: ResolveBody, principal: SeniorDep, session: SessionDep
 ) -> HandoffPublic:
@@ -141,13 +149,15 @@ def resolve_handoff(
     )
 
 
-@router.post("/{handoff_id}/cancel", responses=errors(403, 404, 409, 413))
+@router.post("/{handoff_id}/cancel", responses=errors(403, 404, 409, 413, 429))
 def cancel_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDep) -> HandoffPublic:
     return handoffs.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
 
 
 @router.post(
-    "/{handoff_id}/assessment/retry", status_code=202, responses=errors(403, 404, 409, 413, 503)
+    "/{handoff_id}/assessment/retry",
+    status_code=202,
+    responses=errors(403, 404, 409, 413, 429, 503),
 )
 def retry_assessment(
     principal: SeniorDep,

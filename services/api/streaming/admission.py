@@ -1,0 +1,69 @@
+"""Who may open an event stream, and the slot it holds while open.
+
+Before a stream starts: an address past the failed-authentication limit gets
+429 before its credentials are looked at; a refused token or cookie counts one
+failure for its address; the caller's stream opens are counted per (org, user);
+and the stream takes one of the user's ``max_streams_per_user`` slots in the
+registry shared by every replica. The slot is given back when the stream ends,
+however it ends. All Redis calls run on a worker thread, never on the event loop.
+"""
+
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from services.api.deps import client_address
+from shared.auth import Principal
+from shared.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
+from shared.ratelimit import Limit, RateLimits, refusal
+from shared.settings import Settings
+from shared.stream_registry import StreamRegistry, StreamSlot
+
+
+@asynccontextmanager
+async def admitted_stream(
+    request: Request, authenticate: Callable[[], Principal]
+) -> AsyncIterator[Principal]:
+    """Yields the caller ``authenticate`` returns, holding a stream slot until
+    the block exits. Raises ``RateLimited`` or whatever ``authenticate`` raises."""
+    state = request.app.state
+    principal, slot = await anyio.to_thread.run_sync(
+        _admit, state.rate_limits, state.stream_registry, state.settings,
+        client_address(request), authenticate,
+    )  # fmt: skip
+    try:
+        yield principal
+    finally:
+        if slot is not None:
+            state.stream_registry.release(slot)
+
+
+def _admit(
+    limits: RateLimits,
+    registry: StreamRegistry,
+    settings: Settings,
+    address: str,
+    authenticate: Callable[[], Principal],
+) -> tuple[Principal, StreamSlot | None]:
+    limits.check(Limit.AUTH_FAILURES, address)
+    with limits.auth_failures_counted(address):
+        principal = authenticate()
+    if not limits.enabled:
+        return principal, None
+    limits.hit(Limit.STREAM_OPENS, principal.org_id, principal.user_id)
+    cap = settings.max_streams_per_user
+    slot = registry.admit(org_id=principal.org_id, user_id=principal.user_id, cap=cap)
+    if slot is None:
+        RATE_LIMITED.labels(Limit.CONCURRENT_STREAMS.value).inc()
+        raise refusal(
+            Limit.CONCURRENT_STREAMS,
+            # No slot frees by expiry sooner than a refresh; a closing stream may free one sooner.
+            math.ceil(settings.stream_slot_refresh_seconds),
+            f"Too many open event streams: the limit is {cap} per user.",
+        )
+    if not slot.checked:
+        RATE_LIMIT_UNAVAILABLE.labels(Limit.CONCURRENT_STREAMS.value).inc()
+    return principal, slot
