@@ -180,7 +180,7 @@ def test_failed_authentications_block_the_address_until_the_window_passes(
         timeout=10,
         what="valid token accepted again",
     )
-    assert waited <= 2.5  # the window is 2 s; the block lasts no longer
+    assert waited <= 2 + 1.5  # the window is 2 s (margin: one slow poll on a busy machine)
     assert httpx.get(url(a, HANDOFFS), headers=valid).status_code == 200
 
 
@@ -265,7 +265,8 @@ def test_concurrent_streams_are_capped_per_user_and_a_dead_replicas_slots_free(
         timeout=SLOT_TTL_SECONDS + TIMEOUT,
         what="the killed replica's three slots freed",
     )
-    assert time.monotonic() - killed_at <= SLOT_TTL_SECONDS + 3
+    # The TTL, plus a refresh interval and polling on a busy machine.
+    assert time.monotonic() - killed_at <= SLOT_TTL_SECONDS + SLOT_REFRESH_SECONDS + 4
     assert_limited(httpx.get(url(a, EVENTS), headers=headers), "concurrent_streams")
     for path in ("/healthz", "/readyz"):
         assert httpx.get(url(a, path), timeout=TIMEOUT).status_code == 200
