@@ -6,12 +6,14 @@ Each fixture stops what it started in its teardown, whatever the test did.
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.pgbouncer import pgbouncer_in_front_of
-from tests.e2e.procs import Proc, free_port, start_api, start_redis
+from tests.e2e.procs import Proc, free_port, redis_url, start_api, start_redis
+from tests.e2e.redis_tls import TLSFiles, make_tls_files, start_tls_redis
 
 StartReplica = Callable[[dict[str, str]], Proc]
 
@@ -63,8 +65,47 @@ def pgbouncer_url(postgres_url: str) -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(params=["postgres", "pgbouncer"])
-def served_database_url(request: pytest.FixtureRequest) -> str:
-    """The run's PostgreSQL database as replicas reach it: directly, or through
-    PgBouncer in transaction mode (migrations always run directly)."""
-    return request.getfixturevalue(f"{request.param}_url")
+@pytest.fixture(scope="session")
+def redis_tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """A test-made CA with server and client certificates."""
+    return make_tls_files(tmp_path_factory.mktemp("redis-tls"))
+
+
+@dataclass
+class Backend:
+    """The PostgreSQL database and the Redis that replicas and workers use."""
+
+    database_url: str
+    redis: Proc
+    redis_url: str
+    _restart: Callable[[], Proc]
+
+    def restart_redis(self) -> Proc:
+        """A new, empty server on the same port and transport (the caller stops it)."""
+        self.redis = self._restart()
+        return self.redis
+
+
+@pytest.fixture(params=["direct", "pgbouncer", "redis-tls"])
+def backend(
+    request: pytest.FixtureRequest, postgres_url: str, process_logs: Path
+) -> Iterator[Backend]:
+    """The run's PostgreSQL database and a private Redis, in three shapes: both
+    direct; the database through PgBouncer in transaction mode; Redis over TLS
+    with client certificates. Migrations always run directly."""
+    database_url = (
+        request.getfixturevalue("pgbouncer_url") if request.param == "pgbouncer" else postgres_url
+    )
+    port = free_port()
+    if request.param == "redis-tls":
+        tls: TLSFiles = request.getfixturevalue("redis_tls_files")
+        start = lambda: start_tls_redis(port, tls=tls, log_dir=process_logs)  # noqa: E731
+        url = tls.url(port)
+    else:
+        start = lambda: start_redis(port, log_dir=process_logs)  # noqa: E731
+        url = redis_url(port)
+    chosen = Backend(database_url=database_url, redis=start(), redis_url=url, _restart=start)
+    try:
+        yield chosen
+    finally:
+        chosen.redis.stop()

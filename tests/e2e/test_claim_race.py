@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url
+from tests.e2e.conftest import Backend, StartReplica
+from tests.e2e.procs import Proc, api_env, base_url
 from tests.e2e.storm import (
     API,
     Claimer,
@@ -39,14 +39,12 @@ MIN_IN_FLIGHT = CLAIMERS // 2  # claims already sent when the first answer arriv
 
 
 @pytest.fixture
-def replicas(
-    served_database_url: str, private_redis: Proc, start_replica: StartReplica
-) -> list[Proc]:
-    """Two ready replicas over the private Redis and the run's PostgreSQL database
-    (directly, or through PgBouncer)."""
+def replicas(backend: Backend, start_replica: StartReplica) -> list[Proc]:
+    """Two ready replicas over a private Redis and the run's PostgreSQL database
+    (directly, through PgBouncer, or with Redis over TLS)."""
     env = api_env(
-        database_url=served_database_url,
-        redis_url=redis_url(private_redis.port),
+        database_url=backend.database_url,
+        redis_url=backend.redis_url,
         jwt_secret=TEST_SECRET,
     )
     return [start_replica(env) for _ in range(REPLICAS)]
@@ -59,9 +57,9 @@ def test_redis_lock_settles_every_race(replicas: list[Proc]) -> None:
 
 
 def test_database_alone_settles_every_race_when_redis_is_down(
-    replicas: list[Proc], private_redis: Proc
+    replicas: list[Proc], backend: Backend
 ) -> None:
-    private_redis.kill()
+    backend.redis.kill()
     assert_not_ready_for_redis(replicas)
 
     run_races(replicas)  # creates answer 201 although the assessment cannot be enqueued

@@ -15,8 +15,8 @@ from shared.auth import issue_token
 from shared.models import Role
 from shared.redis_client import make_redis
 from tests.conftest import TEST_SECRET, handoff_body
-from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url, start_redis
+from tests.e2e.conftest import Backend, StartReplica
+from tests.e2e.procs import Proc, api_env, base_url
 from tests.e2e.sse import SSEClient
 from tests.e2e.workers import start_worker
 
@@ -49,39 +49,39 @@ def create(api: Proc, session_id: str, *, bearer: str = JUNIOR) -> str:
 @dataclass
 class Stack:
     replicas: list[Proc]
-    redis: Proc
+    backend: Backend
     worker: Proc | None
 
 
 @pytest.fixture
-def empty_database(postgres_url: str, served_database_url: str) -> str:
+def empty_backend(postgres_url: str, backend: Backend) -> Backend:
     from shared.db import make_engine
     from tests.conftest import empty_tables
 
     engine = make_engine(postgres_url)
     empty_tables(engine)
     engine.dispose()
-    return served_database_url
+    return backend
 
 
 @pytest.fixture
 def make_stack(
-    empty_database: str, private_redis: Proc, start_replica: StartReplica, process_logs: Path
+    empty_backend: Backend, start_replica: StartReplica, process_logs: Path
 ) -> Iterator[Callable[..., Stack]]:
     workers: list[Proc] = []
 
     def make(*, replicas: int = 2, with_worker: bool = False, **settings: str) -> Stack:
         env = api_env(
-            database_url=empty_database, redis_url=redis_url(private_redis.port),
+            database_url=empty_backend.database_url, redis_url=empty_backend.redis_url,
             jwt_secret=TEST_SECRET, **settings,
         )  # fmt: skip
         worker = None
         if with_worker:
-            client: Redis = make_redis(redis_url(private_redis.port))
+            client: Redis = make_redis(empty_backend.redis_url)
             worker = start_worker("worker-1", env=env, log_dir=process_logs, redis=client)
             client.close()
             workers.append(worker)
-        return Stack([start_replica(env) for _ in range(replicas)], private_redis, worker)
+        return Stack([start_replica(env) for _ in range(replicas)], empty_backend, worker)
 
     yield make
     for worker in workers:
@@ -158,9 +158,7 @@ def test_an_id_older_than_the_retention_gets_reset(make_stack) -> None:
         assert future.messages[0].event == "reset"
 
 
-def test_redis_restart_under_connected_streams_loses_nothing(
-    make_stack, process_logs: Path
-) -> None:
+def test_redis_restart_under_connected_streams_loses_nothing(make_stack) -> None:
     stack = make_stack()
     one, two = stack.replicas
     with SSEClient(one.port, token=SENIOR) as on_one, SSEClient(two.port, token=SENIOR) as on_two:
@@ -168,22 +166,19 @@ def test_redis_restart_under_connected_streams_loses_nothing(
         create(one, "sess-before")
         on_two.wait_for(lambda c: len(c.events()) == 1)
 
-        stack.redis.kill()
+        stack.backend.redis.kill()
         created_while_down = [create(one, "sess-down-1"), create(two, "sess-down-2")]
-        restarted = start_redis(stack.redis.port, log_dir=process_logs)  # empty
-        try:
-            for client in (on_one, on_two):
-                client.wait_for(lambda c: len(c.events()) == 3, timeout=30, what="backlog")
-            create(two, "sess-after")
-            for client in (on_one, on_two):
-                client.wait_for(lambda c: len(c.events()) == 4, timeout=10, what="live event")
-                assert seqs(client) == [1, 2, 3, 4]
-                assert {m.data["handoff_id"] for m in client.events()} >= set(created_while_down)
-            with SSEClient(two.port, token=SENIOR, last_event_id=1) as reconnecting:
-                reconnecting.wait_ready()
-                assert seqs(reconnecting) == [2, 3, 4]
-        finally:
-            restarted.stop()
+        stack.backend.restart_redis()  # empty; stopped by the fixture
+        for client in (on_one, on_two):
+            client.wait_for(lambda c: len(c.events()) == 3, timeout=30, what="backlog")
+        create(two, "sess-after")
+        for client in (on_one, on_two):
+            client.wait_for(lambda c: len(c.events()) == 4, timeout=10, what="live event")
+            assert seqs(client) == [1, 2, 3, 4]
+            assert {m.data["handoff_id"] for m in client.events()} >= set(created_while_down)
+        with SSEClient(two.port, token=SENIOR, last_event_id=1) as reconnecting:
+            reconnecting.wait_ready()
+            assert seqs(reconnecting) == [2, 3, 4]
 
 
 def test_stream_needs_a_valid_token(make_stack) -> None:
