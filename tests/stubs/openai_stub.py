@@ -10,7 +10,7 @@ In-process::
 
 As a process (prints ``listening on http://127.0.0.1:<port>`` once ready)::
 
-    python -m tests.stubs.openai_stub --port 0 --mode good [--delay S]
+    python -m tests.stubs.openai_stub --port 0 --mode good [--delay S] [--failure-rate F]
 
 Control endpoints (also served in-process):
 
@@ -27,6 +27,9 @@ Modes for ``POST …/chat/completions`` (any path with that suffix):
 * ``error``: HTTP 500.
 * ``slow``: waits ``delay`` seconds, then answers as ``good``; a stop wakes it
   at once (and it then closes without answering).
+* ``flaky``: fails a share ``failure_rate`` (default 0.2) of calls, spread evenly
+  over the count (call ``n`` fails when ``floor(n * rate)`` steps up), the failures
+  alternating between ``error`` and ``malformed``; the others answer as ``good``.
 """
 
 import argparse
@@ -39,7 +42,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MODES = ("good", "malformed", "no_choices", "error", "slow")
+MODES = ("good", "malformed", "no_choices", "error", "slow", "flaky")
+DEFAULT_FAILURE_RATE = 0.2
 
 GOOD_ANSWER: dict[str, Any] = {
     "summary": "The checkout pods are OOMKilled: the new release needs more memory.",
@@ -60,17 +64,27 @@ class RecordedRequest:
 class StubState:
     """Mode, delay, answer and recorded requests; every access is under one lock."""
 
-    def __init__(self, mode: str = "good", delay: float = 0.0) -> None:
+    def __init__(
+        self, mode: str = "good", delay: float = 0.0, failure_rate: float = DEFAULT_FAILURE_RATE
+    ) -> None:
         self._lock = threading.Lock()
         self.stopping = threading.Event()
         self.mode = "good"
         self.delay = 0.0
+        self.failure_rate = DEFAULT_FAILURE_RATE
+        self.flaky_calls = 0
+        self.flaky_failures = 0
         self.answer: dict[str, Any] | str = copy.deepcopy(GOOD_ANSWER)
         self.requests: list[RecordedRequest] = []
-        self.configure(mode=mode, delay=delay)
+        self.configure(mode=mode, delay=delay, failure_rate=failure_rate)
 
     def configure(
-        self, *, mode: str | None = None, delay: float | None = None, answer: Any = None
+        self,
+        *,
+        mode: str | None = None,
+        delay: float | None = None,
+        answer: Any = None,
+        failure_rate: float | None = None,
     ) -> dict[str, Any]:
         """Change what is given; raises ``ValueError`` on an unknown mode or bad values."""
         if mode is not None and mode not in MODES:
@@ -79,17 +93,33 @@ class StubState:
             raise ValueError("delay must be a non-negative number")
         if answer is not None and not isinstance(answer, dict | str):
             raise ValueError("answer must be a JSON object or a string")
+        if failure_rate is not None and (
+            not isinstance(failure_rate, int | float) or not 0 <= failure_rate <= 1
+        ):
+            raise ValueError("failure_rate must be a number from 0 to 1")
         with self._lock:
             self.mode = mode if mode is not None else self.mode
             self.delay = float(delay) if delay is not None else self.delay
             self.answer = copy.deepcopy(answer) if answer is not None else self.answer
-            return {"mode": self.mode, "delay": self.delay}
+            if failure_rate is not None:
+                self.failure_rate = float(failure_rate)
+            return {"mode": self.mode, "delay": self.delay, "failure_rate": self.failure_rate}
 
     def record(self, request: RecordedRequest) -> tuple[str, float, dict[str, Any] | str]:
-        """Store the request; return the behaviour in force for it."""
+        """Store the request; return the behaviour in force for it (``flaky``
+        resolved to ``error``, ``malformed`` or ``good`` for this call)."""
         with self._lock:
             self.requests.append(request)
-            return self.mode, self.delay, copy.deepcopy(self.answer)
+            mode = self._flaky_outcome() if self.mode == "flaky" else self.mode
+            return mode, self.delay, copy.deepcopy(self.answer)
+
+    def _flaky_outcome(self) -> str:
+        previous = int(self.flaky_calls * self.failure_rate)
+        self.flaky_calls += 1
+        if int(self.flaky_calls * self.failure_rate) == previous:
+            return "good"
+        self.flaky_failures += 1
+        return "error" if self.flaky_failures % 2 else "malformed"
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -137,7 +167,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             state = self.server.state.configure(
-                mode=body.get("mode"), delay=body.get("delay"), answer=body.get("answer")
+                mode=body.get("mode"),
+                delay=body.get("delay"),
+                answer=body.get("answer"),
+                failure_rate=body.get("failure_rate"),
             )
         except ValueError as exc:
             self._send_json(400, {"error": str(exc)})
@@ -221,9 +254,15 @@ class OpenAIStub:
     """
 
     def __init__(
-        self, *, mode: str = "good", delay: float = 0.0, host: str = "127.0.0.1", port: int = 0
+        self,
+        *,
+        mode: str = "good",
+        delay: float = 0.0,
+        failure_rate: float = DEFAULT_FAILURE_RATE,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
-        self.state = StubState(mode=mode, delay=delay)
+        self.state = StubState(mode=mode, delay=delay, failure_rate=failure_rate)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -303,11 +342,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--mode", choices=MODES, default="good")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds, for --mode slow")
+    parser.add_argument(
+        "--failure-rate", type=float, default=DEFAULT_FAILURE_RATE, help="for --mode flaky"
+    )
     args = parser.parse_args(argv)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    with OpenAIStub(mode=args.mode, delay=args.delay, host=args.host, port=args.port) as stub:
+    with OpenAIStub(
+        mode=args.mode,
+        delay=args.delay,
+        failure_rate=args.failure_rate,
+        host=args.host,
+        port=args.port,
+    ) as stub:
         print(f"listening on http://{args.host}:{stub.port}", flush=True)
         while not done.wait(0.2):
             pass

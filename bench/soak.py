@@ -1,0 +1,309 @@
+"""Chaos soak: two API replicas, two workers, real Redis and PostgreSQL, users
+of several orgs and ~200 SSE clients, under faults; then invariants checked.
+
+    python bench/soak.py [--seconds 300] [--clients 200] [--orgs 4] [--failure-rate 0.2]
+                         [--replay-limit 100] [--settle-seconds 60] [--seed N]
+                         [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+
+Run from the repository root with the project's virtualenv. Everything binds
+127.0.0.1: a private redis-server on a free port, a fresh PostgreSQL database
+(migrated, dropped at the end), ``tests/stubs/openai_stub.py`` in ``flaky`` mode
+(``--failure-rate`` of the calls answer 500 or a malformed completion), two
+``escalations api`` replicas and two ``escalations worker`` processes with the
+``openai`` assessor against the stub.
+
+Load (``bench/soak_users.py``), for ``--seconds``: per org 3 engineers, 5
+seniors and an admin, a request every 1-5 s each: creates (30 % replayed with
+their ``Idempotency-Key`` on the other replica), claims (every claim is a race of
+2-5 seniors over both replicas at once), releases, resolves, cancels, assessment
+retries, queue and analytics reads. ``--clients`` SSE clients
+(``bench/soak_sse.py``) spread over the orgs and both replicas; each reconnects
+now and then with ``Last-Event-ID`` to either replica, some after staying away
+long enough to fall past ``--replay-limit`` (the replicas'
+ESCALATIONS_EVENT_REPLAY_LIMIT).
+
+Faults (times from the start of the load; a 60 s run has each once):
+  worker    SIGKILL of the oldest worker's own process every 30 s (none within 3 s
+            of the Redis outage), and a new worker started at once
+  replica   SIGKILL of replica 1 at max(8, 0.2 x seconds) s, restarted on its port 5 s later
+  redis     redis-server killed at 0.5 x seconds + 5 s, a new empty one on the same
+            port 15 s later
+
+Then: wait (up to ``--settle-seconds``) for no assessment pending, and for every
+stream to be at its org's last event; check and print the invariants (see
+``bench/soak_checks.py``), RSS of each replica before and after, the status
+counts per action. Exits 1 when an invariant fails. Every process and the
+database are removed at the end, also on errors, Ctrl-C or SIGTERM.
+"""
+
+import argparse
+import asyncio
+import random
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
+    sys.path.insert(0, str(REPO))
+
+import soak_checks as checks  # noqa: E402  (the bench folder is on sys.path as the script's)
+from soak_cluster import ORPHAN_GRACE_SECONDS, Cluster  # noqa: E402
+from soak_sse import StreamClient  # noqa: E402
+from soak_users import Load, make_orgs  # noqa: E402
+from sse_harness import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, rss_kib  # noqa: E402
+
+from tests.pg import fresh_database  # noqa: E402
+
+WORKER_KILL_EVERY_SECONDS = 30.0
+REPLICA_DOWN_SECONDS = 5.0
+REDIS_DOWN_SECONDS = 15.0
+FAULT_GUARD_SECONDS = 3.0
+WORKER_START_ROOM_SECONDS = 12.0
+STREAMS_READY_SECONDS = 60.0
+STREAMS_CATCH_UP_SECONDS = 30.0
+POLL_SECONDS = 0.5
+#: The workers' retry policy: 3 tries, 2 s then 5 s apart (the defaults wait 85 s).
+WORKER_SETTINGS = {
+    "assessment_retries": "2",
+    "assessment_retry_intervals_seconds": "[2, 5]",
+    "llm_timeout_seconds": "10",
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float
+    kind: str
+
+
+def fault_plan(seconds: float) -> list[Fault]:
+    """Worker kills every 30 s; the replica kill at a fifth of the run; the Redis
+    outage from mid-run, but at least ``WORKER_START_ROOM_SECONDS`` after a worker
+    kill (its replacement must register first) and with no kill during it."""
+    kills = [
+        WORKER_KILL_EVERY_SECONDS * n
+        for n in range(1, int(seconds // WORKER_KILL_EVERY_SECONDS) + 1)
+        if WORKER_KILL_EVERY_SECONDS * n <= seconds - 5
+    ]
+    redis_at = 0.5 * seconds + 5
+    earlier = [at for at in kills if at <= redis_at]
+    if earlier:
+        redis_at = max(redis_at, earlier[-1] + WORKER_START_ROOM_SECONDS)
+    redis_end = redis_at + REDIS_DOWN_SECONDS + FAULT_GUARD_SECONDS
+    plan = [Fault(max(8.0, 0.2 * seconds), "replica"), Fault(redis_at, "redis")]
+    plan += [Fault(at, "worker") for at in kills if not redis_at <= at < redis_end]
+    return sorted(plan, key=lambda fault: fault.at)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    install_sigterm_handler()
+    with ExitStack() as stack:
+        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soak-")))
+        database_url = stack.enter_context(fresh_database(args.pg_admin_url, prefix="soak"))
+        cluster = Cluster(
+            log_dir=log_dir,
+            database_url=database_url,
+            secret=secrets.token_hex(32),
+            replay_limit=args.replay_limit,
+            settings=WORKER_SETTINGS,
+        )
+        stack.callback(cluster.stop)
+        cluster.start(replicas=2, workers=2, failure_rate=args.failure_rate)
+        ok = asyncio.run(Soak(cluster, args).run())
+        if not ok:
+            print(f"\nprocess logs ({log_dir}), last lines of each:", file=sys.stderr)
+            for proc in [*cluster.replicas, *cluster.workers, *cluster.retired]:
+                print(f"--- {proc.name}\n{proc.log_tail(1500)}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+class Soak:
+    def __init__(self, cluster: Cluster, args: argparse.Namespace) -> None:
+        self.cluster = cluster
+        self.args = args
+        self.rng = random.Random(args.seed)
+        ttl = timedelta(seconds=args.seconds + 600)
+        self.orgs = make_orgs(args.orgs, secret=cluster.secret, ttl=ttl)
+        self.ports = [replica.port for replica in cluster.replicas]
+        self.clients = [
+            StreamClient(
+                index,
+                org=self.orgs[index % len(self.orgs)].name,
+                token=self._stream_token(index),
+                ports=self.ports,
+                rng=random.Random(self.rng.random()),
+            )
+            for index in range(args.clients)
+        ]
+        self.fault_log: list[str] = []
+        self.fault_errors: list[str] = []
+        self.t0 = 0.0
+
+    def _stream_token(self, index: int) -> str:
+        org = self.orgs[index % len(self.orgs)]
+        return org.users[(index // len(self.orgs)) % len(org.users)].token
+
+    async def run(self) -> bool:
+        stop = asyncio.Event()
+        streams = [asyncio.create_task(client.run(stop)) for client in self.clients]
+        await self._until(
+            lambda: all(c.cursor is not None for c in self.clients), STREAMS_READY_SECONDS
+        )
+        rss_before = {r.name: rss_kib(r.popen.pid) for r in self.cluster.replicas}
+        self.t0 = time.monotonic()
+        load = Load(self.orgs, urls=self.cluster.urls, seconds=self.args.seconds, rng=self.rng)
+        plan = fault_plan(self.args.seconds)
+        await asyncio.gather(load.run(), *(self._fault(fault) for fault in plan))
+        load_ended = time.monotonic()
+        for client in self.clients:
+            client.settling.set()
+        faults_ended = max(w.end or load_ended for w in self.cluster.windows)
+        quiet = max(load_ended, faults_ended)
+        settled = await self._until(
+            lambda: checks.pending_assessments(self.cluster.database_url) == 0,
+            self.args.settle_seconds,
+        )
+        settled_after = None if settled is None else max(0.0, settled - quiet)
+        final = await self._streams_caught_up()
+        stop.set()
+        await asyncio.gather(*streams)
+        rss_after = {r.name: rss_kib(r.popen.pid) for r in self.cluster.replicas}
+        orphans = self.cluster.orphans()
+        snapshot = checks.read_snapshot(self.cluster.database_url)
+        results = [
+            checks.Check(
+                "every fault done, every process back",
+                not self.fault_errors,
+                f"{len(self.fault_log)} faults as planned",
+                self.fault_errors,
+            ),
+            checks.check_handoffs(load, snapshot),
+            checks.check_assessments(
+                snapshot,
+                settled_after=settled_after,
+                bound=self.args.settle_seconds,
+                load_to_faults_end=faults_ended - load_ended,
+            ),
+            checks.check_races(load.races, self.cluster.windows),
+            checks.check_streams(
+                self.clients, snapshot, final_seqs=final, replay_limit=self.args.replay_limit
+            ),
+            checks.check_stream_endings(self.clients, self.cluster.windows, self.ports),
+            checks.check_answers(load.answers, self.cluster.windows, self.ports),
+            checks.Check(
+                "SIGKILLed workers leave no process running",
+                not self.cluster.outlived and not orphans,
+                f"{self.cluster.workers_killed} workers killed; "
+                f"{len(self.cluster.left_behind)} processes left at the kills, "
+                f"{len(self.cluster.outlived)} of them running {ORPHAN_GRACE_SECONDS:.0f} s "
+                f"later, {len(orphans)} at the end",
+                [
+                    f"pid {pid} (group {pgid}) outlived its worker"
+                    for pid, pgid in self.cluster.outlived
+                ],
+            ),
+        ]
+        self._report(load, rss_before, rss_after)
+        return checks.print_checks(results)
+
+    async def _fault(self, fault: Fault) -> None:
+        await asyncio.sleep(max(0.0, self.t0 + fault.at - time.monotonic()))
+        began = time.monotonic() - self.t0
+        try:
+            what = await self._do(fault)
+        except Exception as exc:  # a process that did not come back: a finding, reported
+            what = f"FAILED: {exc!r}"[:2000]
+            self.fault_errors.append(f"{fault.kind} at {began:.1f} s: {exc!r}"[:2000])
+        ended = time.monotonic() - self.t0
+        self.fault_log.append(f"  {began:6.1f}-{ended:6.1f} s  {fault.kind:<8} {what}")
+
+    async def _do(self, fault: Fault) -> str:
+        if fault.kind == "worker":
+            killed, started = await asyncio.to_thread(self.cluster.kill_worker)
+            return f"SIGKILL {killed}, started {started}"
+        elif fault.kind == "replica":
+            name = self.cluster.replicas[1].name
+            await asyncio.to_thread(
+                self.cluster.kill_replica, 1, down_seconds=REPLICA_DOWN_SECONDS, sleep=time.sleep
+            )
+            return f"SIGKILL {name}, restarted on its port"
+        await asyncio.to_thread(
+            self.cluster.redis_outage, down_seconds=REDIS_DOWN_SECONDS, sleep=time.sleep
+        )
+        return "redis-server killed, a new empty one on its port"
+
+    async def _until(self, check, timeout: float) -> float | None:  # type: ignore[no-untyped-def]
+        """Poll ``check`` (run in a thread) until true; the time it became true, or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if await asyncio.to_thread(check):
+                return time.monotonic()
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _streams_caught_up(self) -> dict[str, int]:
+        """Wait until every client is connected at its org's last event; the org
+        last events it was checked against (the latest read, on the deadline)."""
+        seen: dict[str, int] = {}
+
+        def caught_up() -> bool:
+            seen.clear()
+            seen.update(checks.latest_seqs(self.cluster.database_url))
+            return all(c.connected and c.cursor == seen.get(c.org, 0) for c in self.clients)
+
+        await self._until(caught_up, STREAMS_CATCH_UP_SECONDS)
+        return dict(seen)
+
+    def _report(self, load: Load, before: dict[str, int], after: dict[str, int]) -> None:
+        args = self.args
+        print(
+            f"soak: {args.seconds:.0f} s, {args.orgs} orgs x 9 users, {args.clients} SSE clients, "
+            f"stub failing {args.failure_rate:.0%} of calls, replay limit {args.replay_limit}, "
+            f"seed {args.seed}"
+        )
+        print("faults (seconds from the start of the load):")
+        print("\n".join(self.fault_log))
+        print("replica RSS (MiB, VmRSS from /proc):")
+        for name, kib in before.items():
+            killed = [r for r in self.cluster.retired if r.name == name]
+            note = (
+                " (this process was SIGKILLed; the figure after is its successor's)"
+                if killed
+                else ""
+            )
+            print(f"  {name}: before {kib / 1024:.1f}, after {after.get(name, 0) / 1024:.1f}{note}")
+        print("answers per action:")
+        print("\n".join(checks.status_table(load.answers)))
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=300.0, help="length of the load")
+    parser.add_argument("--clients", type=int, default=200, help="SSE clients")
+    parser.add_argument("--orgs", type=int, default=4)
+    parser.add_argument("--failure-rate", type=float, default=0.2, help="stub calls that fail")
+    parser.add_argument("--replay-limit", type=int, default=100, help="EVENT_REPLAY_LIMIT")
+    parser.add_argument(
+        "--settle-seconds", type=float, default=60.0, help="bound for no assessment pending"
+    )
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    args = parser.parse_args(argv)
+    if args.seed is None:
+        args.seed = random.randrange(1_000_000)
+    if args.seconds < 30:
+        parser.error("--seconds must be at least 30 (each fault needs room)")
+    return args
+
+
+if __name__ == "__main__":
+    sys.exit(main())
