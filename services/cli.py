@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from shared.auth import issue_token
+from shared.auth import issue_bearer_token
 from shared.logs import configure_logging
 from shared.models import Role
 from shared.settings import Settings, get_settings
@@ -146,18 +146,17 @@ def token(
     org: Annotated[str, typer.Option(help="Tenant (org) id.")],
     ttl_hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 12.0,
 ) -> None:
-    """Print a JWT signed with ESCALATIONS_JWT_SECRET."""
+    """Print a JWT signed with ESCALATIONS_JWT_SECRET (with the configured issuer
+    and audience), valid at most ESCALATIONS_JWT_MAX_LIFETIME_SECONDS."""
     settings = _settings()
-    typer.echo(
-        issue_token(
-            secret=settings.jwt_secret,
-            sub=sub,
-            name=name,
-            role=role,
-            org=org,
-            ttl=timedelta(hours=ttl_hours),
+    ttl = timedelta(hours=ttl_hours)
+    if not 0 < ttl.total_seconds() <= settings.jwt_max_lifetime_seconds:
+        raise typer.BadParameter(
+            f"must be more than 0 and at most {settings.jwt_max_lifetime_seconds / 3600:g} hours "
+            "(ESCALATIONS_JWT_MAX_LIFETIME_SECONDS); longer tokens would be refused",
+            param_hint="'--ttl-hours'",
         )
-    )
+    typer.echo(issue_bearer_token(settings, sub=sub, name=name, role=role, org=org, ttl=ttl))
 
 
 if __name__ == "__main__":

@@ -41,3 +41,14 @@ def open_streams(org_id: str, user_id: str) -> str:
     """Sorted set of one user's open event streams on every replica: member the
     stream id, score the time (Unix seconds) its entry expires unless refreshed."""
     return f"escalations:open-streams:{len(org_id)}:{org_id}:{user_id}"
+
+
+#: Published with a stream session's id (a cookie token's ``jti``) when it is
+#: revoked, so every API process ends that session's open streams at once.
+STREAM_REVOCATIONS_CHANNEL = "escalations:stream-revocations"
+
+
+def revoked_stream_session(session_id: str) -> str:
+    """Present while a revoked stream cookie could still be presented: it expires
+    with the cookie's token."""
+    return f"escalations:stream-revoked:{session_id}"

@@ -4,15 +4,18 @@ Nothing is read at import time: call :func:`get_settings` (cached) or build
 ``Settings(...)`` directly in tests.
 """
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 import limits
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
 MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash
+#: The stream cookie's ``aud`` (shared.auth.STREAM_AUDIENCE); bearer tokens may not use it.
+STREAM_AUDIENCE = "escalations-stream"
 
 
 class Settings(BaseSettings):
@@ -24,6 +27,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./escalations.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
     jwt_secret: str = ""
+    #: Secrets still accepted when verifying (never used to sign): a JSON list or
+    #: comma-separated. Put the old secret here while rotating to a new ``jwt_secret``.
+    jwt_previous_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: When set, bearer tokens must carry this ``iss`` / ``aud`` (``escalations token`` adds them).
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: float = Field(default=10.0, ge=0, le=300)
+    #: A token whose ``exp`` is further than this from now (or from its ``iat``) is refused.
+    jwt_max_lifetime_seconds: int = Field(default=86_400, gt=0)
 
     claim_lock_enabled: bool = True
     claim_lock_ttl_seconds: float = Field(default=10.0, gt=0, le=300)
@@ -44,6 +56,10 @@ class Settings(BaseSettings):
     sse_send_timeout_seconds: float = Field(default=30.0, gt=0)
     sse_queue_size: int = Field(default=256, ge=1)
     event_replay_limit: int = Field(default=10_000, ge=0)
+    #: Replay reads at most this much stored event JSON per query (always one event at least),
+    #: and at most this many replay queries run at once per API process.
+    event_replay_batch_bytes: int = Field(default=1024 * 1024, ge=1024)
+    event_replay_concurrency: int = Field(default=4, ge=1)
     stream_cookie_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     stream_cookie_secure: bool = False
 
@@ -91,6 +107,33 @@ class Settings(BaseSettings):
                 "ESCALATIONS_STREAM_SLOT_TTL_SECONDS must be at least twice"
                 " ESCALATIONS_STREAM_SLOT_REFRESH_SECONDS (one late refresh must drop no stream)"
             )
+        return self
+
+    @field_validator("jwt_previous_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("jwt_issuer", "jwt_audience", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_jwt_settings(self) -> "Settings":
+        for secret in self.jwt_previous_secrets:
+            if len(secret) < MIN_JWT_SECRET_LENGTH or secret == DEV_JWT_SECRET:
+                raise ValueError(
+                    "each of ESCALATIONS_JWT_PREVIOUS_SECRETS must be at least "
+                    f"{MIN_JWT_SECRET_LENGTH} characters (and not the dev secret)"
+                )
+        if self.jwt_audience == STREAM_AUDIENCE:
+            raise ValueError(f"ESCALATIONS_JWT_AUDIENCE may not be {STREAM_AUDIENCE!r}")
         return self
 
     @model_validator(mode="after")

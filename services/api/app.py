@@ -44,7 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             refresh_seconds=settings.stream_slot_refresh_seconds,
         )
         streams.start()
-        app.state.hub = hub = EventHub(settings.redis_url, queue_size=settings.sse_queue_size)
+        app.state.hub = hub = EventHub(
+            settings.redis_url,
+            queue_size=settings.sse_queue_size,
+            replay_concurrency=settings.event_replay_concurrency,
+        )
         hub.start()
         try:
             yield

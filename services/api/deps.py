@@ -71,7 +71,7 @@ def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
     with limits.auth_failures_counted(address):
-        return decode_token(credentials.credentials, secret=settings.jwt_secret)
+        return decode_token(credentials.credentials, settings=settings)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,7 +1,8 @@
 """Identity: HS256 JWTs with ``exp``, known roles and every claim, or 401."""
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,12 +10,18 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 from jwt.warnings import InsecureKeyLengthWarning
+from pydantic import ValidationError
+from redis import Redis
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from services.api.app import create_app
 from services.cli import app as cli_app
-from shared.auth import decode_token
+from shared.auth import STREAM_AUDIENCE, decode_token
+from shared.errors import NotAuthenticated
 from shared.models import Role
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
+from tests import conftest
 from tests.api.helpers import HANDOFFS, assert_error, create
 from tests.conftest import TEST_SECRET, handoff_body
 
@@ -95,7 +102,7 @@ def test_malformed_authorization_header(client: TestClient, authorization: str) 
 
 
 def test_expired_token(client: TestClient) -> None:
-    token = signed(claims(exp=datetime.now(UTC) - timedelta(seconds=5)))
+    token = signed(claims(exp=datetime.now(UTC) - timedelta(seconds=60)))
     assert_unauthenticated(client, bearer(token))
 
 
@@ -185,7 +192,7 @@ TOKEN_ARGS = ["token", "--sub", "u-42", "--name", "Dana Senior", "--role", "seni
 def test_cli_token_decodes_with_the_configured_secret() -> None:
     result = CliRunner().invoke(cli_app, [*TOKEN_ARGS, "--org", "acme"])
     assert result.exit_code == 0, result.output
-    principal = decode_token(result.output.strip(), secret=TEST_SECRET)
+    principal = decode_token(result.output.strip(), settings=get_settings())
     assert (principal.user_id, principal.name, principal.role, principal.org_id) == (
         "u-42",
         "Dana Senior",
@@ -224,3 +231,153 @@ def test_cli_refuses_to_sign_without_a_secret(monkeypatch: pytest.MonkeyPatch) -
         get_settings.cache_clear()
     assert result.exit_code == 2
     assert "ESCALATIONS_JWT_SECRET" in result.output
+
+
+# --- hardening: leeway, lifetime, rotation, issuer and audience ---------------------
+
+NEW_SECRET = "new-secret-" + "9876543210" * 4
+NOW = datetime.now
+
+
+def hardened(**changes: Any) -> Settings:
+    """Settings as the tests' app gets them, with some JWT settings changed."""
+    base: dict[str, Any] = {"database_url": "sqlite://", "redis_url": "", "jwt_secret": TEST_SECRET}
+    return Settings(**{**base, **changes})
+
+
+def accepts(settings: Settings, token: str) -> bool:
+    try:
+        decode_token(token, settings=settings)
+    except NotAuthenticated:
+        return False
+    return True
+
+
+@pytest.fixture
+def app_with(
+    database_url: str, engine: Engine, redis: Redis
+) -> Iterator[Callable[..., TestClient]]:
+    """``app_with(**settings)``: a started app on the test database and Redis."""
+    stack = ExitStack()
+
+    def start(**changes: Any) -> TestClient:
+        settings = Settings(
+            database_url=database_url,
+            redis_url=conftest.REDIS_URL,  # set at start-up: read it at call time
+            **{"jwt_secret": TEST_SECRET, **changes},
+        )
+        return stack.enter_context(TestClient(create_app(settings)))
+
+    with stack:
+        yield start
+
+
+def test_leeway_accepts_a_token_expired_5_s_ago_and_refuses_one_expired_60_s_ago(
+    client: TestClient,
+) -> None:
+    recent = signed(claims(exp=NOW(UTC) - timedelta(seconds=5)))
+    assert client.get(HANDOFFS, headers=bearer(recent)).status_code == 200
+    assert_unauthenticated(client, bearer(signed(claims(exp=NOW(UTC) - timedelta(seconds=60)))))
+    assert not accepts(hardened(jwt_leeway_seconds=0), recent)
+
+
+def test_a_token_living_longer_than_the_maximum_is_refused(client: TestClient) -> None:
+    day = timedelta(seconds=86_400)
+    within = signed(claims(exp=NOW(UTC) + day - timedelta(minutes=5)))
+    assert client.get(HANDOFFS, headers=bearer(within)).status_code == 200
+    assert_unauthenticated(client, bearer(signed(claims(exp=NOW(UTC) + day + timedelta(hours=1)))))
+    # Issued an hour ago for a day and an hour: within a day from now, too long from its iat.
+    issued_long = claims(
+        iat=NOW(UTC) - timedelta(hours=1), exp=NOW(UTC) + day - timedelta(minutes=1)
+    )
+    assert_unauthenticated(client, bearer(signed(issued_long)))
+    assert not accepts(hardened(jwt_max_lifetime_seconds=600), signed(claims()))  # 1 h > 10 min
+
+
+@pytest.mark.parametrize(
+    "exp",
+    [str(int(datetime.now(UTC).timestamp()) + 600), 1e308, True, [1], None],
+    ids=["string", "1e308", "bool", "list", "null"],
+)
+def test_exp_must_be_a_json_number_within_the_maximum(client: TestClient, exp: Any) -> None:
+    payload = claims()
+    payload["exp"] = exp
+    assert_unauthenticated(client, bearer(signed(payload)))
+
+
+@pytest.mark.parametrize("iat", ["0", False, 1e308], ids=["string", "bool", "1e308"])
+def test_iat_when_present_must_be_a_plausible_number(client: TestClient, iat: Any) -> None:
+    assert_unauthenticated(client, bearer(signed(claims(iat=iat))))
+
+
+def test_secret_rotation_old_and_new_accepted_then_only_the_new(
+    app_with: Callable[..., TestClient],
+) -> None:
+    old_token, new_token = signed(claims()), signed(claims(), secret=NEW_SECRET)
+    rotating = app_with(jwt_secret=NEW_SECRET, jwt_previous_secrets=[TEST_SECRET])
+    assert rotating.get(HANDOFFS, headers=bearer(old_token)).status_code == 200
+    assert rotating.get(HANDOFFS, headers=bearer(new_token)).status_code == 200
+    rotated = app_with(jwt_secret=NEW_SECRET)  # the previous secret retired
+    assert rotated.get(HANDOFFS, headers=bearer(new_token)).status_code == 200
+    assert_unauthenticated(rotated, bearer(old_token))
+
+
+def test_previous_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = "other-secret-" + "x" * 32
+    for raw in (f'["{NEW_SECRET}", "{other}"]', f"{NEW_SECRET}, {other}"):
+        monkeypatch.setenv("ESCALATIONS_JWT_PREVIOUS_SECRETS", raw)
+        assert hardened().jwt_previous_secrets == [NEW_SECRET, other]
+    monkeypatch.setenv("ESCALATIONS_JWT_PREVIOUS_SECRETS", "too-short")
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        hardened()
+
+
+def test_audience_may_not_be_the_stream_cookies() -> None:
+    with pytest.raises(ValidationError, match="JWT_AUDIENCE"):
+        hardened(jwt_audience=STREAM_AUDIENCE)
+
+
+def test_issuer_and_audience_are_required_when_set(app_with: Callable[..., TestClient]) -> None:
+    api = app_with(jwt_issuer="https://id.example", jwt_audience="escalations-api")
+    expected = {"iss": "https://id.example", "aud": "escalations-api"}
+    assert api.get(HANDOFFS, headers=bearer(signed(claims(**expected)))).status_code == 200
+    for changes in (
+        {"iss": None},
+        {"iss": "https://evil.example"},
+        {"aud": None},
+        {"aud": "another-api"},
+        {"aud": STREAM_AUDIENCE},
+    ):
+        token = signed(claims(**{**expected, **changes}))
+        assert_unauthenticated(api, bearer(token))
+
+
+def test_without_an_audience_setting_a_token_with_an_audience_is_refused(
+    client: TestClient,
+) -> None:
+    assert_unauthenticated(client, bearer(signed(claims(aud="escalations-api"))))
+    assert client.get(HANDOFFS, headers=bearer(signed(claims(iss="anyone")))).status_code == 200
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_refuses_a_lifetime_over_the_maximum() -> None:
+    result = CliRunner().invoke(cli_app, [*TOKEN_ARGS, "--org", "acme", "--ttl-hours", "25"])
+    assert result.exit_code == 2
+    assert "at most 24 hours" in result.output and "MAX_LIFETIME" in result.output
+    assert "eyJ" not in result.output
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_token_carries_the_configured_issuer_and_audience(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ESCALATIONS_JWT_ISSUER", "https://id.example")
+    monkeypatch.setenv("ESCALATIONS_JWT_AUDIENCE", "escalations-api")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli_app, [*TOKEN_ARGS, "--org", "acme", "--ttl-hours", "1"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    assert decode_token(token, settings=get_settings()).user_id == "u-42"
+    unverified = jwt.decode(token, options={"verify_signature": False})
+    assert (unverified["iss"], unverified["aud"]) == ("https://id.example", "escalations-api")
+    assert unverified["exp"] - unverified["iat"] == 3600

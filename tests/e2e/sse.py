@@ -24,25 +24,33 @@ class SSEMessage:
 
 class SSEClient:
     def __init__(
-        self, port: int, *, token: str, last_event_id: int | None = None, host: str = "127.0.0.1"
+        self,
+        port: int,
+        *,
+        token: str | None = None,
+        cookie: str | None = None,
+        last_event_id: int | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
+        """Authenticates with the bearer ``token``, or else the stream ``cookie``."""
         self.messages: list[SSEMessage] = []
         self.status: int | None = None
         self.closed_by_server = False
         self._address = (host, port)
-        self._request = self._build_request(host, port, token, last_event_id)
+        self._request = self._build_request(host, port, token, cookie, last_event_id)
         self._stop = threading.Event()
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._read, daemon=True)
 
     @staticmethod
-    def _build_request(host: str, port: int, token: str, last_event_id: int | None) -> bytes:
-        lines = [
-            "GET /api/v1/events HTTP/1.0",
-            f"Host: {host}:{port}",
-            f"Authorization: Bearer {token}",
-            "Accept: text/event-stream",
-        ]
+    def _build_request(
+        host: str, port: int, token: str | None, cookie: str | None, last_event_id: int | None
+    ) -> bytes:
+        lines = ["GET /api/v1/events HTTP/1.0", f"Host: {host}:{port}", "Accept: text/event-stream"]
+        if token is not None:
+            lines.append(f"Authorization: Bearer {token}")
+        elif cookie is not None:
+            lines.append(f"Cookie: escalations_stream={cookie}")
         if last_event_id is not None:
             lines.append(f"Last-Event-ID: {last_event_id}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode()

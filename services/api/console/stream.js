@@ -2,7 +2,11 @@
 // cookie from POST events/session (scoped to the stream's path), so no token
 // ever appears in a URL. EventSource reconnects by itself with Last-Event-ID;
 // when the server refuses a reconnect (the cookie expired, a 503), we renew
-// the cookie and open a new stream from the last id we saw.
+// the cookie and open a new stream from the last id we saw. The server ends a
+// stream with a "session_expired" event ({"reason": "expired" | "revoked"}) when
+// the cookie's token expires (it lives no longer than the bearer token) or the
+// session was signed out: we renew the cookie with the bearer the same way, and
+// a refused bearer signs the user out (app.js).
 //
 // Dispatches: "event" (detail: {type, data}), "resync" (refetch what you show:
 // a reconnect or a reset), "state" (detail: "connecting" | "live" | "reconnecting").
@@ -59,6 +63,7 @@ export class EventStream extends EventTarget {
       this.track(message);
       this.emit("resync", "reset");
     });
+    source.addEventListener("session_expired", (message) => this.onSessionEnd(source, message));
     source.addEventListener("error", () => this.onError(source));
   }
 
@@ -85,6 +90,18 @@ export class EventStream extends EventTarget {
     if (this.stopped || source !== this.source) return;
     this.setState("reconnecting");
     if (source.readyState !== EventSource.CLOSED) return; // the browser is retrying by itself
+    this.scheduleRenew();
+  }
+
+  onSessionEnd(source, message) {
+    if (this.stopped || source !== this.source) return;
+    this.track(message);
+    source.close(); // no automatic reconnect with a cookie the server no longer takes
+    this.setState("reconnecting");
+    this.scheduleRenew();
+  }
+
+  scheduleRenew() {
     const delay = RETRY_MS[Math.min(this.retries, RETRY_MS.length - 1)];
     this.retries += 1;
     clearTimeout(this.timer);

@@ -1,7 +1,15 @@
 """``/api/v1/events``: the org's live event stream (SSE), and the HttpOnly
-cookie that lets a browser's ``EventSource`` (which cannot send headers) use it."""
+cookie that lets a browser's ``EventSource`` (which cannot send headers) use it.
 
+The cookie's token expires with the bearer token it was made from (or after
+``ESCALATIONS_STREAM_COOKIE_TTL_SECONDS``, if sooner) and names a session
+(``jti``) that ``DELETE /events/session`` revokes on every replica. An open
+stream ends with a ``session_expired`` event when its token expires or its
+session is revoked."""
+
+import contextlib
 import re
+import time
 from datetime import timedelta
 from functools import partial
 
@@ -10,10 +18,11 @@ from sse_starlette import EventSourceResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from services.api.deps import PrincipalDep, SettingsDep
+from services.api.deps import PrincipalDep, RedisDep, SettingsDep
 from services.api.routes.handoffs import errors
 from services.api.streaming.admission import admitted_stream
-from services.api.streaming.stream import OrgEventStream
+from services.api.streaming.stream import OrgEventStream, StreamAccess
+from shared import stream_sessions
 from shared.auth import STREAM_AUDIENCE, Principal, decode_token, issue_stream_token
 from shared.errors import InvalidInput, NotAuthenticated
 from shared.settings import Settings
@@ -30,10 +39,15 @@ def stream_principal(request: Request, settings: Settings) -> Principal:
     """A bearer token (API clients) or the stream cookie (browsers)."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        return decode_token(credentials, secret=settings.jwt_secret)
+        return decode_token(credentials, settings=settings)
     cookie = request.cookies.get(STREAM_COOKIE)
     if cookie:
-        return decode_token(cookie, secret=settings.jwt_secret, audience=STREAM_AUDIENCE)
+        principal = decode_token(cookie, settings=settings, audience=STREAM_AUDIENCE)
+        assert principal.session_id is not None  # decode_token requires a jti on stream tokens
+        # A blocking Redis call: this runs on a worker thread (see StreamEndpoint).
+        if stream_sessions.is_revoked(request.app.state.redis, principal.session_id):
+            raise NotAuthenticated("Stream session revoked.")
+        return principal
     raise NotAuthenticated("Missing bearer token or stream cookie.")
 
 
@@ -69,8 +83,13 @@ def event_stream_response(request: Request, principal: Principal) -> EventSource
     stream = OrgEventStream(
         hub=request.app.state.hub,
         engine=request.app.state.engine,
-        org_id=principal.org_id,
+        access=StreamAccess(
+            org_id=principal.org_id,
+            expires_at=principal.expires_at,
+            session_id=principal.session_id,
+        ),
         replay_limit=settings.event_replay_limit,
+        replay_batch_bytes=settings.event_replay_batch_bytes,
     )
     return EventSourceResponse(
         stream.frames(last_event_id),
@@ -88,13 +107,15 @@ router.routes.append(Route(STREAM_PATH, StreamEndpoint(), methods=["GET"], inclu
 
 @router.post("/session", status_code=204, responses=errors(429))
 def open_stream_session(principal: PrincipalDep, settings: SettingsDep) -> Response:
-    """Set the HttpOnly stream cookie for this caller (scoped to the stream's path)."""
-    ttl = timedelta(seconds=settings.stream_cookie_ttl_seconds)
+    """Set the HttpOnly stream cookie for this caller (scoped to the stream's path),
+    expiring no later than the bearer token."""
+    max_ttl = timedelta(seconds=settings.stream_cookie_ttl_seconds)
+    issued = issue_stream_token(principal, settings=settings, max_ttl=max_ttl)
     response = Response(status_code=204)
     response.set_cookie(
         STREAM_COOKIE,
-        issue_stream_token(principal, secret=settings.jwt_secret, ttl=ttl),
-        max_age=settings.stream_cookie_ttl_seconds,
+        issued.token,
+        max_age=max(0, issued.expires_at - int(time.time())),
         path=STREAM_PATH,
         httponly=True,
         samesite="strict",
@@ -103,9 +124,23 @@ def open_stream_session(principal: PrincipalDep, settings: SettingsDep) -> Respo
     return response
 
 
-@router.delete("/session", status_code=204)
-def close_stream_session() -> Response:
-    """Clear the stream cookie (sign-out)."""
+@router.delete("/session", status_code=204, responses=errors(503))
+def close_stream_session(request: Request, settings: SettingsDep, redis: RedisDep) -> Response:
+    """Revoke the stream cookie's session (its open streams end on every replica,
+    and it is refused from now on) and clear the cookie (sign-out). The cookie is
+    the credential: its Path, /api/v1/events, covers this route."""
+    cookie = request.cookies.get(STREAM_COOKIE, "")
+    principal = None
+    # An expired or foreign cookie can open no stream: nothing to revoke.
+    with contextlib.suppress(NotAuthenticated):
+        principal = decode_token(cookie, settings=settings, audience=STREAM_AUDIENCE)
+    if principal is not None and principal.session_id is not None:
+        stream_sessions.revoke(
+            redis,
+            session_id=principal.session_id,
+            expires_at=principal.expires_at or time.time(),
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
     response = Response(status_code=204)
     response.delete_cookie(STREAM_COOKIE, path=STREAM_PATH)
     return response

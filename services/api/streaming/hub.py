@@ -7,13 +7,19 @@ whose queue is full is marked overflowed and closes itself: a slow client is
 disconnected instead of growing memory. After every (re)subscription the hub
 sends each stream a ``RESYNC`` marker, and the stream catches up from the
 database, so events published while the subscription was down are not lost.
+
+The same subscription hears stream-session revocations: a revoked session's
+streams on this process end at once, and so does a stream whose token expires
+(a timer per stream). After a re-subscription the hub asks Redis whether any of
+its sessions was revoked while it was not listening.
 """
 
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict, deque
-from typing import Final
+from typing import Final, Literal
 
 import anyio
 from redis.asyncio import Redis as AsyncRedis
@@ -29,7 +35,13 @@ MAX_BACKOFF_SECONDS = 5.0
 #: How long ``stop`` waits on one cancellation before repeating it.
 STOP_RETRY_SECONDS = 0.1
 
+EVENTS_CHANNEL: Final = keys.EVENTS_CHANNEL.encode()  # as pub/sub messages name it
+#: A revocation heard just before a stream subscribed still ends it: streams
+#: check for revocation when they open, then subscribe, within this window.
+RECENT_REVOCATION_SECONDS = 60.0
+
 Frame = tuple[int, bytes]  # (seq, encoded SSE message)
+EndReason = Literal["expired", "revoked"]
 
 
 def encode_frame(seq: int, event_type: str, data: bytes | str) -> bytes:
@@ -41,15 +53,19 @@ def encode_frame(seq: int, event_type: str, data: bytes | str) -> bytes:
 class Subscriber:
     """One stream's bounded inbox: a deque and a future to wake the reader.
     (An ``asyncio.Queue`` holds four deques and an event: with thousands of
-    streams, its ~2 KiB per stream is worth saving.)"""
+    streams, its ~2 KiB per stream is worth saving.) ``ended`` says why the
+    stream's session is over; once set, the reader gets nothing else."""
 
-    __slots__ = ("org_id", "size", "items", "overflowed", "_waiter")
+    __slots__ = ("org_id", "session_id", "size", "items", "overflowed", "ended", "timer", "_waiter")
 
-    def __init__(self, org_id: str, size: int) -> None:
+    def __init__(self, org_id: str, size: int, session_id: str | None = None) -> None:
         self.org_id = org_id
+        self.session_id = session_id
         self.size = size
         self.items: deque[Frame | str] = deque()
         self.overflowed = False
+        self.ended: EndReason | None = None
+        self.timer: asyncio.TimerHandle | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, item: Frame | str) -> None:
@@ -59,25 +75,42 @@ class Subscriber:
             self.overflowed = True  # the stream sees this on its next read and closes
         else:
             self.items.append(item)
+        self._wake()
+
+    def end(self, reason: EndReason) -> None:
+        """The session is over (its token expired, or it was revoked)."""
+        if self.ended is None:
+            self.ended = reason
+            self.items.clear()
+        self._wake()
+
+    def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     async def get(self) -> Frame | str:
-        """The next item; returns at once with what is buffered, if anything."""
-        while not self.items and not self.overflowed:
+        """The next item; returns at once with what is buffered, if anything.
+        ``RESYNC`` when the inbox overflowed or the session ended (the caller
+        checks ``overflowed`` and ``ended`` first)."""
+        while not self.items and not self.overflowed and self.ended is None:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self.items.popleft() if self.items else RESYNC
+        return self.items.popleft() if self.items and self.ended is None else RESYNC
 
 
 class EventHub:
-    def __init__(self, redis_url: str, *, queue_size: int) -> None:
+    def __init__(self, redis_url: str, *, queue_size: int, replay_concurrency: int = 4) -> None:
         self._redis_url = redis_url
         self._queue_size = queue_size
+        #: Shared by this process's streams: how many replay pages are read at once.
+        self.replay_limiter = anyio.CapacityLimiter(replay_concurrency)
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
+        self._sessions: dict[str, set[Subscriber]] = defaultdict(set)
+        #: session id → loop time until which a stream subscribing with it is ended at once
+        self._recently_revoked: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -104,18 +137,40 @@ class EventHub:
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=STOP_RETRY_SECONDS)
 
-    def subscribe(self, org_id: str) -> Subscriber:
-        subscriber = Subscriber(org_id, self._queue_size)
+    def subscribe(
+        self, org_id: str, *, expires_at: float | None = None, session_id: str | None = None
+    ) -> Subscriber:
+        """A new inbox for one stream of ``org_id``. It is ended with "expired" at
+        ``expires_at`` (Unix seconds, the stream's token ``exp``) and with "revoked"
+        when ``session_id`` (a cookie token's ``jti``) is revoked on any replica."""
+        subscriber = Subscriber(org_id, self._queue_size, session_id)
         self._subscribers[org_id].add(subscriber)
+        if expires_at is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, expires_at - time.time())
+            subscriber.timer = loop.call_later(delay, subscriber.end, "expired")
+        if session_id is not None:
+            self._sessions[session_id].add(subscriber)
+            if session_id in self._recently_revoked:
+                subscriber.end("revoked")
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        subscribers = self._subscribers.get(subscriber.org_id)
-        if subscribers is None:
-            return
-        subscribers.discard(subscriber)
-        if not subscribers:
-            del self._subscribers[subscriber.org_id]
+        if subscriber.timer is not None:
+            subscriber.timer.cancel()
+        _discard(self._subscribers, subscriber.org_id, subscriber)
+        if subscriber.session_id is not None:
+            _discard(self._sessions, subscriber.session_id, subscriber)
+
+    def revoked(self, session_id: str) -> None:
+        """``session_id`` was revoked: end its streams in this process, and any
+        that subscribes with it in the next ``RECENT_REVOCATION_SECONDS``."""
+        now = asyncio.get_running_loop().time()
+        for stale in [key for key, until in self._recently_revoked.items() if until <= now]:
+            del self._recently_revoked[stale]
+        self._recently_revoked[session_id] = now + RECENT_REVOCATION_SECONDS
+        for subscriber in list(self._sessions.get(session_id, ())):
+            subscriber.end("revoked")
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -133,19 +188,37 @@ class EventHub:
         )
         try:
             async with client.pubsub() as pubsub:
-                await pubsub.subscribe(keys.EVENTS_CHANNEL)
+                await pubsub.subscribe(keys.EVENTS_CHANNEL, keys.STREAM_REVOCATIONS_CHANNEL)
                 async for message in pubsub.listen():
-                    if message["type"] == "subscribe":
-                        self._on_subscribed()
-                    elif message["type"] == "message":
-                        self._dispatch(message["data"])
+                    await self._on_message(message, client)
         finally:
             await client.aclose()
+
+    async def _on_message(self, message: dict, client: AsyncRedis) -> None:
+        kind, channel = message["type"], message.get("channel")
+        if kind == "subscribe" and channel == EVENTS_CHANNEL:
+            self._on_subscribed()
+        elif kind == "subscribe":
+            await self._recheck_revocations(client)
+        elif kind == "message" and channel == EVENTS_CHANNEL:
+            self._dispatch(message["data"])
+        elif kind == "message":
+            self.revoked(message["data"].decode(errors="replace"))
 
     def _on_subscribed(self) -> None:
         for subscribers in list(self._subscribers.values()):
             for subscriber in list(subscribers):
                 subscriber.offer(RESYNC)
+
+    async def _recheck_revocations(self, client: AsyncRedis) -> None:
+        """Revocations published while this process was not subscribed."""
+        session_ids = list(self._sessions)
+        if not session_ids:
+            return
+        found = await client.mget([keys.revoked_stream_session(sid) for sid in session_ids])
+        for session_id, value in zip(session_ids, found, strict=True):
+            if value is not None:
+                self.revoked(session_id)
 
     def _dispatch(self, data: bytes) -> None:
         try:
@@ -160,3 +233,12 @@ class EventHub:
         frame = (seq, encode_frame(seq, event_type, data))
         for subscriber in list(subscribers):
             subscriber.offer(frame)
+
+
+def _discard(index: dict[str, set[Subscriber]], key: str, subscriber: Subscriber) -> None:
+    subscribers = index.get(key)
+    if subscribers is None:
+        return
+    subscribers.discard(subscriber)
+    if not subscribers:
+        del index[key]

@@ -6,48 +6,96 @@ skips ahead means something was missed (a Redis restart, a slow relay): the
 stream fills the gap from the database. Anything at or below the last ``seq``
 is a duplicate and is dropped. Together: no gap and no duplicate at the seam
 between replay and live.
+
+Replay reads the database in pages of at most ``replay_batch_bytes`` of event
+JSON (every event carries its whole handoff, transcript included), spliced into
+frames without decoding, and at most ``EventHub.replay_limiter``'s number of
+pages are read at once per process: a burst of reconnects costs a few MiB, not
+a copy of the event log per client.
+
+The stream ends with a ``session_expired`` event when its token expires or its
+cookie session is revoked (the hub ends the subscriber), and without one when the
+client is too slow or the server shuts down.
 """
 
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from services.api.streaming.hub import STOP, EventHub, encode_frame
+from services.api.streaming.hub import STOP, EventHub, Subscriber, encode_frame
 from shared.db import session_scope
-from shared.events import event_json, events_after, latest_seq
+from shared.events import latest_seq, replay_page
 from shared.metrics import EVENTS_DELIVERED, OPEN_STREAMS, STREAM_DISCONNECTS
 
 log = logging.getLogger(__name__)
 
-CATCH_UP_BATCH = 500
+#: At most this many events per replay page, however small. A page's sizes are
+#: read first; the stream asks for about twice as many as its last page held
+#: (from ``CATCH_UP_FIRST_PROBE``), so big events do not make it measure 500 each time.
+CATCH_UP_MAX_EVENTS = 500
+CATCH_UP_FIRST_PROBE = 64
+SESSION_EXPIRED = "session_expired"
 T = TypeVar("T")
 
 
-class OrgEventStream:
-    __slots__ = ("_hub", "_engine", "_org_id", "_replay_limit", "last_seq")
+@dataclass(frozen=True, slots=True)
+class StreamAccess:
+    """Who may read the stream, and until when: the token's ``exp`` (Unix
+    seconds) and, for a cookie, its session id (``jti``)."""
 
-    def __init__(self, *, hub: EventHub, engine: Engine, org_id: str, replay_limit: int) -> None:
+    org_id: str
+    expires_at: float | None = None
+    session_id: str | None = None
+
+
+class OrgEventStream:
+    __slots__ = (
+        "_hub", "_engine", "_access", "_replay_limit", "_batch_bytes", "_probe", "last_seq",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        hub: EventHub,
+        engine: Engine,
+        access: StreamAccess,
+        replay_limit: int,
+        replay_batch_bytes: int,
+    ) -> None:
         self._hub = hub
         self._engine = engine
-        self._org_id = org_id
+        self._access = access
         self._replay_limit = replay_limit
+        self._batch_bytes = replay_batch_bytes
+        self._probe = CATCH_UP_FIRST_PROBE
         self.last_seq = 0
+
+    @property
+    def _org_id(self) -> str:
+        return self._access.org_id
 
     async def frames(self, last_event_id: int | None) -> AsyncIterator[bytes]:
         """Yields encoded SSE messages until the client goes away (the caller
-        closes the generator) or falls too far behind."""
-        subscriber = self._hub.subscribe(self._org_id)
+        closes the generator), falls too far behind, or its session ends."""
+        subscriber = self._hub.subscribe(
+            self._org_id, expires_at=self._access.expires_at, session_id=self._access.session_id
+        )
         OPEN_STREAMS.inc()
         try:
             async for frame in self._opening(last_event_id):
+                if subscriber.ended:
+                    break
                 yield frame
-            while True:
+            while subscriber.ended is None:
                 item = await subscriber.get()
+                if subscriber.ended is not None:
+                    break
                 if subscriber.overflowed:
                     STREAM_DISCONNECTS.labels("slow_client").inc()
                     return
@@ -59,11 +107,17 @@ class OrgEventStream:
                     EVENTS_DELIVERED.inc()
                     yield item[1]
                     continue
-                async for frame in self._out_of_line(item):
+                async for frame in self._out_of_line(item, subscriber):
                     yield frame
+            yield self._session_end(subscriber)
         finally:
             self._hub.unsubscribe(subscriber)
             OPEN_STREAMS.dec()
+
+    def _session_end(self, subscriber: Subscriber) -> bytes:
+        STREAM_DISCONNECTS.labels(f"session_{subscriber.ended}").inc()
+        data = json.dumps({"reason": subscriber.ended, "last_event_id": self.last_seq})
+        return encode_frame(self.last_seq, SESSION_EXPIRED, data)
 
     async def _opening(self, last_event_id: int | None) -> AsyncIterator[bytes]:
         latest = await self._db(partial(latest_seq, org_id=self._org_id))
@@ -81,35 +135,45 @@ class OrgEventStream:
     def _replayable(self, last_event_id: int, latest: int) -> bool:
         return 0 <= last_event_id <= latest and latest - last_event_id <= self._replay_limit
 
-    async def _out_of_line(self, item: tuple[int, bytes] | str) -> AsyncIterator[bytes]:
+    async def _out_of_line(
+        self, item: tuple[int, bytes] | str, subscriber: Subscriber
+    ) -> AsyncIterator[bytes]:
         """A resync request, a duplicate (dropped), or an event past a gap (the
         gap is filled from the database, this event included)."""
         if isinstance(item, tuple) and item[0] <= self.last_seq:
             return
         async for frame in self._catch_up():
+            if subscriber.ended is not None:
+                return
             yield frame
 
     async def _catch_up(self) -> AsyncIterator[bytes]:
-        """Everything after ``last_seq`` from the database, oldest first."""
+        """Everything after ``last_seq`` from the database, oldest first, one
+        bounded page at a time (a page is dropped before the next is read)."""
         while True:
-            batch = await self._db(
+            page = await self._db(
                 partial(
-                    events_after,
+                    replay_page,
                     org_id=self._org_id,
                     after_seq=self.last_seq,
-                    limit=CATCH_UP_BATCH,
-                )
+                    max_bytes=self._batch_bytes,
+                    max_events=self._probe,
+                ),
+                limiter=self._hub.replay_limiter,
             )
-            for event in batch:
+            self._probe = min(CATCH_UP_MAX_EVENTS, max(8, 2 * len(page.events)))
+            for event in page.events:
                 self.last_seq = event.seq
                 EVENTS_DELIVERED.inc()
-                yield encode_frame(event.seq, event.type, event_json(event))
-            if len(batch) < CATCH_UP_BATCH:
+                yield encode_frame(event.seq, event.type, event.json)
+            if not page.more:
                 return
 
-    async def _db(self, query: Callable[..., T]) -> T:
+    async def _db(
+        self, query: Callable[..., T], *, limiter: anyio.CapacityLimiter | None = None
+    ) -> T:
         def run() -> T:
             with session_scope(self._engine) as session:
                 return query(session)
 
-        return await anyio.to_thread.run_sync(run)
+        return await anyio.to_thread.run_sync(run, limiter=limiter)
