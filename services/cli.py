@@ -44,6 +44,7 @@ def api(
     import uvicorn
 
     from services.api.app import create_app
+    from services.api.server import bounded_protocol
 
     settings = _settings()
     _configure_logging(settings)
@@ -53,8 +54,13 @@ def api(
         app,
         host=host,
         port=port,
+        http=bounded_protocol(
+            max_head_bytes=settings.max_header_bytes,
+            head_timeout_seconds=settings.header_timeout_seconds,
+        ),
         log_level=settings.log_level.lower(),
         log_config=None,  # keep the JSON logging configured above
+        access_log=False,  # RequestObservation logs requests without query values
         timeout_graceful_shutdown=10,
     )
 

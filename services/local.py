@@ -85,6 +85,7 @@ class LocalStack:
         env.setdefault("ESCALATIONS_DATABASE_URL", "sqlite:///./escalations.db")
         env.setdefault("ESCALATIONS_JWT_SECRET", secrets.token_urlsafe(48))
         env.setdefault("ESCALATIONS_DEMO_SIGN_IN", "true")
+        env.setdefault("ESCALATIONS_API_DOCS", "true")  # the banner links /docs
         env.setdefault("ESCALATIONS_LOG_FORMAT", "text")
         env.setdefault("ESCALATIONS_LOG_LEVEL", "WARNING")
         if "ESCALATIONS_REDIS_URL" not in env:

@@ -1,9 +1,10 @@
-"""Structured logging: one JSON object per line, with the request id."""
+"""Structured logging: one JSON object per line, with the request id (made by
+the server) and, when the caller sent a sane one, its ``client_request_id``."""
 
 import json
 import logging
 
-from shared.request_context import REQUEST_ID
+from shared.request_context import CLIENT_REQUEST_ID, REQUEST_ID
 from shared.timeutil import isoformat, utcnow
 
 
@@ -16,6 +17,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": REQUEST_ID.get(),
         }
+        client_request_id = CLIENT_REQUEST_ID.get()
+        if client_request_id is not None:
+            entry["client_request_id"] = client_request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

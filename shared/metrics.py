@@ -6,7 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram
 OPEN_STREAMS = Gauge("escalations_sse_open_streams", "SSE streams open on this process.")
 STREAM_DISCONNECTS = Counter(
     "escalations_sse_server_disconnects_total",
-    "Streams the server closed, by reason (slow_client: its inbox overflowed; shutdown).",
+    "Streams the server closed, by reason (slow_client: its inbox overflowed; "
+    "send_timeout: it took no write for the send timeout; shutdown).",
     ["reason"],
 )
 EVENTS_PUBLISHED = Counter(

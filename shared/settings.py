@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
     metrics_bind_host: str = "127.0.0.1"
+    #: When set, ``GET /metrics`` needs ``Authorization: Bearer <it>``; unset, loopback only.
+    metrics_token: str = ""
+    #: ``/docs``, ``/redoc`` and ``/openapi.json`` (off on a public port by default).
+    api_docs: bool = False
+    #: Request line + headers larger than this get 431 (``escalations api``'s server).
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: A connection must deliver a complete request head within this, else 408.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
 
     #: Abuse limits, counted in Redis across replicas (``shared/ratelimit.py``). Rates
     #: are in the ``limits`` package's notation ("30/minute", "5/2 seconds").

@@ -15,5 +15,6 @@ def as_utc(value: datetime) -> datetime:
 
 
 def isoformat(value: datetime) -> str:
-    """ISO 8601 with microseconds and a ``Z`` suffix, the API's one time format."""
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 with microseconds and a ``Z`` suffix, the API's one time format.
+    (``strftime("%Y")`` would write year 900 as ``900``, not ISO's ``0900``.)"""
+    return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -9,6 +9,7 @@ Environment knobs (defaults suit this repo's CI machine):
   ESCALATIONS_TEST_PG_URL      postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 """
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,12 +27,14 @@ from shared.db import make_engine
 from shared.migrate import upgrade_to_head
 from shared.models import Role
 from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.settings import DEV_JWT_SECRET, Settings
+from tests import log_leaks
 from tests.e2e.procs import GENEROUS_LIMITS, Proc, free_port, start_redis
 from tests.pg import fresh_database
 from tests.samples import handoff_body  # noqa: F401  (re-exported for test modules)
 
-TEST_SECRET = "test-secret-" + "0123456789" * 4
+TEST_SECRET = log_leaks.register_secret("test-secret-" + "0123456789" * 4)
+log_leaks.register_secret(DEV_JWT_SECRET)
 #: Set by pytest_configure (before test modules are imported).
 REDIS_URL = os.environ.get("ESCALATIONS_TEST_REDIS_URL", "")
 PG_ADMIN_URL = os.environ.get(
@@ -45,6 +48,7 @@ _private_redis: Proc | None = None
 
 def pytest_configure(config: pytest.Config) -> None:
     global REDIS_URL, _private_redis
+    _catch_log_leaks()
     if REDIS_URL:
         return
     log_dir = Path(tempfile.mkdtemp(prefix="escalations-test-redis-"))
@@ -55,6 +59,30 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _private_redis is not None:
         _private_redis.stop()
+
+
+def _catch_log_leaks() -> None:
+    """Every record of the test process passes ``log_leaks.LeakCatcher``; INFO
+    and up are emitted (the root logger's default, WARNING, would hide the
+    access log)."""
+    root = logging.getLogger()
+    root.addHandler(log_leaks.LeakCatcher())
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    # The tests' own HTTP clients log every URL they ask for at INFO: that is a
+    # test speaking (URLs with tokens in them on purpose), not the service.
+    for client_library in ("httpx", "httpx2", "httpcore"):
+        logging.getLogger(client_library).setLevel(logging.WARNING)
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_any_log() -> Iterator[None]:
+    """Fails the test when a JWT or a known secret reached a log during it: a
+    record of this process or the log of a process it started (tests/log_leaks.py)."""
+    yield
+    found = log_leaks.take()
+    if found:
+        pytest.fail("a token or secret reached a log:\n" + "\n".join(found), pytrace=False)
 
 
 @pytest.fixture(scope="session")

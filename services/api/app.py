@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.api.errors import install_error_handlers
-from services.api.middleware import BodySizeLimit, RequestObservation
+from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
 from services.api.routes import analytics, console, demo, events, handoffs, health
 from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
@@ -64,15 +64,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Escalate stuck troubleshooting sessions to senior engineers, live.",
         lifespan=lifespan,
+        # /docs, /redoc and /openapi.json only when ESCALATIONS_API_DOCS is on.
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
+        openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestObservation)  # outermost: counts 413s too
     app.include_router(handoffs.router)
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(analytics.router)
     app.include_router(demo.router)
     console.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    templates = route_templates([*events.router.routes, *app.routes])
+    app.add_middleware(RequestObservation, templates=templates)  # outermost: counts 413s too
     return app

@@ -1,6 +1,7 @@
 """The one place where errors become HTTP responses: ``{"error", "detail", ...}``."""
 
 import logging
+from typing import Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
@@ -8,18 +9,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared import errors
+from shared import errors as domain
+from shared.models import ErrorBody
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
-    errors.NotAuthenticated: 401,
-    errors.Forbidden: 403,
-    errors.NotFound: 404,
-    errors.Conflict: 409,
-    errors.InvalidInput: 422,
-    errors.ServiceUnavailable: 503,
-    errors.RateLimited: 429,
+#: By class; an error whose class is not listed gets its nearest listed
+#: ancestor's status (``status_for``), so a bare ``DomainError`` is a 400.
+STATUS_BY_ERROR: dict[type[domain.DomainError], int] = {
+    domain.DomainError: 400,
+    domain.NotAuthenticated: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.InvalidInput: 422,
+    domain.ServiceUnavailable: 503,
+    domain.RateLimited: 429,
 }
 
 CODE_BY_STATUS = {
@@ -49,10 +54,25 @@ def _headers(status: int, extra: dict[str, object]) -> dict[str, str] | None:
     return None
 
 
+def errors(*statuses: int, conflict_model: Any = ErrorBody) -> dict[int | str, Any]:
+    """OpenAPI entries for the error responses a route can give: always 401 and
+    422, plus ``statuses``. Every POST can get 413 (``BodySizeLimit``); one that
+    reads a JSON body also 400 when the body is not decodable at all (not UTF-8,
+    nested too deeply). ``conflict_model`` may be a union where a route's 409s differ."""
+    return {
+        status: {"model": conflict_model if status == 409 else ErrorBody}
+        for status in (401, 422, *statuses)
+    }
+
+
+def status_for(exc: domain.DomainError) -> int:
+    """The status of the nearest class in ``exc``'s class chain that has one."""
+    return next(STATUS_BY_ERROR[cls] for cls in type(exc).__mro__ if cls in STATUS_BY_ERROR)
+
+
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, errors.DomainError)
-    status = next(s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls))
-    return error_response(status, exc.code, exc.detail, **exc.extra)
+    assert isinstance(exc, domain.DomainError)
+    return error_response(status_for(exc), exc.code, exc.detail, **exc.extra)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -84,7 +104,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(domain.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # Connection loss, restarts, pool exhaustion: the caller may retry, nothing was committed.

@@ -1,13 +1,26 @@
 """ASGI middleware: request bodies over the configured size get 413; every
-request gets an id and is counted."""
+request gets an id, is counted and logged."""
 
-import json
+import logging
+import re
 import time
+from collections.abc import Iterable, Mapping
 
+from fastapi.routing import APIRoute
+from sse_starlette.sse import SendTimeoutError
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from shared.request_context import REQUEST_ID, request_id_from
+from services.api.errors import error_response
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, STREAM_DISCONNECTS
+from shared.request_context import CLIENT_REQUEST_ID, REQUEST_ID, client_request_id, new_request_id
+
+access_log = logging.getLogger("escalations.access")
+
+#: A JWT anywhere in a logged path or query key (``shared/logs.py`` has the same).
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+#: Longest request target an access log line shows.
+MAX_LOGGED_TARGET = 2000
 
 #: An oversized body is read and dropped up to this many times the limit before
 #: the 413, so a proxy in front sees a complete exchange (not a reset) and the
@@ -28,7 +41,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         if self._declared_length(scope) > self.max_bytes:
-            await self._reject(send, drained=await self._drain(receive, more=True))
+            await self._reject(scope, receive, send, drained=await self._drain(receive, more=True))
             return
         body = bytearray()
         more = True
@@ -39,7 +52,7 @@ class BodySizeLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         if len(body) > self.max_bytes:
-            await self._reject(send, drained=await self._drain(receive, more=more))
+            await self._reject(scope, receive, send, drained=await self._drain(receive, more=more))
             return
         await self.app(scope, _replay(bytes(body), receive), send)
 
@@ -63,25 +76,13 @@ class BodySizeLimit:
                     return 0
         return 0
 
-    async def _reject(self, send: Send, *, drained: bool) -> None:
-        payload = json.dumps(
-            {
-                "error": "payload_too_large",
-                "detail": f"Request bodies are limited to {self.max_bytes} bytes.",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    *([] if drained else [(b"connection", b"close")]),
-                ],
-            }
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, *, drained: bool) -> None:
+        response = error_response(
+            413, "payload_too_large", f"Request bodies are limited to {self.max_bytes} bytes."
         )
-        await send({"type": "http.response.body", "body": payload})
+        if not drained:
+            response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -98,18 +99,26 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class RequestObservation:
-    """Gives every request an id (the caller's ``X-Request-ID`` or a new one),
-    echoes it on the response, and counts the request by route template."""
+    """Gives every request a server-made id (stored on the events and jobs it
+    causes), echoes the caller's ``X-Request-ID`` when it is a sane token (else
+    the server's id), counts the request by route template, and writes one access
+    log line: no headers, and query values left out.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``templates`` labels routes that FastAPI does not name in the scope (a bare
+    Starlette ``Route`` or ``Mount``), by endpoint: see :func:`route_templates`."""
+
+    def __init__(self, app: ASGIApp, *, templates: Mapping[object, str] | None = None) -> None:
         self.app = app
+        self.templates = templates or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(_header(scope, b"x-request-id"))
-        token = REQUEST_ID.set(request_id)
+        request_id = new_request_id()
+        client_id = client_request_id(_header(scope, b"x-request-id"))
+        tokens = REQUEST_ID.set(request_id), CLIENT_REQUEST_ID.set(client_id)
+        echoed = (client_id or request_id).encode()
         started = time.perf_counter()
         response: dict[str, object] = {"status": 500, "streaming": False}
 
@@ -120,18 +129,74 @@ class RequestObservation:
                 response["streaming"] = (b"content-type", b"text/event-stream") in [
                     (name.lower(), value.split(b";")[0]) for name, value in headers
                 ]
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-request-id", echoed))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, receive, send_observed)
+        except SendTimeoutError:
+            # sse-starlette gave up on a client that took no write for
+            # ESCALATIONS_SSE_SEND_TIMEOUT_SECONDS; the connection is closed.
+            STREAM_DISCONNECTS.labels("send_timeout").inc()
+            raise
         finally:
-            REQUEST_ID.reset(token)
-            route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            route = self._route(scope)
             HTTP_REQUESTS.labels(scope["method"], route, str(response["status"])).inc()
             if not response["streaming"]:
-                HTTP_LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+                HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    '%s "%s %s" %s %.1fms',
+                    _client(scope),
+                    scope["method"],
+                    loggable_target(scope),
+                    response["status"],
+                    elapsed * 1000,
+                )
+            REQUEST_ID.reset(tokens[0])
+            CLIENT_REQUEST_ID.reset(tokens[1])
+
+    def _route(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if isinstance(route, APIRoute):
+            return route.path
+        return self.templates.get(scope.get("endpoint"), "unmatched")
+
+
+def route_templates(routes: Iterable[BaseRoute]) -> dict[object, str]:
+    """Route templates by endpoint for the routes FastAPI leaves unnamed in the
+    scope: bare Starlette routes (the event stream, the docs) and mounts."""
+    templates: dict[object, str] = {}
+    for route in routes:
+        if isinstance(route, APIRoute):
+            continue
+        if isinstance(route, Route):
+            templates[route.endpoint] = route.path
+        elif isinstance(route, Mount):
+            templates[route.app] = f"{route.path}/{{path}}"
+    return templates
+
+
+def loggable_target(scope: Scope) -> str:
+    """The request's path and query keys, never query values (a token pasted into
+    a URL stays out of the log), with anything shaped like a JWT replaced."""
+    target = scope["path"]
+    query = scope.get("query_string", b"")
+    if query:
+        keys = (part.partition(b"=") for part in query.split(b"&"))
+        target += "?" + "&".join(
+            key.decode("latin-1") + ("=*" if sep else "") for key, sep, _ in keys
+        )
+    if "eyJ" in target:
+        target = JWT.sub("[jwt]", target)
+    return target if len(target) <= MAX_LOGGED_TARGET else target[:MAX_LOGGED_TARGET] + "..."
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "-"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

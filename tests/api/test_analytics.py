@@ -330,6 +330,24 @@ def test_a_bad_window_is_a_422(
     assert_error(client.get(ANALYTICS, params=params, headers=admin), 422, code)
 
 
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("0900-01-01T00:00:00Z", "0950-06-30T12:00:00Z"),
+        ("0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z"),
+    ],
+)
+def test_windows_before_year_1000_are_echoed_as_iso_8601(
+    client: TestClient, admin: dict[str, str], since: str, until: str
+) -> None:
+    body = get_analytics(client, admin, since=since, until=until)
+    assert body["since"] == since.replace("Z", ".000000Z")
+    assert body["until"] == until.replace("Z", ".000000Z")
+    for echoed in (body["since"], body["until"]):
+        assert datetime.fromisoformat(echoed) < datetime(1000, 1, 1, tzinfo=UTC)
+    assert body["total"] == 0
+
+
 def test_the_route_declares_its_errors(client: TestClient) -> None:
     operation = client.app.openapi()["paths"][ANALYTICS]["get"]  # type: ignore[attr-defined]
     assert {"200", "401", "403", "422"} <= set(operation["responses"])

@@ -1,4 +1,5 @@
-"""``/healthz``, ``/readyz`` and ``/metrics`` (outside ``/api/v1``, no token needed)."""
+"""``/healthz``, ``/readyz`` and ``/metrics`` (outside ``/api/v1``, no token needed;
+``/metrics`` from loopback: tests/api/test_metrics.py has who may read it)."""
 
 from collections.abc import Iterator
 
@@ -60,8 +61,9 @@ def test_healthz_checks_no_dependency(broken_client: TestClient) -> None:
     assert broken_client.get("/healthz").status_code == 200
 
 
-def test_metrics_are_prometheus_text(client: TestClient) -> None:
-    response = client.get("/metrics")
+def test_metrics_are_prometheus_text(settings: Settings) -> None:
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
+        response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "# HELP" in response.text and "# TYPE" in response.text

@@ -2,10 +2,26 @@
 that move when the thing they count happens."""
 
 import re
+from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
+from sqlalchemy import Engine
 
+from services.api.app import create_app
+from shared.settings import Settings
 from tests.conftest import TokenFactory, handoff_body
+
+LOOPBACK = ("127.0.0.1", 50000)
+REMOTE = ("203.0.113.7", 50000)
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine, redis: Redis) -> Iterator[TestClient]:
+    """Requests from loopback, the one place ``/metrics`` answers without a token."""
+    with TestClient(create_app(settings), client=LOOPBACK) as test_client:
+        yield test_client
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -80,13 +96,83 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
 
 
-def test_events_carry_the_request_id(client: TestClient, auth: TokenFactory) -> None:
+def test_events_carry_a_server_made_request_id_not_the_callers(
+    client: TestClient, auth: TokenFactory
+) -> None:
     created = client.post(
         "/api/v1/handoffs",
         json=handoff_body(),
-        headers={**auth("engineer"), "X-Request-ID": "req-42"},
+        headers={**auth("engineer"), "X-Request-ID": "ceo-approved-this"},
     )
+    assert created.headers["x-request-id"] == "ceo-approved-this"  # still echoed
     history = client.get(
         f"/api/v1/handoffs/{created.json()['id']}/history", headers=auth("engineer")
     )
-    assert history.json()["items"][0]["request_id"] == "req-42"
+    stored = history.json()["items"][0]["request_id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", stored), stored
+
+
+def test_without_a_caller_id_the_echoed_id_is_the_stored_one(
+    client: TestClient, auth: TokenFactory
+) -> None:
+    created = client.post("/api/v1/handoffs", json=handoff_body(), headers=auth("engineer"))
+    history = client.get(
+        f"/api/v1/handoffs/{created.json()['id']}/history", headers=auth("engineer")
+    )
+    assert history.json()["items"][0]["request_id"] == created.headers["x-request-id"]
+
+
+def test_event_stream_requests_are_counted_under_their_path(client: TestClient) -> None:
+    client.get("/api/v1/events")  # no token: 401, without opening a stream
+    text = client.get("/metrics").text
+    labels = {"method": "GET", "route": "/api/v1/events", "status": "401"}
+    assert sample(text, "escalations_http_requests_total", **labels) >= 1
+
+
+# --- who may read /metrics ------------------------------------------------------------
+
+
+def metrics_client(settings: Settings, address: tuple[str, int], **changes: object) -> TestClient:
+    return TestClient(create_app(settings.model_copy(update=changes)), client=address)
+
+
+def test_metrics_answer_loopback_without_a_token(settings: Settings) -> None:
+    with metrics_client(settings, LOOPBACK) as client:
+        assert client.get("/metrics").status_code == 200
+
+
+def test_metrics_refuse_other_clients_without_a_token(settings: Settings) -> None:
+    with metrics_client(settings, REMOTE) as client:
+        response = client.get("/metrics")
+    assert response.status_code == 403
+    assert response.json()["error"] == "metrics_forbidden"
+
+
+@pytest.mark.parametrize("address", [LOOPBACK, REMOTE])
+def test_a_metrics_token_is_needed_from_anywhere_once_set(
+    settings: Settings, address: tuple[str, int]
+) -> None:
+    token = "scrape-" + "s" * 24
+    with metrics_client(settings, address, metrics_token=token) as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+            response = client.get("/metrics", headers=headers)
+            assert response.status_code == 401, headers
+            assert response.json()["error"] == "metrics_unauthorized"
+        granted = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert granted.status_code == 200
+    assert "# TYPE escalations_http_requests_total " in granted.text
+
+
+# --- API docs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_api_docs_are_off_by_default(settings: Settings, path: str) -> None:
+    response = metrics_client(settings, LOOPBACK).get(path)
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_api_docs_when_turned_on(settings: Settings, path: str) -> None:
+    assert metrics_client(settings, REMOTE, api_docs=True).get(path).status_code == 200

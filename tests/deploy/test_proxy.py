@@ -240,7 +240,8 @@ def test_sse_over_http11_gets_an_event_through_the_proxy_as_it_happens(stack: St
         assert fields["event"] == "handoff_created"
         event = json.loads(fields["data"])
         assert event["handoff_id"] == created.json()["id"]
-        assert event["request_id"] == request_id  # the caller's id reached the API
+        # The caller's id is echoed and logged; events store the API's own id.
+        assert re.fullmatch(r"[0-9a-f]{32}", event["request_id"]), event["request_id"]
     finally:
         stream.close()
 
@@ -295,6 +296,13 @@ def test_request_id_is_kept_or_made_up(stack: Stack) -> None:
     for replaced in ({}, {"X-Request-ID": "not acceptable!"}):
         (made_up,) = request_ids(**replaced)
         assert re.fullmatch(r"[0-9a-f]{32}", made_up)
+
+
+@pytest.mark.parametrize("spoofed", [{}, {"X-Forwarded-For": "127.0.0.1"}])
+def test_metrics_are_not_served_on_the_public_port(stack: Stack, spoofed: dict[str, str]) -> None:
+    response = httpx.get(f"{base_url(stack.proxy.port)}/metrics", headers=spoofed, timeout=5)
+    assert response.status_code == 403
+    assert response.json()["error"] == "metrics_forbidden"
 
 
 def test_bodies_over_the_api_limit_get_its_json_413_every_time(stack: Stack) -> None:

@@ -18,10 +18,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from tests import log_leaks
 
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.05
@@ -42,6 +44,8 @@ class Proc:
     port: int
     popen: subprocess.Popen[bytes]
     log_path: Path
+    #: How much of the log ``log_leaks`` has read (on each stop or kill).
+    _log_checked: int = field(default=0, repr=False)
 
     @property
     def running(self) -> bool:
@@ -50,20 +54,28 @@ class Proc:
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """SIGTERM the whole group, SIGKILL it after ``timeout``. Idempotent; a
         leader that already exited (and was reaped) is left alone, since its
-        group id may since belong to someone else."""
-        if not self.running:
-            return
-        self._signal_group(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        group id may since belong to someone else. Then its log is checked for
+        tokens and secrets (``tests/log_leaks.py``)."""
+        if self.running:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._check_log()
 
     def kill(self) -> None:
-        """SIGKILL the whole group now and reap the leader."""
+        """SIGKILL the whole group now and reap the leader; check its log."""
         if self.running:
             self._signal_group(signal.SIGKILL)
         self.popen.wait(STOP_TIMEOUT_SECONDS)
+        self._check_log()
+
+    def _check_log(self) -> None:
+        text = self.log_text()
+        for line in text[self._log_checked :].splitlines():
+            log_leaks.report(f"process log {self.log_path.name}", line)
+        self._log_checked = len(text)
 
     def log_text(self) -> str:
         """Everything the process has written so far ("" if the log is gone)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import log_leaks
 from tests.conftest import handoff_body
 from tests.e2e.procs import free_port
 from tests.e2e.sse import SSEClient
@@ -88,6 +89,8 @@ def _run_up_and_use_it(escalations: list[str], *, workdir: Path) -> None:
         if up.poll() is None:
             up.kill()
             up.wait()
+        # The banner shows its user tokens on purpose; the rest is logs.
+        log_leaks.report("escalations up", log_leaks.without_up_banner(output.read_text()))
 
 
 def _create_assess_and_claim(port: int, *, engineer: str, senior: str) -> None:

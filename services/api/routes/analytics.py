@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from services.api.deps import AdminDep, SessionDep
-from services.api.routes.handoffs import errors
+from services.api.errors import errors
 from shared.analytics import EscalationAnalytics, escalation_analytics
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])

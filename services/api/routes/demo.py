@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from services.api.deps import SettingsDep
-from services.api.routes.handoffs import errors
+from services.api.errors import errors
 from shared.demo_users import DEMO_ORG, DEMO_TOKEN_TTL, DEMO_USERS, demo_token
 from shared.errors import NotFound
 from shared.models import Role, StrictModel

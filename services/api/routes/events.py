@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from services.api.deps import PrincipalDep, RedisDep, SettingsDep
-from services.api.routes.handoffs import errors
+from services.api.errors import errors
 from services.api.streaming.admission import admitted_stream
 from services.api.streaming.stream import OrgEventStream, StreamAccess
 from shared import stream_sessions

@@ -1,7 +1,7 @@
 """``/api/v1/handoffs``: thin routes over ``shared.handoffs``."""
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from redis.exceptions import RedisError
@@ -16,6 +16,7 @@ from services.api.deps import (
     get_claim_lock_factory,
     rate_limit,
 )
+from services.api.errors import errors
 from shared import handoffs
 from shared.assessments import reopen_assessment
 from shared.errors import ServiceUnavailable
@@ -37,17 +38,6 @@ from shared.ratelimit import Limit
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/handoffs", tags=["handoffs"])
-
-
-def errors(*statuses: int, conflict_model: Any = ErrorBody) -> dict[int | str, Any]:
-    """OpenAPI entries for the error responses a route can give. Every POST can get
-    413 (``BodySizeLimit``); one that reads a JSON body also 400 when the body is
-    not decodable at all (not UTF-8, nested too deeply). ``conflict_model`` may be
-    a union where a route's 409s differ."""
-    return {
-        status: {"model": conflict_model if status == 409 else ErrorBody}
-        for status in (401, 422, *statuses)
-    }
 
 
 ClaimLocks = Annotated[ClaimLockFactory, Depends(get_claim_lock_factory)]

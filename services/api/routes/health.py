@@ -1,5 +1,7 @@
 """Liveness, readiness and Prometheus metrics (outside ``/api/v1``)."""
 
+import hmac
+import ipaddress
 import logging
 
 from fastapi import APIRouter, Request, Response
@@ -9,7 +11,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.api.deps import EngineDep, RedisDep
+from services.api.deps import EngineDep, RedisDep, SettingsDep
+from services.api.errors import errors
+from shared.errors import Forbidden, NotAuthenticated
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +56,35 @@ def _redis_ok(redis: RedisDep) -> bool:
         return False
 
 
-@router.get("/metrics", response_class=Response)
-def metrics(request: Request) -> Response:
-    """Prometheus text format: this process's metrics and the queue's figures."""
+@router.get("/metrics", response_class=Response, responses=errors(403))
+def metrics(request: Request, settings: SettingsDep) -> Response:
+    """Prometheus text format: this process's metrics and the queue's figures.
+    With ``ESCALATIONS_METRICS_TOKEN`` set it needs ``Authorization: Bearer
+    <token>`` (else 401); without, it answers loopback clients only (else 403)."""
+    _check_metrics_access(request, settings.metrics_token)
     body = generate_latest(REGISTRY) + generate_latest(request.app.state.metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _check_metrics_access(request: Request, token: str) -> None:
+    if token:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        given = credentials.encode() if scheme.lower() == "bearer" else b""
+        if not hmac.compare_digest(given, token.encode()):
+            raise NotAuthenticated("Metrics need the metrics token.", code="metrics_unauthorized")
+        return
+    host = request.client.host if request.client else ""
+    if not _is_loopback(host):
+        raise Forbidden(
+            "Metrics answer loopback clients only (set ESCALATIONS_METRICS_TOKEN).",
+            code="metrics_forbidden",
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
