@@ -148,6 +148,15 @@ def test_metrics_refuse_other_clients_without_a_token(settings: Settings) -> Non
     assert response.json()["error"] == "metrics_forbidden"
 
 
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded"])
+def test_a_forwarded_request_is_not_local(settings: Settings, header: str) -> None:
+    """A proxy on this host (or a client naming 127.0.0.1 to a trusting one) is not a scraper."""
+    with metrics_client(settings, LOOPBACK) as client:
+        response = client.get("/metrics", headers={header: "127.0.0.1"})
+    assert response.status_code == 403
+    assert response.json()["error"] == "metrics_forbidden"
+
+
 @pytest.mark.parametrize("address", [LOOPBACK, REMOTE])
 def test_a_metrics_token_is_needed_from_anywhere_once_set(
     settings: Settings, address: tuple[str, int]

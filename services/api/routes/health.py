@@ -60,7 +60,8 @@ def _redis_ok(redis: RedisDep) -> bool:
 def metrics(request: Request, settings: SettingsDep) -> Response:
     """Prometheus text format: this process's metrics and the queue's figures.
     With ``ESCALATIONS_METRICS_TOKEN`` set it needs ``Authorization: Bearer
-    <token>`` (else 401); without, it answers loopback clients only (else 403)."""
+    <token>`` (else 401); without, it answers only loopback clients that no proxy
+    forwarded (else 403)."""
     _check_metrics_access(request, settings.metrics_token)
     body = generate_latest(REGISTRY) + generate_latest(request.app.state.metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -73,8 +74,11 @@ def _check_metrics_access(request: Request, token: str) -> None:
         if not hmac.compare_digest(given, token.encode()):
             raise NotAuthenticated("Metrics need the metrics token.", code="metrics_unauthorized")
         return
+    # A proxy's X-Forwarded-For may name a client of its choosing (uvicorn trusts it
+    # under FORWARDED_ALLOW_IPS=*), so a forwarded request is never "local".
+    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
     host = request.client.host if request.client else ""
-    if not _is_loopback(host):
+    if forwarded or not _is_loopback(host):
         raise Forbidden(
             "Metrics answer loopback clients only (set ESCALATIONS_METRICS_TOKEN).",
             code="metrics_forbidden",
