@@ -85,7 +85,7 @@ def worker(
         int | None, typer.Option(help="Serve Prometheus metrics on this port.")
     ] = None,
 ) -> None:
-    """Run an assessment worker (RQ, queue `assessments`) with its scheduler and reconciler."""
+    """Run an assessment worker (RQ, queue `assessments`) with its retry mover and reconciler."""
     from services.worker.main import WORKER_CLASSES, run_worker
 
     if worker_class not in WORKER_CLASSES:
