@@ -167,11 +167,20 @@ class Soak:
             client.settling.set()
         faults_ended = max(w.end or load_ended for w in self.cluster.windows)
         quiet = max(load_ended, faults_ended)
-        settled = await self._until(
-            lambda: checks.pending_assessments(self.cluster.database_url) == 0,
-            self.args.settle_seconds,
-        )
-        settled_after = None if settled is None else max(0.0, settled - quiet)
+        seen: set[str] = set()  # pending at some poll
+        settled_at: dict[str, float] = {}  # when each of those was seen settled, from quiet
+
+        def settled() -> bool:
+            pending = checks.pending_assessments(self.cluster.database_url)
+            now = time.monotonic()
+            for handoff_id in seen - pending:
+                settled_at.setdefault(handoff_id, now - quiet)
+            seen.update(pending)
+            return not pending
+
+        done = await self._until(settled, self.args.settle_seconds)
+        settled_after = None if done is None else max(0.0, done - quiet)
+        slowest = max(settled_at.items(), key=lambda item: item[1], default=None)
         final = await self._streams_caught_up()
         stop.set()
         await asyncio.gather(*streams)
@@ -191,6 +200,7 @@ class Soak:
                 settled_after=settled_after,
                 bound=self.args.settle_seconds,
                 load_to_faults_end=faults_ended - load_ended,
+                slowest=slowest,
             ),
             checks.check_races(load.races, self.cluster.windows),
             checks.check_streams(

@@ -91,12 +91,11 @@ def read_snapshot(database_url: str) -> Snapshot:
     return Snapshot(handoffs, events)
 
 
-def pending_assessments(database_url: str) -> int:
+def pending_assessments(database_url: str) -> set[str]:
+    """Ids of the handoffs whose assessment is pending."""
     with psycopg.connect(libpq_dsn(database_url)) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM handoffs WHERE assessment_status = 'pending'"
-        ).fetchone()
-    return int(row[0]) if row else 0
+        rows = connection.execute("SELECT id FROM handoffs WHERE assessment_status = 'pending'")
+        return {row[0] for row in rows}
 
 
 def latest_seqs(database_url: str) -> dict[str, int]:
@@ -194,7 +193,12 @@ def _is_subsequence(items: list[Any], sequence: list[Any]) -> bool:
 
 
 def check_assessments(
-    snapshot: Snapshot, *, settled_after: float | None, bound: float, load_to_faults_end: float
+    snapshot: Snapshot,
+    *,
+    settled_after: float | None,
+    bound: float,
+    load_to_faults_end: float,
+    slowest: tuple[str, float] | None,
 ) -> Check:
     counts = Counter(row.assessment_status for row in snapshot.handoffs.values())
     took = "never" if settled_after is None else f"{settled_after:.1f} s"
@@ -203,6 +207,9 @@ def check_assessments(
         f"none pending {took} after the load and the faults ended (the last fault ended "
         f"{load_to_faults_end:+.1f} s from the end of the load); bound {bound:.0f} s"
     )
+    if slowest is not None:
+        history = [e.type.removeprefix("handoff_") for e in snapshot.by_handoff()[slowest[0]]]
+        figures += f"; last to settle: {slowest[0]} at {slowest[1]:+.1f} s, history {history}"
     stuck = [row.id for row in snapshot.handoffs.values() if row.assessment_status == "pending"]
     ok = settled_after is not None and not stuck
     return Check("every assessment ready or failed", ok, figures, [f"{h}: pending" for h in stuck])
