@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     demo_sign_in: bool = False
     database_url: str = "sqlite:///./escalations.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Redis Sentinel: ``host:port`` of each sentinel (comma-separated or a JSON list).
+    #: When set, the master is found through them and ``redis_url`` gives only the
+    #: database, the master's credentials and TLS (its host and port are not used).
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_sentinel_master: str = "mymaster"
+    redis_sentinel_password: str = ""
     jwt_secret: str = ""
     #: Secrets still accepted when verifying (never used to sign): a JSON list or
     #: comma-separated. Put the old secret here while rotating to a new ``jwt_secret``.
@@ -126,6 +132,20 @@ class Settings(BaseSettings):
         if text.startswith("["):
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [str(part).strip() for part in value if str(part).strip()]
+            for address in value:
+                host, _, port = address.rpartition(":")
+                if not host or not port.isdigit():
+                    raise ValueError(f"a sentinel is host:port, not {address!r}")
+        return value
 
     @field_validator("jwt_issuer", "jwt_audience", mode="before")
     @classmethod

@@ -3,6 +3,7 @@ never at import time."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -15,7 +16,7 @@ from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
 from shared.queue_metrics import QueueCollector
 from shared.ratelimit import RateLimits
-from shared.redis_client import make_redis
+from shared.redis_client import async_redis_for, redis_for
 from shared.relay import EventRelay
 from shared.settings import Settings, get_settings
 from shared.stream_registry import StreamRegistry
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
         app.state.engine = engine = make_engine(settings.database_url)
-        app.state.redis = redis = make_redis(settings.redis_url)
+        app.state.redis = redis = redis_for(settings)
         app.state.metrics = CollectorRegistry()
         app.state.metrics.register(QueueCollector(redis))
         relay = EventRelay(engine=engine, redis=redis)
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         streams.start()
         app.state.hub = hub = EventHub(
-            settings.redis_url,
+            partial(async_redis_for, settings),
             queue_size=settings.sse_queue_size,
             replay_concurrency=settings.event_replay_concurrency,
         )

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from services.worker.assessors import make_assessor
 from services.worker.assessors.base import Assessor
 from shared.db import make_engine
-from shared.redis_client import make_redis
+from shared.redis_client import redis_for
 from shared.settings import Settings, get_settings
 
 
@@ -28,7 +28,7 @@ class WorkerContext:
         return cls(
             settings=settings,
             engine=make_engine(settings.database_url),
-            redis=make_redis(settings.redis_url),
+            redis=redis_for(settings),
             assessor=make_assessor(settings),
         )
 

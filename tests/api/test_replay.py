@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -92,7 +93,8 @@ def test_replaying_sixty_200_kb_events_holds_a_few_mib_not_all_of_them(
     decoded, ~30 MB)."""
 
     async def replay() -> tuple[list[int], int]:
-        hub = EventHub(REDIS_URL, queue_size=16)  # not started: replay only needs the database
+        # Not started (no Redis needed): replay only reads the database.
+        hub = EventHub(lambda: AsyncRedis.from_url(REDIS_URL), queue_size=16)
         stream = OrgEventStream(
             hub=hub, engine=big_events, access=StreamAccess(org_id="acme"),
             replay_limit=10_000, replay_batch_bytes=BUDGET,

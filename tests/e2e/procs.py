@@ -144,14 +144,19 @@ def redis_server_binary() -> str:
     return binary
 
 
-def start_redis(port: int, *, log_dir: Path, data_dir: Path | None = None) -> Proc:
+def start_redis(
+    port: int, *, log_dir: Path, data_dir: Path | None = None, replica_of: int | None = None
+) -> Proc:
     """A private redis-server on ``HOST:port``, answering PING on return. In memory
     only, unless ``data_dir`` is given: then every write is appended to a file
-    there, so a server restarted on the same ``data_dir`` keeps its keys."""
+    there, so a server restarted on the same ``data_dir`` keeps its keys. With
+    ``replica_of``, a replica of the server on that port."""
     persistence = ["--save", "", "--appendonly", "no"]
     if data_dir is not None:
         persistence = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
         persistence += ["--dir", str(data_dir)]
+    if replica_of is not None:  # a replica loads the primary's snapshot from a file in --dir
+        persistence += ["--replicaof", HOST, str(replica_of), "--dir", str(data_dir or log_dir)]
     argv = [redis_server_binary(), "--bind", HOST, "--port", str(port), *persistence]
     proc = spawn(f"redis-{port}", argv, port=port, log_dir=log_dir)
     try:

@@ -19,6 +19,7 @@ import json
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Final, Literal
 
 import anyio
@@ -102,8 +103,11 @@ class Subscriber:
 
 
 class EventHub:
-    def __init__(self, redis_url: str, *, queue_size: int, replay_concurrency: int = 4) -> None:
-        self._redis_url = redis_url
+    def __init__(
+        self, connect: Callable[[], AsyncRedis], *, queue_size: int, replay_concurrency: int = 4
+    ) -> None:
+        """``connect`` makes the subscription's client (a new one after each loss)."""
+        self._connect = connect
         self._queue_size = queue_size
         #: Shared by this process's streams: how many replay pages are read at once.
         self.replay_limiter = anyio.CapacityLimiter(replay_concurrency)
@@ -183,9 +187,7 @@ class EventHub:
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def _listen(self) -> None:
-        client = AsyncRedis.from_url(
-            self._redis_url, protocol=2, socket_connect_timeout=1, health_check_interval=15
-        )
+        client = self._connect()
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(keys.EVENTS_CHANNEL, keys.STREAM_REVOCATIONS_CHANNEL)
