@@ -247,7 +247,7 @@ def test_stub_as_a_process_switches_mode_over_http() -> None:
             assessor.assess(make_request())
 
         switched = httpx.post(f"{url}/_stub/mode", json={"mode": "good"})
-        assert switched.json() == {"mode": "good", "delay": 0.0}
+        assert switched.json() == {"mode": "good", "delay": 0.0, "failure_rate": 0.2}
         assert assessor.assess(make_request()).summary == GOOD_ANSWER["summary"]
 
         recorded = httpx.get(f"{url}/_stub/requests").json()
