@@ -170,8 +170,12 @@ def test_kill_9_of_a_worker_leaves_nothing_running_and_its_retry_runs(
 ) -> None:
     api = start_replica(env)
     doomed = start_worker("worker-doomed", env=env, log_dir=process_logs, redis=redis_client)
-    handoff_id = _create_and_fail_once(api, stub, redis_client)
-    left_behind = _descendants(doomed.popen.pid)
+    try:
+        handoff_id = _create_and_fail_once(api, stub, redis_client)
+        left_behind = _descendants(doomed.popen.pid)
+    except BaseException:
+        doomed.stop()
+        raise
 
     os.kill(doomed.popen.pid, signal.SIGKILL)  # the process alone, as `kill -9 PID` does
     doomed.popen.wait(10)
