@@ -134,6 +134,43 @@ def wait_until(
     raise ProcessError(f"{proc.name}: no {what} within {timeout} s:\n{proc.log_tail()}")
 
 
+def poll(check: Callable[[], bool], *, timeout: float, what: str) -> float:
+    """Poll ``check`` until it is true; returns the seconds it took. Raises
+    ``AssertionError`` naming ``what`` after ``timeout`` seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(POLL_SECONDS)
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, their children, …), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                # The command name may hold spaces: the fields after ")" are fixed.
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (one that has exited and waits only for its parent's wait)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 # --- redis-server ----------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from shared.models import Role
 from shared.redis_client import make_redis
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, free_port, redis_url, start_redis
+from tests.e2e.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
 from tests.e2e.workers import start_worker
 from tests.stubs.openai_stub import OpenAIStub
 
@@ -38,16 +38,6 @@ def _headers(role: Role) -> dict[str, str]:
 
 
 JUNIOR, SENIOR = _headers(Role.engineer), _headers(Role.senior)
-
-
-def _wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> float:
-    """Poll until ``check()``; returns the seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"no {what} within {timeout} s")
 
 
 def _assessment_status(api: Proc, handoff_id: str) -> str:
@@ -126,7 +116,7 @@ def test_heuristic_assessment_is_ready_within_seconds(
     created = _create(api, "sess-fast")
     assert created.status_code == 201
     handoff_id = created.json()["id"]
-    took = _wait_for(
+    took = poll(
         lambda: _assessment_status(api, handoff_id) == "ready", timeout=10, what="assessment"
     )
     assert _events(api, handoff_id) == ["handoff_created", "handoff_assessment_ready"]
@@ -143,14 +133,14 @@ def test_worker_killed_mid_job_loses_nothing(
     api = start_replica(env)
     doomed = workers("worker-doomed", env)
     handoff_id = _create(api, "sess-kill").json()["id"]
-    _wait_for(lambda: stub.request_count == 1, timeout=10, what="assessment in progress")
+    poll(lambda: stub.request_count == 1, timeout=10, what="assessment in progress")
 
     doomed.kill()  # SIGKILL to the worker's whole process group, mid-request
     stub.set_mode("good")
     killed_at = time.monotonic()
     # Restarted under the same name, as a supervisor would: RQ still lists the dead one.
     workers("worker-doomed", env)
-    _wait_for(
+    poll(
         lambda: _assessment_status(api, handoff_id) == "ready",
         timeout=RECOVERY_BOUND_SECONDS,
         what="assessment after the kill",
@@ -182,7 +172,7 @@ def test_handoffs_created_while_redis_is_down_are_assessed(
     restarted = start_redis(private_redis.port, log_dir=process_logs)  # empty
     try:
         for handoff_id in accepted:
-            _wait_for(
+            poll(
                 lambda h=handoff_id: _assessment_status(api, h) == "ready",
                 timeout=60,
                 what=f"assessment of {handoff_id}",
@@ -209,9 +199,9 @@ def test_sla_breach_fires_once_even_after_the_worker_was_killed(
     first.kill()  # before either deadline: the breach must not depend on this process
 
     workers("worker-second", env)
-    _wait_for(lambda: "handoff_sla_breached" in _events(api, late), timeout=15, what="breach")
+    poll(lambda: "handoff_sla_breached" in _events(api, late), timeout=15, what="breach")
     # Let the sweep pass over it many more times: a later handoff breaching proves that.
     marker = _create(api, "sess-marker").json()["id"]
-    _wait_for(lambda: "handoff_sla_breached" in _events(api, marker), timeout=15, what="marker")
+    poll(lambda: "handoff_sla_breached" in _events(api, marker), timeout=15, what="marker")
     assert _events(api, late).count("handoff_sla_breached") == 1
     assert "handoff_sla_breached" not in _events(api, on_time)

@@ -19,7 +19,7 @@ import pytest
 
 from tests import log_leaks
 from tests.conftest import handoff_body
-from tests.e2e.procs import free_port
+from tests.e2e.procs import alive, descendants, free_port
 from tests.e2e.sse import SSEClient
 
 pytestmark = pytest.mark.slow
@@ -27,31 +27,6 @@ pytestmark = pytest.mark.slow
 STARTUP_LIMIT_SECONDS = 30
 INSTALL_LIMIT_SECONDS = 240
 REPO = Path(__file__).parents[2]
-
-
-def _children(pid: int) -> set[int]:
-    """Every descendant of ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _run_up_and_use_it(escalations: list[str], *, workdir: Path) -> None:
@@ -80,11 +55,11 @@ def _run_up_and_use_it(escalations: list[str], *, workdir: Path) -> None:
         _create_assess_and_claim(port, engineer=engineer, senior=senior)
         assert (workdir / "escalations.db").exists()
 
-        children = _children(up.pid)
+        children = descendants(up.pid)
         assert len(children) >= 3  # the Redis server, api, worker
         up.send_signal(signal.SIGINT)
         assert up.wait(30) == 0
-        assert [pid for pid in children if _alive(pid)] == []
+        assert [pid for pid in children if alive(pid)] == []
     finally:
         if up.poll() is None:
             up.kill()

@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +27,17 @@ from shared.models import Role
 from shared.redis_client import make_redis
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, free_port, redis_url, start_redis
+from tests.e2e.procs import (
+    Proc,
+    alive,
+    api_env,
+    base_url,
+    descendants,
+    free_port,
+    poll,
+    redis_url,
+    start_redis,
+)
 from tests.e2e.workers import start_worker
 from tests.stubs.openai_stub import OpenAIStub
 
@@ -46,16 +56,6 @@ _TOKEN = issue_token(
     ttl=timedelta(hours=1),
 )  # fmt: skip
 HEADERS = {"Authorization": f"Bearer {_TOKEN}"}
-
-
-def _wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> float:
-    """Poll until ``check()``; returns the seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout} s")
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def _create_and_fail_once(api: Proc, stub: OpenAIStub, redis: Redis) -> str:
         f"{base_url(api.port)}/api/v1/handoffs", json=handoff_body("sess-retry"), headers=HEADERS
     )
     assert created.status_code == 201, created.text
-    _wait_for(lambda: _retry_scheduled(redis), timeout=15, what="scheduled retry")
+    poll(lambda: _retry_scheduled(redis), timeout=15, what="scheduled retry")
     assert stub.request_count == 1
     stub.set_mode("good")
     return created.json()["id"]
@@ -148,7 +148,7 @@ def test_a_retry_scheduled_before_a_redis_outage_runs_after_it(
         time.sleep(OUTAGE_SECONDS)
         restarted = start_redis(persistent_redis.port, log_dir=process_logs, data_dir=redis_dir)
         try:
-            took = _wait_for(
+            took = poll(
                 lambda: _assessment_status(api, handoff_id) == "ready",
                 timeout=RETRY_BOUND_SECONDS,
                 what="assessment after the outage",
@@ -172,7 +172,7 @@ def test_kill_9_of_a_worker_leaves_nothing_running_and_its_retry_runs(
     doomed = start_worker("worker-doomed", env=env, log_dir=process_logs, redis=redis_client)
     try:
         handoff_id = _create_and_fail_once(api, stub, redis_client)
-        left_behind = _descendants(doomed.popen.pid)
+        left_behind = descendants(doomed.popen.pid)
     except BaseException:
         doomed.stop()
         raise
@@ -180,8 +180,8 @@ def test_kill_9_of_a_worker_leaves_nothing_running_and_its_retry_runs(
     os.kill(doomed.popen.pid, signal.SIGKILL)  # the process alone, as `kill -9 PID` does
     doomed.popen.wait(10)
     try:
-        _wait_for(
-            lambda: not any(_alive(pid) for pid in left_behind),
+        poll(
+            lambda: not any(alive(pid) for pid in left_behind),
             timeout=10,
             what=f"exit of the killed worker's children {left_behind}",
         )
@@ -192,7 +192,7 @@ def test_kill_9_of_a_worker_leaves_nothing_running_and_its_retry_runs(
 
     replacement = start_worker("worker-new", env=env, log_dir=process_logs, redis=redis_client)
     try:
-        _wait_for(
+        poll(
             lambda: _assessment_status(api, handoff_id) == "ready",
             timeout=RETRY_BOUND_SECONDS,
             what="assessment by the new worker",
@@ -200,30 +200,3 @@ def test_kill_9_of_a_worker_leaves_nothing_running_and_its_retry_runs(
         assert stub.request_count == 2
     finally:
         replacement.stop()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                # The command name may hold spaces: the fields after ")" are fixed.
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(entry.name)] = int(stat[1])
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has exited; only its parent's wait is missing

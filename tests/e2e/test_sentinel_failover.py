@@ -10,9 +10,8 @@ delayed), and every claim race had exactly one winner.
 
 import asyncio
 import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from shared.models import Role
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.deploy.test_rq_dashboard import start_dashboard
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, free_port
+from tests.e2e.procs import Proc, api_env, base_url, free_port, poll
 from tests.e2e.sentinel import MASTER, SentinelCluster, sentinel_cluster
 from tests.e2e.sse import SSEClient
 from tests.e2e.storm import claim_storm, make_seniors, open_claimers, storm_problems
@@ -52,15 +51,6 @@ def _token(role: Role, sub: str) -> str:
 JUNIOR = {"Authorization": f"Bearer {_token(Role.engineer, 'junior-1')}"}
 SENIOR_TOKEN = _token(Role.senior, "reader-1")
 SENIOR = {"Authorization": f"Bearer {SENIOR_TOKEN}"}
-
-
-def _wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.1)
-    raise AssertionError(f"no {what} within {timeout} s")
 
 
 class CreateLoad(threading.Thread):
@@ -162,10 +152,10 @@ def _fail_over_under_load(cluster: SentinelCluster, replicas: list[Proc], engine
         load.start()
         try:
             assert _claim_race(replicas) == [], "race before the failover"
-            _wait_for(lambda: len(load.accepted) >= 5, timeout=30, what="creates before the kill")
+            poll(lambda: len(load.accepted) >= 5, timeout=30, what="creates before the kill")
 
             cluster.primary.kill()
-            took = _wait_for(
+            took = poll(
                 lambda: cluster.master_port() == cluster.replica.port,
                 timeout=FAILOVER_BOUND_SECONDS,
                 what="failover to the replica",
@@ -173,7 +163,7 @@ def _fail_over_under_load(cluster: SentinelCluster, replicas: list[Proc], engine
             print(f"sentinels promoted the replica {took:.1f} s after the kill")
             assert _claim_race(replicas) == [], "race after the failover"
             at_failover = len(load.accepted)
-            _wait_for(
+            poll(
                 lambda: len(load.accepted) >= at_failover + CREATES_AFTER_FAILOVER,
                 timeout=60,
                 what="creates after the failover",
@@ -184,7 +174,7 @@ def _fail_over_under_load(cluster: SentinelCluster, replicas: list[Proc], engine
 
         accepted = load.accepted
         for handoff_id in accepted:
-            _wait_for(
+            poll(
                 lambda h=handoff_id: _assessment_status(one, h) == "ready",
                 timeout=SETTLE_BOUND_SECONDS,
                 what=f"assessment of {handoff_id}",
