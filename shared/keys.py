@@ -43,6 +43,24 @@ def open_streams(org_id: str, user_id: str) -> str:
     return f"escalations:open-streams:{len(org_id)}:{org_id}:{user_id}"
 
 
+def presence_streams(org_id: str) -> str:
+    """Sorted set of the org's seniors' and admins' open event streams on every
+    replica: member ``{stream id}:{user id}``, score as in ``open_streams``."""
+    return f"escalations:presence-streams:{org_id}"
+
+
+def presence_heartbeats(org_id: str) -> str:
+    """Sorted set of the org's user ids, scored by the time (Unix seconds) their
+    last presence heartbeat stops counting."""
+    return f"escalations:presence-heartbeats:{org_id}"
+
+
+def presence_people(org_id: str) -> str:
+    """Hash of the org's present (or lately present) people: user id →
+    ``{since}|{role}|{name}``; people no longer present are removed on read."""
+    return f"escalations:presence-people:{org_id}"
+
+
 #: Published with a stream session's id (a cookie token's ``jti``) when it is
 #: revoked, so every API process ends that session's open streams at once.
 STREAM_REVOCATIONS_CHANNEL = "escalations:stream-revocations"

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     #: not refreshed for ``stream_slot_ttl_seconds`` (its replica died) stops counting.
     stream_slot_refresh_seconds: float = Field(default=10.0, gt=0)
     stream_slot_ttl_seconds: float = Field(default=30.0, gt=0)
+    #: A senior or admin counts as present this long after ``POST /presence/heartbeat``.
+    presence_heartbeat_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
     @field_validator(
         "rate_limit_creates",

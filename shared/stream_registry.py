@@ -12,22 +12,30 @@ Scores are this process's clock (Unix seconds); replicas' clocks are assumed
 to agree within a small fraction of ``ttl_seconds``. When Redis is unavailable
 the stream is still registered locally and the next refresh writes it, so the
 registry heals after an outage (or a Redis restarted empty).
+
+Every stream is registered, whether or not a cap applies. A senior's or an
+admin's stream (``person`` given) is also written to the org's presence set
+(``shared.presence``) in the same script, refreshed and removed with its
+per-user entry, and each refresh re-records its person (``Presence.touch``).
 """
 
 import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 
 from shared import keys
+from shared.presence import Person, Presence, stream_member
 
 log = logging.getLogger(__name__)
 
-#: KEYS[1] the user's set; ARGV: now, expires_at, cap, stream id, key ttl (s).
+#: KEYS[1] the user's set, KEYS[2] (optional) the org's presence set; ARGV: now,
+#: expires_at, cap, stream id, key ttl (s), presence member.
 #: Returns 0 when the cap is reached (nothing added), else 1.
 ADMIT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -36,6 +44,10 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+if KEYS[2] then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
 return 1
 """
 
@@ -45,11 +57,30 @@ class StreamSlot:
     stream_id: str
     key: str
     checked: bool = True  # False: admitted while Redis did not answer
+    org_id: str = ""
+    person: Person | None = None  # counted in the org's presence
+
+    @property
+    def presence_key(self) -> str:
+        return keys.presence_streams(self.org_id)
+
+    @property
+    def presence_member(self) -> str:
+        assert self.person is not None
+        return stream_member(self.stream_id, self.person.id)
 
 
 class StreamRegistry:
-    def __init__(self, redis: Redis, *, ttl_seconds: float, refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_seconds: float,
+        refresh_seconds: float,
+        presence: Presence | None = None,
+    ) -> None:
         self._redis = redis
+        self._presence = presence
         self._ttl = ttl_seconds
         self._refresh_every = refresh_seconds
         self._admit = redis.register_script(ADMIT)
@@ -73,21 +104,25 @@ class StreamRegistry:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def admit(self, *, org_id: str, user_id: str, cap: int | None) -> StreamSlot | None:
+    def admit(
+        self, *, org_id: str, user_id: str, cap: int | None, person: Person | None = None
+    ) -> StreamSlot | None:
         """Registers a new stream; None when the user already has ``cap`` open
-        (``cap=None``: no cap). Blocking (one round trip): call it from a worker
-        thread. When Redis does not answer, the stream is admitted unchecked
-        (``slot.checked`` is False) and written by the next refresh."""
-        slot = StreamSlot(stream_id=uuid.uuid4().hex, key=keys.open_streams(org_id, user_id))
-        now = time.time()
+        (``cap=None``: no cap). With ``person`` (and a ``presence``), the stream
+        also makes them present. Blocking (one round trip, two with a person):
+        call it from a worker thread. When Redis does not answer, the stream is
+        admitted unchecked (``slot.checked`` is False) and written by the next refresh."""
+        slot = StreamSlot(
+            stream_id=uuid.uuid4().hex,
+            key=keys.open_streams(org_id, user_id),
+            org_id=org_id,
+            person=person if self._presence is not None else None,
+        )
         try:
-            admitted = self._admit(
-                keys=[slot.key],
-                args=[now, now + self._ttl, cap or 2**31, slot.stream_id, self._key_ttl()],
-            )
+            admitted = self._write_new(slot, cap)
         except RedisError as exc:
             log.warning("stream registry: Redis unavailable (%s); stream admitted unchecked", exc)
-            slot = StreamSlot(stream_id=slot.stream_id, key=slot.key, checked=False)
+            slot = replace(slot, checked=False)
             admitted = True
         if not admitted:
             return None
@@ -108,6 +143,22 @@ class StreamRegistry:
     def count(self, *, org_id: str, user_id: str) -> int:
         """Open streams of one user on every replica, expired entries left out."""
         return int(self._redis.zcount(keys.open_streams(org_id, user_id), time.time(), "+inf"))
+
+    def _write_new(self, slot: StreamSlot, cap: int | None) -> bool:
+        now = time.time()
+        args: list[str | float] = [
+            now,
+            now + self._ttl,
+            cap or 2**31,
+            slot.stream_id,
+            self._key_ttl(),
+        ]
+        if slot.person is None or self._presence is None:
+            return bool(self._admit(keys=[slot.key], args=args))
+        self._presence.touch(org_id=slot.org_id, person=slot.person, now=now)
+        return bool(
+            self._admit(keys=[slot.key, slot.presence_key], args=[*args, slot.presence_member])
+        )
 
     def _key_ttl(self) -> int:
         return int(self._ttl) + 1
@@ -135,17 +186,33 @@ class StreamRegistry:
             open_now = list(self._open) if refresh else []
         if not closed and not open_now:
             return
-        expires_at = time.time() + self._ttl
+        now = time.time()
+        expires_at = now + self._ttl
+        present = [slot for slot in open_now if slot.person is not None]
         try:
             with self._redis.pipeline(transaction=False) as pipeline:
                 for slot in closed:
                     pipeline.zrem(slot.key, slot.stream_id)
+                    if slot.person is not None:
+                        pipeline.zrem(slot.presence_key, slot.presence_member)
+                self._touch_people(pipeline, present, now)
                 for slot in open_now:
                     pipeline.zadd(slot.key, {slot.stream_id: expires_at})
-                for key in {slot.key for slot in open_now}:
+                for slot in present:
+                    pipeline.zadd(slot.presence_key, {slot.presence_member: expires_at})
+                for key in {slot.key for slot in open_now} | {s.presence_key for s in present}:
                     pipeline.expire(key, self._key_ttl())
                 pipeline.execute()
         except RedisError:
             with self._lock:
                 self._closed.extend(closed)
             raise
+
+    def _touch_people(self, pipeline: Pipeline, slots: list[StreamSlot], now: float) -> None:
+        """Re-records each person with an open stream (before their entries are
+        refreshed), so they are listed again after Redis lost its keys."""
+        if self._presence is None:
+            return
+        for org_id, person in {(slot.org_id, slot.person) for slot in slots}:
+            assert person is not None
+            self._presence.touch(org_id=org_id, person=person, now=now, client=pipeline)

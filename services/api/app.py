@@ -11,9 +11,10 @@ from prometheus_client import CollectorRegistry
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
-from services.api.routes import analytics, console, demo, events, handoffs, health
+from services.api.routes import analytics, console, demo, events, handoffs, health, presence
 from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
+from shared.presence import Presence
 from shared.queue_metrics import QueueCollector
 from shared.ratelimit import RateLimits
 from shared.redis_client import async_redis_for, redis_for
@@ -39,10 +40,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         on_events_committed(engine, relay.notify)
         relay.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
+        app.state.presence = Presence(
+            redis,
+            heartbeat_seconds=settings.presence_heartbeat_seconds,
+            stream_ttl_seconds=settings.stream_slot_ttl_seconds,
+        )
         app.state.stream_registry = streams = StreamRegistry(
             redis,
             ttl_seconds=settings.stream_slot_ttl_seconds,
             refresh_seconds=settings.stream_slot_refresh_seconds,
+            presence=app.state.presence,
         )
         streams.start()
         app.state.hub = hub = EventHub(
@@ -76,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(analytics.router)
+    app.include_router(presence.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -16,6 +16,7 @@ from shared.errors import Forbidden, NotAuthenticated
 from shared.handoffs import get_handoff
 from shared.locks import ClaimLock
 from shared.models import Handoff, Role
+from shared.presence import Presence
 from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
 
@@ -50,6 +51,13 @@ def get_rate_limits(request: Request) -> RateLimits:
 
 
 RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
+
+
+def get_presence(request: Request) -> Presence:
+    return request.app.state.presence
+
+
+PresenceDep = Annotated[Presence, Depends(get_presence)]
 
 
 def client_address(request: Request) -> str:

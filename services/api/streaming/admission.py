@@ -4,7 +4,9 @@ Before a stream starts: an address past the failed-authentication limit gets
 429 before its credentials are looked at; a refused token or cookie counts one
 failure for its address; the caller's stream opens are counted per (org, user);
 and the stream takes one of the user's ``max_streams_per_user`` slots in the
-registry shared by every replica. The slot is given back when the stream ends,
+registry shared by every replica. With the limits off there is no cap, but the
+stream is registered all the same: a senior's or admin's open stream makes them
+present (``shared.presence``). The slot is given back when the stream ends,
 however it ends. All Redis calls run on a worker thread, never on the event loop.
 """
 
@@ -18,6 +20,7 @@ from starlette.requests import Request
 from services.api.deps import client_address
 from shared.auth import Principal
 from shared.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
+from shared.presence import present_as
 from shared.ratelimit import Limit, RateLimits, refusal
 from shared.settings import Settings
 from shared.stream_registry import StreamRegistry, StreamSlot
@@ -51,11 +54,12 @@ def _admit(
     limits.check(Limit.AUTH_FAILURES, address)
     with limits.auth_failures_counted(address):
         principal = authenticate()
-    if not limits.enabled:
-        return principal, None
-    limits.hit(Limit.STREAM_OPENS, principal.org_id, principal.user_id)
-    cap = settings.max_streams_per_user
-    slot = registry.admit(org_id=principal.org_id, user_id=principal.user_id, cap=cap)
+    if limits.enabled:
+        limits.hit(Limit.STREAM_OPENS, principal.org_id, principal.user_id)
+    cap = settings.max_streams_per_user if limits.enabled else None
+    slot = registry.admit(
+        org_id=principal.org_id, user_id=principal.user_id, cap=cap, person=present_as(principal)
+    )
     if slot is None:
         RATE_LIMITED.labels(Limit.CONCURRENT_STREAMS.value).inc()
         raise refusal(
@@ -64,6 +68,6 @@ def _admit(
             math.ceil(settings.stream_slot_refresh_seconds),
             f"Too many open event streams: the limit is {cap} per user.",
         )
-    if not slot.checked:
+    if not slot.checked and limits.enabled:
         RATE_LIMIT_UNAVAILABLE.labels(Limit.CONCURRENT_STREAMS.value).inc()
     return principal, slot
