@@ -40,7 +40,18 @@ REDIS_URL = os.environ.get("ESCALATIONS_TEST_REDIS_URL", "")
 PG_ADMIN_URL = os.environ.get(
     "ESCALATIONS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = ("events", "org_event_counters", "idempotency_keys", "handoffs")
+#: Emptied before each test, in this order (rows before the rows they reference).
+TABLES = (
+    "events",
+    "org_event_counters",
+    "idempotency_keys",
+    "handoffs",
+    "escalation_levels",
+    "escalation_policies",
+    "team_domains",
+    "team_members",
+    "teams",
+)
 
 
 _private_redis: Proc | None = None

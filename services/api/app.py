@@ -11,7 +11,16 @@ from prometheus_client import CollectorRegistry
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
-from services.api.routes import analytics, console, demo, events, handoffs, health, presence
+from services.api.routes import (
+    analytics,
+    console,
+    demo,
+    events,
+    handoffs,
+    health,
+    presence,
+    teams,
+)
 from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
 from shared.presence import Presence
@@ -83,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(analytics.router)
+    app.include_router(teams.router)
     app.include_router(presence.router)
     app.include_router(demo.router)
     console.install(app)

@@ -4,7 +4,7 @@ and regression tests for what it (and hand-made malformed requests) found.
 Every operation gets a bounded, derandomized set of generated requests (the
 schema's examples, its coverage cases — boundary and invalid values, wrong
 methods — and fuzzed ones), sent as an admin, a senior, an engineer or nobody,
-with path ids that sometimes name a seeded handoff. No answer may be a 5xx, a
+with path ids that sometimes name a seeded handoff or team. No answer may be a 5xx, a
 status the operation does not declare, or a body or content type its
 declaration does not allow. Runs on both SQLite and PostgreSQL (the
 ``settings`` fixture's parameters); about 20 s each.
@@ -34,6 +34,8 @@ from tests.api.helpers import assert_error
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
 
 HANDOFFS = "/api/v1/handoffs"
+TEAMS = "/api/v1/teams"
+POLICY = "/api/v1/escalation-policy"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -81,7 +83,25 @@ def seeded_ids(client: TestClient, auth: TokenFactory) -> list[str]:
 
 
 @pytest.fixture
-def api_app(settings: Settings, seeded_ids: list[str]) -> Iterator[FastAPI]:
+def seeded_team_ids(client: TestClient, auth: TokenFactory) -> list[str]:
+    """Two teams, one of them named by the org's escalation policy."""
+    admin = auth("admin")
+    ids = []
+    for name in ("Networking", "Storage"):
+        body = {"name": name, "members": [{"id": "u-42", "name": "Dana"}], "domains": [name]}
+        response = client.post(TEAMS, json=body, headers=admin)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    level = {"after_seconds": 60, "target": "team", "team_id": ids[0], "mode": "broadcast"}
+    response = client.put(POLICY, json={"levels": [level]}, headers=admin)
+    assert response.status_code == 200, response.text
+    return ids
+
+
+@pytest.fixture
+def api_app(
+    settings: Settings, seeded_ids: list[str], seeded_team_ids: list[str]
+) -> Iterator[FastAPI]:
     """A fresh app on the test's database and Redis; schemathesis starts its lifespan
     on the first request, and it ends with the test."""
     try:
@@ -116,10 +136,16 @@ def _pick(case: schemathesis.Case, salt: str, options: Sequence[T]) -> T:
     ],
 )
 def test_api_conforms_to_its_schema(
-    case: schemathesis.Case, api_app: FastAPI, seeded_ids: list[str], auth: TokenFactory
+    case: schemathesis.Case,
+    api_app: FastAPI,
+    seeded_ids: list[str],
+    seeded_team_ids: list[str],
+    auth: TokenFactory,
 ) -> None:
     if "handoff_id" in (case.path_parameters or {}) and _pick(case, "seeded", (True, False)):
         case.path_parameters["handoff_id"] = _pick(case, "id", seeded_ids)
+    if "team_id" in (case.path_parameters or {}) and _pick(case, "seeded", (True, False)):
+        case.path_parameters["team_id"] = _pick(case, "id", seeded_team_ids)
     role = _pick(case, "role", CALLERS)
     headers = auth(role) if role else {}
     case.call_and_validate(

@@ -1,0 +1,385 @@
+"""Teams and the org's escalation policy: who a handoff can be routed to.
+
+Functions take keyword arguments only, commit their own transaction and raise
+``shared.errors`` exceptions. Uniqueness (a team name, a domain's owner) and
+references (a level's team) are settled by the database's constraints, so two
+replicas racing cannot both win; the checks made first only give the loser a
+precise answer (which team has the name or the domain).
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from shared.auth import Principal
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.models import (
+    EscalationLevel,
+    EscalationPolicy,
+    EscalationPolicyBody,
+    EscalationPolicyPublic,
+    LevelMode,
+    LevelTarget,
+    MePublic,
+    PolicyLevelPublic,
+    Team,
+    TeamBody,
+    TeamDomain,
+    TeamList,
+    TeamMember,
+    TeamMemberPublic,
+    TeamPublic,
+    TeamRef,
+)
+from shared.timeutil import utcnow
+
+T = TypeVar("T")
+
+
+# --- me ----------------------------------------------------------------------------
+
+
+def describe_me(*, session: Session, principal: Principal) -> MePublic:
+    """The caller as the token says, with the teams (of the caller's org) listing
+    the caller's id among their members, by name."""
+    statement = (
+        select(Team)
+        .join(TeamMember, col(TeamMember.team_id) == Team.id)
+        .where(TeamMember.org_id == principal.org_id, TeamMember.user_id == principal.user_id)
+        .order_by(col(Team.name), col(Team.id))
+    )
+    teams = [TeamRef(id=team.id, name=team.name) for team in session.exec(statement)]
+    return MePublic(
+        id=principal.user_id,
+        name=principal.name,
+        role=principal.role,
+        org_id=principal.org_id,
+        teams=teams,
+    )
+
+
+# --- teams: read -------------------------------------------------------------------
+
+
+def list_teams(*, session: Session, org_id: str) -> TeamList:
+    """The org's teams by name, each whole (members and domains in the order given)."""
+    teams = session.exec(
+        select(Team).where(Team.org_id == org_id).order_by(col(Team.name), col(Team.id))
+    ).all()
+    members: defaultdict[str, list[TeamMember]] = defaultdict(list)
+    for member in session.exec(
+        select(TeamMember).where(TeamMember.org_id == org_id).order_by(col(TeamMember.position))
+    ):
+        members[member.team_id].append(member)
+    domains: defaultdict[str, list[TeamDomain]] = defaultdict(list)
+    for domain in session.exec(
+        select(TeamDomain).where(TeamDomain.org_id == org_id).order_by(col(TeamDomain.position))
+    ):
+        domains[domain.team_id].append(domain)
+    return TeamList(items=[_public(team, members[team.id], domains[team.id]) for team in teams])
+
+
+def get_team(*, session: Session, org_id: str, team_id: str) -> TeamPublic:
+    """The org's team, or ``NotFound`` (``team_not_found``, also for another org's)."""
+    team = _load_or_404(session, org_id, team_id)
+    return _public(team, _members(session, team.id), _domains(session, team.id))
+
+
+# --- teams: write ------------------------------------------------------------------
+
+
+def create_team(*, session: Session, org_id: str, body: TeamBody) -> TeamPublic:
+    """Raises ``Conflict``: ``team_name_taken`` (with ``team_id``), or
+    ``domain_taken`` (with ``domain``, ``team_id``, ``team_name`` of its owner)."""
+    _refuse_taken(session, org_id, body, team_id=None)
+    now = utcnow()
+    team = Team(id=str(uuid.uuid4()), org_id=org_id, name=body.name, created_at=now, updated_at=now)
+
+    def write() -> TeamPublic:
+        session.add(team)
+        session.flush()  # the team's row before the rows that reference it
+        return _write_children(session, team, body)
+
+    return _commit_or_explain(session, write, lambda: _refuse_taken(session, org_id, body, None))
+
+
+def replace_team(*, session: Session, org_id: str, team_id: str, body: TeamBody) -> TeamPublic:
+    """Replaces name, members and domains at once. Raises ``NotFound``
+    (``team_not_found``) and the conflicts of ``create_team``."""
+    team = _load_or_404(session, org_id, team_id, for_update=True)
+    _refuse_taken(session, org_id, body, team_id=team.id)
+
+    def write() -> TeamPublic:
+        team.name = body.name
+        team.updated_at = utcnow()
+        session.execute(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
+        session.execute(delete(TeamDomain).where(col(TeamDomain.team_id) == team.id))
+        return _write_children(session, team, body)
+
+    def explain() -> None:
+        _load_or_404(session, org_id, team_id)
+        _refuse_taken(session, org_id, body, team_id)
+
+    return _commit_or_explain(session, write, explain)
+
+
+def delete_team(*, session: Session, org_id: str, team_id: str) -> None:
+    """Deletes the team with its members and domains. Raises ``NotFound``
+    (``team_not_found``) and ``Conflict`` (``team_in_use``, with ``levels``: the
+    1-based policy levels naming it), which the levels' foreign key also enforces
+    against a concurrent policy change."""
+    team = _load_or_404(session, org_id, team_id, for_update=True)
+    _refuse_in_use(session, org_id, team)
+
+    def write() -> None:
+        session.execute(delete(Team).where(col(Team.id) == team.id, col(Team.org_id) == org_id))
+
+    _commit_or_explain(session, write, lambda: _refuse_in_use(session, org_id, team))
+
+
+def _write_children(session: Session, team: Team, body: TeamBody) -> TeamPublic:
+    members = [
+        TeamMember(
+            team_id=team.id, org_id=team.org_id, user_id=member.id, name=member.name, position=index
+        )
+        for index, member in enumerate(body.members)
+    ]
+    domains = [
+        TeamDomain(org_id=team.org_id, domain=domain, team_id=team.id, position=index)
+        for index, domain in enumerate(body.domains)
+    ]
+    session.add_all([*members, *domains])
+    session.flush()  # the name and domain keys are checked here
+    return _public(team, members, domains)
+
+
+def _refuse_taken(session: Session, org_id: str, body: TeamBody, team_id: str | None) -> None:
+    same_name = select(Team).where(Team.org_id == org_id, Team.name == body.name)
+    if team_id is not None:
+        same_name = same_name.where(Team.id != team_id)
+    holder = session.exec(same_name).first()
+    if holder is not None:
+        raise Conflict(
+            f"A team named {body.name!r} exists.", code="team_name_taken", team_id=holder.id
+        )
+    if not body.domains:
+        return
+    owned = (
+        select(TeamDomain, Team)
+        .join(Team, col(Team.id) == TeamDomain.team_id)
+        .where(TeamDomain.org_id == org_id, col(TeamDomain.domain).in_(body.domains))
+        .order_by(col(TeamDomain.domain))
+    )
+    if team_id is not None:
+        owned = owned.where(TeamDomain.team_id != team_id)
+    taken = session.exec(owned).first()
+    if taken is not None:
+        domain, owner = taken
+        raise Conflict(
+            f"Domain {domain.domain!r} belongs to team {owner.name!r}.",
+            code="domain_taken",
+            domain=domain.domain,
+            team_id=owner.id,
+            team_name=owner.name,
+        )
+
+
+def _refuse_in_use(session: Session, org_id: str, team: Team) -> None:
+    positions = session.exec(
+        select(EscalationLevel.position)
+        .where(EscalationLevel.org_id == org_id, EscalationLevel.team_id == team.id)
+        .order_by(col(EscalationLevel.position))
+    ).all()
+    if positions:
+        levels = [position + 1 for position in positions]
+        raise Conflict(
+            f"Team {team.name!r} is named by the escalation policy (levels {levels}); "
+            "change the policy first.",
+            code="team_in_use",
+            levels=levels,
+        )
+
+
+def _commit_or_explain(session: Session, write: Callable[[], T], explain: Callable[[], None]) -> T:
+    """Runs ``write`` and commits. When a constraint refuses it (a concurrent
+    request won), rolls back and runs ``explain``, which raises the precise error
+    now visible; failing that, ``Conflict`` (``concurrent_update``)."""
+    try:
+        result = write()
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        explain()
+        raise Conflict("The team changed concurrently; retry.", code="concurrent_update") from None
+    return result
+
+
+# --- teams: helpers ----------------------------------------------------------------
+
+
+def _load_or_404(session: Session, org_id: str, team_id: str, *, for_update: bool = False) -> Team:
+    team = _load(session, org_id, team_id, for_update=for_update)
+    if team is None:
+        raise NotFound(f"Team {team_id} not found.", code="team_not_found")
+    return team
+
+
+def _load(session: Session, org_id: str, team_id: str, *, for_update: bool = False) -> Team | None:
+    if not _is_uuid(team_id):
+        return None
+    statement = select(Team).where(Team.id == team_id, Team.org_id == org_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _members(session: Session, team_id: str) -> list[TeamMember]:
+    statement = select(TeamMember).where(TeamMember.team_id == team_id)
+    return list(session.exec(statement.order_by(col(TeamMember.position))))
+
+
+def _domains(session: Session, team_id: str) -> list[TeamDomain]:
+    statement = select(TeamDomain).where(TeamDomain.team_id == team_id)
+    return list(session.exec(statement.order_by(col(TeamDomain.position))))
+
+
+def _public(team: Team, members: list[TeamMember], domains: list[TeamDomain]) -> TeamPublic:
+    return TeamPublic(
+        id=team.id,
+        name=team.name,
+        members=[TeamMemberPublic(id=member.user_id, name=member.name) for member in members],
+        domains=[domain.domain for domain in domains],
+        created_at=team.created_at,
+        updated_at=team.updated_at,
+    )
+
+
+# --- escalation policy -------------------------------------------------------------
+
+
+def default_policy(*, claim_sla_seconds: int) -> EscalationPolicyPublic:
+    """Today's behaviour: one level, all seniors, broadcast, after the claim SLA."""
+    level = PolicyLevelPublic(
+        after_seconds=claim_sla_seconds,
+        target=LevelTarget.all_seniors,
+        team_id=None,
+        team_name=None,
+        mode=LevelMode.broadcast,
+    )
+    return EscalationPolicyPublic(levels=[level], repeat=0, is_default=True, updated_at=None)
+
+
+def get_policy(*, session: Session, org_id: str, claim_sla_seconds: int) -> EscalationPolicyPublic:
+    """The org's policy, or ``default_policy`` when it has set none. This is what
+    a new handoff should copy: a later change applies to handoffs created after it."""
+    policy = session.get(EscalationPolicy, org_id, populate_existing=True)
+    if policy is None:
+        return default_policy(claim_sla_seconds=claim_sla_seconds)
+    rows = session.exec(
+        select(EscalationLevel, Team)
+        .outerjoin(Team, col(Team.id) == EscalationLevel.team_id)
+        .where(EscalationLevel.org_id == org_id)
+        .order_by(col(EscalationLevel.position))
+    ).all()
+    team_names = {team.id: team.name for _, team in rows if team is not None}
+    return _policy_public(policy, [level for level, _ in rows], team_names)
+
+
+def put_policy(
+    *, session: Session, org_id: str, body: EscalationPolicyBody
+) -> EscalationPolicyPublic:
+    """Stores the whole policy. Raises ``InvalidInput`` (``unknown_team``, with
+    ``team_id`` and ``level``) when a level names a team the org does not have,
+    also one deleted concurrently (the levels' foreign key refuses it)."""
+    for _ in range(2):
+        try:
+            return _write_policy(session, org_id, body)
+        except IntegrityError:
+            # A concurrent first policy of this org, or a team deleted meanwhile:
+            # the second attempt updates that policy, or reports the missing team.
+            session.rollback()
+    raise Conflict("The policy changed concurrently; retry.", code="concurrent_update")
+
+
+def _write_policy(
+    session: Session, org_id: str, body: EscalationPolicyBody
+) -> EscalationPolicyPublic:
+    team_names = _named_teams(session, org_id, body)
+    now = utcnow()
+    statement = select(EscalationPolicy).where(EscalationPolicy.org_id == org_id)
+    policy = session.exec(
+        statement.with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if policy is None:
+        policy = EscalationPolicy(org_id=org_id, repeat=body.repeat, created_at=now, updated_at=now)
+        session.add(policy)
+        session.flush()
+    policy.repeat = body.repeat
+    policy.updated_at = now
+    session.execute(delete(EscalationLevel).where(col(EscalationLevel.org_id) == org_id))
+    levels = [
+        EscalationLevel(
+            org_id=org_id,
+            position=position,
+            after_seconds=level.after_seconds,
+            target=level.target.value,
+            team_id=level.team_id,
+            mode=level.mode.value,
+        )
+        for position, level in enumerate(body.levels)
+    ]
+    session.add_all(levels)
+    session.flush()
+    public = _policy_public(policy, levels, team_names)
+    session.commit()
+    return public
+
+
+def _named_teams(session: Session, org_id: str, body: EscalationPolicyBody) -> dict[str, str]:
+    """Names of the teams the levels name; ``unknown_team`` for the first missing one."""
+    wanted = {level.team_id for level in body.levels if level.team_id is not None}
+    found = session.exec(
+        select(Team).where(Team.org_id == org_id, col(Team.id).in_(sorted(wanted)))
+    ).all()
+    names = {team.id: team.name for team in found}
+    for number, level in enumerate(body.levels, start=1):
+        if level.team_id is not None and level.team_id not in names:
+            raise InvalidInput(
+                f"Level {number} names team {level.team_id}, which does not exist.",
+                code="unknown_team",
+                team_id=level.team_id,
+                level=number,
+            )
+    return names
+
+
+def _policy_public(
+    policy: EscalationPolicy, levels: list[EscalationLevel], team_names: dict[str, str]
+) -> EscalationPolicyPublic:
+    return EscalationPolicyPublic(
+        levels=[
+            PolicyLevelPublic(
+                after_seconds=level.after_seconds,
+                target=LevelTarget(level.target),
+                team_id=level.team_id,
+                team_name=team_names.get(level.team_id) if level.team_id else None,
+                mode=LevelMode(level.mode),
+            )
+            for level in levels
+        ],
+        repeat=policy.repeat,
+        is_default=False,
+        updated_at=policy.updated_at,
+    )
