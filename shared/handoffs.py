@@ -210,13 +210,20 @@ def list_handoffs(
     domain: str | None,
     limit: int,
     cursor: str | None,
+    created_by: str | None = None,
+    claimed_by: str | None = None,
 ) -> HandoffPage:
-    """The org's handoffs in queue order (priority, then oldest first), one page."""
+    """The org's handoffs in queue order (priority, then oldest first), one page;
+    ``created_by`` / ``claimed_by`` keep those of one user id."""
     statement = select(Handoff).where(Handoff.org_id == org_id)
     if status is not None:
         statement = statement.where(Handoff.status == status.value)
     if domain is not None:
         statement = statement.where(Handoff.problem_domain == domain)
+    if created_by is not None:
+        statement = statement.where(Handoff.created_by_id == created_by)
+    if claimed_by is not None:
+        statement = statement.where(Handoff.claimed_by_id == claimed_by)
     if cursor is not None:
         statement = statement.where(_after_cursor(*_decode_cursor(cursor)))
     statement = statement.order_by(

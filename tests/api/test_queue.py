@@ -97,6 +97,31 @@ def test_status_and_domain_filters_combine(client: TestClient, auth) -> None:
     assert ids(found) == [k8s_pending["id"]]
 
 
+def test_created_by_me_or_an_id_keeps_one_users_handoffs(client: TestClient, auth) -> None:
+    mine = create(client, auth("engineer", sub="u-jo"), "sess-jo")
+    theirs = create(client, auth("engineer", sub="u-al"), "sess-al")
+
+    assert ids(list_all(client, auth("engineer", sub="u-jo"), created_by="me")) == [mine["id"]]
+    assert ids(list_all(client, auth("senior"), created_by="u-al")) == [theirs["id"]]
+    assert list_all(client, auth("senior"), created_by="u-nobody") == []
+
+
+def test_claimed_by_me_or_an_id_keeps_one_seniors_claims(client: TestClient, auth) -> None:
+    dana, sam = auth("senior", sub="u-dana"), auth("senior", sub="u-sam")
+    first, second, unclaimed = create_many(client, auth("engineer"), 3)
+    claim(client, dana, first["id"])
+    claim(client, sam, second["id"])
+
+    assert ids(list_all(client, dana, claimed_by="me")) == [first["id"]]
+    assert ids(list_all(client, dana, claimed_by="u-sam")) == [second["id"]]
+    assert unclaimed["id"] not in ids(list_all(client, dana, claimed_by="me"))
+
+
+def test_user_filters_never_reach_another_org(client: TestClient, auth) -> None:
+    create(client, auth("engineer", sub="u-jo", org="globex"), "sess-globex")
+    assert list_all(client, auth("senior", org="acme"), created_by="u-jo") == []
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -109,6 +134,9 @@ def test_status_and_domain_filters_combine(client: TestClient, auth) -> None:
         {"limit": "ten"},
         {"cursor": "c" * 513},
         {"domain": "kube\x00"},
+        {"created_by": ""},
+        {"created_by": "u" * 129},
+        {"claimed_by": "u\x00"},
     ],
     ids=[
         "bad-status",
@@ -120,6 +148,9 @@ def test_status_and_domain_filters_combine(client: TestClient, auth) -> None:
         "limit-text",
         "long-cursor",
         "nul-domain",
+        "empty-created-by",
+        "long-created-by",
+        "nul-claimed-by",
     ],
 )
 def test_bad_query_parameters_are_422(client: TestClient, auth, params: dict[str, Any]) -> None:

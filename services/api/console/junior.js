@@ -302,9 +302,9 @@ export function mountMine(main, ctx, params) {
 
   async function load() {
     try {
-      const { items: all } = await listAll({});
+      const { items: mine } = await listAll({ created_by: "me" });
       items.clear();
-      for (const handoff of all) if (handoff.created_by_id === claims.sub) items.set(handoff.id, handoff);
+      for (const handoff of mine) items.set(handoff.id, handoff);
       status.hidden = true;
       render();
     } catch (error) {

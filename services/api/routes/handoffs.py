@@ -80,6 +80,10 @@ def _enqueue_assessment(redis: RedisDep, handoff: HandoffPublic, settings: Setti
         log.warning("could not enqueue assessment for %s: %s", handoff.id, exc)
 
 
+#: A user id as tokens carry it (``sub``: 1–128 characters, no NUL), or ``me``.
+UserFilter = Annotated[str | None, Query(min_length=1, max_length=128, pattern="^[^\x00]+$")]
+
+
 @router.get("", responses=errors(429))
 def list_handoffs(
     principal: PrincipalDep,
@@ -88,7 +92,10 @@ def list_handoffs(
     domain: Annotated[str | None, Query(min_length=1, max_length=64, pattern="^[^\x00]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    created_by: UserFilter = None,
+    claimed_by: UserFilter = None,
 ) -> HandoffPage:
+    """``created_by`` and ``claimed_by`` take a user id, or ``me`` for the caller."""
     return handoffs.list_handoffs(
         session=session,
         org_id=principal.org_id,
@@ -96,7 +103,13 @@ def list_handoffs(
         domain=domain,
         limit=limit,
         cursor=cursor,
+        created_by=_user(created_by, principal),
+        claimed_by=_user(claimed_by, principal),
     )
+
+
+def _user(value: str | None, principal: PrincipalDep) -> str | None:
+    return principal.user_id if value == "me" else value
 
 
 @router.get("/{handoff_id}", responses=errors(404, 429))
