@@ -40,8 +40,12 @@ def make_tls_files(directory: Path) -> TLSFiles:
     """A CA, a server certificate for 127.0.0.1 and a client certificate, valid for two days."""
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key = directory / "ca.crt", directory / "ca.key"
+    # Python 3.13 verifies strictly (ssl.VERIFY_X509_STRICT): a CA marked critical and
+    # certificates that name their issuer's key, as a real CA issues them.
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=escalations test CA", "-keyout", ca_key, "-out", ca)  # fmt: skip
+             "-subj", "/CN=escalations test CA", "-keyout", ca_key, "-out", ca,
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
     files = TLSFiles(
         ca=ca,
         server_cert=directory / "server.crt",
@@ -49,7 +53,9 @@ def make_tls_files(directory: Path) -> TLSFiles:
         client_cert=directory / "client.crt",
         client_key=directory / "client.key",
     )
-    _issue(directory, "server", ca, ca_key, f"subjectAltName=IP:{HOST}")
+    _issue(
+        directory, "server", ca, ca_key, f"subjectAltName=IP:{HOST}\nextendedKeyUsage=serverAuth"
+    )
     _issue(directory, "client", ca, ca_key, "extendedKeyUsage=clientAuth")
     return files
 
@@ -57,7 +63,12 @@ def make_tls_files(directory: Path) -> TLSFiles:
 def _issue(directory: Path, name: str, ca: Path, ca_key: Path, extension: str) -> None:
     key, csr, cert = (directory / f"{name}.{ext}" for ext in ("key", "csr", "crt"))
     extfile = directory / f"{name}.ext"
-    extfile.write_text(extension + "\n")
+    extfile.write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+        "subjectKeyIdentifier=hash\n" + extension + "\n"
+    )
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
              "-keyout", key, "-out", csr)  # fmt: skip
     _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
