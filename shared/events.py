@@ -12,13 +12,26 @@ from sqlmodel import Session, col, select
 
 from shared.auth import Principal
 from shared.db import EVENTS_WRITTEN
-from shared.models import Event, EventPublic, EventType, Handoff, HandoffPublic, OrgEventCounter
+from shared.models import (
+    Event,
+    EventData,
+    EventPublic,
+    EventType,
+    Handoff,
+    HandoffPublic,
+    OrgEventCounter,
+)
 from shared.request_context import REQUEST_ID
 from shared.timeutil import isoformat, utcnow
 
 
 def record_event(
-    session: Session, *, handoff: Handoff, type: EventType, actor: Principal | None
+    session: Session,
+    *,
+    handoff: Handoff,
+    type: EventType,
+    actor: Principal | None,
+    data: dict[str, Any] | None = None,
 ) -> Event:
     """Add the event for ``handoff``'s new state to the session's transaction.
 
@@ -36,6 +49,7 @@ def record_event(
         at=utcnow(),
         handoff=handoff_public(handoff).model_dump(mode="json"),
         request_id=REQUEST_ID.get(),
+        data=data,
     )
     session.add(event)
     session.info[EVENTS_WRITTEN] = True
@@ -79,6 +93,7 @@ def event_public(event: Event) -> EventPublic:
         actor_id=event.actor_id,
         actor_name=event.actor_name,
         request_id=event.request_id,
+        data=EventData.model_validate(event.data) if event.data is not None else None,
         handoff=HandoffPublic.model_validate(event.handoff),
     )
 
@@ -112,6 +127,7 @@ def event_head_json(event: Any) -> str:
             "actor_id": event.actor_id,
             "actor_name": event.actor_name,
             "request_id": event.request_id,
+            "data": event.data,
         },
         separators=(",", ":"),
     )
@@ -190,6 +206,7 @@ def replay_events(
             col(Event.actor_id),
             col(Event.actor_name),
             col(Event.request_id),
+            col(Event.data),
             cast(col(Event.handoff), Text).label("handoff_json"),
         )
         .where(

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from shared.auth import Principal
 from shared.db import rows_changed
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
+from shared.escalation import Plan, plan_levels, start_levels
 from shared.events import handoff_public, record_event
 from shared.locks import ClaimLock
 from shared.metrics import CLAIMS
@@ -66,7 +67,13 @@ def create_handoff(
         if replay is not None:
             return replay, False
     _refuse_second_open_handoff(session, principal.org_id, body.session_id)
-    handoff = _new_handoff(principal, body, claim_sla_seconds)
+    plan = plan_levels(
+        session=session,
+        org_id=principal.org_id,
+        problem_domain=body.snapshot.problem_domain,
+        claim_sla_seconds=claim_sla_seconds,
+    )
+    handoff = _new_handoff(principal, body, claim_sla_seconds, plan)
     session.add(handoff)
     public = handoff_public(handoff)
     if idempotency_key is not None:
@@ -82,9 +89,11 @@ def create_handoff(
     return public, True
 
 
-def _new_handoff(principal: Principal, body: HandoffCreate, claim_sla_seconds: int) -> Handoff:
+def _new_handoff(
+    principal: Principal, body: HandoffCreate, claim_sla_seconds: int, plan: Plan
+) -> Handoff:
     now = utcnow()
-    return Handoff(
+    handoff = Handoff(
         id=str(uuid.uuid4()),
         org_id=principal.org_id,
         session_id=body.session_id,
@@ -99,7 +108,11 @@ def _new_handoff(principal: Principal, body: HandoffCreate, claim_sla_seconds: i
         engineer_notes=body.engineer_notes,
         snapshot=body.snapshot.model_dump(mode="json"),
         claim_deadline_at=now + timedelta(seconds=claim_sla_seconds),
+        escalation_levels=plan.levels,
+        escalation_repeat=plan.repeat,
     )
+    start_levels(handoff, now)
+    return handoff
 
 
 def _refuse_second_open_handoff(session: Session, org_id: str, session_id: str) -> None:
@@ -322,6 +335,7 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
             claimed_at=now,
             first_claimed_at=func.coalesce(Handoff.first_claimed_at, now),
             sla_settled_at=_settled_if_in_time(now),
+            next_escalation_at=None,  # a claim stops re-escalation
             updated_at=now,
         )
     )
@@ -376,6 +390,7 @@ def release_handoff(*, session: Session, principal: Principal, handoff_id: str) 
         raise _not_claim_owner(handoff)
     handoff.status = HandoffStatus.pending.value
     handoff.claimed_by_id = handoff.claimed_by_name = handoff.claimed_at = None
+    start_levels(handoff, utcnow())  # unclaimed again: re-escalation starts over
     return _commit_change(session, handoff, EventType.released, principal)
 
 
@@ -403,6 +418,7 @@ def cancel_handoff(*, session: Session, principal: Principal, handoff_id: str) -
         raise invalid_state("cancel", handoff.status)
     handoff.status = HandoffStatus.cancelled.value
     handoff.cancelled_at = utcnow()
+    handoff.next_escalation_at = None
     if handoff.sla_settled_at is None and _before_deadline(handoff, handoff.cancelled_at):
         handoff.sla_settled_at = handoff.cancelled_at
     return _commit_change(session, handoff, EventType.cancelled, principal)

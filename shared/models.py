@@ -64,6 +64,7 @@ class EventType(StrEnum):
     resolved = "handoff_resolved"
     cancelled = "handoff_cancelled"
     sla_breached = "handoff_sla_breached"
+    escalated = "handoff_escalated"
 
 
 def _utc_column(nullable: bool = False) -> Any:
@@ -93,6 +94,12 @@ class Handoff(SQLModel, table=True):
             "claim_deadline_at",
             sqlite_where=sa.text("sla_settled_at IS NULL"),
             postgresql_where=sa.text("sla_settled_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_handoffs_escalation_due",
+            "next_escalation_at",
+            sqlite_where=sa.text("next_escalation_at IS NOT NULL"),
+            postgresql_where=sa.text("next_escalation_at IS NOT NULL"),
         ),
     )
 
@@ -125,6 +132,25 @@ class Handoff(SQLModel, table=True):
     sla_breached_at: datetime | None = _utc_column(nullable=True)
     #: Set once the SLA is answered: breached, or claimed or cancelled in time.
     sla_settled_at: datetime | None = _utc_column(nullable=True)
+    # Re-escalation (shared/escalation.py): the policy's levels as they were at
+    # creation (null for handoffs older than levels: one level, all seniors), the
+    # current level and loop, and when the next move is due (null: none is).
+    escalation_levels: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    escalation_repeat: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    escalation_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    escalation_loop: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_escalation_at: datetime | None = _utc_column(nullable=True)
+    assigned_to_id: str | None = Field(default=None, max_length=128)
+    assigned_to_name: str | None = Field(default=None, max_length=256)
+
+    @property
+    def escalation_target(self) -> dict[str, Any]:
+        """Who the current level targets: ``{"target", "team_id", "team_name"}``."""
+        levels = self.escalation_levels or ()
+        if self.escalation_level >= len(levels):
+            return {"target": "all_seniors", "team_id": None, "team_name": None}
+        level = levels[self.escalation_level]
+        return {key: level.get(key) for key in ("target", "team_id", "team_name")}
 
 
 class Event(SQLModel, table=True):
@@ -152,6 +178,8 @@ class Event(SQLModel, table=True):
     handoff: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     published_at: datetime | None = _utc_column(nullable=True)
     request_id: str | None = Field(default=None, max_length=64)
+    #: What the type alone does not say, e.g. ``{"escalation": {...}}``; null otherwise.
+    data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class OrgEventCounter(SQLModel, table=True):
@@ -316,6 +344,31 @@ class AssessmentData(BaseModel):
     generated_at: str
 
 
+class EscalationTarget(BaseModel):
+    """Who a level reaches: ``team`` names a team; ``domain_team`` is the team owning
+    the handoff's problem domain (``all_seniors`` when no team owned it at creation)."""
+
+    target: str = "all_seniors"
+    team_id: str | None = None
+    team_name: str | None = None
+
+
+class EscalationMove(BaseModel):
+    """``data.escalation`` of a ``handoff_escalated`` event: the level reached."""
+
+    level: int
+    loop: int
+    target: str
+    team_id: str | None
+    mode: str
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    escalation: EscalationMove | None = None
+
+
 class HandoffPublic(BaseModel):
     id: str
     org_id: str
@@ -337,6 +390,13 @@ class HandoffPublic(BaseModel):
     resolution_notes: str | None
     claim_deadline_at: UtcTime | None = None
     sla_breached_at: UtcTime | None = None
+    # Defaults: events stored before re-escalation existed still validate.
+    escalation_level: int = 0
+    escalation_loop: int = 0
+    escalation_target: EscalationTarget = PydField(default_factory=EscalationTarget)
+    next_escalation_at: UtcTime | None = None
+    assigned_to_id: str | None = None
+    assigned_to_name: str | None = None
 
 
 class HandoffPage(BaseModel):
@@ -353,6 +413,7 @@ class EventPublic(BaseModel):
     actor_id: str | None
     actor_name: str | None
     request_id: str | None = None
+    data: EventData | None = None
     handoff: HandoffPublic
 
 

@@ -18,6 +18,7 @@ from services.worker.context import WorkerContext, set_context
 from services.worker.retries import DueRetryMover, move_due_retries
 from shared import keys
 from shared.db import on_events_committed
+from shared.escalation import sweep_escalations
 from shared.reconciler import try_reconcile
 from shared.relay import EventRelay
 from shared.settings import Settings
@@ -33,8 +34,8 @@ WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
 
 
 class PeriodicMaintenance(threading.Thread):
-    """Every ``maintenance_interval_seconds``: re-enqueue lost assessments and
-    record claim-SLA breaches."""
+    """Every ``maintenance_interval_seconds``: re-enqueue lost assessments,
+    record claim-SLA breaches and move handoffs whose level is due."""
 
     def __init__(self, context: WorkerContext) -> None:
         super().__init__(name="maintenance", daemon=True)
@@ -53,6 +54,7 @@ class PeriodicMaintenance(threading.Thread):
         context = self._context
         try:
             breaches = sweep_sla_breaches(engine=context.engine)
+            moves = sweep_escalations(engine=context.engine)
             report = try_reconcile(
                 engine=context.engine, redis=context.redis, settings=context.settings
             )
@@ -61,6 +63,8 @@ class PeriodicMaintenance(threading.Thread):
             return
         if breaches:
             log.info("maintenance: %d claim-SLA breaches recorded", breaches)
+        if moves:
+            log.info("maintenance: %d handoffs moved up a level", moves)
         if report is not None and (report.enqueued or report.failed):
             log.info("reconciler: %s", report)
 

@@ -302,6 +302,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert item[unchanged] == expected.created[unchanged]
         for unchanged in ("created_at", "engineer_notes", "snapshot"):
             assert item[unchanged] == expected.created[unchanged]
+        # No org here sets a policy: the default level never moves (and nobody is assigned).
+        assert (item["escalation_level"], item["escalation_loop"]) == (0, 0), item
+        assert (item["next_escalation_at"], item["assigned_to_id"]) == (None, None), item
+        assert item["escalation_target"]["target"] == "all_seniors", item
 
     def assert_history(self, expected: Expected) -> list[dict[str, Any]]:
         by = actor(expected.org, "engineer-1")

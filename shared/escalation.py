@@ -1,0 +1,187 @@
+"""Re-escalation: a handoff still pending at its level's deadline moves to the
+next level, and after the last one back to level 0 while repeats are left.
+
+A handoff copies its org's effective policy when it is created (``plan_levels``),
+so a later policy change leaves open handoffs alone. The deadline of the next
+move is stored with the handoff (``next_escalation_at``; null when no move is
+left), and the sweep has the claim SLA's shape (``shared.sla``): find what is
+due, then move each handoff with an UPDATE conditional on the (level, loop,
+deadline) it read, so concurrent sweeps in several workers record one
+``handoff_escalated`` per level and loop, and a stale read (claimed, released
+and started over meanwhile) changes nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from shared.db import rows_changed, session_scope
+from shared.events import record_event
+from shared.models import EventType, Handoff, HandoffStatus, LevelTarget, Team, TeamDomain
+from shared.teams import get_policy
+from shared.timeutil import as_utc, utcnow
+
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The levels a new handoff copies (targets resolved) and the policy's repeat."""
+
+    levels: list[dict[str, Any]]
+    repeat: int
+
+
+def plan_levels(
+    *, session: Session, org_id: str, problem_domain: str, claim_sla_seconds: int
+) -> Plan:
+    """The org's effective policy for a handoff of ``problem_domain``: each level as
+    ``{"after_seconds", "target", "team_id", "team_name", "mode"}``. A
+    ``domain_team`` level names the team owning the domain now, or becomes
+    ``all_seniors`` when no team owns it."""
+    policy = get_policy(session=session, org_id=org_id, claim_sla_seconds=claim_sla_seconds)
+    owner: Team | None = None
+    if any(level.target is LevelTarget.domain_team for level in policy.levels):
+        owner = session.exec(
+            select(Team)
+            .join(TeamDomain, col(TeamDomain.team_id) == Team.id)
+            .where(TeamDomain.org_id == org_id, TeamDomain.domain == problem_domain)
+        ).first()
+    levels = []
+    for level in policy.levels:
+        target, team_id, team_name = level.target.value, level.team_id, level.team_name
+        if level.target is LevelTarget.domain_team:
+            if owner is None:
+                target = LevelTarget.all_seniors.value
+            else:
+                team_id, team_name = owner.id, owner.name
+        levels.append(
+            {
+                "after_seconds": level.after_seconds,
+                "target": target,
+                "team_id": team_id,
+                "team_name": team_name,
+                "mode": level.mode.value,
+            }
+        )
+    return Plan(levels=levels, repeat=policy.repeat)
+
+
+def start_levels(handoff: Handoff, at: datetime) -> None:
+    """Put ``handoff`` at level 0, loop 0, reached ``at``: on creation and release."""
+    handoff.escalation_level = handoff.escalation_loop = 0
+    handoff.next_escalation_at = _deadline(handoff, level=0, loop=0, reached_at=at)
+
+
+def _next_move(handoff: Handoff, level: int, loop: int) -> tuple[int, int] | None:
+    """The (level, loop) after ``(level, loop)``, or None when none is left."""
+    levels = handoff.escalation_levels or ()
+    if level + 1 < len(levels):
+        return level + 1, loop
+    if loop < handoff.escalation_repeat:
+        return 0, loop + 1
+    return None
+
+
+def _deadline(handoff: Handoff, *, level: int, loop: int, reached_at: datetime) -> datetime | None:
+    """When the handoff, at ``(level, loop)`` since ``reached_at``, moves on; None
+    when it would not move (so a one-level policy without repeats is never swept)."""
+    if _next_move(handoff, level, loop) is None:
+        return None
+    levels = handoff.escalation_levels or ()
+    return reached_at + timedelta(seconds=int(levels[level]["after_seconds"]))
+
+
+# --- the sweep ---------------------------------------------------------------------
+
+
+def sweep_escalations(*, engine: Engine, now: datetime | None = None) -> int:
+    """Make the moves due by ``now``, one per handoff per call; returns how many
+    events this call recorded."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        due = _due(session, now)
+    recorded = 0
+    for handoff_id in due:
+        with session_scope(engine) as session:
+            recorded += _move(session, handoff_id, now)
+    return recorded
+
+
+def _due(session: Session, now: datetime) -> list[str]:
+    deadline = col(Handoff.next_escalation_at)
+    statement = (
+        select(Handoff.id)
+        .where(
+            deadline.is_not(None),
+            deadline <= now,
+            col(Handoff.status) == HandoffStatus.pending.value,
+        )
+        .order_by(deadline)
+        .limit(BATCH_SIZE)
+    )
+    return list(session.exec(statement))
+
+
+def _move(session: Session, handoff_id: str, now: datetime) -> int:
+    handoff = session.exec(
+        select(Handoff).where(Handoff.id == handoff_id).execution_options(populate_existing=True)
+    ).one()
+    read_deadline = handoff.next_escalation_at
+    if handoff.status != HandoffStatus.pending or read_deadline is None:
+        return 0
+    level, loop = handoff.escalation_level, handoff.escalation_loop
+    move = _next_move(handoff, level, loop)
+    if move is None:  # cannot happen for deadlines this module wrote; stop cleanly
+        new_level, new_loop, new_deadline = level, loop, None
+    else:
+        new_level, new_loop = move
+        # Timed from when the level was due, not from when a sweep noticed it.
+        new_deadline = _deadline(
+            handoff, level=new_level, loop=new_loop, reached_at=as_utc(read_deadline)
+        )
+    moved = session.execute(
+        update(Handoff)
+        .where(
+            col(Handoff.id) == handoff_id,
+            col(Handoff.status) == HandoffStatus.pending.value,
+            col(Handoff.escalation_level) == level,
+            col(Handoff.escalation_loop) == loop,
+            col(Handoff.next_escalation_at) == read_deadline,
+        )
+        .values(
+            escalation_level=new_level,
+            escalation_loop=new_loop,
+            next_escalation_at=new_deadline,
+            updated_at=now,
+        )
+    )
+    if rows_changed(moved) != 1:
+        session.rollback()  # another sweep moved it first, or a claim or release came
+        return 0
+    if move is None:
+        session.commit()
+        return 0
+    handoff = session.exec(
+        select(Handoff).where(Handoff.id == handoff_id).execution_options(populate_existing=True)
+    ).one()
+    reached = (handoff.escalation_levels or ())[new_level]
+    escalation = {
+        "level": new_level,
+        "loop": new_loop,
+        "target": reached["target"],
+        "team_id": reached["team_id"],
+        "mode": reached["mode"],
+    }
+    record_event(
+        session,
+        handoff=handoff,
+        type=EventType.escalated,
+        actor=None,
+        data={"escalation": escalation},
+    )
+    session.commit()
+    return 1
