@@ -1,0 +1,84 @@
+"""Migration 0007 on SQLite and PostgreSQL: a handoff written before it keeps
+today's behaviour (level 0, no copied levels, all seniors, no next move, so the
+escalation sweep never touches it), and the migration downgrades and upgrades
+again cleanly."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from shared.db import make_engine, session_scope
+from shared.escalation import sweep_escalations
+from shared.events import handoff_public
+from shared.migrate import alembic_config
+from shared.models import Handoff
+from shared.timeutil import utcnow
+from tests.conftest import PG_ADMIN_URL, handoff_body
+from tests.pg import fresh_database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database at head, for this test alone."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'migration.db'}"
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    else:
+        with fresh_database(PG_ADMIN_URL, prefix="escalations_m7") as url:
+            yield url
+
+
+def test_a_handoff_from_before_0007_keeps_todays_behaviour(migrated_url: str) -> None:
+    config = alembic_config(migrated_url)
+    command.downgrade(config, "0006")
+    engine = make_engine(migrated_url)
+    handoff_id, now = str(uuid.uuid4()), utcnow()
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO handoffs (id, org_id, session_id, status, priority, priority_rank,"
+                " problem_domain, created_by_id, created_by_name, created_at, updated_at,"
+                " engineer_notes, snapshot, assessment_status, claim_deadline_at)"
+                " VALUES (:id, 'acme', 'sess-old', 'pending', 'normal', 2, 'networking',"
+                " 'u-1', 'Jo Junior', :now, :now, '', :snapshot, 'pending', :deadline)"
+            ),
+            {
+                "id": handoff_id,
+                "now": now,
+                "deadline": now + timedelta(seconds=300),
+                "snapshot": json.dumps(handoff_body()["snapshot"]),
+            },
+        )
+    command.upgrade(config, "head")
+    with session_scope(engine) as session:
+        handoff = session.get(Handoff, handoff_id)
+        assert handoff is not None
+        public = handoff_public(handoff)
+    assert (public.escalation_level, public.escalation_loop) == (0, 0)
+    assert public.escalation_target.model_dump() == {
+        "target": "all_seniors",
+        "team_id": None,
+        "team_name": None,
+    }
+    assert public.next_escalation_at is None and public.assigned_to_id is None
+    assert sweep_escalations(engine=engine, now=now + timedelta(days=365)) == 0
+
+    command.downgrade(config, "0006")  # and back: the downgrade leaves a usable 0006
+    command.upgrade(config, "head")
+    if engine.dialect.name == "sqlite":  # its table was rebuilt: partial indexes kept theirs
+        with engine.connect() as connection:
+            indexes = dict(
+                connection.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'handoffs'")
+                ).all()
+            )
+        assert "WHERE status IN" in indexes["uq_handoffs_open_session"]
+        assert "WHERE next_escalation_at IS NOT NULL" in indexes["ix_handoffs_escalation_due"]
+    engine.dispose()
