@@ -44,6 +44,9 @@ class DbEvent:
     handoff_id: str
     actor_id: str | None
     status: str  # the handoff's status as embedded in the event
+    #: ``handoff_escalated``: the (level, loop) reached, from ``data.escalation``.
+    level: int | None = None
+    loop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def read_snapshot(database_url: str) -> Snapshot:
         events = [
             DbEvent(*row)
             for row in connection.execute(
-                "SELECT org_id, seq, type, handoff_id, actor_id, handoff->>'status' "
+                "SELECT org_id, seq, type, handoff_id, actor_id, handoff->>'status', "
+                "(data->'escalation'->>'level')::int, (data->'escalation'->>'loop')::int "
                 "FROM events ORDER BY org_id, seq"
             )
         ]
@@ -168,7 +172,23 @@ def _history_problems(row: DbHandoff, history: list[DbEvent]) -> list[str]:
     if counts["handoff_created"] != 1 or counts["handoff_sla_breached"] > 1:
         problems.append(f"{row.id}: event counts {dict(counts)}")
     problems += _assessment_problems(row, history, counts)
+    problems += _escalation_problems(row, history)
     return problems
+
+
+def _escalation_problems(row: DbHandoff, history: list[DbEvent]) -> list[str]:
+    """One ``handoff_escalated`` per level and loop, counted afresh after each
+    release (a release starts over). Moves while claimed are caught above: the
+    event would embed ``pending`` while the history says ``claimed``."""
+    reached: set[tuple[int | None, int | None]] = set()
+    for event in history:
+        if event.type == "handoff_released":
+            reached.clear()
+        elif event.type == "handoff_escalated":
+            if (event.level, event.loop) in reached:
+                return [f"{row.id}: level {event.level}, loop {event.loop} reached twice"]
+            reached.add((event.level, event.loop))
+    return []
 
 
 def _assessment_problems(row: DbHandoff, history: list[DbEvent], counts: Counter[str]) -> list[str]:
