@@ -298,8 +298,10 @@ class StrictModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul_characters(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL: refuse it here (422), not at the INSERT (500).
-        if isinstance(value, str) and "\x00" in value:
+        # PostgreSQL text cannot hold NUL: refuse it here (422), not at the INSERT (500),
+        # in a string field or in a list of strings (a team's domains).
+        strings = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(item, str) and "\x00" in item for item in strings):
             raise ValueError("must not contain NUL characters")
         return value
 
