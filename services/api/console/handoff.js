@@ -26,7 +26,15 @@ const ACTIVITY = {
   handoff_resolved: (e) => `Resolved by ${e.actor_name || "someone"}`,
   handoff_cancelled: (e) => `Cancelled by ${e.actor_name || "someone"}`,
   handoff_sla_breached: () => "Waited past the claim SLA",
+  handoff_escalated: (e) => escalatedTo(e.data && e.data.escalation),
 };
+
+function escalatedTo(escalation) {
+  if (!escalation) return "Escalated";
+  const who = escalation.target === "all_seniors" ? "all seniors" : "a team";
+  const loop = escalation.loop ? `, round ${escalation.loop + 1}` : "";
+  return `Escalated to level ${escalation.level} (${who}${loop})`;
+}
 
 const chipsKey = (id) => `escalations.chips-hidden.${id}`;
 const draftKey = (id) => `escalations.draft.${id}`;

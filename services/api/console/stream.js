@@ -22,6 +22,7 @@ export const EVENT_TYPES = [
   "handoff_resolved",
   "handoff_cancelled",
   "handoff_sla_breached",
+  "handoff_escalated",
 ];
 
 const RETRY_MS = [1000, 2000, 5000, 10000, 30000];
