@@ -75,6 +75,7 @@ def redis_tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
 class Backend:
     """The PostgreSQL database and the Redis that replicas and workers use."""
 
+    shape: str  # "direct", "pgbouncer" or "redis-tls"
     database_url: str
     redis: Proc
     redis_url: str
@@ -104,7 +105,9 @@ def backend(
     else:
         start = lambda: start_redis(port, log_dir=process_logs)  # noqa: E731
         url = redis_url(port)
-    chosen = Backend(database_url=database_url, redis=start(), redis_url=url, _restart=start)
+    chosen = Backend(
+        shape=request.param, database_url=database_url, redis=start(), redis_url=url, _restart=start
+    )
     try:
         yield chosen
     finally:
