@@ -6,6 +6,7 @@ change leaves open handoffs alone; ``domain_team`` resolves to the owner of the
 handoff's domain, or to all seniors."""
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlmodel import col, select
 
 from shared import escalation
 from shared.auth import Principal
-from shared.db import session_scope
+from shared.db import make_engine, session_scope
 from shared.escalation import sweep_escalations
 from shared.handoffs import cancel_handoff, claim_handoff, create_handoff, release_handoff
 from shared.models import (
@@ -28,7 +29,7 @@ from shared.models import (
 )
 from shared.teams import create_team, put_policy
 from shared.timeutil import as_utc
-from tests.conftest import handoff_body
+from tests.conftest import empty_tables, handoff_body
 
 SLA_SECONDS = 300
 FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
@@ -192,14 +193,23 @@ def test_a_claim_stops_it_and_a_release_starts_over(engine: Engine) -> None:
     ]
 
 
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    """PostgreSQL only: SQLite transactions begin IMMEDIATE, so no write can fit
+    between a sweep's read and its update there."""
+    engine = make_engine(postgres_url)
+    empty_tables(engine)
+    yield engine
+    engine.dispose()
+
+
 def test_a_sweep_that_read_before_a_claim_and_release_changes_nothing(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sweep read (level 0, loop 0, deadline T); before its UPDATE the handoff
     is claimed and released, so it is at level 0, loop 0 again with a later
     deadline. The UPDATE's condition on the deadline read refuses the stale move."""
-    if engine.dialect.name == "sqlite":
-        pytest.skip("SQLite transactions begin IMMEDIATE: no write fits between read and update")
+    engine = postgres_engine
     _two_levels(engine)
     handoff_id = _create(engine)
     stale = _due(engine, handoff_id)
