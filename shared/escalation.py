@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from shared.db import rows_changed, session_scope
+from shared.db import rows_changed
 from shared.events import record_event
 from shared.models import EventType, Handoff, HandoffStatus, LevelTarget, Team, TeamDomain
+from shared.sla import sweep_due
 from shared.teams import get_policy
 from shared.timeutil import as_utc, utcnow
 
@@ -101,14 +102,7 @@ def _deadline(handoff: Handoff, *, level: int, loop: int, reached_at: datetime) 
 def sweep_escalations(*, engine: Engine, now: datetime | None = None) -> int:
     """Make the moves due by ``now``, one per handoff per call; returns how many
     events this call recorded."""
-    now = now or utcnow()
-    with session_scope(engine) as session:
-        due = _due(session, now)
-    recorded = 0
-    for handoff_id in due:
-        with session_scope(engine) as session:
-            recorded += _move(session, handoff_id, now)
-    return recorded
+    return sweep_due(engine=engine, now=now or utcnow(), due=_due, act=_move)
 
 
 def _due(session: Session, now: datetime) -> list[str]:

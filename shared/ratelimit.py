@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from urllib.parse import quote
@@ -90,25 +90,24 @@ class RateLimits:
     def hit(self, limit: Limit, *identifiers: str) -> None:
         """Counts one request; raises :class:`RateLimited` (counting nothing)
         when the window is already full."""
-        if not self.enabled:
-            return
-        item, ids = self._rates[limit], _key_parts(limit, identifiers)
-        try:
-            if self._limiter.hit(item, *ids):
-                return
-            retry_after = self._retry_after(item, ids)
-        except RedisError as exc:
-            self._unavailable(limit, exc)
-            return
-        raise self._refusal(limit, retry_after)
+        self._admit(limit, identifiers, self._limiter.hit)
 
     def check(self, limit: Limit, *identifiers: str) -> None:
         """Raises :class:`RateLimited` when the window is full, counting nothing."""
+        self._admit(limit, identifiers, self._limiter.test)
+
+    def _admit(
+        self,
+        limit: Limit,
+        identifiers: tuple[str, ...],
+        probe: Callable[..., bool],
+    ) -> None:
+        """``probe`` (the limiter's hit or test) says whether there is room."""
         if not self.enabled:
             return
         item, ids = self._rates[limit], _key_parts(limit, identifiers)
         try:
-            if self._limiter.test(item, *ids):
+            if probe(item, *ids):
                 return
             retry_after = self._retry_after(item, ids)
         except RedisError as exc:

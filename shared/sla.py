@@ -10,6 +10,7 @@ A claim or cancel in time sets ``sla_settled_at`` itself, so the sweep's
 partial index holds only the questions still open.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine, or_, update
@@ -25,13 +26,26 @@ BATCH_SIZE = 500
 
 def sweep_sla_breaches(*, engine: Engine, now: datetime | None = None) -> int:
     """Record the breaches due by ``now``; returns how many this call recorded."""
-    now = now or utcnow()
+    return sweep_due(engine=engine, now=now or utcnow(), due=_due, act=_record_breach)
+
+
+def sweep_due(
+    *,
+    engine: Engine,
+    now: datetime,
+    due: Callable[[Session, datetime], list[str]],
+    act: Callable[[Session, str, datetime], int],
+) -> int:
+    """The stored-deadline sweep that the claim SLA and re-escalation share: read the
+    ids ``due`` by ``now`` in one short transaction, then ``act`` on each in a
+    transaction of its own (a conditional update, so concurrent sweeps in several
+    workers act once). Returns how many events the ``act`` calls recorded."""
     with session_scope(engine) as session:
-        due = _due(session, now)
+        handoff_ids = due(session, now)
     recorded = 0
-    for handoff_id in due:
+    for handoff_id in handoff_ids:
         with session_scope(engine) as session:
-            recorded += _record_breach(session, handoff_id, now)
+            recorded += act(session, handoff_id, now)
     return recorded
 
 
