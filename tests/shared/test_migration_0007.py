@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import DateTime, bindparam, text
 
 from shared.db import make_engine, session_scope
 from shared.escalation import sweep_escalations
@@ -48,6 +48,9 @@ def test_a_handoff_from_before_0007_keeps_todays_behaviour(migrated_url: str) ->
                 " engineer_notes, snapshot, assessment_status, claim_deadline_at)"
                 " VALUES (:id, 'acme', 'sess-old', 'pending', 'normal', 2, 'networking',"
                 " 'u-1', 'Jo Junior', :now, :now, '', :snapshot, 'pending', :deadline)"
+            ).bindparams(  # typed: SQLAlchemy, not sqlite3's deprecated adapter, writes times
+                bindparam("now", type_=DateTime(timezone=True)),
+                bindparam("deadline", type_=DateTime(timezone=True)),
             ),
             {
                 "id": handoff_id,
