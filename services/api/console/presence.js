@@ -1,7 +1,8 @@
 // Who of the org is online (GET presence): seniors and admins with an open
 // event stream on any replica, or a recent heartbeat. This console's own stream
 // already counts, so it sends no heartbeat. Refetched every 15 s, when the tab
-// gains focus or becomes visible, and after a stream resync.
+// gains focus or becomes visible, and whenever the stream is (again) live —
+// so the first list already includes this user's own stream.
 //
 // Dispatches "change" when the list changed.
 
@@ -21,13 +22,16 @@ export class PresenceModel extends EventTarget {
     this.onVisible = () => {
       if (!document.hidden) this.refresh();
     };
+    this.onState = ({ detail }) => {
+      if (detail === "live") this.refresh();
+    };
   }
 
   start() {
     this.timer = setInterval(this.refresh, REFRESH_MS);
     window.addEventListener("focus", this.refresh);
     document.addEventListener("visibilitychange", this.onVisible);
-    this.stream.addEventListener("resync", this.refresh);
+    this.stream.addEventListener("state", this.onState);
     return this.refresh();
   }
 
@@ -35,7 +39,7 @@ export class PresenceModel extends EventTarget {
     clearInterval(this.timer);
     window.removeEventListener("focus", this.refresh);
     document.removeEventListener("visibilitychange", this.onVisible);
-    this.stream.removeEventListener("resync", this.refresh);
+    this.stream.removeEventListener("state", this.onState);
   }
 
   async refresh() {
