@@ -43,6 +43,11 @@ export function reassignPanel() {
   const el = h("details", { class: "panel reassign", id: "reassign", hidden: true },
     h("summary", {}, "Reassign to another senior"), form);
 
+  // Opening the control refetches who is online, so the choice is current.
+  el.addEventListener("toggle", () => {
+    if (el.open) current?.ctx.presence?.refresh();
+  });
+
   async function loadTeams(page) {
     if (teamsLoaded) return;
     teamsLoaded = true;
