@@ -8,7 +8,7 @@ import { api } from "./api.js";
 import { errorLine, FormFields, formSummary, select } from "./forms.js";
 import { fill, h, toast } from "./ui.js";
 
-const TARGETS = [["domain_team", "Team owning the domain"], ["team", "A chosen team"], ["all_seniors", "All seniors"]];
+const TARGETS = [["domain_team", "The domain's team"], ["team", "A chosen team"], ["all_seniors", "All seniors"]];
 const MODES = [["broadcast", "Notify everyone"], ["assign", "Assign to one senior"]];
 const MAX_LEVELS = 10;
 let rowIds = 0;
