@@ -27,7 +27,9 @@ function fact(label, value, id) {
 }
 
 function nextMove(handoff) {
-  if (handoff.status !== "pending" || !handoff.next_escalation_at) return "No further level";
+  if (handoff.status === "claimed") return "Stopped by the claim";
+  if (handoff.status !== "pending") return "—";
+  if (!handoff.next_escalation_at) return "No further level";
   return h("time", { datetime: handoff.next_escalation_at, title: absoluteTime(handoff.next_escalation_at) },
     new Date(handoff.next_escalation_at).toLocaleTimeString());
 }
