@@ -214,6 +214,7 @@ def test_screenshots_for_the_readme(
         for handoff in live:
             expect(page.locator(f'.card[data-id="{handoff["id"]}"] .unread-dot')).to_be_visible()
         expect(page.locator("#queue-list .card")).to_have_count(5)
+        expect(page.locator("#queue-list .assignee")).to_have_count(len(LIVE))
         expect(page.locator("#online")).to_contain_text("Sam Senior (you)")
         page.mouse.move(0, 0)
     screenshot(queue, "queue.png")

@@ -37,7 +37,7 @@ export function reassignPanel() {
   const form = h("form", { class: "reassign-form", novalidate: true },
     fields.summary,
     fields.field("to_id", "Reassign to", to),
-    fields.field("note", "Note", note),
+    fields.field("note", "Handover note", note),
     h("div", { class: "button-row" }, submit),
   );
   const el = h("details", { class: "panel reassign", id: "reassign", hidden: true },
