@@ -50,3 +50,13 @@ def test_assign_mode_shows_the_assignee_and_reassign_moves_the_claim(
     expect(ben.get_by_role("heading", name="You are on it")).to_be_visible()
     expect(ben.locator("#escalation-timeline")).to_contain_text("Reassigned from Ana Senior")
     expect(mine.locator(".state-line")).to_contain_text("Ben Senior is on it")
+
+    # Ben hands it back without a note (the note is optional).
+    ben.get_by_text("Reassign to another senior").click()
+    ben.get_by_label("Reassign to").select_option(label="Ana Senior")
+    ben.get_by_role("button", name="Reassign", exact=True).click()
+    expect(ben.locator(".actions-panel")).to_contain_text("Ana Senior is working on this")
+    expect(ana.get_by_role("heading", name="You are on it")).to_be_visible()
+    back = ana.locator("#escalation-timeline li").last
+    expect(back).to_contain_text("Reassigned from Ben Senior to Ana Senior by Ben Senior")
+    expect(back.locator(".timeline-note")).to_have_count(0)

@@ -69,7 +69,7 @@ export function reassignPanel() {
     event.preventDefault();
     fields.clear();
     const option = to.selectedOptions[0];
-    const body = { to_id: to.value, to_name: option?.dataset.name || "", note: note.value.trim() || null };
+    const body = { to_id: to.value, to_name: option?.dataset.name || "", note: note.value.trim() };
     if (!body.to_id) {
       fields.mark("to_id", "Choose who takes it over.");
       to.focus();
