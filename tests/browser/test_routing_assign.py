@@ -60,3 +60,12 @@ def test_assign_mode_shows_the_assignee_and_reassign_moves_the_claim(
     back = ana.locator("#escalation-timeline li").last
     expect(back).to_contain_text("Reassigned from Ben Senior to Ana Senior by Ben Senior")
     expect(back.locator(".timeline-note")).to_have_count(0)
+
+    # The admin's analytics: the claim came at level 1, for Networking, by Ana.
+    admin = console(org.users["a-1"][2])
+    admin.get_by_role("link", name="Analytics").click()
+    expect(admin.locator("#chart-claim-by-team svg")).to_contain_text("Networking (1)")
+    expect(admin.locator("#chart-claimed-at-level svg")).to_contain_text("Level 1")
+    seniors = admin.locator("#table-seniors tbody")
+    expect(seniors.locator("tr").first.locator("th")).to_have_text("Ana Senior")
+    expect(seniors.locator("tr").first.locator("td").first).to_have_text("1")

@@ -1,9 +1,11 @@
 // Escalation analytics for admins: the numbers, and charts of time to claim by
-// domain, handoffs by status and claim-SLA breaches. Refreshes itself a moment
+// domain, handoffs by status and claim-SLA breaches, then routing (by level,
+// by team, by senior: analytics-routing.js). Refreshes itself a moment
 // after any event, so it stays current while open.
 
 import { api } from "./api.js";
-import { barChart, legend, responsive, stackedBar } from "./charts.js";
+import { routingFigures } from "./analytics-routing.js";
+import { barChart, figure, legend, responsive, stackedBar } from "./charts.js";
 import { errorMessage, fill, formatDuration, h } from "./ui.js";
 
 const WINDOWS = [
@@ -22,14 +24,6 @@ function stat(label, value, sub, id) {
 function durationStat(label, stats, id) {
   const sub = stats.count ? `p90 ${formatDuration(stats.p90)} · max ${formatDuration(stats.max)} · n=${stats.count}` : "no data yet";
   return stat(`${label} (p50)`, formatDuration(stats.p50), sub, id);
-}
-
-function figure(title, description, chartBox, extra) {
-  return h("figure", { class: "panel chart-panel" },
-    h("figcaption", {}, h("h2", {}, title), h("p", { class: "muted small" }, description)),
-    chartBox,
-    extra,
-  );
 }
 
 export function mountAnalytics(main, ctx) {
@@ -145,6 +139,7 @@ export function mountAnalytics(main, ctx) {
         figure("Escalations by status", "Handoffs created in the window, by where they are now.", statusBox),
         figure("Claim SLA", "Handoffs that waited longer than the claim SLA before anyone took them.", slaBox, legend(slaParts)),
       ),
+      routingFigures(data, disposers),
     );
   }
 
