@@ -54,9 +54,23 @@ def test_admin_makes_teams_and_a_policy_through_the_forms(
     page.get_by_role("button", name="Create team").click()
     expect(page.locator("#team-domains-error")).to_contain_text("belongs to team 'Networking'")
     expect(page.get_by_label("Owned domains")).to_be_focused()
+    page.get_by_label("Team name").fill("Networking")
     page.get_by_label("Owned domains").fill("database")
     page.get_by_role("button", name="Create team").click()
+    expect(page.locator("#team-name-error")).to_contain_text("A team named 'Networking' exists")
+    page.get_by_label("Team name").fill("Databases")
+    page.get_by_role("button", name="Create team").click()
     expect(team_card(page, "Databases")).to_contain_text("Members: Cai Senior")
+
+    # Edit: a third member for Networking (PUT replaces the whole team).
+    networking.get_by_role("button", name="Edit team Networking").click()
+    expect(page.get_by_label("Member 2 name")).to_have_value("Ben Senior")
+    page.get_by_role("button", name="+ Add a member").click()
+    page.get_by_label("Member 3 ID").fill("s-dee")
+    page.get_by_label("Member 3 name").fill("Dee Senior")
+    page.get_by_role("button", name="Save team").click()
+    expect(networking).to_contain_text("Members: Ana Senior, Ben Senior, Dee Senior")
+    expect(page.locator(".team-form")).to_have_count(0)
     assert sorted(t["name"] for t in org.call("a-1", "GET", "teams").json()["items"]) == [
         "Databases",
         "Networking",
