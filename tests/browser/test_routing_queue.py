@@ -25,9 +25,19 @@ def show(page: Page, scope: str) -> None:
     expect(page.get_by_role("radio", name=scope)).to_have_attribute("aria-checked", "true")
 
 
-def focus(page: Page) -> None:
-    """What switching back to the tab does: the console refetches who is online."""
-    page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+def focus_until_online(page: Page, name: str) -> None:
+    """Switch back to the tab (the console refetches who is online on focus) until
+    ``name`` is listed: a presence list fetched before that user signed in is
+    refreshed by the focus, not by waiting for the 15-second poll."""
+    page.wait_for_function(
+        """(name) => {
+            window.dispatchEvent(new Event("focus"));
+            return document.getElementById("online").textContent.includes(name);
+        }""",
+        arg=name,
+        polling=500,
+        timeout=5_000,  # well inside the 15-second poll: the focus does it
+    )
 
 
 def networking_policy(
@@ -64,7 +74,7 @@ def test_for_me_shows_what_reaches_me_and_the_level_change_arrives_live(
     ben = console(org.token("senior", "s-ben", "Ben Senior"))
     junior = console(org.token("engineer", "j-1", "Jo Junior"))
     expect(ana.get_by_role("radio", name="For me")).to_have_attribute("aria-checked", "true")
-    focus(ana)  # Ben signed in after Ana's list was fetched
+    focus_until_online(ana, "Ben Senior")  # Ben signed in after Ana's list was fetched
     for page in (ana, ben):
         online = page.locator("#online")
         expect(online).to_contain_text("Ana Senior")
