@@ -51,6 +51,7 @@ TABLES = (
     "team_domains",
     "team_members",
     "teams",
+    "last_assignments",
 )
 
 
