@@ -181,12 +181,12 @@ def test_a_sweep_whose_list_is_stale_does_not_move_a_level_early(
     real_move = escalation._move
     interfered: list[int] = []
 
-    def another_sweep_first(session: Any, listed_id: str, at: datetime) -> int:
+    def another_sweep_first(session: Any, listed_id: str, at: datetime, *rest: Any) -> int:
         if interfered:  # the other sweep's own move
-            return real_move(session, listed_id, at)
+            return real_move(session, listed_id, at, *rest)
         interfered.append(0)
         interfered[0] = sweep_escalations(engine=engine, now=at)
-        return real_move(session, listed_id, at)
+        return real_move(session, listed_id, at, *rest)
 
     monkeypatch.setattr(escalation, "_move", another_sweep_first)
     assert sweep_escalations(engine=engine, now=now) == 0  # type: ignore[arg-type]
