@@ -14,9 +14,9 @@ Run from the repository root with the project's virtualenv. Everything binds
 
 Routing: every org but the last has a team (two seniors, owning ``kubernetes``)
 and a policy whose levels move during the soak: the domain's team for 2 s, then
-all seniors for 3 s, looped once (``soak_users.POLICY``); handoffs are of
-``kubernetes`` or ``networking``. The last org keeps the default (no moves).
-Workers sweep every second.
+all seniors in assign mode for 3 s, looped once (``soak_users.POLICY``); handoffs
+are of ``kubernetes`` or ``networking``. The last org keeps the default (no
+moves). Workers sweep every second.
 
 Load (``bench/soak_users.py``), for ``--seconds``: per org 3 engineers, 5
 seniors and an admin, a request every 1-5 s each: creates (30 % replayed with
@@ -205,7 +205,10 @@ class Soak:
                 self.fault_errors,
             ),
             checks.check_handoffs(load, snapshot),
-            check_escalations(snapshot),
+            check_escalations(
+                snapshot,
+                assignable={o.name: {u.id for u in [*o.seniors, *o.admins]} for o in self.orgs},
+            ),
             checks.check_assessments(
                 snapshot,
                 settled_after=settled_after,

@@ -45,12 +45,15 @@ class DbEvent:
     handoff_id: str
     actor_id: str | None
     status: str  # the handoff's status as embedded in the event
-    #: ``handoff_escalated``: the (level, loop) reached, from ``data.escalation``.
+    #: ``handoff_escalated``: the (level, loop) reached, from ``data.escalation``;
+    #: ``handoff_assigned``: the (level, loop) assigned at, from ``data.assignment``.
     level: int | None = None
     loop: int | None = None
     at: datetime | None = None
     #: The ``next_escalation_at`` of the handoff embedded in the event.
     deadline: datetime | None = None
+    #: ``handoff_assigned``: the assignee's id.
+    assigned_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class DbHandoff:
     next_at: datetime | None = None
     after_seconds: tuple[int, ...] = ()
     repeat: int = 0
+    modes: tuple[str, ...] = ()
+    assigned_to: str | None = None
 
 
 @dataclass
@@ -96,19 +101,21 @@ def read_snapshot(database_url: str) -> Snapshot:
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         read_at = connection.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         handoffs = {
-            row[0]: DbHandoff(*row[:8], _after_seconds(row[8]), row[9])
+            row[0]: DbHandoff(*row[:8], _after_seconds(row[8]), row[9], _modes(row[8]), row[10])
             for row in connection.execute(
                 "SELECT id, org_id, session_id, status, assessment_status, escalation_level, "
-                "escalation_loop, next_escalation_at, escalation_levels, escalation_repeat "
-                "FROM handoffs"
+                "escalation_loop, next_escalation_at, escalation_levels, escalation_repeat, "
+                "assigned_to_id FROM handoffs"
             )
         }
         events = [
-            DbEvent(*row[:9], _time(row[9]))
+            DbEvent(*row[:9], _time(row[9]), row[10])
             for row in connection.execute(
                 "SELECT org_id, seq, type, handoff_id, actor_id, handoff->>'status', "
-                "(data->'escalation'->>'level')::int, (data->'escalation'->>'loop')::int, at, "
-                "handoff->>'next_escalation_at' FROM events ORDER BY org_id, seq"
+                "(coalesce(data->'escalation', data->'assignment')->>'level')::int, "
+                "(coalesce(data->'escalation', data->'assignment')->>'loop')::int, at, "
+                "handoff->>'next_escalation_at', data->'assignment'->>'assigned_to_id' "
+                "FROM events ORDER BY org_id, seq"
             )
         ]
     return Snapshot(handoffs, events, read_at)
@@ -116,6 +123,10 @@ def read_snapshot(database_url: str) -> Snapshot:
 
 def _after_seconds(levels: list[dict[str, Any]] | None) -> tuple[int, ...]:
     return tuple(int(level["after_seconds"]) for level in levels or ())
+
+
+def _modes(levels: list[dict[str, Any]] | None) -> tuple[str, ...]:
+    return tuple(str(level["mode"]) for level in levels or ())
 
 
 def _time(text: str | None) -> datetime | None:

@@ -1,8 +1,10 @@
 """The soak's re-escalation invariant, checked against the database: exactly one
 ``handoff_escalated`` per level and loop, in the order the handoff's levels
 give, never before its deadline nor more than ``LATE_BOUND_SECONDS`` after it,
-none while claimed (a release starts over at level 0, loop 0), and each
-handoff's stored level, loop and next deadline agreeing with its history.
+none while claimed (a release starts over at level 0, loop 0); at most one
+``handoff_assigned`` per level reached, only at an ``assign`` level, to one of
+the people the soak says may be assigned; and each handoff's stored level,
+loop, next deadline and assignee agreeing with its history.
 
 A handoff's history is cut into runs of levels: a run starts at
 ``handoff_created`` or ``handoff_released`` and ends at a claim or cancellation
@@ -13,6 +15,7 @@ exactly, not from the event's clock.
 """
 
 from collections import Counter
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,6 +37,7 @@ class _Run:
     at: tuple[int, int] = (0, 0)
     running: bool = False
     deadline: datetime | None = None
+    assignee: str | None = None
 
 
 @dataclass
@@ -45,10 +49,16 @@ class _Tally:
     late: list[float] = field(default_factory=list)
     stopped_after_moving: int = 0
     finished: int = 0
+    to_assign_levels: int = 0
+    assigned: int = 0
 
 
-def check_escalations(snapshot: Snapshot) -> Check:
-    """The invariant over every handoff of the snapshot (see the module)."""
+def check_escalations(
+    snapshot: Snapshot, *, assignable: Mapping[str, Set[str]] | None = None
+) -> Check:
+    """The invariant over every handoff of the snapshot (see the module).
+    ``assignable``: org → the ids an assign level may pick (the soak's assign
+    level targets all seniors: its seniors and admins); None: anyone."""
     problems: list[str] = []
     tally = _Tally()
     for handoff_id, history in snapshot.by_handoff().items():
@@ -57,10 +67,13 @@ def check_escalations(snapshot: Snapshot) -> Check:
             continue  # check_handoffs reports it
         if row.after_seconds[1:] or row.repeat:
             tally.handoffs += 1
-        problems += _handoff_problems(row, history, snapshot.read_at, tally)
+        people = None if assignable is None else assignable.get(row.org_id, set())
+        problems += _handoff_problems(row, history, snapshot.read_at, tally, people)
     moved = sum(tally.moves.values())
     if tally.handoffs and not moved:
         problems.append(f"{tally.handoffs} handoffs under a policy, and not one moved")
+    if tally.to_assign_levels and not tally.assigned:
+        problems.append(f"{tally.to_assign_levels} moves to an assign level, not one assigned")
     return Check(
         "one handoff_escalated per level and loop, on time, none after a claim",
         not problems,
@@ -70,7 +83,11 @@ def check_escalations(snapshot: Snapshot) -> Check:
 
 
 def _handoff_problems(
-    row: DbHandoff, history: list[DbEvent], read_at: datetime | None, tally: _Tally
+    row: DbHandoff,
+    history: list[DbEvent],
+    read_at: datetime | None,
+    tally: _Tally,
+    people: Set[str] | None,
 ) -> list[str]:
     run = _Run()
     for event in history:
@@ -86,6 +103,13 @@ def _handoff_problems(
             tally.moves[(event.level, event.loop)] += 1  # type: ignore[index]
             run = _Run((event.level, event.loop), True, event.deadline)  # type: ignore[arg-type]
             tally.finished += event.deadline is None
+            tally.to_assign_levels += _mode(row, run.at) == "assign"
+        elif event.type == "handoff_assigned":
+            problem = _assign_problem(row, event, run, people)
+            if problem is not None:
+                return [problem]
+            run.assignee = event.assigned_to
+            tally.assigned += 1
         elif event.type in STOPS and run.running:
             missed = _missed(row, run, event.at, f"its {event.type} (seq {event.seq})")
             if missed is not None:
@@ -117,6 +141,26 @@ def _move_problem(row: DbHandoff, event: DbEvent, run: _Run) -> str | None:
     return None
 
 
+def _assign_problem(
+    row: DbHandoff, event: DbEvent, run: _Run, people: Set[str] | None
+) -> str | None:
+    name = f"{row.id}: handoff_assigned seq {event.seq} to {event.assigned_to}"
+    if not run.running:
+        return f"{name} while claimed, cancelled or resolved"
+    if run.assignee is not None:
+        return f"{name}: already assigned to {run.assignee} at {run.at}"
+    if (event.level, event.loop) != run.at or _mode(row, run.at) != "assign":
+        mode = _mode(row, run.at)
+        return f"{name} at {(event.level, event.loop)}: the handoff is at {run.at}, mode {mode}"
+    if people is not None and event.assigned_to not in people:
+        return f"{name}: not one of those the level targets"
+    return None
+
+
+def _mode(row: DbHandoff, at: tuple[int, int]) -> str | None:
+    return row.modes[at[0]] if at[0] < len(row.modes) else None
+
+
 def _missed(row: DbHandoff, run: _Run, until: datetime | None, what: str) -> str | None:
     """A move due more than the bound before ``until`` that did not happen."""
     if run.deadline is None or until is None:
@@ -131,9 +175,13 @@ def _missed(row: DbHandoff, run: _Run, until: datetime | None, what: str) -> str
 
 
 def _stored_problems(row: DbHandoff, run: _Run) -> list[str]:
-    stored = ((row.level, row.loop), row.next_at)
-    if stored[0] != run.at or not _same(row.next_at, run.deadline if run.running else None):
-        return [f"{row.id}: stored level, loop, deadline {stored}, history says {run}"]
+    stored = ((row.level, row.loop), row.next_at, row.assigned_to)
+    if (
+        stored[0] != run.at
+        or not _same(row.next_at, run.deadline if run.running else None)
+        or row.assigned_to != run.assignee
+    ):
+        return [f"{row.id}: stored level, loop, deadline, assignee {stored}, history says {run}"]
     return []
 
 
@@ -165,6 +213,7 @@ def _figures(tally: _Tally, moved: int) -> str:
     return (
         f"{tally.handoffs} handoffs under a policy, {tally.runs} runs of levels "
         f"({tally.restarts} after a release); {moved} moves ((level, loop): {per_level or '-'}); "
+        f"{tally.assigned} of {tally.to_assign_levels} moves to an assign level assigned; "
         f"{tally.stopped_after_moving} claimed or cancelled after moving, {tally.finished} reached "
         f"the last level of the last loop; {lateness}"
     )

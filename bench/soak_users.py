@@ -33,12 +33,13 @@ STATE_CHANGES = ("handoff_claimed", "handoff_released", "handoff_resolved", "han
 #: Handoffs are of these domains; an org's team owns the first.
 DOMAINS = ("kubernetes", "networking")
 #: The policy of every org but the last: the domain's team (all seniors for the
-#: other domain), then all seniors, 2 s and 3 s, looped once. Each run of levels
-#: lasts 7 s, so during the soak some handoffs move while others are claimed.
+#: other domain), then all seniors in assign mode (one present senior or admin is
+#: picked), 2 s and 3 s, looped once. Each run of levels lasts 7 s, so during the
+#: soak some handoffs move (and are assigned) while others are claimed.
 POLICY = {
     "levels": [
         {"after_seconds": 2, "target": "domain_team"},
-        {"after_seconds": 3, "target": "all_seniors"},
+        {"after_seconds": 3, "target": "all_seniors", "mode": "assign"},
     ],
     "repeat": 1,
 }
