@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import random
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +77,9 @@ WORKER_START_ROOM_SECONDS = 12.0
 STREAMS_READY_SECONDS = 60.0
 STREAMS_CATCH_UP_SECONDS = 30.0
 POLL_SECONDS = 0.5
+#: After a failure, at most this many error records of each process, cut to this length.
+ERROR_LINES = 5
+ERROR_LINE_CHARS = 4000
 #: The workers' retry policy: 3 tries, 2 s then 5 s apart (the defaults wait 85 s);
 #: maintenance (the level sweep among it) every second, as the policy's levels are 2-3 s.
 WORKER_SETTINGS = {
@@ -128,10 +132,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster.start(replicas=2, workers=2, failure_rate=args.failure_rate)
         ok = asyncio.run(Soak(cluster, args).run())
         if not ok:
-            print(f"\nprocess logs ({log_dir}), last lines of each:", file=sys.stderr)
-            for proc in [*cluster.replicas, *cluster.workers, *cluster.retired]:
-                print(f"--- {proc.name}\n{proc.log_tail(1500)}", file=sys.stderr)
+            _report_logs(cluster, log_dir)
     return 0 if ok else 1
+
+
+def _report_logs(cluster: Cluster, log_dir: Path) -> None:
+    """After a failure: keep every process log (the run's folder is removed), and
+    print each replica's error records (a worker's are mostly the stub's planned
+    failures) and each process's last lines."""
+    kept = Path(tempfile.mkdtemp(prefix="soak-logs-"))
+    shutil.copytree(log_dir, kept, dirs_exist_ok=True)
+    print(f"\nprocess logs kept in {kept}; errors and last lines of each:", file=sys.stderr)
+    for proc in [*cluster.replicas, *cluster.workers, *cluster.retired]:
+        lines = proc.log_text().splitlines() if proc.name.startswith("api-") else []
+        errors = [line for line in lines if '"level": "error"' in line]
+        print(f"--- {proc.name}", file=sys.stderr)
+        for line in errors[:ERROR_LINES]:
+            print(line[:ERROR_LINE_CHARS], file=sys.stderr)
+        print(f"... last lines:\n{proc.log_tail(1500)}", file=sys.stderr)
 
 
 class Soak:
