@@ -9,6 +9,7 @@ import threading
 import time
 
 from prometheus_client import start_http_server
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, SpawnWorker, Worker
 from rq.exceptions import StopRequested
@@ -22,6 +23,7 @@ from shared.db import on_events_committed
 from shared.escalation import sweep_escalations
 from shared.presence import Presence
 from shared.reconciler import try_reconcile
+from shared.redis_client import redis_for
 from shared.relay import EventRelay
 from shared.settings import Settings
 from shared.sla import sweep_sla_breaches
@@ -118,11 +120,28 @@ def _work_until_stopped(
     RQ's loop quits on a Redis error outside its dequeue (a heartbeat, its
     maintenance), which would end the process and with it the reconciler that
     re-enqueues what the outage lost. So the process outlives the outage.
+
+    RQ gets a Redis client of its own: it raises its client's socket timeout
+    above its blocking dequeue's by editing the pool's connection settings, which
+    reach only connections opened afterwards. On the shared client that would
+    let a dequeue land on an older connection with the service's 5 s timeout
+    ("Redis connection timeout, quitting..." every 5 s), and give the relay and
+    maintenance threads' new connections RQ's minutes-long timeout.
     """
-    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=context.redis)
+    rq_redis = redis_for(context.settings)
+    try:
+        return _work_loop(context, rq_redis, burst=burst, worker_class=worker_class, name=name)
+    finally:
+        rq_redis.close()
+
+
+def _work_loop(
+    context: WorkerContext, rq_redis: Redis, *, burst: bool, worker_class: str, name: str | None
+) -> bool:
+    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=rq_redis)
     worked = False
     while True:
-        worker = WORKER_CLASSES[worker_class]([queue], connection=context.redis, name=name)
+        worker = WORKER_CLASSES[worker_class]([queue], connection=rq_redis, name=name)
         try:
             worked |= worker.work(burst=burst, logging_level=context.settings.log_level)
         except RedisError as exc:
