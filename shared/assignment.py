@@ -11,7 +11,9 @@ Concurrent assigners of one org are serialized by the per-org event counter row
 that ``record_event`` locks: ``assign_on_level`` is called after the level's
 event is recorded in the same transaction, so it reads the counts and
 ``last_assignments`` only once every earlier assignment of the org committed,
-and three handoffs reaching an assign level at once go to three people.
+and three handoffs reaching an assign level at once go to three people. Who is
+present is read from Redis *before* that (``present_at``), so a slow or absent
+Redis never holds the org's lock.
 """
 
 import logging
@@ -58,25 +60,36 @@ def present_from(presence: Presence) -> PresentLookup:
     return lookup
 
 
-def current_level(handoff: Handoff) -> dict[str, Any] | None:
-    """The handoff's current copied level; None for handoffs older than levels."""
+def present_at(
+    handoff: Handoff, level: int, present: PresentLookup | None
+) -> Sequence[tuple[str, str]]:
+    """Who is present to be assigned ``handoff`` at ``level``: read only when that
+    level assigns (otherwise, and with no ``present``, nobody)."""
+    if present is None or _level(handoff, level).get("mode") != LevelMode.assign.value:
+        return ()
+    return present(handoff.org_id)
+
+
+def _level(handoff: Handoff, level: int) -> dict[str, Any]:
+    """A copied level; ``{}`` for handoffs older than levels."""
     levels = handoff.escalation_levels or ()
-    return levels[handoff.escalation_level] if handoff.escalation_level < len(levels) else None
+    return levels[level] if level < len(levels) else {}
 
 
 def assign_on_level(
-    session: Session, *, handoff: Handoff, present: PresentLookup | None, now: datetime
+    session: Session, *, handoff: Handoff, people: Sequence[tuple[str, str]], now: datetime
 ) -> bool:
-    """In assign mode, assign the pending ``handoff`` and record ``handoff_assigned``;
+    """At an assign-mode level, assign the pending ``handoff`` to one of ``people``
+    (``present_at``'s answer for this level) and record ``handoff_assigned``;
     returns whether it did. Call it in the transaction that put the handoff at its
     level, after recording that transaction's event (see the module docstring);
     the caller commits."""
-    level = current_level(handoff)
-    if present is None or level is None or level["mode"] != LevelMode.assign.value:
+    level = _level(handoff, handoff.escalation_level)
+    if not people or level.get("mode") != LevelMode.assign.value:
         return False
     if handoff.status != HandoffStatus.pending:
         return False
-    candidates = _present_members(session, handoff, level, present(handoff.org_id))
+    candidates = _present_members(session, handoff, level, people)
     if not candidates:
         return False
     user_id, name = _least_busy(session, handoff.org_id, candidates)

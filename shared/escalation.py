@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from shared.assignment import PresentLookup, assign_on_level
+from shared.assignment import PresentLookup, assign_on_level, present_at
 from shared.db import rows_changed
 from shared.events import record_event
 from shared.models import EventType, Handoff, HandoffStatus, LevelTarget, Team, TeamDomain
@@ -159,6 +159,7 @@ def _move(session: Session, handoff_id: str, now: datetime, present: PresentLook
         new_deadline = _deadline(
             handoff, level=new_level, loop=new_loop, reached_at=as_utc(read_deadline)
         )
+    people = present_at(handoff, new_level, present) if move is not None else ()
     moved = session.execute(
         update(Handoff)
         .where(
@@ -202,6 +203,6 @@ def _move(session: Session, handoff_id: str, now: datetime, present: PresentLook
         actor=None,
         data={"escalation": escalation},
     )
-    assign_on_level(session, handoff=handoff, present=present, now=now)
+    assign_on_level(session, handoff=handoff, people=people, now=now)
     session.commit()
     return 1

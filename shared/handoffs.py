@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from shared.assignment import PresentLookup, assign_on_level
+from shared.assignment import PresentLookup, assign_on_level, present_at
 from shared.auth import Principal
 from shared.db import is_uuid, load_in_org, rows_changed
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
@@ -80,6 +80,7 @@ def create_handoff(
         claim_sla_seconds=claim_sla_seconds,
     )
     handoff = _new_handoff(principal, body, claim_sla_seconds, plan)
+    people = present_at(handoff, 0, present)
     session.add(handoff)
     public = handoff_public(handoff)
     if idempotency_key is not None:
@@ -91,7 +92,7 @@ def create_handoff(
         session.rollback()
         return _after_create_race(session, principal, body, idempotency_key, request_hash)
     record_event(session, handoff=handoff, type=EventType.created, actor=principal)
-    if assign_on_level(session, handoff=handoff, present=present, now=handoff.created_at):
+    if assign_on_level(session, handoff=handoff, people=people, now=handoff.created_at):
         public = handoff_public(handoff)
         if idempotency_key is not None:  # a replay answers what this answer says
             _refresh_idempotency_record(session, principal, idempotency_key, public)
@@ -432,8 +433,9 @@ def release_handoff(
     handoff.status = HandoffStatus.pending.value
     handoff.claimed_by_id = handoff.claimed_by_name = handoff.claimed_at = None
     start_levels(handoff, utcnow())
+    people = present_at(handoff, 0, present)
     _record_change(session, handoff, EventType.released, principal)
-    assign_on_level(session, handoff=handoff, present=present, now=handoff.updated_at)
+    assign_on_level(session, handoff=handoff, people=people, now=handoff.updated_at)
     session.commit()
     return handoff_public(handoff)
 

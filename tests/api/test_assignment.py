@@ -316,3 +316,29 @@ def test_the_first_claim_keeps_its_level_and_team_for_analytics(
         1,
     )
     assert [(p["id"], p["claimed"]) for p in body["seniors"]] == [("u-ana", 1), ("u-cy", 1)]
+
+
+def test_without_redis_an_assign_level_broadcasts_and_nothing_fails(
+    client: TestClient, auth: TokenFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    _policy(client, auth, ASSIGN_ALL)
+    _present(client, auth, "u-ana")
+    unreachable = make_redis("redis://127.0.0.1:1/0")
+    state = client.app.state  # type: ignore[attr-defined]
+    working, state.presence = (
+        state.presence,
+        Presence(unreachable, heartbeat_seconds=60, stream_ttl_seconds=30),
+    )
+    try:
+        handoff = _create(client, auth)
+        claimed = client.post(f"{HANDOFFS}/{handoff['id']}/claim", headers=_senior(auth, "u-ana"))
+        released = client.post(
+            f"{HANDOFFS}/{handoff['id']}/release", headers=_senior(auth, "u-ana")
+        )
+    finally:
+        state.presence = working
+        unreachable.close()
+    assert handoff["assigned_to_id"] is None and claimed.status_code == 200
+    assert released.status_code == 200 and released.json()["assigned_to_id"] is None
+    assert _assigned_events(client, auth, handoff["id"]) == []
+    assert "assign-mode level of org acme broadcasts" in caplog.text
