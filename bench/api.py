@@ -17,8 +17,9 @@ seeds 60 handoffs in one org. Then, ``--runs`` times, one wrk (one thread,
 
 and a 200-claim storm runs over both replicas (``--storms`` storms per run, the
 median time until every claim was answered). Prints each run, then the medians
-over runs: req/s, p50 and p99 (wrk's latency distribution) and the ratio of
-req/s to the same run's ``/healthz``. After the creates it checks that every
+over runs: req/s, p50 and p99 (wrk's latency distribution), the replica's CPU
+time per request (from /proc: steadier than req/s on a busy machine) and the
+ratio of req/s to the same run's ``/healthz``. After the creates it checks that every
 handoff the database holds has its ``handoff_created`` event and its RQ job, and
 that each storm had exactly one winner; exits 1 when not.
 
@@ -28,7 +29,9 @@ and the database, is removed at the end, also on errors, Ctrl-C or SIGTERM.
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import math
 import re
 import secrets
 import shutil
@@ -49,6 +52,7 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
 import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from bench.claims import process_cpu_seconds  # noqa: E402
 from bench.sse_harness import install_sigterm_handler  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.db import make_engine  # noqa: E402
@@ -94,6 +98,7 @@ class Row:
     p50_ms: float
     p99_ms: float
     errors: int  # non-2xx answers and socket errors
+    cpu_ms: float = math.nan  # the replica's CPU time per request
 
 
 @dataclass
@@ -134,7 +139,8 @@ end
 """
 
 
-def run_wrk(name: str, url: str, script: str, args: argparse.Namespace) -> Row:
+def run_wrk(name: str, url: str, script: str, args: argparse.Namespace, pid: int) -> Row:
+    """One wrk run against ``url``; ``pid`` is the replica whose CPU is counted."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as file:
         file.write(script)
         file.flush()
@@ -142,8 +148,12 @@ def run_wrk(name: str, url: str, script: str, args: argparse.Namespace) -> Row:
             "wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency",
             "--timeout", "10s", "-s", file.name, url,
         ]  # fmt: skip
+        cpu_before = process_cpu_seconds([pid])
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return parse_wrk(name, out)
+        cpu = process_cpu_seconds([pid]) - cpu_before
+    row = parse_wrk(name, out)
+    requests = int(_find(r"(\d+) requests in", out))
+    return dataclasses.replace(row, cpu_ms=cpu * 1000 / max(requests, 1))
 
 
 def parse_wrk(name: str, out: str) -> Row:
@@ -182,6 +192,7 @@ def _duration_ms(value: str) -> float:
 @dataclass
 class Cluster:
     urls: list[str]
+    pids: list[int]
     secret: str
     database_url: str
     redis_url: str
@@ -204,6 +215,7 @@ def start_cluster(stack: ExitStack, args: argparse.Namespace, log_dir: Path) -> 
     ]
     return Cluster(
         urls=[base_url(p.port) for p in replicas],
+        pids=[p.popen.pid for p in replicas],
         secret=secret,
         database_url=database_url,
         redis_url=redis_url(redis.port),
@@ -269,7 +281,7 @@ def measure(cluster: Cluster, args: argparse.Namespace, run: int, seeded_id: str
         ("create, 1 org", create_script(one_org, f"{tag}-one")),
         (f"create, {CREATE_ORGS} orgs", create_script(orgs, f"{tag}-many")),
     ]
-    rows = [run_wrk(name, url, script, args) for name, script in plan]
+    rows = [run_wrk(name, url, script, args, cluster.pids[0]) for name, script in plan]
     storms = asyncio.run(run_storms(cluster, args, org=f"bench-storm-{run}"))
     return Run(rows=rows, storm_ms=statistics.median(storms))
 
@@ -295,13 +307,16 @@ async def run_storms(cluster: Cluster, args: argparse.Namespace, *, org: str) ->
 def print_run(title: str, rows: Sequence[Row], storm_ms: float) -> None:
     base = rows[0].rate
     print(f"\n{title}")
-    header = f"{'path':<20} {'req/s':>9} {'p50':>10} {'p99':>10} {'vs /healthz':>12} {'errors':>7}"
+    header = (
+        f"{'path':<20} {'req/s':>9} {'p50':>10} {'p99':>10} {'CPU/req':>10} "
+        f"{'vs /healthz':>12} {'errors':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
             f"{row.name:<20} {row.rate:>9.0f} {row.p50_ms:>7.1f} ms {row.p99_ms:>7.1f} ms "
-            f"{row.rate / base:>12.2f} {row.errors:>7}"
+            f"{row.cpu_ms:>7.2f} ms {row.rate / base:>12.2f} {row.errors:>7}"
         )
     print(f"{f'claim storm ({STORM_CLAIMS})':<20} all answered in {storm_ms:.0f} ms (median)")
 
@@ -318,6 +333,7 @@ def median_rows(runs: Sequence[Run]) -> list[Row]:
                 p50_ms=statistics.median(r.p50_ms for r in rows),
                 p99_ms=statistics.median(r.p99_ms for r in rows),
                 errors=sum(r.errors for r in rows),
+                cpu_ms=statistics.median(r.cpu_ms for r in rows),
             )
         )
     return medians

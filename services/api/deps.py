@@ -1,5 +1,10 @@
 """Request dependencies as ``Annotated`` aliases: settings, database session,
-Redis, the authenticated caller, role checks and the org-scoped handoff."""
+Redis, the authenticated caller, role checks and the org-scoped handoff.
+
+FastAPI runs a plain ``def`` dependency in the threadpool, one hand-off per
+dependency per request; those that only read app state or check a value are
+``async def`` so they run inline. Those that wait on the database or Redis stay
+plain functions (an ``async def`` would block the event loop)."""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -22,15 +27,15 @@ from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
@@ -47,21 +52,21 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 bearer = HTTPBearer(auto_error=False, description="A JWT from `escalations token`.")
 
 
-def get_rate_limits(request: Request) -> RateLimits:
+async def get_rate_limits(request: Request) -> RateLimits:
     return request.app.state.rate_limits
 
 
 RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
 
 
-def get_presence(request: Request) -> Presence:
+async def get_presence(request: Request) -> Presence:
     return request.app.state.presence
 
 
 PresenceDep = Annotated[Presence, Depends(get_presence)]
 
 
-def get_present_lookup(presence: PresenceDep) -> PresentLookup:
+async def get_present_lookup(presence: PresenceDep) -> PresentLookup:
     return present_from(presence)
 
 
@@ -94,7 +99,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def require_roles(*roles: Role):
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             allowed = " or ".join(role.value for role in roles)
             raise Forbidden(f"This action needs the {allowed} role.", code="insufficient_role")
@@ -124,7 +129,7 @@ def rate_limit(limit: Limit):
     return Depends(hit)
 
 
-def get_claim_lock_factory(settings: SettingsDep, redis: RedisDep):
+async def get_claim_lock_factory(settings: SettingsDep, redis: RedisDep):
     def make(handoff_id: str) -> ClaimLock | None:
         if not settings.claim_lock_enabled:
             return None

@@ -33,7 +33,7 @@ class DemoToken(BaseModel):
     expires_in: int
 
 
-def require_demo_sign_in(settings: SettingsDep) -> None:
+async def require_demo_sign_in(settings: SettingsDep) -> None:
     if not settings.demo_sign_in:
         raise NotFound("Demo sign-in is not enabled on this server.", code="not_found")
 
