@@ -46,7 +46,8 @@ def deliver_webhook(delivery_id: str, attempt: int) -> str:
             return _count("failed", webhook.format)
         body = _body(session, delivery, webhook, context.settings)
         secret, url, format_ = webhook.secret, webhook.url, webhook.format
-        session.rollback()  # no transaction stays open while the receiver is called
+    # The session is closed (its objects detached as loaded): no transaction
+    # stays open while the receiver is called.
     result = _send(url, secret, delivery, body, context.settings)
     with session_scope(context.engine) as session:
         outcome = deliveries.finish_try(
