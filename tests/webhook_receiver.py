@@ -31,13 +31,15 @@ class Received:
 class Receiver:
     """``with Receiver([500, 500, 200]) as receiver: receiver.url("/hook")``."""
 
-    def __init__(self, script: list[Any] | None = None, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, script: list[Any] | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.script = list(script or [])
         self.requests: list[Received] = []
         self.big_bytes_sent = 0
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
