@@ -19,9 +19,11 @@ import jsonschema
 import pytest
 import standardwebhooks
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from sqlalchemy import Engine, text, update
 from sqlmodel import select
 
@@ -150,6 +152,39 @@ def test_a_standard_delivery_is_the_streamed_event_signed(
     wrong = standardwebhooks.Webhook("whsec_" + base64.b64encode(b"k" * 32).decode())
     with pytest.raises(standardwebhooks.WebhookVerificationError):
         wrong.verify(request.body, headers)
+
+
+def test_jobs_read_well_in_rq_dashboard_and_metrics_move(
+    client: TestClient, auth: TokenFactory, context: WorkerContext, redis: Redis, work_until: Work
+) -> None:
+    def count(outcome: str) -> float:
+        labels = {"outcome": outcome, "format": "standard"}
+        return REGISTRY.get_sample_value("escalations_webhook_deliveries_total", labels) or 0.0
+
+    before = count("delivered")
+    with Receiver() as receiver:
+        webhook = subscribe(client, auth, receiver.url(), events=["handoff_created"])
+        create(client, auth("engineer"))
+        [delivery] = deliveries(client, auth, webhook["id"])
+        work_until(settled(client, auth, webhook["id"]))
+    job = Job.fetch(keys.delivery_job_id(delivery["id"], 1), connection=redis)
+    assert job.description == (
+        f"Deliver handoff_created to webhook {webhook['id']}"
+        f" (org acme, delivery {delivery['id']}, try 1)"
+    )
+    assert job.meta == {
+        "delivery_id": delivery["id"],
+        "webhook_id": webhook["id"],
+        "org_id": "acme",
+        "event_type": "handoff_created",
+        "attempt": 1,
+    }
+    assert job.origin == keys.NOTIFICATIONS_QUEUE
+    assert count("delivered") == before + 1
+    latency = REGISTRY.get_sample_value(
+        "escalations_webhook_delivery_latency_seconds_count", {"format": "standard"}
+    )
+    assert latency and latency >= 1
 
 
 def test_a_rotated_secret_signs_the_next_try(
