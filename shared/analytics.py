@@ -24,6 +24,14 @@ Definitions (docs/analytics.md repeats them):
 * **SLA breaches.** Handoffs in the window with a ``handoff_sla_breached``
   event. The SLA sweep writes at most one per handoff, so this is also the
   number of breach events.
+* **Claimed at level.** Handoffs in the window by the escalation level their
+  first claim came at.
+* **Time to claim by team.** Time to claim grouped by the team the handoff's
+  level targeted when it was first claimed (``team_id`` null: all seniors).
+* **Seniors.** Per person (by id, with the latest name they acted under):
+  ``claimed`` counts handoffs in the window they claimed (a reassignment to them
+  does not count), ``resolved`` those they resolved, and
+  ``time_to_claim_p50_seconds`` is over the handoffs whose first claim was theirs.
 """
 
 from datetime import datetime, timedelta
@@ -36,7 +44,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col
 
 from shared.errors import InvalidInput
-from shared.models import Event, EventType, Handoff, HandoffStatus, UtcTime
+from shared.models import Event, EventType, Handoff, HandoffStatus, Team, UtcTime
 from shared.timeutil import as_utc, utcnow
 
 DEFAULT_WINDOW = timedelta(days=30)
@@ -68,6 +76,30 @@ class DomainStats(BaseModel):
     time_to_claim_p90_seconds: float | None
 
 
+class LevelCount(BaseModel):
+    level: int
+    count: int
+
+
+class TeamClaimStats(BaseModel):
+    """``team_id`` and ``team_name`` are null for all seniors (and ``team_name`` for
+    a team deleted since)."""
+
+    team_id: str | None
+    team_name: str | None
+    count: int
+    p50: float | None
+    p90: float | None
+
+
+class SeniorStats(BaseModel):
+    id: str
+    name: str
+    claimed: int
+    resolved: int
+    time_to_claim_p50_seconds: float | None
+
+
 class EscalationAnalytics(BaseModel):
     since: UtcTime
     until: UtcTime
@@ -78,6 +110,9 @@ class EscalationAnalytics(BaseModel):
     time_to_resolve_seconds: DurationStats
     by_domain: list[DomainStats]
     sla_breaches: int
+    claimed_at_level: list[LevelCount]
+    time_to_claim_by_team: list[TeamClaimStats]
+    seniors: list[SeniorStats]
 
 
 # --- entry point ------------------------------------------------------------------
@@ -96,8 +131,8 @@ def escalation_analytics(
     ``until`` defaults to ``now`` (the current time), ``since`` to 30 days
     before ``until``; naive times are UTC. Raises ``InvalidInput`` when
     ``since`` is after ``until`` or a bound is out of the representable range.
-    Read-only: five aggregate queries, each returning at most one row per
-    status or domain.
+    Read-only: aggregate queries, each returning at most one row per status,
+    domain, level, team or person.
     """
     since, until = resolve_window(since=since, until=until, now=now or utcnow())
     window = _Window(org_id=org_id, since=since, until=until)
@@ -115,6 +150,9 @@ def escalation_analytics(
         time_to_resolve_seconds=_duration_stats(session, _resolve_durations(window)),
         by_domain=_domain_stats(session, window, claim),
         sla_breaches=_sla_breaches(session, window),
+        claimed_at_level=_claimed_at_level(session, window),
+        time_to_claim_by_team=_team_claim_stats(session, window),
+        seniors=_senior_stats(session, window),
     )
 
 
@@ -173,25 +211,21 @@ class _Window:
         )
 
 
-def _first_event_durations(window: _Window, event_type: EventType) -> sa.Subquery:
-    """(domain, seconds) per handoff in the window that has an ``event_type``
-    event: its first such event's time minus ``created_at``."""
+def _first_event_durations(
+    window: _Window, event_type: EventType, *, key: Any = Handoff.problem_domain
+) -> sa.Subquery:
+    """(key, seconds) per handoff in the window that has an ``event_type``
+    event: its first such event's time minus ``created_at``; ``key`` is a handoff
+    column (the domain unless told)."""
     first_at = sa.func.min(col(Event.at))
     return (
         sa.select(
-            col(Handoff.problem_domain).label("domain"),
+            col(key).label("key"),
             SecondsBetween(col(Handoff.created_at), first_at).label("seconds"),
         )
-        .join(
-            Event,
-            sa.and_(
-                col(Event.handoff_id) == col(Handoff.id),
-                col(Event.org_id) == col(Handoff.org_id),
-                col(Event.type) == event_type.value,
-            ),
-        )
+        .join(Event, _events_of(event_type))
         .where(*window.where())
-        .group_by(col(Handoff.id), col(Handoff.problem_domain), col(Handoff.created_at))
+        .group_by(col(Handoff.id), col(key), col(Handoff.created_at))
         .subquery()
     )
 
@@ -199,7 +233,7 @@ def _first_event_durations(window: _Window, event_type: EventType) -> sa.Subquer
 def _resolve_durations(window: _Window) -> sa.Subquery:
     return (
         sa.select(
-            col(Handoff.problem_domain).label("domain"),
+            col(Handoff.problem_domain).label("key"),
             SecondsBetween(col(Handoff.created_at), col(Handoff.resolved_at)).label("seconds"),
         )
         .where(*window.where(), col(Handoff.resolved_at).is_not(None))
@@ -207,12 +241,12 @@ def _resolve_durations(window: _Window) -> sa.Subquery:
     )
 
 
-def _ranked(durations: sa.Subquery, *, per_domain: bool) -> sa.Subquery:
+def _ranked(durations: sa.Subquery, *, per_key: bool) -> sa.Subquery:
     """``durations`` with each row's 1-based ``rank`` by ascending seconds and
-    the row count ``n`` (both per domain when ``per_domain``)."""
-    partition = durations.c.domain if per_domain else None
+    the row count ``n`` (both per key when ``per_key``)."""
+    partition = durations.c.key if per_key else None
     return sa.select(
-        durations.c.domain,
+        durations.c.key,
         durations.c.seconds,
         sa.func.row_number()
         .over(partition_by=partition, order_by=durations.c.seconds)
@@ -231,7 +265,7 @@ def _percentile(ranked: sa.Subquery, p: int) -> Any:
 
 
 def _duration_stats(session: Session, durations: sa.Subquery) -> DurationStats:
-    ranked = _ranked(durations, per_domain=False)
+    ranked = _ranked(durations, per_key=False)
     count, p50, p90, longest = session.execute(
         sa.select(
             sa.func.count(),
@@ -253,19 +287,21 @@ def _status_counts(session: Session, window: _Window) -> StatusCounts:
     return StatusCounts(**{status: count for status, count in rows if status in known})
 
 
+def _percentiles_per_key(durations: sa.Subquery) -> sa.Select[Any]:
+    """``(key, count, p50, p90)`` per key of ``durations`` (NULL keys form one group)."""
+    ranked = _ranked(durations, per_key=True)
+    return sa.select(
+        ranked.c.key,
+        sa.func.count().label("count"),
+        _percentile(ranked, 50).label("p50"),
+        _percentile(ranked, 90).label("p90"),
+    ).group_by(ranked.c.key)
+
+
 def _domain_stats(session: Session, window: _Window, claim: sa.Subquery) -> list[DomainStats]:
     """Every domain with a handoff in the window, most handoffs first, then by
     domain in code-point order (sorted here: the databases' collations differ)."""
-    ranked = _ranked(claim, per_domain=True)
-    claim_percentiles = (
-        sa.select(
-            ranked.c.domain,
-            _percentile(ranked, 50).label("p50"),
-            _percentile(ranked, 90).label("p90"),
-        )
-        .group_by(ranked.c.domain)
-        .subquery()
-    )
+    claim_percentiles = _percentiles_per_key(claim).subquery()
     domain = col(Handoff.problem_domain)
     rows = session.execute(
         sa.select(
@@ -274,7 +310,7 @@ def _domain_stats(session: Session, window: _Window, claim: sa.Subquery) -> list
             sa.func.max(claim_percentiles.c.p50),
             sa.func.max(claim_percentiles.c.p90),
         )
-        .outerjoin(claim_percentiles, claim_percentiles.c.domain == domain)
+        .outerjoin(claim_percentiles, claim_percentiles.c.key == domain)
         .where(*window.where())
         .group_by(domain)
     ).all()
@@ -293,17 +329,116 @@ def _domain_stats(session: Session, window: _Window, claim: sa.Subquery) -> list
 def _sla_breaches(session: Session, window: _Window) -> int:
     return session.execute(
         sa.select(sa.func.count(sa.distinct(col(Handoff.id))))
-        .join(
-            Event,
-            sa.and_(
-                col(Event.handoff_id) == col(Handoff.id),
-                col(Event.org_id) == col(Handoff.org_id),
-                col(Event.type) == EventType.sla_breached.value,
-            ),
-        )
+        .join(Event, _events_of(EventType.sla_breached))
         .where(*window.where())
     ).scalar_one()
 
 
 def _seconds(value: float | None) -> float | None:
     return None if value is None else round(float(value), 3)
+
+
+# --- routing: levels, teams, seniors ------------------------------------------------------
+
+
+def _claimed_at_level(session: Session, window: _Window) -> list[LevelCount]:
+    level = col(Handoff.first_claim_level)
+    rows = session.execute(
+        sa.select(level, sa.func.count())
+        .where(*window.where(), level.is_not(None))
+        .group_by(level)
+        .order_by(level)
+    ).all()
+    return [LevelCount(level=level, count=count) for level, count in rows]
+
+
+def _team_claim_stats(session: Session, window: _Window) -> list[TeamClaimStats]:
+    """All seniors first, then teams by most claims, then by name."""
+    durations = _first_event_durations(window, EventType.claimed, key=Handoff.first_claim_team_id)
+    rows = session.execute(_percentiles_per_key(durations)).all()
+    team_ids = [team_id for team_id, *_ in rows if team_id is not None]
+    names = dict(
+        session.execute(
+            sa.select(col(Team.id), col(Team.name)).where(
+                col(Team.org_id) == window.org_id, col(Team.id).in_(team_ids)
+            )
+        ).all()
+    )
+    stats = [
+        TeamClaimStats(
+            team_id=team_id,
+            team_name=names.get(team_id) if team_id is not None else None,
+            count=count,
+            p50=_seconds(p50),
+            p90=_seconds(p90),
+        )
+        for team_id, count, p50, p90 in rows
+    ]
+    return sorted(stats, key=lambda t: (t.team_id is not None, -t.count, t.team_name or ""))
+
+
+def _senior_stats(session: Session, window: _Window) -> list[SeniorStats]:
+    """Everyone who claimed or resolved a handoff of the window: most claims first."""
+    claimed = _actions_by_person(session, window, EventType.claimed)
+    resolved = _actions_by_person(session, window, EventType.resolved)
+    p50s = {
+        key: p50 for key, _, p50, _ in session.execute(_percentiles_per_key(_first_claims(window)))
+    }
+    people = {**resolved, **claimed}
+    stats = [
+        SeniorStats(
+            id=person_id,
+            name=name,
+            claimed=claimed.get(person_id, ("", 0))[1],
+            resolved=resolved.get(person_id, ("", 0))[1],
+            time_to_claim_p50_seconds=_seconds(p50s.get(person_id)),
+        )
+        for person_id, (name, _) in people.items()
+    ]
+    return sorted(stats, key=lambda p: (-p.claimed, -p.resolved, p.id))
+
+
+def _actions_by_person(
+    session: Session, window: _Window, event_type: EventType
+) -> dict[str, tuple[str, int]]:
+    """actor id → (a name they acted under, handoffs of the window they did it to)."""
+    actor = col(Event.actor_id)
+    rows = session.execute(
+        sa.select(
+            actor, sa.func.max(col(Event.actor_name)), sa.func.count(sa.distinct(col(Handoff.id)))
+        )
+        .join(Event, _events_of(event_type))
+        .where(*window.where(), actor.is_not(None))
+        .group_by(actor)
+    ).all()
+    return {person_id: (name or person_id, count) for person_id, name, count in rows}
+
+
+def _first_claims(window: _Window) -> sa.Subquery:
+    """(key = the first claimer's id, seconds to that claim) per claimed handoff."""
+    numbered = (
+        sa.select(
+            col(Event.actor_id).label("actor_id"),
+            SecondsBetween(col(Handoff.created_at), col(Event.at)).label("seconds"),
+            sa.func.row_number()
+            .over(partition_by=col(Handoff.id), order_by=col(Event.seq))
+            .label("nth"),
+        )
+        .join(Event, _events_of(EventType.claimed))
+        .where(*window.where())
+        .subquery()
+    )
+    return (
+        sa.select(numbered.c.actor_id.label("key"), numbered.c.seconds)
+        .where(numbered.c.nth == 1)
+        .subquery()
+    )
+
+
+def _events_of(event_type: EventType) -> Any:
+    """Join condition: the handoff's events of ``event_type``."""
+    return sa.and_(
+        col(Event.handoff_id) == col(Handoff.id),
+        col(Event.org_id) == col(Handoff.org_id),
+        col(Event.type) == event_type.value,
+    )

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -94,3 +95,12 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def dialect_insert(bind: Connection | Engine) -> Any:
+    """The dialect's ``insert`` (PostgreSQL's or SQLite's), for ``on_conflict_do_*`` upserts."""
+    if bind.dialect.name == "postgresql":
+        return postgresql.insert
+    if bind.dialect.name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"unsupported database dialect {bind.dialect.name!r}")

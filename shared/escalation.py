@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from shared.assignment import PresentLookup, assign_on_level
 from shared.db import rows_changed
 from shared.events import record_event
 from shared.models import EventType, Handoff, HandoffStatus, LevelTarget, Team, TeamDomain
@@ -72,9 +73,17 @@ def plan_levels(
 
 
 def start_levels(handoff: Handoff, at: datetime) -> None:
-    """Put ``handoff`` at level 0, loop 0, reached ``at``: on creation and release."""
+    """Put ``handoff`` at level 0, loop 0, reached ``at``, unassigned: on creation
+    and release (``shared.assignment.assign_on_level`` may then assign it)."""
     handoff.escalation_level = handoff.escalation_loop = 0
+    handoff.escalation_team_id = _team_of(handoff, 0)
+    handoff.assigned_to_id = handoff.assigned_to_name = None
     handoff.next_escalation_at = _deadline(handoff, level=0, loop=0, reached_at=at)
+
+
+def _team_of(handoff: Handoff, level: int) -> str | None:
+    levels = handoff.escalation_levels or ()
+    return levels[level]["team_id"] if level < len(levels) else None
 
 
 def _next_move(handoff: Handoff, level: int, loop: int) -> tuple[int, int] | None:
@@ -99,10 +108,17 @@ def _deadline(handoff: Handoff, *, level: int, loop: int, reached_at: datetime) 
 # --- the sweep ---------------------------------------------------------------------
 
 
-def sweep_escalations(*, engine: Engine, now: datetime | None = None) -> int:
-    """Make the moves due by ``now``, one per handoff per call; returns how many
-    events this call recorded."""
-    return sweep_due(engine=engine, now=now or utcnow(), due=_due, act=_move)
+def sweep_escalations(
+    *, engine: Engine, now: datetime | None = None, present: PresentLookup | None = None
+) -> int:
+    """Make the moves due by ``now``, one per handoff per call, assigning a handoff
+    that reaches an assign-mode level to one of the ``present`` (no one when None);
+    returns how many moves this call recorded."""
+
+    def move(session: Session, handoff_id: str, at: datetime) -> int:
+        return _move(session, handoff_id, at, present)
+
+    return sweep_due(engine=engine, now=now or utcnow(), due=_due, act=move)
 
 
 def _due(session: Session, now: datetime) -> list[str]:
@@ -120,7 +136,7 @@ def _due(session: Session, now: datetime) -> list[str]:
     return list(session.exec(statement))
 
 
-def _move(session: Session, handoff_id: str, now: datetime) -> int:
+def _move(session: Session, handoff_id: str, now: datetime, present: PresentLookup | None) -> int:
     handoff = session.exec(
         select(Handoff).where(Handoff.id == handoff_id).execution_options(populate_existing=True)
     ).one()
@@ -150,6 +166,9 @@ def _move(session: Session, handoff_id: str, now: datetime) -> int:
             escalation_level=new_level,
             escalation_loop=new_loop,
             next_escalation_at=new_deadline,
+            escalation_team_id=_team_of(handoff, new_level),
+            assigned_to_id=None,  # an assignment ends with its level
+            assigned_to_name=None,
             updated_at=now,
         )
     )
@@ -177,5 +196,6 @@ def _move(session: Session, handoff_id: str, now: datetime) -> int:
         actor=None,
         data={"escalation": escalation},
     )
+    assign_on_level(session, handoff=handoff, present=present, now=now)
     session.commit()
     return 1

@@ -5,13 +5,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, LargeBinary, Text, cast, func
+from sqlalchemy import Connection, LargeBinary, Text, cast, func
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from shared.auth import Principal
-from shared.db import EVENTS_WRITTEN
+from shared.db import EVENTS_WRITTEN, dialect_insert
 from shared.models import (
     Event,
     EventData,
@@ -63,7 +62,7 @@ def record_event(
 
 def _next_seq(session: Session, org_id: str) -> int:
     bind = session.connection()
-    insert = _dialect_insert(bind)
+    insert = dialect_insert(bind)
     table = OrgEventCounter.__table__  # type: ignore[attr-defined]
     statement = (
         insert(table)
@@ -74,14 +73,6 @@ def _next_seq(session: Session, org_id: str) -> int:
         .returning(table.c.last_seq)
     )
     return int(session.execute(statement).scalar_one())
-
-
-def _dialect_insert(bind: Connection | Engine):
-    if bind.dialect.name == "postgresql":
-        return postgresql.insert
-    if bind.dialect.name == "sqlite":
-        return sqlite.insert
-    raise RuntimeError(f"unsupported database dialect {bind.dialect.name!r}")
 
 
 def handoff_public(handoff: Handoff) -> HandoffPublic:

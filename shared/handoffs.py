@@ -18,6 +18,7 @@ from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from shared.assignment import PresentLookup, assign_on_level
 from shared.auth import Principal
 from shared.db import rows_changed
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
@@ -35,6 +36,9 @@ from shared.models import (
     HandoffPublic,
     HandoffStatus,
     IdempotencyRecord,
+    ReassignBody,
+    Role,
+    TeamMember,
 )
 from shared.timeutil import as_utc, isoformat, utcnow
 
@@ -53,8 +57,10 @@ def create_handoff(
     body: HandoffCreate,
     claim_sla_seconds: int,
     idempotency_key: str | None = None,
+    present: PresentLookup | None = None,
 ) -> tuple[HandoffPublic, bool]:
-    """Create a pending handoff and its ``handoff_created`` event.
+    """Create a pending handoff and its ``handoff_created`` event (then, when its
+    first level assigns, ``handoff_assigned`` to one of the ``present``).
 
     Returns the handoff and whether it was created now (False: the first
     response to the same ``Idempotency-Key``). Raises ``Conflict``
@@ -85,6 +91,10 @@ def create_handoff(
         session.rollback()
         return _after_create_race(session, principal, body, idempotency_key, request_hash)
     record_event(session, handoff=handoff, type=EventType.created, actor=principal)
+    if assign_on_level(session, handoff=handoff, present=present, now=handoff.created_at):
+        public = handoff_public(handoff)
+        if idempotency_key is not None:  # a replay answers what this answer says
+            _refresh_idempotency_record(session, principal, idempotency_key, public)
     session.commit()
     return public, True
 
@@ -172,6 +182,15 @@ def _idempotent_replay(
     return HandoffPublic.model_validate(record.response)
 
 
+def _refresh_idempotency_record(
+    session: Session, principal: Principal, key: str, public: HandoffPublic
+) -> None:
+    record = session.get(IdempotencyRecord, (principal.org_id, principal.user_id, key))
+    if record is not None:
+        record.response = public.model_dump(mode="json")
+        session.add(record)
+
+
 def _idempotency_record(
     principal: Principal, key: str, request_hash: str, public: HandoffPublic
 ) -> IdempotencyRecord:
@@ -225,9 +244,12 @@ def list_handoffs(
     cursor: str | None,
     created_by: str | None = None,
     claimed_by: str | None = None,
+    assigned_to: str | None = None,
+    for_principal: Principal | None = None,
 ) -> HandoffPage:
     """The org's handoffs in queue order (priority, then oldest first), one page;
-    ``created_by`` / ``claimed_by`` keep those of one user id."""
+    ``created_by`` / ``claimed_by`` / ``assigned_to`` keep those of one user id,
+    ``for_principal`` those whose current level targets that caller."""
     statement = select(Handoff).where(Handoff.org_id == org_id)
     if status is not None:
         statement = statement.where(Handoff.status == status.value)
@@ -237,6 +259,10 @@ def list_handoffs(
         statement = statement.where(Handoff.created_by_id == created_by)
     if claimed_by is not None:
         statement = statement.where(Handoff.claimed_by_id == claimed_by)
+    if assigned_to is not None:
+        statement = statement.where(Handoff.assigned_to_id == assigned_to)
+    if for_principal is not None:
+        statement = statement.where(_targets(for_principal))
     if cursor is not None:
         statement = statement.where(_after_cursor(*_decode_cursor(cursor)))
     statement = statement.order_by(
@@ -248,6 +274,18 @@ def list_handoffs(
         items=[handoff_public(handoff) for handoff in page],
         next_cursor=_encode_cursor(page[-1]) if more else None,
     )
+
+
+def _targets(principal: Principal) -> Any:
+    """SQL: the handoff's current level targets ``principal``: a team they are a
+    member of, or all seniors when they are a senior or admin."""
+    my_teams = select(TeamMember.team_id).where(
+        TeamMember.org_id == principal.org_id, TeamMember.user_id == principal.user_id
+    )
+    team = col(Handoff.escalation_team_id)
+    if principal.role in (Role.senior, Role.admin):
+        return or_(team.is_(None), team.in_(my_teams))
+    return team.in_(my_teams)
 
 
 def _after_cursor(rank: int, created_at: datetime, handoff_id: str) -> Any:
@@ -335,7 +373,15 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
             claimed_at=now,
             first_claimed_at=func.coalesce(Handoff.first_claimed_at, now),
             sla_settled_at=_settled_if_in_time(now),
-            next_escalation_at=None,  # a claim stops re-escalation
+            first_claim_level=_kept_if_claimed_before(
+                Handoff.first_claim_level, Handoff.escalation_level
+            ),
+            first_claim_team_id=_kept_if_claimed_before(
+                Handoff.first_claim_team_id, Handoff.escalation_team_id
+            ),
+            next_escalation_at=None,  # a claim stops re-escalation, and ends the assignment
+            assigned_to_id=None,
+            assigned_to_name=None,
             updated_at=now,
         )
     )
@@ -351,6 +397,13 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
     session.commit()
     CLAIMS.labels("won").inc()
     return handoff_public(handoff)
+
+
+def _kept_if_claimed_before(first_claim_column: Any, current_column: Any) -> Any:
+    """SQL for a ``first_claim_*`` column on a claim: the current value on the
+    first claim, kept on later ones (SET reads the row as it was before)."""
+    first_claim = col(Handoff.first_claimed_at).is_(None)
+    return case((first_claim, col(current_column)), else_=col(first_claim_column))
 
 
 def _claim_outcome(handoff: Handoff, principal: Principal) -> HandoffPublic | None:
@@ -380,18 +433,57 @@ def already_claimed(handoff: Handoff) -> Conflict:
 # --- release, resolve, cancel ----------------------------------------------------
 
 
-def release_handoff(*, session: Session, principal: Principal, handoff_id: str) -> HandoffPublic:
+def release_handoff(
+    *,
+    session: Session,
+    principal: Principal,
+    handoff_id: str,
+    present: PresentLookup | None = None,
+) -> HandoffPublic:
     """Put a claimed handoff back to pending. The claimer may release; so may an
-    admin (to free a claim whose owner is away)."""
+    admin (to free a claim whose owner is away). Re-escalation starts over at
+    level 0, which may assign it to one of the ``present``."""
     handoff = _load_for_update(session, principal, handoff_id)
     if handoff.status != HandoffStatus.claimed:
         raise invalid_state("release", handoff.status)
-    if handoff.claimed_by_id != principal.user_id and not principal.is_admin:
-        raise _not_claim_owner(handoff)
+    _check_claim_owner_or_admin(handoff, principal)
     handoff.status = HandoffStatus.pending.value
     handoff.claimed_by_id = handoff.claimed_by_name = handoff.claimed_at = None
-    start_levels(handoff, utcnow())  # unclaimed again: re-escalation starts over
-    return _commit_change(session, handoff, EventType.released, principal)
+    start_levels(handoff, utcnow())
+    _record_change(session, handoff, EventType.released, principal)
+    assign_on_level(session, handoff=handoff, present=present, now=handoff.updated_at)
+    session.commit()
+    return handoff_public(handoff)
+
+
+def reassign_handoff(
+    *, session: Session, principal: Principal, handoff_id: str, body: ReassignBody
+) -> HandoffPublic:
+    """Hand a claimed handoff to another senior: it stays claimed, by ``body.to_id``
+    now, and records ``handoff_reassigned``. The claimer or an admin may; 409
+    ``invalid_state`` when not claimed, ``already_claimer`` when it is theirs."""
+    handoff = _load_for_update(session, principal, handoff_id)
+    if handoff.status != HandoffStatus.claimed:
+        raise invalid_state("reassign", handoff.status)
+    _check_claim_owner_or_admin(handoff, principal)
+    if handoff.claimed_by_id == body.to_id:
+        raise Conflict(
+            f"The handoff is already claimed by {handoff.claimed_by_name}.", code="already_claimer"
+        )
+    reassignment = {
+        "from_id": handoff.claimed_by_id,
+        "from_name": handoff.claimed_by_name,
+        "to_id": body.to_id,
+        "to_name": body.to_name,
+        "note": body.note,
+    }
+    handoff.claimed_by_id, handoff.claimed_by_name = body.to_id, body.to_name
+    handoff.claimed_at = utcnow()
+    _record_change(
+        session, handoff, EventType.reassigned, principal, data={"reassignment": reassignment}
+    )
+    session.commit()
+    return handoff_public(handoff)
 
 
 def resolve_handoff(
@@ -419,6 +511,7 @@ def cancel_handoff(*, session: Session, principal: Principal, handoff_id: str) -
     handoff.status = HandoffStatus.cancelled.value
     handoff.cancelled_at = utcnow()
     handoff.next_escalation_at = None
+    handoff.assigned_to_id = handoff.assigned_to_name = None
     if handoff.sla_settled_at is None and _before_deadline(handoff, handoff.cancelled_at):
         handoff.sla_settled_at = handoff.cancelled_at
     return _commit_change(session, handoff, EventType.cancelled, principal)
@@ -454,12 +547,27 @@ def _not_claim_owner(handoff: Handoff) -> Forbidden:
     )
 
 
-def _commit_change(
-    session: Session, handoff: Handoff, event_type: EventType, principal: Principal
-) -> HandoffPublic:
+def _check_claim_owner_or_admin(handoff: Handoff, principal: Principal) -> None:
+    if handoff.claimed_by_id != principal.user_id and not principal.is_admin:
+        raise _not_claim_owner(handoff)
+
+
+def _record_change(
+    session: Session,
+    handoff: Handoff,
+    event_type: EventType,
+    principal: Principal,
+    data: dict[str, Any] | None = None,
+) -> None:
     handoff.updated_at = utcnow()
     session.add(handoff)
     session.flush()
-    record_event(session, handoff=handoff, type=event_type, actor=principal)
+    record_event(session, handoff=handoff, type=event_type, actor=principal, data=data)
+
+
+def _commit_change(
+    session: Session, handoff: Handoff, event_type: EventType, principal: Principal
+) -> HandoffPublic:
+    _record_change(session, handoff, event_type, principal)
     session.commit()
     return handoff_public(handoff)

@@ -9,7 +9,15 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic import Field as PydField
 from sqlmodel import JSON, Column, DateTime, Field, SQLModel
 
@@ -65,6 +73,8 @@ class EventType(StrEnum):
     cancelled = "handoff_cancelled"
     sla_breached = "handoff_sla_breached"
     escalated = "handoff_escalated"
+    assigned = "handoff_assigned"
+    reassigned = "handoff_reassigned"
 
 
 def _utc_column(nullable: bool = False) -> Any:
@@ -142,6 +152,13 @@ class Handoff(SQLModel, table=True):
     next_escalation_at: datetime | None = _utc_column(nullable=True)
     assigned_to_id: str | None = Field(default=None, max_length=128)
     assigned_to_name: str | None = Field(default=None, max_length=256)
+    #: The current level's team (null: all seniors), kept with the level so that
+    #: ``for=me`` and analytics need no JSON in SQL.
+    escalation_team_id: str | None = Field(default=None, max_length=64)
+    #: The level and team the first claim came at (kept across releases, like
+    #: ``first_claimed_at``): analytics' ``claimed_at_level`` and ``time_to_claim_by_team``.
+    first_claim_level: int | None = None
+    first_claim_team_id: str | None = Field(default=None, max_length=64)
 
     @property
     def escalation_target(self) -> dict[str, Any]:
@@ -180,6 +197,17 @@ class Event(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=64)
     #: What the type alone does not say, e.g. ``{"escalation": {...}}``; null otherwise.
     data: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class LastAssignment(SQLModel, table=True):
+    """When each senior was last assigned a handoff: assign mode's tie-break
+    (least recently assigned first)."""
+
+    __tablename__ = "last_assignments"
+
+    org_id: str = Field(primary_key=True, max_length=128)
+    user_id: str = Field(primary_key=True, max_length=128)
+    assigned_at: datetime = _utc_column()
 
 
 class OrgEventCounter(SQLModel, table=True):
@@ -337,6 +365,14 @@ class ResolveBody(StrictModel):
     resolution_notes: str = PydField(min_length=1, max_length=10_000)
 
 
+class ReassignBody(StrictModel):
+    """``POST /handoffs/{id}/reassign``: who takes the claim over."""
+
+    to_id: str = PydField(min_length=1, max_length=128)
+    to_name: str = PydField(min_length=1, max_length=256)
+    note: str = PydField(default="", max_length=2_000)
+
+
 class AssessmentData(BaseModel):
     summary: str
     likely_causes: list[str]
@@ -365,10 +401,38 @@ class EscalationMove(BaseModel):
     mode: str
 
 
+class Assignment(BaseModel):
+    """``data.assignment`` of a ``handoff_assigned`` event."""
+
+    assigned_to_id: str
+    assigned_to_name: str
+    level: int
+    loop: int
+
+
+class Reassignment(BaseModel):
+    """``data.reassignment`` of a ``handoff_reassigned`` event."""
+
+    from_id: str | None
+    from_name: str | None
+    to_id: str
+    to_name: str
+    note: str
+
+
 class EventData(BaseModel):
+    """An event's ``data``: the one key its type uses (absent keys are left out,
+    as on the SSE stream, which sends the stored JSON)."""
+
     model_config = ConfigDict(extra="allow")
 
     escalation: EscalationMove | None = None
+    assignment: Assignment | None = None
+    reassignment: Reassignment | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if value is not None}
 
 
 class HandoffPublic(BaseModel):

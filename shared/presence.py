@@ -29,6 +29,7 @@ from shared import keys
 from shared.auth import Principal
 from shared.errors import ServiceUnavailable
 from shared.models import Role, UtcTime
+from shared.settings import Settings
 
 #: Roles whose streams and heartbeats make them present.
 PRESENT_ROLES = (Role.senior, Role.admin)
@@ -144,6 +145,14 @@ class Presence:
         self._people_ttl = int(max(heartbeat_seconds, stream_ttl_seconds)) + 1
         self._touch = redis.register_script(TOUCH)
         self._list = redis.register_script(LIST)
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: Settings) -> "Presence":
+        return cls(
+            redis,
+            heartbeat_seconds=settings.presence_heartbeat_seconds,
+            stream_ttl_seconds=settings.stream_slot_ttl_seconds,
+        )
 
     def touch(
         self,

@@ -54,6 +54,7 @@ TABLES = (
     "team_domains",
     "team_members",
     "teams",
+    "last_assignments",
 )
 
 

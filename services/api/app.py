@@ -55,11 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         relay.start()
         dispatcher.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
-        app.state.presence = Presence(
-            redis,
-            heartbeat_seconds=settings.presence_heartbeat_seconds,
-            stream_ttl_seconds=settings.stream_slot_ttl_seconds,
-        )
+        app.state.presence = Presence.from_settings(redis, settings)
         app.state.stream_registry = streams = StreamRegistry(
             redis,
             ttl_seconds=settings.stream_slot_ttl_seconds,

@@ -10,6 +10,7 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from shared.assignment import PresentLookup, present_from
 from shared.auth import Principal, decode_token
 from shared.db import session_scope
 from shared.errors import Forbidden, NotAuthenticated
@@ -58,6 +59,13 @@ def get_presence(request: Request) -> Presence:
 
 
 PresenceDep = Annotated[Presence, Depends(get_presence)]
+
+
+def get_present_lookup(presence: PresenceDep) -> PresentLookup:
+    return present_from(presence)
+
+
+PresentDep = Annotated[PresentLookup, Depends(get_present_lookup)]
 
 
 def client_address(request: Request) -> str:

@@ -19,8 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.worker.context import WorkerContext, set_context
 from services.worker.retries import DueRetryMover, move_due_retries
 from shared import keys
+from shared.assignment import present_from
 from shared.db import on_events_committed
 from shared.escalation import sweep_escalations
+from shared.presence import Presence
 from shared.reconciler import try_reconcile
 from shared.relay import EventRelay
 from shared.settings import Settings
@@ -47,6 +49,7 @@ class PeriodicMaintenance(threading.Thread):
     def __init__(self, context: WorkerContext) -> None:
         super().__init__(name="maintenance", daemon=True)
         self._context = context
+        self._present = present_from(Presence.from_settings(context.redis, context.settings))
         self._stopped = threading.Event()
 
     def run(self) -> None:
@@ -61,7 +64,7 @@ class PeriodicMaintenance(threading.Thread):
         context = self._context
         try:
             breaches = sweep_sla_breaches(engine=context.engine)
-            moves = sweep_escalations(engine=context.engine)
+            moves = sweep_escalations(engine=context.engine, present=self._present)
             report = try_reconcile(
                 engine=context.engine, redis=context.redis, settings=context.settings
             )

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shared.models import Event, EventType, Handoff
+from shared.models import Event, EventType, Handoff, Team
 from shared.timeutil import utcnow
 from tests.api.helpers import assert_error
 from tests.conftest import TokenFactory
@@ -41,10 +41,12 @@ class Seeder:
         domain: str = "kubernetes",
         org: str = "acme",
         resolved_after: float | None = None,
-        events: tuple[tuple[EventType, float], ...] = (),
+        events: tuple[tuple[Any, ...], ...] = (),
+        first_claim: tuple[int, str | None] | None = None,
     ) -> str:
         """A handoff created at ``created`` with ``events`` as (type, seconds after
-        creation); ``resolved_after`` sets ``resolved_at``."""
+        creation[, actor id]); ``resolved_after`` sets ``resolved_at``, ``first_claim``
+        the level and team id its first claim came at."""
         handoff_id = str(uuid.uuid4())
         resolved_at = (
             None if resolved_after is None else created + timedelta(seconds=resolved_after)
@@ -63,21 +65,33 @@ class Seeder:
             updated_at=created,
             snapshot={},
             resolved_at=resolved_at,
+            first_claim_level=first_claim[0] if first_claim else None,
+            first_claim_team_id=first_claim[1] if first_claim else None,
         )
         with Session(self.engine) as session:
             session.add(row)
             session.flush()
-            for event_type, after in events:
-                session.add(self._event(row, event_type, created + timedelta(seconds=after)))
+            for event_type, after, *actor in events:
+                at = created + timedelta(seconds=after)
+                session.add(self._event(row, event_type, at, actor[0] if actor else None))
             session.commit()
         return handoff_id
 
-    def _event(self, handoff: Handoff, event_type: EventType, at: datetime) -> Event:
+    def team(self, team_id: str, name: str, org: str = "acme") -> None:
+        with Session(self.engine) as session:
+            session.add(Team(id=team_id, org_id=org, name=name, created_at=T0, updated_at=T0))
+            session.commit()
+
+    def _event(
+        self, handoff: Handoff, event_type: EventType, at: datetime, actor_id: str | None
+    ) -> Event:
         return Event(
             org_id=handoff.org_id,
             seq=next(self.seq),
             type=event_type.value,
             handoff_id=handoff.id,
+            actor_id=actor_id,
+            actor_name=NAMES.get(actor_id or ""),
             at=at,
             handoff={},
         )
@@ -100,6 +114,8 @@ def get_analytics(client: TestClient, headers: dict[str, str], **params: str) ->
 
 
 CLAIMED, READY, BREACHED = EventType.claimed, EventType.assessment_ready, EventType.sla_breached
+RESOLVED = EventType.resolved
+NAMES = {"u-ana": "Ana Senior", "u-ben": "Ben Senior", "u-cy": "Cy Senior", "u-noise": "Noise"}
 
 
 def seed_known_data(seed: Seeder) -> None:
@@ -116,29 +132,63 @@ def seed_known_data(seed: Seeder) -> None:
              auth h6, h7 (no claims → null),
              database h4, h5 (40, 100 → p50 rank 1 = 40, p90 rank 2 = 100)
     SLA breach events: h6, h7 → 2
+    first claims (level, team, who): h1 (0, -, ana), h2 (1, t-net, ben), h3 (0, t-net, ana; ben
+        claimed it again), h4 (1, -, cy), h5 (2, -, ana)
+    claimed at level: 0 → 2, 1 → 2, 2 → 1
+    time to claim by team: all seniors h1, h4, h5 (10, 40, 100: p50 rank 2 = 40, p90 rank 3 = 100);
+        t-net h2, h3 (20, 30: p50 rank 1 = 20, p90 rank 2 = 30)
+    seniors: ana claimed h1, h3, h5 (3), resolved h1, first claims 10, 30, 100 → p50 30;
+        ben claimed h2, h3 (2), resolved h2, first claim 20 → p50 20;
+        cy claimed h4 (1), first claim 40 → p50 40
     """
+    seed.team("t-net", "Networking")
+    seed.team("t-noise", "Noise")
     at = [T0 + timedelta(minutes=minute) for minute in range(7)]
-    seed.handoff(at[0], status="resolved", resolved_after=600, events=((READY, 2), (CLAIMED, 10)))
+    seed.handoff(
+        at[0],
+        status="resolved",
+        resolved_after=600,
+        events=((READY, 2), (CLAIMED, 10, "u-ana"), (RESOLVED, 600, "u-ana")),
+        first_claim=(0, None),
+    )
     seed.handoff(
         at[1],
         status="resolved",
         resolved_after=1200.5,
-        events=((READY, 4), (CLAIMED, 20), (READY, 50)),
+        events=((READY, 4), (CLAIMED, 20, "u-ben"), (READY, 50), (RESOLVED, 1200.5, "u-ben")),
+        first_claim=(1, "t-net"),
     )
     seed.handoff(
         at[2],
         status="claimed",
-        events=((CLAIMED, 30), (EventType.released, 200), (CLAIMED, 500)),
+        events=((CLAIMED, 30, "u-ana"), (EventType.released, 200), (CLAIMED, 500, "u-ben")),
+        first_claim=(0, "t-net"),
     )
-    seed.handoff(at[3], status="claimed", domain="database", events=((CLAIMED, 40),))
-    seed.handoff(at[4], status="claimed", domain="database", events=((CLAIMED, 100),))
+    seed.handoff(
+        at[3],
+        status="claimed",
+        domain="database",
+        events=((CLAIMED, 40, "u-cy"),),
+        first_claim=(1, None),
+    )
+    seed.handoff(
+        at[4],
+        status="claimed",
+        domain="database",
+        events=((CLAIMED, 100, "u-ana"),),
+        first_claim=(2, None),
+    )
     seed.handoff(at[5], domain="auth", events=((READY, 6), (BREACHED, 300)))
     seed.handoff(at[6], status="cancelled", domain="auth", events=((READY, 3.5), (BREACHED, 300)))
     # Noise: just before the window, exactly at its (exclusive) end, another org.
-    noise = ((READY, 1), (CLAIMED, 1), (BREACHED, 300))
-    seed.handoff(T0 - timedelta(seconds=1), status="claimed", domain="zzz", events=noise)
-    seed.handoff(T0 + timedelta(hours=1), status="claimed", domain="zzz", events=noise)
-    seed.handoff(at[0], status="claimed", domain="zzz", org="globex", events=noise)
+    noise = ((READY, 1), (CLAIMED, 1, "u-noise"), (BREACHED, 300))
+    for created in (T0 - timedelta(seconds=1), T0 + timedelta(hours=1)):
+        seed.handoff(
+            created, status="claimed", domain="zzz", events=noise, first_claim=(4, "t-noise")
+        )
+    seed.handoff(
+        at[0], status="claimed", domain="zzz", org="globex", events=noise, first_claim=(4, None)
+    )
 
 
 def test_known_data_gives_hand_computed_metrics(
@@ -175,6 +225,38 @@ def test_known_data_gives_hand_computed_metrics(
             },
         ],
         "sla_breaches": 2,
+        "claimed_at_level": [
+            {"level": 0, "count": 2},
+            {"level": 1, "count": 2},
+            {"level": 2, "count": 1},
+        ],
+        "time_to_claim_by_team": [
+            {"team_id": None, "team_name": None, "count": 3, "p50": 40.0, "p90": 100.0},
+            {"team_id": "t-net", "team_name": "Networking", "count": 2, "p50": 20.0, "p90": 30.0},
+        ],
+        "seniors": [
+            {
+                "id": "u-ana",
+                "name": "Ana Senior",
+                "claimed": 3,
+                "resolved": 1,
+                "time_to_claim_p50_seconds": 30.0,
+            },
+            {
+                "id": "u-ben",
+                "name": "Ben Senior",
+                "claimed": 2,
+                "resolved": 1,
+                "time_to_claim_p50_seconds": 20.0,
+            },
+            {
+                "id": "u-cy",
+                "name": "Cy Senior",
+                "claimed": 1,
+                "resolved": 0,
+                "time_to_claim_p50_seconds": 40.0,
+            },
+        ],
     }
 
 
@@ -189,6 +271,7 @@ def test_an_empty_window_gives_zeros_and_nulls(
         assert body[f"time_to_{metric}_seconds"] == EMPTY_STATS
     assert body["by_domain"] == []
     assert body["sla_breaches"] == 0
+    assert body["claimed_at_level"] == body["time_to_claim_by_team"] == body["seniors"] == []
 
 
 def test_since_is_inclusive_and_until_exclusive(

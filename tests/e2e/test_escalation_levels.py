@@ -4,7 +4,11 @@ the run's PostgreSQL. Under a two-level policy (the networking team for 2 s,
 then all seniors), a networking handoff gets exactly one ``handoff_escalated``
 for level 1 on the streams of both replicas, also when a worker is SIGKILLed
 just before the deadline; a claimed one gets none; a release starts over at
-level 0; with ``repeat: 1`` the levels loop once and then stop."""
+level 0; with ``repeat: 1`` the levels loop once and then stop.
+
+Assign mode (done-when 3) on the same cluster: seniors made present by streams
+on either replica are assigned by the workers' sweep, one each, the busiest
+skipped, nobody when nobody is present; a reassign reaches both replicas."""
 
 import time
 import uuid
@@ -43,16 +47,20 @@ class Org:
 
     def __init__(self) -> None:
         self.id = f"lvl-{uuid.uuid4().hex[:8]}"
-        self.tokens = {role: self._token(role) for role in Role}
+        self.tokens: dict[Role | str, str] = {role: self._token(role) for role in Role}
 
-    def _token(self, role: Role) -> str:
+    def _token(self, role: Role, sub: str | None = None, name: str | None = None) -> str:
         return issue_token(
-            secret=TEST_SECRET, sub=f"{role.value}-1", name=f"{role.value} one", role=role,
-            org=self.id, ttl=timedelta(hours=1),
+            secret=TEST_SECRET, sub=sub or f"{role.value}-1", name=name or f"{role.value} one",
+            role=role, org=self.id, ttl=timedelta(hours=1),
         )  # fmt: skip
 
+    def add_senior(self, sub: str, name: str) -> None:
+        """Another senior: ``org.call(replica, sub, …)`` calls as them."""
+        self.tokens[sub] = self._token(Role.senior, sub, name)
+
     def call(
-        self, replica: Proc, role: Role, method: str, path: str, body: Any = None
+        self, replica: Proc, role: Role | str, method: str, path: str, body: Any = None
     ) -> dict[str, Any]:
         response = httpx.request(
             method,
@@ -190,6 +198,89 @@ def test_repeat_one_loops_once_and_then_stops(
         assert moves(stream, handoff["id"]) == [(1, 0), (0, 1), (1, 1)]
     history = org.call(a, Role.senior, "GET", f"/handoffs/{handoff['id']}/history")["items"]
     assert [event["type"] for event in history].count(ESCALATED) == 3
+
+
+SENIORS = {"u-ana": "Ana Senior", "u-ben": "Ben Senior", "u-cy": "Cy Senior"}
+ASSIGNED = "handoff_assigned"
+
+
+def assignees(stream: SSEClient, handoff_id: str) -> list[str]:
+    return [
+        message.data["data"]["assignment"]["assigned_to_id"]
+        for message in stream.events(ASSIGNED)
+        if message.data["handoff_id"] == handoff_id
+    ]
+
+
+def test_assign_mode_spreads_skips_the_busiest_and_needs_someone_present(
+    cluster: Cluster,
+) -> None:
+    a, b = cluster.replicas
+    org = Org()
+    for sub, name in SENIORS.items():
+        org.add_senior(sub, name)
+    org.policy(a, [level(1, "all_seniors"), {**level(3600, "all_seniors"), "mode": "assign"}])
+    watchers = cluster.streams(org.tokens[Role.engineer])  # engineers' streams are not presence
+    present = ExitStack()
+    for sub, replica in zip(SENIORS, (a, b, a), strict=True):
+        present.enter_context(SSEClient(replica.port, token=org.tokens[sub])).wait_ready()
+    poll(
+        lambda: len(org.call(b, Role.engineer, "GET", "/presence")["items"]) == 3,
+        timeout=5,
+        what="three seniors present on replica b",
+    )
+
+    three = [org.networking_handoff(replica) for replica in (a, b, a)]
+    for handoff in three:
+        wait_for_assignee(watchers, handoff["id"])
+    time.sleep(QUIET_SECONDS)
+    for stream in watchers:
+        assert sorted(assignees(stream, h["id"])[0] for h in three) == sorted(SENIORS)
+        assert all(len(assignees(stream, h["id"])) == 1 for h in three)  # once each
+
+    # ana holds two claims and ben one: the next goes to cy, the least busy.
+    for claimer, handoff in (("u-ana", three[0]), ("u-ana", three[1]), ("u-ben", three[2])):
+        org.call(b, claimer, "POST", f"/handoffs/{handoff['id']}/claim")
+    fourth = org.networking_handoff(b)
+    wait_for_assignee(watchers, fourth["id"])
+    assert assignees(watchers[0], fourth["id"]) == ["u-cy"]
+
+    # A reassign moves ana's claim to cy, seen on both replicas.
+    body = {"to_id": "u-cy", "to_name": "Cy Senior", "note": "yours"}
+    org.call(a, "u-ana", "POST", f"/handoffs/{three[0]['id']}/reassign", body)
+    for stream in watchers:
+        stream.wait_for(
+            lambda s: any(
+                m.data["handoff_id"] == three[0]["id"] for m in s.events("handoff_reassigned")
+            ),
+            timeout=ARRIVES_WITHIN_SECONDS,
+            what="handoff_reassigned",
+        )
+    assert (
+        org.call(b, Role.engineer, "GET", f"/handoffs/{three[0]['id']}")["claimed_by_id"] == "u-cy"
+    )
+
+    # Nobody present: the assign level broadcasts.
+    present.close()
+    poll(
+        lambda: org.call(a, Role.engineer, "GET", "/presence")["items"] == [],
+        timeout=5,
+        what="nobody present",
+    )
+    alone = org.networking_handoff(a)
+    wait_for_moves(watchers, alone["id"], 1)
+    time.sleep(QUIET_SECONDS)
+    assert all(assignees(stream, alone["id"]) == [] for stream in watchers)
+    assert org.call(b, Role.engineer, "GET", f"/handoffs/{alone['id']}")["assigned_to_id"] is None
+
+
+def wait_for_assignee(streams: list[SSEClient], handoff_id: str) -> None:
+    for stream in streams:
+        stream.wait_for(
+            lambda s: assignees(s, handoff_id),
+            timeout=ARRIVES_WITHIN_SECONDS,
+            what=f"an assignee for {handoff_id}",
+        )
 
 
 def _age_seconds(handoff: dict[str, Any]) -> float:

@@ -1,6 +1,7 @@
 """``/api/v1/handoffs``: thin routes over ``shared.handoffs``."""
 
 import logging
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -8,6 +9,7 @@ from redis.exceptions import RedisError
 
 from services.api.deps import (
     HandoffDep,
+    PresentDep,
     PrincipalDep,
     RedisDep,
     SeniorDep,
@@ -31,6 +33,7 @@ from shared.models import (
     HandoffPage,
     HandoffPublic,
     HandoffStatus,
+    ReassignBody,
     ResolveBody,
 )
 from shared.ratelimit import Limit
@@ -56,6 +59,7 @@ def create_handoff(
     redis: RedisDep,
     settings: SettingsDep,
     response: Response,
+    present: PresentDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> HandoffPublic:
     handoff, created = handoffs.create_handoff(
@@ -64,6 +68,7 @@ def create_handoff(
         body=body,
         claim_sla_seconds=settings.claim_sla_seconds,
         idempotency_key=idempotency_key,
+        present=present,
     )
     if created:
         _enqueue_assessment(redis, handoff, settings)
@@ -84,6 +89,10 @@ def _enqueue_assessment(redis: RedisDep, handoff: HandoffPublic, settings: Setti
 UserFilter = Annotated[str | None, Query(min_length=1, max_length=128, pattern="^[^\x00]+$")]
 
 
+class ForFilter(StrEnum):
+    me = "me"
+
+
 @router.get("", responses=errors(429))
 def list_handoffs(
     principal: PrincipalDep,
@@ -94,8 +103,12 @@ def list_handoffs(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     created_by: UserFilter = None,
     claimed_by: UserFilter = None,
+    assigned_to: UserFilter = None,
+    for_: Annotated[ForFilter | None, Query(alias="for")] = None,
 ) -> HandoffPage:
-    """``created_by`` and ``claimed_by`` take a user id, or ``me`` for the caller."""
+    """``created_by``, ``claimed_by`` and ``assigned_to`` take a user id, or ``me``
+    for the caller; ``for=me`` keeps the handoffs whose current level targets the
+    caller (a team they are in, or all seniors)."""
     return handoffs.list_handoffs(
         session=session,
         org_id=principal.org_id,
@@ -105,6 +118,8 @@ def list_handoffs(
         cursor=cursor,
         created_by=_user(created_by, principal),
         claimed_by=_user(claimed_by, principal),
+        assigned_to=_user(assigned_to, principal),
+        for_principal=principal if for_ is ForFilter.me else None,
     )
 
 
@@ -136,8 +151,22 @@ def claim_handoff(
 
 
 @router.post("/{handoff_id}/release", responses=errors(403, 404, 409, 413, 429))
-def release_handoff(handoff_id: str, principal: SeniorDep, session: SessionDep) -> HandoffPublic:
-    return handoffs.release_handoff(session=session, principal=principal, handoff_id=handoff_id)
+def release_handoff(
+    handoff_id: str, principal: SeniorDep, session: SessionDep, present: PresentDep
+) -> HandoffPublic:
+    return handoffs.release_handoff(
+        session=session, principal=principal, handoff_id=handoff_id, present=present
+    )
+
+
+@router.post("/{handoff_id}/reassign", responses=errors(400, 403, 404, 409, 413, 429))
+def reassign_handoff(
+    handoff_id: str, body: ReassignBody, principal: SeniorDep, session: SessionDep
+) -> HandoffPublic:
+    """Hand a claimed handoff to another senior (the claimer or an admin)."""
+    return handoffs.reassign_handoff(
+        session=session, principal=principal, handoff_id=handoff_id, body=body
+    )
 
 
 @router.post("/{handoff_id}/resolve", responses=errors(400, 403, 404, 409, 413, 429))
