@@ -117,8 +117,12 @@ def _title(event: dict[str, Any]) -> str:
     if escalation:
         return f"Escalated to level {escalation['level'] + 1}"
     handoff = event["handoff"]
-    if event["type"] == "handoff_assigned" and handoff.get("assigned_to_name"):
-        return f"Assigned to {handoff['assigned_to_name']}"
+    assignee = (data.get("assignment") or {}).get("assigned_to_name")
+    if event["type"] == "handoff_assigned" and (assignee or handoff.get("assigned_to_name")):
+        return f"Assigned to {assignee or handoff['assigned_to_name']}"
+    new_claimer = (data.get("reassignment") or {}).get("to_name")
+    if event["type"] == "handoff_reassigned" and new_claimer:
+        return f"Reassigned to {new_claimer}"
     if event["type"] == "handoff_claimed" and handoff.get("claimed_by_name"):
         return f"Claimed by {handoff['claimed_by_name']}"
     return title
