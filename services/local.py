@@ -88,6 +88,7 @@ class LocalStack:
         env.setdefault("ESCALATIONS_API_DOCS", "true")  # the banner links /docs
         env.setdefault("ESCALATIONS_LOG_FORMAT", "text")
         env.setdefault("ESCALATIONS_LOG_LEVEL", "WARNING")
+        env.setdefault("ESCALATIONS_PUBLIC_URL", self.url)  # Slack messages link here
         if "ESCALATIONS_REDIS_URL" not in env:
             env["ESCALATIONS_REDIS_URL"] = self._start_redis()
         return env
