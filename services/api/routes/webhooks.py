@@ -3,15 +3,14 @@ another org's subscription or delivery is 404."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from services.api.deps import AdminDep, SessionDep, SettingsDep
+from services.api.deps import AdminDep, SessionDep, SettingsDep, WebhookDep
 from services.api.errors import errors
 from shared.webhooks import deliveries, subscriptions
 from shared.webhooks.models import (
     DeliveryAccepted,
     DeliveryPage,
-    Webhook,
     WebhookCreate,
     WebhookList,
     WebhookPatch,
@@ -20,15 +19,6 @@ from shared.webhooks.models import (
 )
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
-
-
-def get_org_webhook(webhook_id: str, principal: AdminDep, session: SessionDep) -> Webhook:
-    return subscriptions.load_webhook(
-        session=session, org_id=principal.org_id, webhook_id=webhook_id
-    )
-
-
-WebhookDep = Annotated[Webhook, Depends(get_org_webhook)]
 
 
 @router.post("", status_code=201, responses=errors(400, 403, 413, 429))
