@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,6 +30,7 @@ from shared.auth import issue_token
 from shared.db import make_engine
 from shared.models import Role
 from shared.redis_client import make_redis
+from tests import log_leaks
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
 from tests.e2e.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
@@ -91,9 +93,13 @@ def cluster(
 
 
 def subscribe(api: str, url: str) -> dict[str, Any]:
+    """A subscription whose secret and URL (a Slack URL is a credential) the
+    processes' logs are then checked for (tests/log_leaks.py)."""
+    url = f"{url}?token={log_leaks.register_secret('hook-' + secrets.token_hex(12))}"
     body = {"url": url, "events": ["handoff_created"]}
     response = httpx.post(f"{api}/api/v1/webhooks", json=body, headers=ADMIN)
     assert response.status_code == 201, response.text
+    log_leaks.register_secret(response.json()["secret"])
     return response.json()
 
 

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
-from rq.job import Job
+from rq.job import Job, JobStatus
 from sqlalchemy import Engine, text, update
 from sqlmodel import select
 
@@ -391,6 +391,31 @@ def test_a_name_resolving_to_loopback_is_refused_at_delivery(
 
 
 # --- the outbox side ------------------------------------------------------------------
+
+
+def test_a_job_abandoned_by_a_killed_worker_is_found_by_the_reconciler(
+    client: TestClient, auth: TokenFactory, context: WorkerContext, redis: Redis, work_until: Work
+) -> None:
+    """Its job says started, long ago, and its worker is gone: due again."""
+    with Receiver() as receiver:
+        webhook = subscribe(client, auth, receiver.url(), events=["handoff_created"])
+        create(client, auth("engineer"))
+        dispatch_due(engine=context.engine, redis=redis, settings=context.settings)
+        [delivery] = deliveries(client, auth, webhook["id"])
+        job = Job.fetch(keys.delivery_job_id(delivery["id"], 1), connection=redis)
+        Queue(keys.NOTIFICATIONS_QUEUE, connection=redis).remove(job)
+        job.started_at = utcnow() - timedelta(minutes=1)
+        job.set_status(JobStatus.STARTED)
+        job.save()
+        long_ago = utcnow() - timedelta(minutes=1)
+        with session_scope(context.engine) as session:
+            session.execute(update(WebhookDelivery).values(enqueued_at=long_ago))
+            session.commit()
+        fresh = reconcile_deliveries(engine=context.engine, redis=redis, settings=context.settings)
+        assert fresh.requeued == 1
+        work_until(settled(client, auth, webhook["id"]))
+    assert len(receiver.hook_requests()) == 1
+    assert deliveries(client, auth, webhook["id"])[0]["attempts"] == 1
 
 
 def test_a_lost_job_is_found_by_the_reconciler(
