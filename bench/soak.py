@@ -12,6 +12,12 @@ Run from the repository root with the project's virtualenv. Everything binds
 ``escalations api`` replicas and two ``escalations worker`` processes with the
 ``openai`` assessor against the stub.
 
+Routing: every org but the last has a team (two seniors, owning ``kubernetes``)
+and a policy whose levels move during the soak: the domain's team for 2 s, then
+all seniors in assign mode for 3 s, looped once (``soak_users.POLICY``); handoffs
+are of ``kubernetes`` or ``networking``. The last org keeps the default (no
+moves). Workers sweep every second.
+
 Load (``bench/soak_users.py``), for ``--seconds``: per org 3 engineers, 5
 seniors and an admin, a request every 1-5 s each: creates (30 % replayed with
 their ``Idempotency-Key`` on the other replica), claims (every claim is a race of
@@ -40,6 +46,7 @@ import argparse
 import asyncio
 import random
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -55,8 +62,9 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
 
 import soak_checks as checks  # noqa: E402  (the bench folder is on sys.path as the script's)
 from soak_cluster import ORPHAN_GRACE_SECONDS, Cluster  # noqa: E402
+from soak_escalations import check_escalations  # noqa: E402
 from soak_sse import StreamClient  # noqa: E402
-from soak_users import Load, make_orgs  # noqa: E402
+from soak_users import Load, make_orgs, set_policies  # noqa: E402
 from sse_harness import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, rss_kib  # noqa: E402
 
 from tests.pg import fresh_database  # noqa: E402
@@ -69,11 +77,16 @@ WORKER_START_ROOM_SECONDS = 12.0
 STREAMS_READY_SECONDS = 60.0
 STREAMS_CATCH_UP_SECONDS = 30.0
 POLL_SECONDS = 0.5
-#: The workers' retry policy: 3 tries, 2 s then 5 s apart (the defaults wait 85 s).
+#: After a failure, at most this many error records of each process, cut to this length.
+ERROR_LINES = 5
+ERROR_LINE_CHARS = 4000
+#: The workers' retry policy: 3 tries, 2 s then 5 s apart (the defaults wait 85 s);
+#: maintenance (the level sweep among it) every second, as the policy's levels are 2-3 s.
 WORKER_SETTINGS = {
     "assessment_retries": "2",
     "assessment_retry_intervals_seconds": "[2, 5]",
     "llm_timeout_seconds": "10",
+    "maintenance_interval_seconds": "1",
 }
 
 
@@ -119,10 +132,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster.start(replicas=2, workers=2, failure_rate=args.failure_rate)
         ok = asyncio.run(Soak(cluster, args).run())
         if not ok:
-            print(f"\nprocess logs ({log_dir}), last lines of each:", file=sys.stderr)
-            for proc in [*cluster.replicas, *cluster.workers, *cluster.retired]:
-                print(f"--- {proc.name}\n{proc.log_tail(1500)}", file=sys.stderr)
+            _report_logs(cluster, log_dir)
     return 0 if ok else 1
+
+
+def _report_logs(cluster: Cluster, log_dir: Path) -> None:
+    """After a failure: keep every process log (the run's folder is removed), and
+    print each replica's error records (a worker's are mostly the stub's planned
+    failures) and each process's last lines."""
+    kept = Path(tempfile.mkdtemp(prefix="soak-logs-"))
+    shutil.copytree(log_dir, kept, dirs_exist_ok=True)
+    print(f"\nprocess logs kept in {kept}; errors and last lines of each:", file=sys.stderr)
+    for proc in [*cluster.replicas, *cluster.workers, *cluster.retired]:
+        lines = proc.log_text().splitlines() if proc.name.startswith("api-") else []
+        errors = [line for line in lines if '"level": "error"' in line]
+        print(f"--- {proc.name}", file=sys.stderr)
+        for line in errors[:ERROR_LINES]:
+            print(line[:ERROR_LINE_CHARS], file=sys.stderr)
+        print(f"... last lines:\n{proc.log_tail(1500)}", file=sys.stderr)
 
 
 class Soak:
@@ -152,6 +179,7 @@ class Soak:
         return org.users[(index // len(self.orgs)) % len(org.users)].token
 
     async def run(self) -> bool:
+        await set_policies(self.orgs, url=self.cluster.urls[0])
         stop = asyncio.Event()
         streams = [asyncio.create_task(client.run(stop)) for client in self.clients]
         await self._until(
@@ -195,6 +223,10 @@ class Soak:
                 self.fault_errors,
             ),
             checks.check_handoffs(load, snapshot),
+            check_escalations(
+                snapshot,
+                assignable={o.name: {u.id for u in [*o.seniors, *o.admins]} for o in self.orgs},
+            ),
             checks.check_assessments(
                 snapshot,
                 settled_after=settled_after,
@@ -280,6 +312,8 @@ class Soak:
             f"stub failing {args.failure_rate:.0%} of calls, replay limit {args.replay_limit}, "
             f"seed {args.seed}"
         )
+        routed = [org.name for org in self.orgs if org.has_policy]
+        print(f"routing: soak_users.POLICY in {', '.join(routed)}; the default in the others")
         print("faults (seconds from the start of the load):")
         print("\n".join(self.fault_log))
         print("replica RSS (MiB, VmRSS from /proc):")

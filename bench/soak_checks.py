@@ -6,6 +6,7 @@ and what the soak's users and stream clients recorded. Each check returns a
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -44,9 +45,15 @@ class DbEvent:
     handoff_id: str
     actor_id: str | None
     status: str  # the handoff's status as embedded in the event
-    #: ``handoff_escalated``: the (level, loop) reached, from ``data.escalation``.
+    #: ``handoff_escalated``: the (level, loop) reached, from ``data.escalation``;
+    #: ``handoff_assigned``: the (level, loop) assigned at, from ``data.assignment``.
     level: int | None = None
     loop: int | None = None
+    at: datetime | None = None
+    #: The ``next_escalation_at`` of the handoff embedded in the event.
+    deadline: datetime | None = None
+    #: ``handoff_assigned``: the assignee's id.
+    assigned_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,12 +63,23 @@ class DbHandoff:
     session_id: str
     status: str
     assessment_status: str
+    #: Re-escalation as stored: (level, loop), the next deadline, and the levels'
+    #: ``after_seconds`` and repeat copied at creation.
+    level: int = 0
+    loop: int = 0
+    next_at: datetime | None = None
+    after_seconds: tuple[int, ...] = ()
+    repeat: int = 0
+    modes: tuple[str, ...] = ()
+    assigned_to: str | None = None
 
 
 @dataclass
 class Snapshot:
     handoffs: dict[str, DbHandoff]
     events: list[DbEvent]
+    #: The database's time of the read (every row is as of then).
+    read_at: datetime | None = None
 
     def by_org(self) -> dict[str, dict[int, DbEvent]]:
         orgs: dict[str, dict[int, DbEvent]] = defaultdict(dict)
@@ -77,22 +95,42 @@ class Snapshot:
 
 
 def read_snapshot(database_url: str) -> Snapshot:
+    """Handoffs and events as of one moment (one repeatable-read transaction:
+    workers still sweep while it reads)."""
     with psycopg.connect(libpq_dsn(database_url)) as connection:
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        read_at = connection.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
         handoffs = {
-            row[0]: DbHandoff(*row)
+            row[0]: DbHandoff(*row[:8], _after_seconds(row[8]), row[9], _modes(row[8]), row[10])
             for row in connection.execute(
-                "SELECT id, org_id, session_id, status, assessment_status FROM handoffs"
+                "SELECT id, org_id, session_id, status, assessment_status, escalation_level, "
+                "escalation_loop, next_escalation_at, escalation_levels, escalation_repeat, "
+                "assigned_to_id FROM handoffs"
             )
         }
         events = [
-            DbEvent(*row)
+            DbEvent(*row[:9], _time(row[9]), row[10])
             for row in connection.execute(
                 "SELECT org_id, seq, type, handoff_id, actor_id, handoff->>'status', "
-                "(data->'escalation'->>'level')::int, (data->'escalation'->>'loop')::int "
+                "(coalesce(data->'escalation', data->'assignment')->>'level')::int, "
+                "(coalesce(data->'escalation', data->'assignment')->>'loop')::int, at, "
+                "handoff->>'next_escalation_at', data->'assignment'->>'assigned_to_id' "
                 "FROM events ORDER BY org_id, seq"
             )
         ]
-    return Snapshot(handoffs, events)
+    return Snapshot(handoffs, events, read_at)
+
+
+def _after_seconds(levels: list[dict[str, Any]] | None) -> tuple[int, ...]:
+    return tuple(int(level["after_seconds"]) for level in levels or ())
+
+
+def _modes(levels: list[dict[str, Any]] | None) -> tuple[str, ...]:
+    return tuple(str(level["mode"]) for level in levels or ())
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 def pending_assessments(database_url: str) -> set[str]:
@@ -172,23 +210,7 @@ def _history_problems(row: DbHandoff, history: list[DbEvent]) -> list[str]:
     if counts["handoff_created"] != 1 or counts["handoff_sla_breached"] > 1:
         problems.append(f"{row.id}: event counts {dict(counts)}")
     problems += _assessment_problems(row, history, counts)
-    problems += _escalation_problems(row, history)
     return problems
-
-
-def _escalation_problems(row: DbHandoff, history: list[DbEvent]) -> list[str]:
-    """One ``handoff_escalated`` per level and loop, counted afresh after each
-    release (a release starts over). Moves while claimed are caught above: the
-    event would embed ``pending`` while the history says ``claimed``."""
-    reached: set[tuple[int | None, int | None]] = set()
-    for event in history:
-        if event.type == "handoff_released":
-            reached.clear()
-        elif event.type == "handoff_escalated":
-            if (event.level, event.loop) in reached:
-                return [f"{row.id}: level {event.level}, loop {event.loop} reached twice"]
-            reached.add((event.level, event.loop))
-    return []
 
 
 def _assessment_problems(row: DbHandoff, history: list[DbEvent], counts: Counter[str]) -> list[str]:

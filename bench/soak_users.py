@@ -30,6 +30,19 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 #: as the server closes it (a request lost in that race is the client's doing).
 KEEPALIVE_EXPIRY_SECONDS = 3.0
 STATE_CHANGES = ("handoff_claimed", "handoff_released", "handoff_resolved", "handoff_cancelled")
+#: Handoffs are of these domains; an org's team owns the first.
+DOMAINS = ("kubernetes", "networking")
+#: The policy of every org but the last: the domain's team (all seniors for the
+#: other domain), then all seniors in assign mode (one present senior or admin is
+#: picked), 2 s and 3 s, looped once. Each run of levels lasts 7 s, so during the
+#: soak some handoffs move (and are assigned) while others are claimed.
+POLICY = {
+    "levels": [
+        {"after_seconds": 2, "target": "domain_team"},
+        {"after_seconds": 3, "target": "all_seniors", "mode": "assign"},
+    ],
+    "repeat": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class Org:
     seniors: list[User]
     admins: list[User]
     handoffs: dict[str, Tracked] = field(default_factory=dict)
+    #: Whether ``set_policies`` gave it ``POLICY`` (else it keeps the default: no moves).
+    has_policy: bool = False
 
     @property
     def users(self) -> list[User]:
@@ -119,6 +134,23 @@ def make_orgs(count: int, *, secret: str, ttl: timedelta) -> list[Org]:
             )
         )
     return orgs
+
+
+async def set_policies(orgs: list[Org], *, url: str) -> None:
+    """Every org but the last (all of them when there is one) gets a team of two
+    seniors owning ``DOMAINS[0]`` and ``POLICY``, set by its admin. Raises
+    ``httpx.HTTPStatusError`` when the API refuses."""
+    async with httpx.AsyncClient(base_url=url + API, timeout=REQUEST_TIMEOUT_SECONDS) as client:
+        for org in orgs[: max(1, len(orgs) - 1)]:
+            admin = org.admins[0].headers
+            team = {
+                "name": "Platform",
+                "members": [{"id": s.id, "name": s.name} for s in org.seniors[:2]],
+                "domains": [DOMAINS[0]],
+            }
+            (await client.post("/teams", json=team, headers=admin)).raise_for_status()
+            (await client.put("/escalation-policy", json=POLICY, headers=admin)).raise_for_status()
+            org.has_policy = True
 
 
 class Load:
@@ -208,6 +240,7 @@ class Load:
     async def _create(self, org: Org, user: User) -> None:
         body = fresh_handoff_body(f"soak-{uuid.uuid4().hex[:16]}")
         body["priority"] = self.rng.choice(["low", "normal", "high", "urgent"])
+        body["snapshot"]["problem_domain"] = self.rng.choice(DOMAINS)  # type: ignore[index]
         key = uuid.uuid4().hex if self.rng.random() < 0.3 else None
         headers = {"Idempotency-Key": key} if key else {}
         replica = self.rng.randrange(len(self.clients))

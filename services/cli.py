@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from services.demo_routing import DEFAULT_LEVEL_SECONDS
 from shared.auth import issue_bearer_token
 from shared.logs import configure_logging
 from shared.models import Role
@@ -103,22 +104,32 @@ def worker(
 def up(
     host: Annotated[str, typer.Option(help="Interface for the API.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for the API.")] = 8000,
-    demo: Annotated[bool, typer.Option(help="Play a demo scenario on the queue.")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(help="Play a demo scenario on the queue, with a team and a two-level policy."),
+    ] = False,
+    demo_level_seconds: Annotated[
+        int,
+        typer.Option(
+            min=1, max=86_400, help="With --demo: seconds before an unclaimed escalation moves up."
+        ),
+    ] = DEFAULT_LEVEL_SECONDS,
 ) -> None:
     """Run everything on this machine: embedded Redis, SQLite, an API and a worker."""
-    from services.demo import DemoPlayer
+    from services.demo import DEMO_SETTINGS, DemoPlayer, start_demo
     from services.local import LocalStack, StartupError, banner
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
-    stack = LocalStack(host=host, port=port)
+    stack = LocalStack(host=host, port=port, defaults=DEMO_SETTINGS if demo else {})
     player: DemoPlayer | None = None
     code = 0
     try:
         stack.start()
-        typer.echo(banner(stack))
+        notes: list[str] = []
         if demo:
-            secret = stack.env["ESCALATIONS_JWT_SECRET"]
-            player = DemoPlayer(url=stack.url, secret=secret)
+            player, notes = start_demo(stack, level_seconds=demo_level_seconds)
+        typer.echo(banner(stack, notes))
+        if player is not None:
             player.start()
         code = stack.wait()
         typer.echo(f"a process exited ({code}); stopping", err=True)

@@ -1,22 +1,34 @@
 """``escalations up --demo``: plays a small, realistic escalation flow against
 the local API so a newcomer sees the queue move — juniors escalate, seniors
 claim (sometimes racing), and resolve with notes. Bounded: it stops after
-``ROUNDS`` escalations or when told to."""
+``ROUNDS`` escalations or when told to.
+
+Before the rounds it opens one networking escalation that nobody claims
+(``open_unclaimed``): under the demo's routing (``services.demo_routing``) it
+starts with the Networking team and moves up to all seniors when its first level
+runs out, which the banner tells the newcomer to watch.
+"""
 
 import itertools
 import logging
+import secrets
 import threading
+from datetime import datetime
 
 import httpx
 
-from shared.auth import issue_token
-from shared.demo_users import DEMO_ORG, DEMO_TOKEN_TTL, demo_token
+from services.demo_routing import DemoRouting, DemoRoutingError, seed_routing
+from services.local import LocalStack, StartupError
+from shared.demo_users import demo_token, networking_senior_token
 from shared.models import Role
 
 log = logging.getLogger(__name__)
 
 ROUNDS = 40
 PAUSE_SECONDS = 4.0
+#: Settings ``up --demo`` uses unless the environment sets them: the workers look
+#: for due level moves every second, so the move shows on time.
+DEMO_SETTINGS = {"ESCALATIONS_MAINTENANCE_INTERVAL_SECONDS": "1"}
 
 SCENARIOS = [
     (
@@ -57,16 +69,55 @@ SCENARIOS = [
 ]
 
 
+UNCLAIMED = (
+    "networking",
+    "high",
+    "VPN tunnel to the Frankfurt office drops every few minutes",
+    ["Restarted the VPN gateway", "Checked the ISP status page"],
+)
+
+
+def start_demo(stack: LocalStack, *, level_seconds: int) -> tuple["DemoPlayer", list[str]]:
+    """Seed the demo's routing, open the escalation nobody claims, and return the
+    player (not started) with the banner's lines. Raises ``StartupError``."""
+    secret = stack.env["ESCALATIONS_JWT_SECRET"]
+    try:
+        routing = seed_routing(
+            database_url=stack.env["ESCALATIONS_DATABASE_URL"], level_seconds=level_seconds
+        )
+        player = DemoPlayer(url=stack.url, secret=secret)
+        handoff = player.open_unclaimed()
+    except (DemoRoutingError, httpx.HTTPError) as exc:
+        raise StartupError(f"demo: {exc}") from exc
+    senior = demo_token(Role.senior, secret=secret)
+    return player, demo_notes(url=stack.url, routing=routing, handoff=handoff, senior_token=senior)
+
+
 class DemoPlayer(threading.Thread):
     def __init__(self, *, url: str, secret: str) -> None:
         super().__init__(name="demo", daemon=True)
         self._client = httpx.Client(base_url=f"{url}/api/v1", timeout=10)
         self._junior = demo_token(Role.engineer, secret=secret)
-        # A second senior (not a sign-in user) so claims race.
-        rival = issue_token(secret=secret, sub="demo-senior-2", name="Riley Senior",
-                            role=Role.senior, org=DEMO_ORG, ttl=DEMO_TOKEN_TTL)  # fmt: skip
-        self._seniors = [demo_token(Role.senior, secret=secret), rival]
+        # Sam and the networking senior (not a sign-in user) race for claims.
+        self._seniors = [
+            demo_token(Role.senior, secret=secret),
+            networking_senior_token(secret=secret),
+        ]
         self._stopped = threading.Event()
+        # Session ids of this run: one open handoff per session, and a second run on
+        # the same database must not collide with the first run's open handoffs.
+        self._run = secrets.token_hex(3)
+
+    def open_unclaimed(self) -> dict:
+        """Create the networking escalation nobody in the demo claims; returns the
+        handoff. Raises ``httpx.HTTPError`` when the API refuses it."""
+        domain, priority, summary, tried = UNCLAIMED
+        body = _body(f"demo-{self._run}-unclaimed", 0, domain, priority, summary, tried)
+        response = self._client.post(
+            "/handoffs", json=body, headers={"Authorization": f"Bearer {self._junior}"}
+        )
+        response.raise_for_status()
+        return response.json()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -83,8 +134,8 @@ class DemoPlayer(threading.Thread):
 
     def _play(self, number: int, scenario: tuple) -> None:
         domain, priority, summary, tried, fix = scenario
-        handoff = self._post("/handoffs", self._junior, json=_body(number, domain, priority,
-                                                                    summary, tried))  # fmt: skip
+        body = _body(f"demo-{self._run}-{number}", number, domain, priority, summary, tried)
+        handoff = self._post("/handoffs", self._junior, json=body)
         if handoff is None or number % 3 == 2 or self._stopped.wait(PAUSE_SECONDS):
             return  # leave some in the queue for the newcomer to claim
         claimed = [
@@ -100,9 +151,11 @@ class DemoPlayer(threading.Thread):
         return response.json() if response.is_success else None
 
 
-def _body(number: int, domain: str, priority: str, summary: str, tried: list[str]) -> dict:
+def _body(
+    session_id: str, number: int, domain: str, priority: str, summary: str, tried: list[str]
+) -> dict:
     return {
-        "session_id": f"demo-session-{number}",
+        "session_id": session_id,
         "priority": priority,
         "engineer_notes": "Stuck after the obvious things; would love a second pair of eyes.",
         "snapshot": {
@@ -115,3 +168,21 @@ def _body(number: int, domain: str, priority: str, summary: str, tried: list[str
             "transcript": [{"role": "user", "content": summary}],
         },
     }
+
+
+def demo_notes(*, url: str, routing: DemoRouting, handoff: dict, senior_token: str) -> list[str]:
+    """The banner's lines on what the demo shows and how to watch it."""
+    due = handoff.get("next_escalation_at")
+    when = f"At {datetime.fromisoformat(due):%H:%M:%S} UTC" if due else "When its level runs out,"
+    summary = handoff["snapshot"]["problem_summary"]
+    return [
+        "Demo: a junior escalates every few seconds; two seniors race to claim and resolve.",
+        f"Routing (GET /api/v1/escalation-policy): first the team owning the problem's domain "
+        f"({routing.team_name}: {routing.member_name}),",
+        f"  then all seniors if nobody claims it within {routing.level_seconds} s.",
+        f'Watch: "{summary}" went to the {routing.team_name} team, and nobody will claim it.',
+        f"  {when} it moves up to all seniors (event handoff_escalated): live in the console",
+        "  (sign in as Sam Senior) and in its history:",
+        f"  curl -s {url}/api/v1/handoffs/{handoff['id']}/history "
+        f"-H 'Authorization: Bearer {senior_token}'",
+    ]

@@ -65,6 +65,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LocalStack:
     host: str
     port: int
+    #: ``ESCALATIONS_*`` values used unless the environment sets them.
+    defaults: dict[str, str] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -89,6 +91,8 @@ class LocalStack:
         env.setdefault("ESCALATIONS_LOG_FORMAT", "text")
         env.setdefault("ESCALATIONS_LOG_LEVEL", "WARNING")
         env.setdefault("ESCALATIONS_PUBLIC_URL", self.url)  # Slack messages link here
+        for name, value in self.defaults.items():
+            env.setdefault(name, value)
         if "ESCALATIONS_REDIS_URL" not in env:
             env["ESCALATIONS_REDIS_URL"] = self._start_redis()
         return env
@@ -162,7 +166,9 @@ def _signal(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
             os.killpg(process.pid, sig)
 
 
-def banner(stack: LocalStack) -> str:
+def banner(stack: LocalStack, notes: list[str] | None = None) -> str:
+    """What ``up`` prints once everything answers; ``notes`` (e.g. the demo's)
+    go before the last line, inside the banner."""
     tokens = stack.tokens()
     lines = [
         "",
@@ -177,6 +183,7 @@ def banner(stack: LocalStack) -> str:
         "Try:",
         f"  curl -s {stack.url}/api/v1/handoffs -H 'Authorization: Bearer {tokens[Role.senior]}'",
         "",
+        *([*notes, ""] if notes else []),
         "Press Ctrl-C to stop everything.",
     ]
     return "\n".join(lines)

@@ -1,14 +1,17 @@
 """Engine and session factories. Built on demand, never at import time, so
 tests can point them elsewhere and forked workers can build their own."""
 
+import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, select
+
+Row = TypeVar("Row", bound=SQLModel)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 #: Per process: connections kept open, and how many more a burst may open (and close).
@@ -95,6 +98,29 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def is_uuid(value: str) -> bool:
+    """Whether ``value`` is a UUID in canonical form (the only ids this service makes)."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def load_in_org(
+    session: Session, model: type[Row], *, org_id: str, row_id: str, for_update: bool = False
+) -> Row | None:
+    """The ``model`` row with id ``row_id`` in ``org_id`` (fresh from the database);
+    None for another org's row, or for an id that is not a canonical UUID, so a
+    malformed id is a plain not-found, never a database error."""
+    if not is_uuid(row_id):
+        return None
+    columns: Any = model
+    statement = select(model).where(columns.id == row_id, columns.org_id == org_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
 
 
 def dialect_insert(bind: Connection | Engine) -> Any:

@@ -5,10 +5,11 @@ A handoff copies its org's effective policy when it is created (``plan_levels``)
 so a later policy change leaves open handoffs alone. The deadline of the next
 move is stored with the handoff (``next_escalation_at``; null when no move is
 left), and the sweep has the claim SLA's shape (``shared.sla``): find what is
-due, then move each handoff with an UPDATE conditional on the (level, loop,
-deadline) it read, so concurrent sweeps in several workers record one
-``handoff_escalated`` per level and loop, and a stale read (claimed, released
-and started over meanwhile) changes nothing.
+due, then move each handoff, if the deadline it reads now is still due, with an
+UPDATE conditional on the (level, loop, deadline) it read, so concurrent sweeps
+in several workers record one ``handoff_escalated`` per level and loop, a list
+made stale by another sweep's move never moves a level early, and a stale read
+(claimed, released and started over meanwhile) changes nothing.
 """
 
 from dataclasses import dataclass
@@ -141,7 +142,12 @@ def _move(session: Session, handoff_id: str, now: datetime, present: PresentLook
         select(Handoff).where(Handoff.id == handoff_id).execution_options(populate_existing=True)
     ).one()
     read_deadline = handoff.next_escalation_at
-    if handoff.status != HandoffStatus.pending or read_deadline is None:
+    # Listed as due, but maybe moved by another sweep since, to a level due later.
+    if (
+        handoff.status != HandoffStatus.pending
+        or read_deadline is None
+        or as_utc(read_deadline) > now
+    ):
         return 0
     level, loop = handoff.escalation_level, handoff.escalation_loop
     move = _next_move(handoff, level, loop)

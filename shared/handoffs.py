@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from shared.assignment import PresentLookup, assign_on_level
 from shared.auth import Principal
-from shared.db import rows_changed
+from shared.db import is_uuid, load_in_org, rows_changed
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
 from shared.escalation import Plan, plan_levels, start_levels
 from shared.events import handoff_public, record_event
@@ -210,28 +210,10 @@ def _idempotency_record(
 
 def get_handoff(*, session: Session, org_id: str, handoff_id: str) -> Handoff:
     """The org's handoff, or ``NotFound`` (also for another org's handoff)."""
-    handoff = _load(session, org_id, handoff_id)
+    handoff = load_in_org(session, Handoff, org_id=org_id, row_id=handoff_id)
     if handoff is None:
         raise handoff_not_found(handoff_id)
     return handoff
-
-
-def _load(
-    session: Session, org_id: str, handoff_id: str, *, for_update: bool = False
-) -> Handoff | None:
-    if not _is_uuid(handoff_id):
-        return None
-    statement = select(Handoff).where(Handoff.id == handoff_id, Handoff.org_id == org_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return session.exec(statement.execution_options(populate_existing=True)).first()
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 def list_handoffs(
@@ -309,7 +291,7 @@ def _decode_cursor(cursor: str) -> tuple[int, datetime, str]:
     try:
         rank, created_at, handoff_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         position = (int(rank), as_utc(datetime.fromisoformat(created_at)), str(handoff_id))
-        if position[0] not in PRIORITY_RANK.values() or not _is_uuid(position[2]):
+        if position[0] not in PRIORITY_RANK.values() or not is_uuid(position[2]):
             raise ValueError("not a queue position")
     except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError) as exc:
         raise InvalidInput(
@@ -534,7 +516,9 @@ def _before_deadline(handoff: Handoff, moment: datetime) -> bool:
 
 
 def _load_for_update(session: Session, principal: Principal, handoff_id: str) -> Handoff:
-    handoff = _load(session, principal.org_id, handoff_id, for_update=True)
+    handoff = load_in_org(
+        session, Handoff, org_id=principal.org_id, row_id=handoff_id, for_update=True
+    )
     if handoff is None:
         raise handoff_not_found(handoff_id)
     return handoff

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from shared.auth import Principal
+from shared.db import load_in_org
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import (
     EscalationLevel,
@@ -223,26 +224,10 @@ def _commit_or_explain(session: Session, write: Callable[[], T], explain: Callab
 
 
 def _load_or_404(session: Session, org_id: str, team_id: str, *, for_update: bool = False) -> Team:
-    team = _load(session, org_id, team_id, for_update=for_update)
+    team = load_in_org(session, Team, org_id=org_id, row_id=team_id, for_update=for_update)
     if team is None:
         raise NotFound(f"Team {team_id} not found.", code="team_not_found")
     return team
-
-
-def _load(session: Session, org_id: str, team_id: str, *, for_update: bool = False) -> Team | None:
-    if not _is_uuid(team_id):
-        return None
-    statement = select(Team).where(Team.id == team_id, Team.org_id == org_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return session.exec(statement.execution_options(populate_existing=True)).first()
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
 
 
 def _members(session: Session, team_id: str) -> list[TeamMember]:

@@ -163,6 +163,8 @@ def _refuse_disabled(webhook: Webhook) -> None:
 
 
 def get_delivery(session: Session, *, webhook: Webhook, delivery_id: str) -> WebhookDelivery:
+    """The webhook's delivery, or ``NotFound`` (``delivery_not_found``, also for
+    another webhook's or org's)."""
     statement = select(WebhookDelivery).where(
         col(WebhookDelivery.org_id) == webhook.org_id,
         col(WebhookDelivery.webhook_id) == webhook.id,

@@ -9,6 +9,7 @@ from collections import defaultdict
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from shared.db import load_in_org
 from shared.errors import NotFound
 from shared.timeutil import utcnow
 from shared.webhooks.models import (
@@ -70,9 +71,7 @@ def list_webhooks(*, session: Session, org_id: str) -> WebhookList:
 
 def load_webhook(*, session: Session, org_id: str, webhook_id: str) -> Webhook:
     """The org's subscription, or ``NotFound`` (``webhook_not_found``)."""
-    webhook = session.exec(
-        select(Webhook).where(Webhook.org_id == org_id, Webhook.id == webhook_id)
-    ).first()
+    webhook = load_in_org(session, Webhook, org_id=org_id, row_id=webhook_id)
     if webhook is None:
         raise NotFound(f"Webhook {webhook_id} not found.", code="webhook_not_found")
     return webhook

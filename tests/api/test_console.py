@@ -8,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
+from shared.demo_users import DEMO_USERS
+from shared.models import EventType
 from shared.settings import Settings
 from tests.conftest import REDIS_URL, TEST_SECRET
 
@@ -100,3 +102,20 @@ def test_demo_sign_in_refuses_unknown_roles(make_client) -> None:
     response = make_client(demo_sign_in=True).post("/api/v1/demo/sign-in", json={"role": "root"})
     assert response.status_code == 422
     assert response.json()["fields"][0]["loc"] == ["body", "role"]
+
+
+def test_config_serves_the_event_types_and_no_demo_users_when_demo_is_off(make_client) -> None:
+    response = make_client().get("/console/config.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+    body = response.json()
+    assert body["event_types"] == [event_type.value for event_type in EventType]
+    assert body["demo"] == {"enabled": False, "users": []}
+
+
+def test_config_lists_the_demo_users_when_demo_sign_in_is_on(make_client) -> None:
+    body = make_client(demo_sign_in=True).get("/console/config.json").json()
+    assert body["demo"]["enabled"] is True
+    assert body["demo"]["users"] == [
+        {"role": role.value, "id": sub, "name": name} for role, (sub, name) in DEMO_USERS.items()
+    ]

@@ -165,19 +165,6 @@ def test_history_must_be_a_legal_run_ending_in_the_stored_status() -> None:
     assert not checks.check_handoffs(*_load_with(good, db_status="claimed")).ok
 
 
-def test_each_escalation_level_and_loop_is_reached_once_until_a_release() -> None:
-    load, snapshot = _load_with(["handoff_created"], db_status="pending")
-    org = load.orgs[0].name
-
-    def escalated(seq: int, level: int, loop: int) -> checks.DbEvent:
-        return checks.DbEvent(org, seq, "handoff_escalated", "h1", None, "pending", level, loop)
-
-    once = [*snapshot.events, escalated(10, 1, 0), escalated(11, 0, 1)]
-    assert checks.check_handoffs(load, checks.Snapshot(snapshot.handoffs, once)).ok
-    twice = [*once, escalated(12, 1, 0)]
-    assert not checks.check_handoffs(load, checks.Snapshot(snapshot.handoffs, twice)).ok
-
-
 def test_an_accepted_handoff_missing_from_the_database_fails() -> None:
     load, snapshot = _load_with(["handoff_created"], db_status="pending")
     assert not checks.check_handoffs(load, checks.Snapshot({}, [])).ok

@@ -136,6 +136,9 @@ def stack(browser_database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         demo_sign_in="true",
         log_format="text",
         assessment_retries="0",
+        # The worker's sweep (claim SLA, re-escalation) every second, so a level
+        # with a 3-second wait moves while the test watches.
+        maintenance_interval_seconds="1",
     )
     started: list[Proc] = [redis_proc]
     running: Stack | None = None

@@ -31,7 +31,7 @@ def test_two_seniors_see_it_live_race_to_claim_and_the_assessment_fills_in(
     ana = console(org.token("senior", "s-ana", "Ana Senior"))
     ben = console(org.token("senior", "s-ben", "Ben Senior"))
     for page in (ana, ben):
-        expect(page.get_by_text("No one is waiting.")).to_be_visible()
+        expect(page.get_by_text("Nothing is waiting for you.")).to_be_visible()
 
     stack.pause_worker()  # keep the assessment pending while both look at it
     try:

@@ -1,6 +1,12 @@
 """The README's screenshots, taken from a realistic org on the real stack:
 docs/screenshots/queue.png, queue-phone.png, handoff.png, handoff-phone.png,
-escalate.png and analytics.png.
+escalate.png, analytics.png and routing.png.
+
+The org has teams and an escalation policy. The seeded escalations start under
+a policy whose first level lasts a second, so the worker's sweep moves the
+waiting ones to level 2 (all seniors); the policy is then changed to a
+15-minute first level, so the two that arrive while the queue is open stay at
+level 1, assigned to the senior who is online.
 
 Escalations made a second ago would show "0.1 s to claim", so after the real
 API and worker have done their work the seed moves each handoff's timestamps
@@ -79,6 +85,29 @@ LIVE = [
 ]  # fmt: skip
 
 
+TEAMS = [
+    ("Networking", [("s-1", "Sam Senior"), ("s-2", "Dana Senior")], ["networking", "dns"]),
+    ("Platform", [("s-2", "Dana Senior"), ("s-3", "Lee Senior")], ["kubernetes", "ci"]),
+    ("Data", [("s-1", "Sam Senior"), ("s-3", "Lee Senior")], ["database"]),
+]
+
+
+def set_policy(org: Org, first_level_seconds: int) -> None:
+    levels = [
+        {"after_seconds": first_level_seconds, "target": "domain_team", "mode": "assign"},
+        {"after_seconds": 1800, "target": "all_seniors", "mode": "broadcast"},
+    ]
+    response = org.call("a-1", "PUT", "escalation-policy", json={"levels": levels, "repeat": 1})
+    assert response.status_code == 200, response.text
+
+
+def make_teams(org: Org) -> None:
+    for name, members, domains in TEAMS:
+        body = {"name": name, "members": [{"id": i, "name": n} for i, n in members]}
+        response = org.call("a-1", "POST", "teams", json={**body, "domains": domains})
+        assert response.status_code == 201, response.text
+
+
 def poll(check: Callable[[], Any], what: str) -> Any:
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -137,7 +166,10 @@ def backdate(stack: Stack, handoff_id: str, *, wait: int, work: int) -> None:
 
 
 def seed(stack: Stack, org: Org) -> None:
+    make_teams(org)
+    set_policy(org, first_level_seconds=1)
     breaching = []
+    waiting = []
     for session, priority, domain, summary, tried, wait, work, fate in SEED:
         handoff = create(org, session, priority, domain, summary, tried)
         poll(lambda h=handoff: org.get("s-1", h["id"])["assessment_status"] == "ready", "AI")
@@ -152,8 +184,13 @@ def seed(stack: Stack, org: Org) -> None:
         backdate(stack, handoff["id"], wait=wait, work=work)
         if wait > SLA_MINUTES:
             breaching.append(handoff["id"])
+        if fate == "pending":
+            waiting.append(handoff["id"])
     for handoff_id in breaching:  # recorded by the worker's SLA sweep
         poll(lambda i=handoff_id: org.get("s-1", i)["sla_breached_at"], "SLA breach")
+    for handoff_id in waiting:  # moved by the worker's escalation sweep
+        poll(lambda i=handoff_id: org.get("s-1", i)["escalation_level"] == 1, "level 2")
+    set_policy(org, first_level_seconds=900)
 
 
 def open_first_live(page: Page, summary: str) -> None:
@@ -166,6 +203,7 @@ def test_screenshots_for_the_readme(
 ) -> None:
     org.token("engineer", "j-1", "Jamie Junior")
     org.token("senior", "s-2", "Dana Senior")
+    alex = org.token("admin", "a-1", "Alex Admin")
     sam = org.token("senior", "s-1", "Sam Senior")
     seed(stack, org)
 
@@ -176,6 +214,8 @@ def test_screenshots_for_the_readme(
         for handoff in live:
             expect(page.locator(f'.card[data-id="{handoff["id"]}"] .unread-dot')).to_be_visible()
         expect(page.locator("#queue-list .card")).to_have_count(5)
+        expect(page.locator("#queue-list .assignee")).to_have_count(len(LIVE))
+        expect(page.locator("#online")).to_contain_text("Sam Senior (you)")
         page.mouse.move(0, 0)
     screenshot(queue, "queue.png")
     screenshot(phone, "queue-phone.png")
@@ -192,7 +232,12 @@ def test_screenshots_for_the_readme(
     phone.evaluate("() => window.scrollTo(0, 0)")
     screenshot(phone, "handoff-phone.png")
 
-    admin = console(org.token("admin", "a-1", "Alex Admin"), viewport=(1280, 1000))
+    admin = console(alex, viewport=(1280, 1000))
+    admin.get_by_role("link", name="Routing").click()
+    expect(admin.locator("#team-list .team-card")).to_have_count(len(TEAMS))
+    expect(admin.get_by_label("Level 1: wait (seconds)")).to_have_value("900")
+    screenshot(admin, "routing.png")
+
     admin.get_by_role("link", name="Analytics").click()
     expect(admin.locator("#stat-total .stat-value")).to_have_text(str(len(SEED) + len(LIVE)))
     expect(admin.locator("#stat-sla .stat-value")).to_have_text("3")

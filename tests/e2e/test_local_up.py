@@ -4,6 +4,7 @@ SQLite in the working folder. Once with this interpreter, once in a fresh
 Python 3.13 virtual environment made by ``pip install .``, as a new user of a
 current Debian or Ubuntu would."""
 
+import contextlib
 import glob
 import os
 import re
@@ -12,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -19,27 +22,31 @@ import pytest
 
 from tests import log_leaks
 from tests.conftest import handoff_body
-from tests.e2e.procs import alive, descendants, free_port
+from tests.e2e.procs import alive, descendants, free_port, poll
 from tests.e2e.sse import SSEClient
 
 pytestmark = pytest.mark.slow
 
 STARTUP_LIMIT_SECONDS = 30
 INSTALL_LIMIT_SECONDS = 240
+DEMO_LEVEL_SECONDS = 2
 REPO = Path(__file__).parents[2]
 
 
-def _run_up_and_use_it(escalations: list[str], *, workdir: Path) -> None:
-    """Start ``escalations up`` with no configuration and no redis-server on PATH,
-    create a handoff, see it assessed, claim it and see the claim on a stream;
-    then Ctrl-C must stop every process it started."""
+@contextlib.contextmanager
+def _up(
+    escalations: list[str], *, workdir: Path, args: Sequence[str] = (), log_name: str = "up.log"
+) -> Iterator[tuple[int, str]]:
+    """Start ``escalations up`` with no configuration and no redis-server on PATH;
+    yields its port and banner. When the block ends, Ctrl-C must stop every
+    process it started."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("ESCALATIONS_")}
     env["PATH"] = str(Path(escalations[0]).parent)  # no redis-server: the bundled one is used
-    output = workdir / "up.log"
+    output = workdir / log_name
     with output.open("wb") as log:
         up = subprocess.Popen(
-            [*escalations, "up", "--port", str(port)],
+            [*escalations, "up", "--port", str(port), *args],
             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -48,13 +55,7 @@ def _run_up_and_use_it(escalations: list[str], *, workdir: Path) -> None:
             assert up.poll() is None, output.read_text()
             assert time.monotonic() - started < STARTUP_LIMIT_SECONDS, output.read_text()
             time.sleep(0.1)
-        banner = output.read_text()
-        assert "redis:    redis://127.0.0.1:" in banner and "sqlite:///./escalations.db" in banner
-        engineer = re.search(r"^  engineer (\S+)$", banner, re.M)[1]  # type: ignore[index]
-        senior = re.search(r"^  senior +(\S+)$", banner, re.M)[1]  # type: ignore[index]
-        _create_assess_and_claim(port, engineer=engineer, senior=senior)
-        assert (workdir / "escalations.db").exists()
-
+        yield port, output.read_text()
         children = descendants(up.pid)
         assert len(children) >= 3  # the Redis server, api, worker
         up.send_signal(signal.SIGINT)
@@ -66,6 +67,20 @@ def _run_up_and_use_it(escalations: list[str], *, workdir: Path) -> None:
             up.wait()
         # The banner shows its user tokens on purpose; the rest is logs.
         log_leaks.report("escalations up", log_leaks.without_up_banner(output.read_text()))
+
+
+def _token(banner: str, role: str) -> str:
+    return re.search(rf"^  {role} +(\S+)$", banner, re.M)[1]  # type: ignore[index]
+
+
+def _run_up_and_use_it(escalations: list[str], *, workdir: Path) -> None:
+    """``escalations up``: create a handoff, see it assessed, claim it and see the
+    claim on a stream; it uses SQLite in the working folder."""
+    with _up(escalations, workdir=workdir) as (port, banner):
+        assert "redis:    redis://127.0.0.1:" in banner and "sqlite:///./escalations.db" in banner
+        engineer, senior = _token(banner, "engineer"), _token(banner, "senior")
+        _create_assess_and_claim(port, engineer=engineer, senior=senior)
+        assert (workdir / "escalations.db").exists()
 
 
 def _create_assess_and_claim(port: int, *, engineer: str, senior: str) -> None:
@@ -89,6 +104,77 @@ def _create_assess_and_claim(port: int, *, engineer: str, senior: str) -> None:
 
 def test_up_runs_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     _run_up_and_use_it([sys.executable, "-m", "services.cli"], workdir=tmp_path)
+
+
+def test_up_demo_moves_an_unclaimed_escalation_up_a_level(tmp_path: Path) -> None:
+    """``up --demo`` seeds a Networking team and a two-level policy (the domain's
+    team, then all seniors) and opens a networking escalation nobody claims; with
+    2 s levels it gets one ``handoff_escalated`` to all seniors, no sooner than 2 s
+    after it was created. Twice on the same SQLite file: nothing is duplicated and
+    the second run's escalation moves up too."""
+    escalations = [sys.executable, "-m", "services.cli"]
+    escalated = []
+    for run in (1, 2):
+        args = ["--demo", "--demo-level-seconds", str(DEMO_LEVEL_SECONDS)]
+        with _up(escalations, workdir=tmp_path, args=args, log_name=f"up-{run}.log") as (
+            port,
+            banner,
+        ):
+            assert "moves up to all seniors" in banner, banner
+            handoff_id = re.search(r"/handoffs/([0-9a-f-]{36})/history", banner)[1]  # type: ignore[index]
+            api = f"http://127.0.0.1:{port}/api/v1"
+            team_id = _check_demo_routing(api, admin=_token(banner, "admin"))
+            escalated.append(_wait_escalated(api, handoff_id, team_id, _token(banner, "senior")))
+    assert escalated[0] != escalated[1]
+
+
+def _check_demo_routing(api: str, *, admin: str) -> str:
+    """One Networking team (the networking senior, the networking domain) and the
+    demo's policy; returns the team's id."""
+    headers = {"Authorization": f"Bearer {admin}"}
+    teams = httpx.get(f"{api}/teams", headers=headers).json()["items"]
+    assert [(t["name"], t["members"], t["domains"]) for t in teams] == [
+        ("Networking", [{"id": "demo-senior-2", "name": "Riley Senior"}], ["networking"])
+    ]
+    policy = httpx.get(f"{api}/escalation-policy", headers=headers).json()
+    assert [(level["target"], level["after_seconds"]) for level in policy["levels"]] == [
+        ("domain_team", DEMO_LEVEL_SECONDS),
+        ("all_seniors", DEMO_LEVEL_SECONDS),
+    ]
+    assert (policy["repeat"], policy["is_default"]) == (0, False)
+    return str(teams[0]["id"])
+
+
+def _wait_escalated(api: str, handoff_id: str, team_id: str, senior: str) -> str:
+    """The demo escalation starts with the team and moves once, to all seniors;
+    returns its id."""
+    headers = {"Authorization": f"Bearer {senior}"}
+    handoff = httpx.get(f"{api}/handoffs/{handoff_id}", headers=headers).json()
+    assert handoff["escalation_target"] == {
+        "target": "domain_team",
+        "team_id": team_id,
+        "team_name": "Networking",
+    }
+
+    def history() -> list[dict]:
+        return httpx.get(f"{api}/handoffs/{handoff_id}/history", headers=headers).json()["items"]
+
+    poll(lambda: any(e["type"] == "handoff_escalated" for e in history()),
+         timeout=DEMO_LEVEL_SECONDS + 15, what="handoff_escalated")  # fmt: skip
+    events = history()
+    moves = [e for e in events if e["type"] == "handoff_escalated"]
+    assert [move["data"]["escalation"] for move in moves] == [
+        {"level": 1, "loop": 0, "target": "all_seniors", "team_id": None, "mode": "broadcast"}
+    ]
+    waited = datetime.fromisoformat(moves[0]["at"]) - datetime.fromisoformat(events[0]["at"])
+    assert events[0]["type"] == "handoff_created" and waited.total_seconds() >= DEMO_LEVEL_SECONDS
+    after = httpx.get(f"{api}/handoffs/{handoff_id}", headers=headers).json()
+    assert (after["status"], after["escalation_level"], after["next_escalation_at"]) == (
+        "pending",
+        1,
+        None,
+    )
+    return handoff_id
 
 
 @pytest.mark.timeout(INSTALL_LIMIT_SECONDS + 60)

@@ -169,6 +169,32 @@ def test_concurrent_sweeps_record_one_move_per_level(engine: Engine) -> None:
     assert all(len(_moves(engine, h)) == 1 for h in handoff_ids)
 
 
+def test_a_sweep_whose_list_is_stale_does_not_move_a_level_early(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers' sweeps list the same due handoff; the other one moves it first,
+    to a level due later. This sweep must leave it there until that deadline
+    (bench/soak.py found moves up to 2.4 s early)."""
+    _two_levels(engine, repeat=1)
+    handoff_id = _create(engine)
+    now = _due(engine, handoff_id)
+    real_move = escalation._move
+    interfered: list[int] = []
+
+    def another_sweep_first(session: Any, listed_id: str, at: datetime, *rest: Any) -> int:
+        if interfered:  # the other sweep's own move
+            return real_move(session, listed_id, at, *rest)
+        interfered.append(0)
+        interfered[0] = sweep_escalations(engine=engine, now=at)
+        return real_move(session, listed_id, at, *rest)
+
+    monkeypatch.setattr(escalation, "_move", another_sweep_first)
+    assert sweep_escalations(engine=engine, now=now) == 0  # type: ignore[arg-type]
+    assert interfered == [1]
+    assert [(move["level"], move["loop"]) for move in _moves(engine, handoff_id)] == [(1, 0)]
+    assert _due(engine, handoff_id) == now + timedelta(seconds=5)  # type: ignore[operator]
+
+
 def test_a_claim_stops_it_and_a_release_starts_over(engine: Engine) -> None:
     _two_levels(engine, repeat=1)
     handoff_id = _create(engine)

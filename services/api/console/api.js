@@ -93,11 +93,19 @@ export const api = {
     request("POST", `handoffs/${id(handoffId)}/resolve`, { body: { resolution_notes: notes } }),
   cancel: (handoffId) => request("POST", `handoffs/${id(handoffId)}/cancel`),
   retryAssessment: (handoffId) => request("POST", `handoffs/${id(handoffId)}/assessment/retry`),
+  reassign: (handoffId, body) => request("POST", `handoffs/${id(handoffId)}/reassign`, { body }),
   analytics: (params = {}) => request("GET", `analytics/escalations${query(params)}`),
   openStreamSession: () => request("POST", "events/session"),
   closeStreamSession: () => request("DELETE", "events/session", { auth: false }),
-  demoStatus: () => request("GET", "demo", { auth: false }),
   demoSignIn: (role) => request("POST", "demo/sign-in", { body: { role }, auth: false }),
+  me: () => request("GET", "me"),
+  presence: () => request("GET", "presence"),
+  teams: () => request("GET", "teams"),
+  createTeam: (body) => request("POST", "teams", { body }),
+  replaceTeam: (teamId, body) => request("PUT", `teams/${id(teamId)}`, { body }),
+  deleteTeam: (teamId) => request("DELETE", `teams/${id(teamId)}`),
+  policy: () => request("GET", "escalation-policy"),
+  putPolicy: (body) => request("PUT", "escalation-policy", { body }),
 };
 
 /** Every page of a listing (up to ``maxPages`` of ``limit``), in queue order. */

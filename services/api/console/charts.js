@@ -142,3 +142,12 @@ export function responsive(container, draw) {
   requestAnimationFrame(paint);
   return () => observer.disconnect();
 }
+
+/** A chart in a panel with its title and one-line description (and an optional legend or table). */
+export function figure(title, description, chartBox, extra) {
+  return h("figure", { class: "panel chart-panel" },
+    h("figcaption", {}, h("h2", {}, title), h("p", { class: "muted small" }, description)),
+    chartBox,
+    extra,
+  );
+}

@@ -1,86 +1,51 @@
 // The senior queue: waiting escalations in queue order (priority, then oldest
-// first), live; unread dots for what arrived since this user last looked.
+// first), live; "For me" (what the current level routes to this user, the
+// choice remembered per user) or "All"; each card's level, target and
+// assignee; who is online; unread dots for what arrived since the last look.
 
-import {
-  domainChip,
-  fill,
-  h,
-  priorityBadge,
-  slaBadge,
-  timeEl,
-} from "./ui.js";
+import { cardContent, cardSignature, inProgressRow, isUnread, reconcile } from "./queue-cards.js";
+import { fill, h, segmented } from "./ui.js";
 
-export function isUnread(handoff, seen) {
-  return handoff.status === "pending" && seen.initialized && !seen.has(handoff.id);
+const SCOPES = [["forme", "For me"], ["all", "All"]];
+
+const scopeKey = (claims) => `escalations.queue-scope.v1:${claims.org}:${claims.sub}`;
+
+function storedScope(claims) {
+  const stored = localStorage.getItem(scopeKey(claims));
+  return SCOPES.some(([key]) => key === stored) ? stored : "forme";
 }
 
-const ASSESSMENT_LABEL = { pending: "Assessing…", ready: "AI assessment ready", failed: "Assessment failed" };
-
-function cardContent(handoff, unread) {
-  const s = handoff.snapshot;
-  return h(
-    "a",
-    { class: "card-link", href: `#/handoff/${encodeURIComponent(handoff.id)}` },
-    h("span", { class: "card-top" },
-      unread ? h("span", { class: "unread-dot", title: "New" }, h("span", { class: "sr-only" }, "New: ")) : null,
-      priorityBadge(handoff.priority),
-      domainChip(s.problem_domain),
-      slaBadge(handoff),
-      h("span", { class: "card-time" }, timeEl(handoff.created_at)),
-    ),
-    h("span", { class: "card-title" }, s.problem_summary),
-    h("span", { class: "card-meta" },
-      h("span", {}, handoff.created_by_name),
-      h("span", {}, `${s.step_count} step${s.step_count === 1 ? "" : "s"}`),
-      h("span", {}, `confidence ${s.confidence_tier}`),
-      h("span", { class: `ai ai-${handoff.assessment_status}` }, ASSESSMENT_LABEL[handoff.assessment_status] || ""),
-    ),
-  );
-}
-
-/** Keyed update of a list: reuses each card's element so focus and scroll stay put. */
-function reconcile(list, handoffs, render, signature) {
-  const existing = new Map([...list.children].map((el) => [el.dataset.id, el]));
-  const wanted = new Set(handoffs.map((x) => x.id));
-  for (const [id, el] of existing) if (!wanted.has(id)) el.remove();
-  let cursor = list.firstElementChild;
-  for (const handoff of handoffs) {
-    let el = existing.get(handoff.id);
-    const sig = signature(handoff);
-    if (!el) {
-      el = h("li", { class: "card", dataset: { id: handoff.id } });
-    }
-    if (el.dataset.sig !== sig) {
-      // The card's content is rebuilt; a keyboard user focused on its link keeps the focus.
-      const hadFocus = el.contains(document.activeElement);
-      el.dataset.sig = sig;
-      fill(el, render(handoff));
-      if (hadFocus) el.querySelector("a, button")?.focus();
-    }
-    if (el !== cursor) list.insertBefore(el, cursor);
-    else cursor = cursor.nextElementSibling;
+/** "Online now": the present seniors and admins, this user marked. */
+function onlinePanel(presence, me) {
+  const list = h("ul", { class: "online-list", id: "online", "aria-label": "Online now" });
+  const note = h("span", { class: "muted small", hidden: true }, "(may be out of date)");
+  const el = h("section", { class: "online", "aria-labelledby": "online-h" },
+    h("h2", { id: "online-h", class: "online-title" }, "Online now"), list, note);
+  function render() {
+    note.hidden = !presence.failed;
+    if (!presence.loaded) return;
+    fill(list, presence.items.length
+      ? presence.items.map((p) => h("li", { class: "online-person", dataset: { id: p.id }, title: `${p.role}, ${p.streams} open stream${p.streams === 1 ? "" : "s"}` },
+        h("span", { class: "online-dot", "aria-hidden": "true" }), p.id === me ? `${p.name} (you)` : p.name))
+      : h("li", { class: "muted" }, "Nobody"));
   }
+  presence.addEventListener("change", render);
+  render();
+  return { el, dispose: () => presence.removeEventListener("change", render) };
 }
 
-function inProgressRow(handoff, me) {
-  const who = handoff.claimed_by_id === me ? "You" : handoff.claimed_by_name;
-  return h(
-    "a",
-    { class: "row-link", href: `#/handoff/${encodeURIComponent(handoff.id)}` },
-    priorityBadge(handoff.priority),
-    h("span", { class: "row-title" }, handoff.snapshot.problem_summary),
-    h("span", { class: "row-meta" }, `${who} · `, timeEl(handoff.claimed_at, "claimed ")),
-  );
+function emptyState(scope) {
+  return scope === "forme"
+    ? [h("p", { class: "empty-title" }, "Nothing is waiting for you."), h("p", {}, "Escalations routed to you or your teams appear here the moment they arrive. “All” shows every waiting one.")]
+    : [h("p", { class: "empty-title" }, "No one is waiting."), h("p", {}, "New escalations appear here the moment they arrive.")];
 }
 
 export function mountQueue(main, ctx) {
-  const { queue, seen, claims } = ctx;
-  const count = h("p", { class: "subtitle" });
+  const { queue, seen, claims, forMe, presence } = ctx;
+  let scope = storedScope(claims);
+  const count = h("p", { class: "subtitle", id: "queue-count" });
   const pendingList = h("ol", { class: "cards", "aria-label": "Waiting escalations", id: "queue-list" });
-  const empty = h("div", { class: "empty", hidden: true },
-    h("p", { class: "empty-title" }, "No one is waiting."),
-    h("p", {}, "New escalations appear here the moment they arrive."),
-  );
+  const empty = h("div", { class: "empty", hidden: true });
   const loading = h("p", { class: "muted" }, "Loading the queue…");
   const truncated = h("p", { class: "muted small", hidden: true }, "Showing the first 2,000 open handoffs.");
   const claimedList = h("ul", { class: "rows", "aria-label": "Escalations in progress" });
@@ -88,11 +53,18 @@ export function mountQueue(main, ctx) {
     h("h2", { id: "in-progress-h" }, "In progress"),
     claimedList,
   );
+  const picker = segmented("Show", SCOPES, scope, (key) => {
+    scope = key;
+    localStorage.setItem(scopeKey(claims), key);
+    pendingList.dataset.scope = key;
+    render();
+  });
+  pendingList.dataset.scope = scope;
+  const online = onlinePanel(presence, claims.sub);
 
-  fill(main, 
-    h("div", { class: "page-head" },
-      h("div", {}, h("h1", { tabindex: "-1" }, "Queue"), count),
-    ),
+  fill(main,
+    h("div", { class: "page-head" }, h("div", {}, h("h1", { tabindex: "-1" }, "Queue"), count), picker),
+    online.el,
     loading,
     pendingList,
     empty,
@@ -103,17 +75,15 @@ export function mountQueue(main, ctx) {
   function render() {
     if (!queue.loaded) return;
     loading.hidden = true;
-    const pending = queue.pending();
+    const pending = queue.pending().filter((x) => scope === "all" || forMe.has(x.id));
     const claimed = queue.claimed();
     const unread = pending.filter((x) => isUnread(x, seen)).length;
-    count.textContent = `${pending.length} waiting · ${claimed.length} in progress${unread ? ` · ${unread} new` : ""}`;
-    reconcile(
-      pendingList,
-      pending,
-      (x) => cardContent(x, isUnread(x, seen)),
-      (x) => `${x.updated_at}|${isUnread(x, seen)}`,
-    );
+    const scopeText = scope === "forme" ? "waiting for you" : "waiting";
+    count.textContent = `${pending.length} ${scopeText} · ${claimed.length} in progress${unread ? ` · ${unread} new` : ""}`;
+    reconcile(pendingList, pending, (x) => cardContent(x, isUnread(x, seen)), (x) => cardSignature(x, isUnread(x, seen)));
     for (const el of pendingList.children) el.classList.toggle("is-unread", isUnread(queue.items.get(el.dataset.id), seen));
+    if (empty.dataset.scope !== scope) fill(empty, emptyState(scope));
+    empty.dataset.scope = scope;
     empty.hidden = pending.length > 0;
     truncated.hidden = queue.complete;
     reconcile(claimedList, claimed, (x) => inProgressRow(x, claims.sub), (x) => x.updated_at);
@@ -121,14 +91,14 @@ export function mountQueue(main, ctx) {
     claimedSection.hidden = claimed.length === 0;
   }
 
-  queue.addEventListener("change", render);
-  seen.addEventListener("change", render);
+  const models = [queue, seen, forMe];
+  for (const model of models) model.addEventListener("change", render);
   render();
   return {
     title: "Queue",
     unmount() {
-      queue.removeEventListener("change", render);
-      seen.removeEventListener("change", render);
+      for (const model of models) model.removeEventListener("change", render);
+      online.dispose();
     },
   };
 }

@@ -1,7 +1,9 @@
 // Client state for seniors and admins: the open handoffs (pending and claimed),
-// kept current by the event stream, and the set of handoffs this user has seen.
+// kept current by the event stream, the ones whose level targets this user
+// ("For me"), and the set of handoffs this user has seen.
 
-import { listAll } from "./api.js";
+import { api, listAll } from "./api.js";
+import { isForMe } from "./routing.js";
 import { PRIORITIES } from "./ui.js";
 
 const OPEN = new Set(["pending", "claimed"]);
@@ -91,6 +93,54 @@ export class QueueModel extends EventTarget {
 
   changed() {
     this.dispatchEvent(new Event("change"));
+  }
+}
+
+/**
+ * The waiting handoffs whose current level targets this user: fetched with
+ * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams), then kept
+ * current from the stream by the same rule (routing.js ``isForMe``), so a level
+ * change that reaches this user shows without a refetch.
+ */
+export class ForMeSet extends EventTarget {
+  constructor() {
+    super();
+    this.me = null;
+    this.ids = new Set();
+    this.loaded = false;
+    this.during = null;
+  }
+
+  async refresh() {
+    this.during = [];
+    const [me, page] = await Promise.all([api.me(), listAll({ status: "pending", for: "me" })]);
+    this.me = me;
+    this.ids = new Set(page.items.map((x) => x.id));
+    const during = this.during;
+    this.during = null;
+    for (const handoff of during) this.decide(handoff);
+    this.loaded = true;
+    this.dispatchEvent(new Event("change"));
+  }
+
+  /** Apply one event's handoff; returns true when it changed the set. */
+  apply(handoff) {
+    if (this.during) this.during.push(handoff);
+    if (!this.me || !this.decide(handoff)) return false;
+    this.dispatchEvent(new Event("change"));
+    return true;
+  }
+
+  decide(handoff) {
+    const wanted = handoff.status === "pending" && isForMe(handoff, this.me);
+    if (wanted === this.ids.has(handoff.id)) return false;
+    if (wanted) this.ids.add(handoff.id);
+    else this.ids.delete(handoff.id);
+    return true;
+  }
+
+  has(id) {
+    return this.ids.has(id);
   }
 }
 

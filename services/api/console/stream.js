@@ -8,28 +8,21 @@
 // session was signed out: we renew the cookie with the bearer the same way, and
 // a refused bearer signs the user out (app.js).
 //
+// The event types to listen for come from the server (config.js), so a new
+// type in shared.models.EventType reaches every view without a console change.
+//
 // Dispatches: "event" (detail: {type, data}), "resync" (refetch what you show:
 // a reconnect or a reset), "state" (detail: "connecting" | "live" | "reconnecting").
 
 import { api } from "./api.js";
 
-export const EVENT_TYPES = [
-  "handoff_created",
-  "handoff_assessment_ready",
-  "handoff_assessment_failed",
-  "handoff_claimed",
-  "handoff_released",
-  "handoff_resolved",
-  "handoff_cancelled",
-  "handoff_sla_breached",
-  "handoff_escalated",
-];
-
 const RETRY_MS = [1000, 2000, 5000, 10000, 30000];
 
 export class EventStream extends EventTarget {
-  constructor() {
+  /** ``eventTypes``: the ``event:`` names to dispatch as "event" (config.js). */
+  constructor(eventTypes) {
     super();
+    this.eventTypes = eventTypes;
     this.source = null;
     this.lastId = null;
     this.readyOnce = false;
@@ -56,7 +49,7 @@ export class EventStream extends EventTarget {
     const url = this.lastId === null ? "api/v1/events" : `api/v1/events?last_event_id=${encodeURIComponent(this.lastId)}`;
     const source = new EventSource(url);
     this.source = source;
-    for (const type of EVENT_TYPES) {
+    for (const type of this.eventTypes) {
       source.addEventListener(type, (message) => this.onEvent(type, message));
     }
     source.addEventListener("ready", (message) => this.onReady(message));

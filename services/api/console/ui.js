@@ -176,3 +176,36 @@ export function errorMessage(error) {
   if (error instanceof TypeError) return "The server could not be reached. Check your connection.";
   return (error && error.message) || "Something went wrong.";
 }
+
+// --- segmented control ------------------------------------------------------------
+
+/**
+ * A radio group of buttons (arrow keys move the choice). ``options``: [[key,
+ * label]]; ``onChoose(key)`` runs on a change. Returns the element; call
+ * ``el.choose(key)`` to change it from outside.
+ */
+export function segmented(label, options, value, onChoose) {
+  const group = h("div", { class: "segmented", role: "radiogroup", "aria-label": label });
+  const render = () => fill(group, options.map(([key, text]) => h("button", {
+    type: "button", role: "radio", class: "seg", "aria-checked": String(key === value),
+    tabindex: key === value ? "0" : "-1", dataset: { key },
+    onclick: () => choose(key),
+    onkeydown: (event) => arrows(event, key),
+  }, text)));
+  function choose(key) {
+    const changed = key !== value;
+    value = key;
+    render();
+    group.querySelector('[aria-checked="true"]').focus();
+    if (changed) onChoose(key);
+  }
+  function arrows(event, key) {
+    const delta = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+    if (!delta) return;
+    event.preventDefault();
+    const i = options.findIndex(([k]) => k === key);
+    choose(options[(i + delta + options.length) % options.length][0]);
+  }
+  render();
+  return group;
+}

@@ -6,8 +6,13 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
+from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+
+from services.api.deps import SettingsDep
+from shared.demo_users import DEMO_USERS
+from shared.models import EventType, Role
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
@@ -30,6 +35,36 @@ def console_page() -> FileResponse:
     return FileResponse(CONSOLE_DIR / "index.html", headers=PAGE_HEADERS)
 
 
+class DemoUser(BaseModel):
+    role: Role
+    id: str
+    name: str
+
+
+class DemoConfig(BaseModel):
+    enabled: bool
+    users: list[DemoUser]
+
+
+class ConsoleConfig(BaseModel):
+    """What the console would otherwise copy from Python by hand."""
+
+    event_types: list[EventType]
+    demo: DemoConfig
+
+
+@router.get("/console/config.json")
+def console_config(settings: SettingsDep, response: Response) -> ConsoleConfig:
+    """The event types the console's stream listens for (``shared.models.EventType``)
+    and the demo users it offers (``shared.demo_users``; none unless
+    ``ESCALATIONS_DEMO_SIGN_IN`` is on). Public: nothing here is a secret."""
+    response.headers["Cache-Control"] = "no-cache"
+    enabled = settings.demo_sign_in
+    users = [DemoUser(role=role, id=sub, name=name) for role, (sub, name) in DEMO_USERS.items()]
+    demo = DemoConfig(enabled=enabled, users=users if enabled else [])
+    return ConsoleConfig(event_types=list(EventType), demo=demo)
+
+
 class ConsoleFiles(StaticFiles):
     """Static files that the browser revalidates (ETag) on every load, so an
     upgraded replica never serves a page with last release's scripts."""
@@ -42,6 +77,7 @@ class ConsoleFiles(StaticFiles):
 
 
 def install(app: FastAPI) -> None:
-    """Serve the console page at ``/`` and its assets at ``/console``."""
+    """Serve the console page at ``/``, its configuration at ``/console/config.json``
+    (a route, so it is matched before the static mount) and its assets at ``/console``."""
     app.include_router(router)
     app.mount("/console", ConsoleFiles(directory=CONSOLE_DIR), name="console")
