@@ -86,7 +86,8 @@ def worker(
         int | None, typer.Option(help="Serve Prometheus metrics on this port.")
     ] = None,
 ) -> None:
-    """Run an assessment worker (RQ, queue `assessments`) with its retry mover and reconciler."""
+    """Run a worker (RQ, queues `assessments` then `notifications`) with its retry mover,
+    reconcilers and webhook dispatcher."""
     from services.worker.main import WORKER_CLASSES, run_worker
 
     if worker_class not in WORKER_CLASSES:

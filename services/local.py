@@ -90,6 +90,7 @@ class LocalStack:
         env.setdefault("ESCALATIONS_API_DOCS", "true")  # the banner links /docs
         env.setdefault("ESCALATIONS_LOG_FORMAT", "text")
         env.setdefault("ESCALATIONS_LOG_LEVEL", "WARNING")
+        env.setdefault("ESCALATIONS_PUBLIC_URL", self.url)  # Slack messages link here
         for name, value in self.defaults.items():
             env.setdefault(name, value)
         if "ESCALATIONS_REDIS_URL" not in env:

@@ -20,8 +20,9 @@ POOL_OVERFLOW = 30
 
 #: ``session.info`` flag set by ``shared.events.record_event``.
 EVENTS_WRITTEN = "events_written"
-#: Per engine: a callable run after any commit that wrote events (the relay's wake-up).
-_on_events_committed: "weakref.WeakKeyDictionary[Engine, Callable[[], None]]" = (
+#: Per engine: callables run after any commit that wrote events (the relay's and
+#: the webhook dispatcher's wake-ups).
+_on_events_committed: "weakref.WeakKeyDictionary[Engine, tuple[Callable[[], None], ...]]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -68,17 +69,16 @@ def _make_sqlite_engine(database_url: str) -> Engine:
     return engine
 
 
-def on_events_committed(engine: Engine, callback: Callable[[], None]) -> None:
-    """Run ``callback`` after every commit, through ``session_scope(engine)``,
-    that wrote events."""
-    _on_events_committed[engine] = callback
+def on_events_committed(engine: Engine, *callbacks: Callable[[], None]) -> None:
+    """Run ``callbacks`` after every commit, through ``session_scope(engine)``,
+    that wrote events (replacing those given before)."""
+    _on_events_committed[engine] = callbacks
 
 
 def _after_commit(session: Session) -> None:
     if not session.info.pop(EVENTS_WRITTEN, False) or session.bind is None:
         return
-    callback = _on_events_committed.get(session.bind.engine)
-    if callback is not None:
+    for callback in _on_events_committed.get(session.bind.engine, ()):
         callback()
 
 

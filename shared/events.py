@@ -22,6 +22,7 @@ from shared.models import (
 )
 from shared.request_context import REQUEST_ID
 from shared.timeutil import isoformat, utcnow
+from shared.webhooks.deliveries import create_deliveries
 
 
 def record_event(
@@ -36,7 +37,8 @@ def record_event(
 
     The caller commits. The per-org counter row stays locked until then, so an
     org's events commit in ``seq`` order and a replay after ``seq`` N never
-    misses an event that commits later with a smaller number.
+    misses an event that commits later with a smaller number. The webhook
+    deliveries the event calls for are written in the same transaction.
     """
     event = Event(
         org_id=handoff.org_id,
@@ -51,6 +53,9 @@ def record_event(
         data=data,
     )
     session.add(event)
+    create_deliveries(
+        session, org_id=event.org_id, event_seq=event.seq, event_type=event.type, at=event.at
+    )
     session.info[EVENTS_WRITTEN] = True
     return event
 

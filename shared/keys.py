@@ -2,6 +2,8 @@
 
 ASSESSMENTS_QUEUE = "assessments"
 ASSESS_JOB_FUNC = "services.worker.tasks.assess_handoff"
+NOTIFICATIONS_QUEUE = "notifications"
+DELIVER_JOB_FUNC = "services.worker.webhooks.deliver_webhook"
 
 
 def claim_lock(handoff_id: str) -> str:
@@ -20,7 +22,17 @@ def assessment_lease(handoff_id: str) -> str:
     return f"escalations:assessment-lease:{handoff_id}"
 
 
+def delivery_job_id(delivery_id: str, attempt: int) -> str:
+    """RQ job id of one try (1-based ``attempt``) of a webhook delivery: letters,
+    digits and ``-`` only; each try is its own job, so a finished try never
+    shadows the next one."""
+    return f"deliver-{delivery_id}-{attempt}"
+
+
 RECONCILER_LOCK = "escalations:reconciler-lock"
+
+#: Taken for one pass by the worker re-enqueueing lost webhook deliveries.
+DELIVERY_RECONCILER_LOCK = "escalations:delivery-reconciler-lock"
 
 #: The one pub/sub channel every process publishes events on and every API
 #: process subscribes to (one subscription per process, fanned out in-process).

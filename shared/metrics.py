@@ -53,3 +53,22 @@ RATE_LIMIT_UNAVAILABLE = Counter(
     "Limit checks skipped because Redis did not answer (the request went ahead), by limit.",
     ["limit"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "escalations_webhook_deliveries_total",
+    "Webhook delivery tries by outcome (delivered; retry: due again later; failed: no try "
+    "left or the webhook is disabled; disabled: the receiver answered 410; skipped: nothing "
+    "to do) and format.",
+    ["outcome", "format"],
+)
+WEBHOOK_TRY_DURATION = Histogram(
+    "escalations_webhook_try_duration_seconds",
+    "One webhook try, from DNS resolution to the last byte read, by format.",
+    ["format"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WEBHOOK_DELIVERY_LATENCY = Histogram(
+    "escalations_webhook_delivery_latency_seconds",
+    "From a delivery's creation (its event's commit) to the receiver's 2xx, by format.",
+    ["format"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200),
+)

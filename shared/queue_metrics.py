@@ -1,5 +1,5 @@
-"""A Prometheus collector that reads the ``assessments`` queue from Redis at
-scrape time: jobs waiting and jobs failed for good."""
+"""A Prometheus collector that reads the ``assessments`` and ``notifications``
+queues from Redis at scrape time: jobs waiting and jobs failed for good."""
 
 import logging
 from collections.abc import Iterator
@@ -27,9 +27,10 @@ class QueueCollector(Collector):
             "escalations_queue_failed_jobs", "Jobs in the failed-job registry.", labels=["queue"]
         )
         try:
-            queue = Queue(keys.ASSESSMENTS_QUEUE, connection=self._redis)
-            depth.add_metric([queue.name], queue.count)
-            failed.add_metric([queue.name], queue.failed_job_registry.count)
+            for name in (keys.ASSESSMENTS_QUEUE, keys.NOTIFICATIONS_QUEUE):
+                queue = Queue(name, connection=self._redis)
+                depth.add_metric([queue.name], queue.count)
+                failed.add_metric([queue.name], queue.failed_job_registry.count)
         except RedisError as exc:
             log.warning("metrics: queue figures unavailable: %s", exc)
         yield depth

@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     #: A senior or admin counts as present this long after ``POST /presence/heartbeat``.
     presence_heartbeat_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
+    #: Where the console is reached from outside: links in notifications (Slack messages).
+    public_url: str = "http://localhost:8000"
+    #: Webhooks may target loopback, private, link-local and other non-public addresses.
+    webhook_allow_private_networks: bool = False
+    #: Back-off before each retry of a webhook delivery; one try more than there are values.
+    webhook_retry_intervals_seconds: list[float] = Field(
+        default=[5, 30, 120, 600, 1800], min_length=1, max_length=20
+    )
+    #: One delivery try, from DNS resolution to the last byte read, ends within this.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
     @field_validator(
         "rate_limit_creates",
         "rate_limit_claims",
@@ -115,6 +126,18 @@ class Settings(BaseSettings):
         if len(items) != 1 or items[0].amount < 1:
             raise ValueError(f"{value!r} must be exactly one rate of at least 1 per period")
         return value
+
+    @field_validator("webhook_retry_intervals_seconds")
+    @classmethod
+    def _positive_intervals(cls, value: list[float]) -> list[float]:
+        if any(interval <= 0 or interval > 86_400 for interval in value):
+            raise ValueError("each retry interval must be above 0 and at most 86400 seconds")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _slots_refreshed_before_expiry(self) -> "Settings":

@@ -42,6 +42,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 #: Emptied before each test, in this order (rows before the rows they reference).
 TABLES = (
+    "webhook_deliveries",
+    "webhook_event_types",
+    "webhooks",
     "events",
     "org_event_counters",
     "idempotency_keys",

@@ -20,6 +20,7 @@ from services.api.routes import (
     health,
     presence,
     teams,
+    webhooks,
 )
 from services.api.streaming.hub import EventHub
 from shared.db import make_engine, on_events_committed
@@ -30,6 +31,7 @@ from shared.redis_client import async_redis_for, redis_for
 from shared.relay import EventRelay
 from shared.settings import Settings, get_settings
 from shared.stream_registry import StreamRegistry
+from shared.webhooks.dispatch import DeliveryDispatcher
 
 #: Sync routes run in anyio's thread pool; a claim storm needs more than its default 40.
 THREADPOOL_SIZE = 100
@@ -46,8 +48,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics = CollectorRegistry()
         app.state.metrics.register(QueueCollector(redis))
         relay = EventRelay(engine=engine, redis=redis)
-        on_events_committed(engine, relay.notify)
+        app.state.dispatcher = dispatcher = DeliveryDispatcher(
+            engine=engine, redis=redis, settings=settings
+        )
+        on_events_committed(engine, relay.notify, dispatcher.notify)
         relay.start()
+        dispatcher.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
         app.state.presence = Presence.from_settings(redis, settings)
         app.state.stream_registry = streams = StreamRegistry(
@@ -67,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await hub.stop()
+            dispatcher.stop()
             relay.stop()
             streams.stop()
             redis.close()
@@ -90,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(teams.router)
     app.include_router(presence.router)
+    app.include_router(webhooks.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -25,6 +25,8 @@ from shared.models import Handoff, Role
 from shared.presence import Presence
 from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
+from shared.webhooks.models import Webhook
+from shared.webhooks.subscriptions import load_webhook
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -117,6 +119,14 @@ def get_org_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDe
 
 
 HandoffDep = Annotated[Handoff, Depends(get_org_handoff)]
+
+
+def get_org_webhook(webhook_id: str, principal: AdminDep, session: SessionDep) -> Webhook:
+    """The admin's org's webhook, or 404 ``webhook_not_found`` (another org's too)."""
+    return load_webhook(session=session, org_id=principal.org_id, webhook_id=webhook_id)
+
+
+WebhookDep = Annotated[Webhook, Depends(get_org_webhook)]
 
 
 def rate_limit(limit: Limit):

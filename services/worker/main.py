@@ -1,8 +1,10 @@
-"""The worker process: an RQ worker on the ``assessments`` queue, plus three
-background threads: the due-retry mover (retries with back-off; it replaces
-RQ's forked scheduler, see services/worker/retries.py), periodic maintenance
-(reconciler, claim SLA) and the outbox relay that publishes the events jobs
-commit. The process has no child process of its own."""
+"""The worker process: an RQ worker on the ``assessments`` and ``notifications``
+queues (assessments first), plus four background threads: the due-retry mover
+(assessment retries with back-off; it replaces RQ's forked scheduler, see
+services/worker/retries.py), periodic maintenance (reconcilers, claim SLA),
+the outbox relay that publishes the events jobs commit, and the webhook
+dispatcher that enqueues due deliveries. The process has no child process of
+its own."""
 
 import logging
 import threading
@@ -27,6 +29,11 @@ from shared.redis_client import redis_for
 from shared.relay import EventRelay
 from shared.settings import Settings
 from shared.sla import sweep_sla_breaches
+from shared.webhooks.dispatch import (
+    DeliveryDispatcher,
+    dispatch_due,
+    try_reconcile_deliveries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,9 @@ class PeriodicMaintenance(threading.Thread):
             report = try_reconcile(
                 engine=context.engine, redis=context.redis, settings=context.settings
             )
+            deliveries = try_reconcile_deliveries(
+                engine=context.engine, redis=context.redis, settings=context.settings
+            )
         except SQLAlchemyError as exc:
             log.warning("maintenance: database unavailable: %s", exc)
             return
@@ -72,6 +82,8 @@ class PeriodicMaintenance(threading.Thread):
             log.info("maintenance: %d handoffs moved up a level", moves)
         if report is not None and (report.enqueued or report.failed):
             log.info("reconciler: %s", report)
+        if deliveries is not None and deliveries.requeued:
+            log.info("webhook reconciler: %s", deliveries)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -85,21 +97,27 @@ def run_worker(
     name: str | None = None,
     metrics_port: int | None = None,
 ) -> bool:
-    """Work the ``assessments`` queue until stopped (or, with ``burst``, until it is
-    empty). Returns whether any job was performed. With ``metrics_port``, serves
-    Prometheus metrics (assessments by outcome and duration) on that port."""
+    """Work the ``assessments`` and ``notifications`` queues until stopped (or,
+    with ``burst``, until they are empty). Returns whether any job was performed.
+    With ``metrics_port``, serves Prometheus metrics (assessments and webhook
+    deliveries by outcome and duration) on that port."""
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.metrics_bind_host)
     context = WorkerContext.build(settings)
     set_context(context)
     relay = EventRelay(engine=context.engine, redis=context.redis)
-    on_events_committed(context.engine, relay.notify)
+    dispatcher = DeliveryDispatcher(
+        engine=context.engine, redis=context.redis, settings=context.settings
+    )
+    on_events_committed(context.engine, relay.notify, dispatcher.notify)
     relay.start()
+    dispatcher.start()
     maintenance = PeriodicMaintenance(context)
     maintenance.run_once()  # pick up what was missed while no worker ran
     retries = DueRetryMover(context.redis)
     if burst:
         _move_due_retries_once(context)
+        _dispatch_once(context)
     else:
         maintenance.start()
         retries.start()
@@ -108,6 +126,7 @@ def run_worker(
     finally:
         retries.stop()
         maintenance.stop()
+        dispatcher.stop()
         relay.stop()
         context.close()
 
@@ -138,10 +157,13 @@ def _work_until_stopped(
 def _work_loop(
     context: WorkerContext, rq_redis: Redis, *, burst: bool, worker_class: str, name: str | None
 ) -> bool:
-    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=rq_redis)
+    queues = [
+        Queue(name, connection=rq_redis)
+        for name in (keys.ASSESSMENTS_QUEUE, keys.NOTIFICATIONS_QUEUE)
+    ]
     worked = False
     while True:
-        worker = WORKER_CLASSES[worker_class]([queue], connection=rq_redis, name=name)
+        worker = WORKER_CLASSES[worker_class](queues, connection=rq_redis, name=name)
         try:
             worked |= worker.work(burst=burst, logging_level=context.settings.log_level)
         except RedisError as exc:
@@ -169,6 +191,13 @@ def _move_due_retries_once(context: WorkerContext) -> None:
         move_due_retries(context.redis)
     except RedisError as exc:
         log.warning("worker: could not move due retries: %s", exc)
+
+
+def _dispatch_once(context: WorkerContext) -> None:
+    try:
+        dispatch_due(engine=context.engine, redis=context.redis, settings=context.settings)
+    except (RedisError, SQLAlchemyError) as exc:
+        log.warning("worker: could not enqueue due webhook deliveries: %s", exc)
 
 
 def _wait_for_redis(context: WorkerContext) -> None:

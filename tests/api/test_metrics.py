@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from services.api.app import create_app
 from shared.settings import Settings
 from tests.conftest import TokenFactory, handoff_body
+from tests.e2e.procs import poll
 
 LOOPBACK = ("127.0.0.1", 50000)
 REMOTE = ("203.0.113.7", 50000)
@@ -49,6 +50,9 @@ def test_every_family_is_exposed(client: TestClient) -> None:
         "escalations_assessment_duration_seconds",
         "escalations_queue_depth",
         "escalations_queue_failed_jobs",
+        "escalations_webhook_deliveries_total",
+        "escalations_webhook_try_duration_seconds",
+        "escalations_webhook_delivery_latency_seconds",
     ):
         assert f"# TYPE {family} " in text, family
 
@@ -73,6 +77,23 @@ def test_requests_claims_and_queue_depth_move(client: TestClient, auth: TokenFac
             sample(before, "escalations_claims_total", outcome=outcome) + 1
         )
     assert sample(after, "escalations_queue_depth", queue="assessments") == 1
+
+
+def test_the_notifications_queue_depth_counts_waiting_deliveries(
+    client: TestClient, auth: TokenFactory
+) -> None:
+    """No worker runs here: the API's dispatcher enqueues the delivery and it waits."""
+    body = {"url": "https://93.184.215.14/hook", "events": ["handoff_created"]}
+    assert client.post("/api/v1/webhooks", json=body, headers=auth("admin")).status_code == 201
+    client.post("/api/v1/handoffs", json=handoff_body(), headers=auth("engineer"))
+    poll(
+        lambda: (
+            sample(client.get("/metrics").text, "escalations_queue_depth", queue="notifications")
+            == 1
+        ),
+        timeout=5,
+        what="the delivery in the notifications queue",
+    )
 
 
 def test_unknown_paths_share_one_label(client: TestClient) -> None:

@@ -4,9 +4,9 @@ and regression tests for what it (and hand-made malformed requests) found.
 Every operation gets a bounded, derandomized set of generated requests (the
 schema's examples, its coverage cases — boundary and invalid values, wrong
 methods — and fuzzed ones), sent as an admin, a senior, an engineer or nobody,
-with path ids that sometimes name a seeded handoff or team. No answer may be a 5xx, a
-status the operation does not declare, or a body or content type its
-declaration does not allow. Runs on both SQLite and PostgreSQL (the
+with path ids that sometimes name a seeded handoff, team, webhook or delivery.
+No answer may be a 5xx, a status the operation does not declare, or a body or
+content type its declaration does not allow. Runs on both SQLite and PostgreSQL (the
 ``settings`` fixture's parameters); about 20 s each.
 """
 
@@ -36,6 +36,7 @@ from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
 HANDOFFS = "/api/v1/handoffs"
 TEAMS = "/api/v1/teams"
 POLICY = "/api/v1/escalation-policy"
+WEBHOOKS = "/api/v1/webhooks"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -99,8 +100,30 @@ def seeded_team_ids(client: TestClient, auth: TokenFactory) -> list[str]:
 
 
 @pytest.fixture
+def seeded_webhooks(client: TestClient, auth: TokenFactory) -> tuple[list[str], list[str]]:
+    """Two webhooks (one disabled) and deliveries of the first: a test and a
+    ``handoff_created``. Returns (webhook ids, delivery ids)."""
+    admin = auth("admin")
+    ids = []
+    for number in range(2):
+        body = {"url": f"https://93.184.215.14/hook/{number}", "description": f"seed {number}"}
+        response = client.post(WEBHOOKS, json=body, headers=admin)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    client.patch(f"{WEBHOOKS}/{ids[1]}", json={"enabled": False}, headers=admin)
+    assert client.post(f"{WEBHOOKS}/{ids[0]}/test", headers=admin).status_code == 202
+    created = client.post(HANDOFFS, json=handoff_body("seed-webhook"), headers=auth("engineer"))
+    assert created.status_code == 201, created.text
+    log = client.get(f"{WEBHOOKS}/{ids[0]}/deliveries", headers=admin).json()["items"]
+    return ids, [delivery["id"] for delivery in log]
+
+
+@pytest.fixture
 def api_app(
-    settings: Settings, seeded_ids: list[str], seeded_team_ids: list[str]
+    settings: Settings,
+    seeded_ids: list[str],
+    seeded_team_ids: list[str],
+    seeded_webhooks: tuple[list[str], list[str]],
 ) -> Iterator[FastAPI]:
     """A fresh app on the test's database and Redis; schemathesis starts its lifespan
     on the first request, and it ends with the test."""
@@ -140,12 +163,19 @@ def test_api_conforms_to_its_schema(
     api_app: FastAPI,
     seeded_ids: list[str],
     seeded_team_ids: list[str],
+    seeded_webhooks: tuple[list[str], list[str]],
     auth: TokenFactory,
 ) -> None:
-    if "handoff_id" in (case.path_parameters or {}) and _pick(case, "seeded", (True, False)):
-        case.path_parameters["handoff_id"] = _pick(case, "id", seeded_ids)
-    if "team_id" in (case.path_parameters or {}) and _pick(case, "seeded", (True, False)):
-        case.path_parameters["team_id"] = _pick(case, "id", seeded_team_ids)
+    webhook_ids, delivery_ids = seeded_webhooks
+    seeded = {
+        "handoff_id": seeded_ids,
+        "team_id": seeded_team_ids,
+        "webhook_id": webhook_ids,
+        "delivery_id": delivery_ids,
+    }
+    for name, choices in seeded.items():
+        if name in (case.path_parameters or {}) and _pick(case, "seeded", (True, False)):
+            case.path_parameters[name] = _pick(case, f"{name}-id", choices)
     role = _pick(case, "role", CALLERS)
     headers = auth(role) if role else {}
     case.call_and_validate(

@@ -13,9 +13,12 @@ import httpx
 import pytest
 
 from shared.jobs import enqueue_assessment
-from shared.keys import ASSESSMENTS_QUEUE, assessment_job_id
+from shared.keys import ASSESSMENTS_QUEUE, NOTIFICATIONS_QUEUE, assessment_job_id
 from shared.redis_client import make_redis
 from shared.settings import Settings
+from shared.timeutil import utcnow
+from shared.webhooks.dispatch import enqueue_delivery
+from shared.webhooks.models import WebhookDelivery
 from tests.conftest import TEST_SECRET
 from tests.e2e.procs import (
     Proc,
@@ -104,6 +107,15 @@ def test_dashboard_shows_the_queue_the_worker_and_the_job(
     assert queues[ASSESSMENTS_QUEUE]["count"] == 1
     queued = data(dashboard, f"jobs/{ASSESSMENTS_QUEUE}/queued/8/asc/1.json")["jobs"]
     assert [(j["id"], j["description"]) for j in queued] == [(job.id, description)]
+    delivery = WebhookDelivery(  # not in the database: the worker will skip it
+        id=str(uuid.uuid4()), org_id="acme", webhook_id="wh-1", event_type="handoff_created",
+        status="pending", created_at=utcnow(), updated_at=utcnow(),
+    )  # fmt: skip
+    delivery_job = enqueue_delivery(redis, delivery, settings=settings)
+    queued = data(dashboard, f"jobs/{NOTIFICATIONS_QUEUE}/queued/8/asc/1.json")["jobs"]
+    assert [j["description"] for j in queued] == [
+        f"Deliver handoff_created to webhook wh-1 (org acme, delivery {delivery.id}, try 1)"
+    ]
 
     env = api_env(
         database_url=postgres_url, redis_url=redis_url(private_redis.port), jwt_secret=TEST_SECRET
@@ -111,7 +123,7 @@ def test_dashboard_shows_the_queue_the_worker_and_the_job(
     worker = start_worker(WORKER_NAME, env=env, log_dir=logs, redis=redis)
     try:
         workers = {w["name"]: w for w in data(dashboard, "workers.json")["workers"]}
-        assert workers[WORKER_NAME]["queues"] == [ASSESSMENTS_QUEUE]
+        assert workers[WORKER_NAME]["queues"] == [ASSESSMENTS_QUEUE, NOTIFICATIONS_QUEUE]
         wait_until(
             lambda: data(dashboard, f"job/{job.id}.json")["status"] == "finished",
             proc=worker, what="the job to finish", timeout=20,
@@ -119,6 +131,11 @@ def test_dashboard_shows_the_queue_the_worker_and_the_job(
         shown = data(dashboard, f"job/{job.id}.json")
         assert (shown["description"], shown["origin"]) == (description, ASSESSMENTS_QUEUE)
         assert shown["result"] == "skipped"
+        wait_until(
+            lambda: data(dashboard, f"job/{delivery_job.id}.json")["status"] == "finished",
+            proc=worker, what="the delivery job to finish", timeout=20,
+        )  # fmt: skip
+        assert data(dashboard, f"job/{delivery_job.id}.json")["result"] == "skipped"
         page = httpx.get(f"{base_url(dashboard.port)}/0/view/workers", timeout=5)
         assert page.status_code == 200 and "<title>RQ dashboard</title>" in page.text
         assert "Traceback" not in dashboard.log_text()

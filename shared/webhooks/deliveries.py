@@ -1,0 +1,405 @@
+"""Deliveries: made from the outbox, read as a log, and moved through their tries.
+
+A delivery is created in the same transaction as its event (``record_event``
+calls :func:`create_deliveries`): one ``INSERT … SELECT`` writes a row for
+every enabled subscription of the org that wants the event's type, so a
+committed event always has its deliveries and a rolled-back one has none,
+whatever happens to Redis or a worker afterwards. From there the row is the
+truth: ``shared.webhooks.dispatcher`` enqueues due rows, a worker makes one
+try (:func:`finish_try` records it) and the reconciler finds rows whose job
+was lost.
+"""
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from shared.db import EVENTS_WRITTEN, rows_changed
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.timeutil import as_utc, isoformat, utcnow
+from shared.webhooks.models import (
+    TEST_EVENT_TYPE,
+    DeliveryPage,
+    DeliveryPublic,
+    DeliveryStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEventType,
+)
+
+PENDING = DeliveryStatus.pending.value
+MAX_ERROR_LENGTH = 512
+
+
+# --- creation -----------------------------------------------------------------------
+
+
+def create_deliveries(
+    session: Session, *, org_id: str, event_seq: int, event_type: str, at: datetime
+) -> None:
+    """In the caller's transaction: one pending delivery, due now, for each
+    enabled subscription of ``org_id`` to ``event_type``."""
+    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    webhooks = Webhook.__table__  # type: ignore[attr-defined]
+    types = WebhookEventType.__table__  # type: ignore[attr-defined]
+    source = (
+        select(
+            _new_id(session.connection()),
+            webhooks.c.org_id,
+            webhooks.c.id,
+            literal(event_seq),
+            literal(event_type),
+            literal(PENDING),
+            literal(0),
+            literal(0),
+            literal(at, deliveries.c.next_attempt_at.type),
+            literal(at, deliveries.c.created_at.type),
+            literal(at, deliveries.c.updated_at.type),
+        )
+        .select_from(
+            types.join(
+                webhooks,
+                and_(webhooks.c.id == types.c.webhook_id, webhooks.c.org_id == types.c.org_id),
+            )
+        )
+        .where(
+            types.c.org_id == org_id,
+            types.c.event_type == event_type,
+            webhooks.c.enabled.is_(True),
+        )
+    )
+    columns = [
+        "id",
+        "org_id",
+        "webhook_id",
+        "event_seq",
+        "event_type",
+        "status",
+        "attempts",
+        "round_attempts",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    ]
+    session.execute(insert(deliveries).from_select(columns, source))
+
+
+def _new_id(connection: Connection) -> ColumnElement[Any]:
+    """A random UUID made by the database (one per inserted row)."""
+    if connection.dialect.name == "postgresql":
+        return cast(func.gen_random_uuid(), String)
+    hex_ = func.lower(func.hex(func.randomblob(16)))
+    parts = [func.substr(hex_, start, length) for start, length in _UUID_PARTS]
+    return parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4]
+
+
+_UUID_PARTS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
+def create_test_delivery(session: Session, *, webhook: Webhook) -> WebhookDelivery:
+    """A ``webhook_test`` delivery, due now; commits. Raises ``Conflict``
+    (``webhook_disabled``) for a disabled subscription."""
+    _refuse_disabled(webhook)
+    now = utcnow()
+    delivery = WebhookDelivery(
+        id=str(uuid.uuid4()),
+        org_id=webhook.org_id,
+        webhook_id=webhook.id,
+        event_seq=None,
+        event_type=TEST_EVENT_TYPE,
+        status=PENDING,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(delivery)
+    session.info[EVENTS_WRITTEN] = True  # wakes this process's dispatcher after the commit
+    session.commit()
+    return delivery
+
+
+def redeliver(session: Session, *, webhook: Webhook, delivery_id: str) -> WebhookDelivery:
+    """Sends a delivered or failed delivery again, with the same ``webhook-id``
+    and a fresh round of tries; commits. Raises ``NotFound``
+    (``delivery_not_found``) and ``Conflict`` (``delivery_pending`` while it is
+    still being tried, ``webhook_disabled``)."""
+    _refuse_disabled(webhook)
+    delivery = get_delivery(session, webhook=webhook, delivery_id=delivery_id)
+    now = utcnow()
+    changed = session.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id) == delivery.id, col(WebhookDelivery.status) != PENDING)
+        .values(
+            status=PENDING,
+            round_attempts=0,
+            next_attempt_at=now,
+            enqueued_at=None,
+            delivered_at=None,
+            updated_at=now,
+        )
+    )
+    if rows_changed(changed) == 0:
+        session.rollback()
+        raise Conflict("The delivery is still being tried.", code="delivery_pending")
+    session.info[EVENTS_WRITTEN] = True
+    session.commit()
+    session.refresh(delivery)
+    return delivery
+
+
+def _refuse_disabled(webhook: Webhook) -> None:
+    if not webhook.enabled:
+        raise Conflict("The webhook is disabled; enable it first.", code="webhook_disabled")
+
+
+# --- the log ------------------------------------------------------------------------
+
+
+def get_delivery(session: Session, *, webhook: Webhook, delivery_id: str) -> WebhookDelivery:
+    """The webhook's delivery, or ``NotFound`` (``delivery_not_found``, also for
+    another webhook's or org's)."""
+    statement = select(WebhookDelivery).where(
+        col(WebhookDelivery.org_id) == webhook.org_id,
+        col(WebhookDelivery.webhook_id) == webhook.id,
+        col(WebhookDelivery.id) == delivery_id,
+    )
+    delivery = session.scalars(statement).first()
+    if delivery is None:
+        raise NotFound(f"Delivery {delivery_id} not found.", code="delivery_not_found")
+    return delivery
+
+
+def list_deliveries(
+    session: Session, *, webhook: Webhook, limit: int, cursor: str | None
+) -> DeliveryPage:
+    """The subscription's deliveries, newest first, one page."""
+    statement = select(WebhookDelivery).where(
+        col(WebhookDelivery.org_id) == webhook.org_id,
+        col(WebhookDelivery.webhook_id) == webhook.id,
+    )
+    if cursor is not None:
+        statement = statement.where(_before(*_decode_cursor(cursor)))
+    statement = statement.order_by(
+        col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc()
+    ).limit(limit + 1)
+    rows = list(session.scalars(statement))
+    page, more = rows[:limit], len(rows) > limit
+    return DeliveryPage(
+        items=[delivery_public(row) for row in page],
+        next_cursor=_encode_cursor(page[-1]) if more else None,
+    )
+
+
+def delivery_public(delivery: WebhookDelivery) -> DeliveryPublic:
+    return DeliveryPublic(
+        id=delivery.id,
+        event_id=delivery.event_seq,
+        event_type=delivery.event_type,
+        status=DeliveryStatus(delivery.status),
+        attempts=delivery.attempts,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        next_attempt_at=delivery.next_attempt_at if delivery.status == PENDING else None,
+        delivered_at=delivery.delivered_at,
+        created_at=delivery.created_at,
+    )
+
+
+def _before(created_at: datetime, delivery_id: str) -> Any:
+    return or_(
+        col(WebhookDelivery.created_at) < created_at,
+        and_(col(WebhookDelivery.created_at) == created_at, col(WebhookDelivery.id) < delivery_id),
+    )
+
+
+def _encode_cursor(delivery: WebhookDelivery) -> str:
+    position = [isoformat(delivery.created_at), delivery.id]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, delivery_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        position = (as_utc(datetime.fromisoformat(created_at)), str(uuid.UUID(delivery_id)))
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeError) as exc:
+        raise InvalidInput(
+            "The cursor is not one this API returned.", code="invalid_cursor"
+        ) from exc
+    return position
+
+
+# --- tries --------------------------------------------------------------------------
+
+
+def claim_due(session: Session, *, now: datetime, limit: int) -> list[WebhookDelivery]:
+    """Marks up to ``limit`` due, unqueued deliveries as enqueued and returns
+    them; commits. The conditional update lets concurrent dispatchers share the
+    work without taking the same row twice."""
+    due = (
+        select(col(WebhookDelivery.id))
+        .where(
+            col(WebhookDelivery.status) == PENDING,
+            col(WebhookDelivery.enqueued_at).is_(None),
+            col(WebhookDelivery.next_attempt_at) <= now,
+        )
+        .order_by(col(WebhookDelivery.next_attempt_at))
+        .limit(limit)
+    )
+    statement = (
+        update(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.id).in_(due.scalar_subquery()),
+            col(WebhookDelivery.enqueued_at).is_(None),
+            col(WebhookDelivery.status) == PENDING,
+        )
+        .values(enqueued_at=now)
+        .returning(WebhookDelivery)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = list(session.scalars(statement))
+    session.commit()
+    return claimed
+
+
+def release(session: Session, *, delivery_ids: list[str]) -> None:
+    """Undo :func:`claim_due` for jobs that could not be enqueued; commits."""
+    if delivery_ids:
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.id).in_(delivery_ids), col(WebhookDelivery.status) == PENDING
+            )
+            .values(enqueued_at=None)
+        )
+        session.commit()
+
+
+def finish_try(
+    session: Session,
+    *,
+    delivery: WebhookDelivery,
+    status_code: int | None,
+    error: str | None,
+    intervals: list[float],
+    now: datetime | None = None,
+) -> str:
+    """Records one try of ``delivery`` (as loaded when the try began) and
+    decides what follows; commits. Returns the outcome: ``delivered`` (2xx),
+    ``disabled`` (410: the subscription is disabled, the delivery failed),
+    ``retry`` (due again after the next interval) or ``failed`` (no try left),
+    or ``stale`` when another run recorded this try first."""
+    now = now or utcnow()
+    round_attempts = delivery.round_attempts + 1
+    values: dict[str, Any] = {
+        "attempts": delivery.attempts + 1,
+        "round_attempts": round_attempts,
+        "last_status_code": status_code,
+        "last_error": error[:MAX_ERROR_LENGTH] if error else None,
+        "enqueued_at": None,
+        "updated_at": now,
+    }
+    outcome = _outcome(status_code, round_attempts, len(intervals) + 1)
+    if outcome == "delivered":
+        values.update(status=DeliveryStatus.delivered.value, delivered_at=now, next_attempt_at=None)
+    elif outcome == "retry":
+        delay = intervals[round_attempts - 1]
+        values.update(next_attempt_at=now + timedelta(seconds=delay))
+    else:
+        values.update(status=DeliveryStatus.failed.value, next_attempt_at=None)
+    changed = session.execute(
+        update(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.id) == delivery.id,
+            col(WebhookDelivery.status) == PENDING,
+            col(WebhookDelivery.attempts) == delivery.attempts,
+        )
+        .values(**values)
+    )
+    if rows_changed(changed) == 0:
+        session.rollback()
+        return "stale"
+    if outcome == "disabled":
+        _disable(session, delivery, reason=f"The receiver answered 410 Gone at {isoformat(now)}.")
+    session.commit()
+    return outcome
+
+
+def _outcome(status_code: int | None, round_attempts: int, tries: int) -> str:
+    if status_code is not None and 200 <= status_code < 300:
+        return "delivered"
+    if status_code == 410:
+        return "disabled"
+    return "retry" if round_attempts < tries else "failed"
+
+
+def fail_without_try(session: Session, *, delivery: WebhookDelivery, reason: str) -> bool:
+    """Ends a pending delivery that will not be tried (its subscription is
+    disabled); commits. False if it was no longer pending."""
+    changed = session.execute(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.id) == delivery.id, col(WebhookDelivery.status) == PENDING)
+        .values(
+            status=DeliveryStatus.failed.value,
+            last_error=reason,
+            next_attempt_at=None,
+            enqueued_at=None,
+            updated_at=utcnow(),
+        )
+    )
+    session.commit()
+    return rows_changed(changed) > 0
+
+
+def _disable(session: Session, delivery: WebhookDelivery, *, reason: str) -> None:
+    session.execute(
+        update(Webhook)
+        .where(col(Webhook.id) == delivery.webhook_id, col(Webhook.org_id) == delivery.org_id)
+        .values(enabled=False, disabled_reason=reason, updated_at=utcnow())
+    )
+
+
+def enqueued_before(session: Session, *, cutoff: datetime, after: str, limit: int) -> list[Any]:
+    """Pending deliveries enqueued before ``cutoff``, by id after ``after``:
+    ``(id, org_id, webhook_id, event_type, attempts, enqueued_at)`` rows."""
+    statement = (
+        select(
+            col(WebhookDelivery.id),
+            col(WebhookDelivery.org_id),
+            col(WebhookDelivery.webhook_id),
+            col(WebhookDelivery.event_type),
+            col(WebhookDelivery.attempts),
+            col(WebhookDelivery.enqueued_at),
+        )
+        .where(
+            col(WebhookDelivery.status) == PENDING,
+            col(WebhookDelivery.enqueued_at).is_not(None),
+            col(WebhookDelivery.enqueued_at) < cutoff,
+            col(WebhookDelivery.id) > after,
+        )
+        .order_by(col(WebhookDelivery.id))
+        .limit(limit)
+    )
+    return list(session.execute(statement))
+
+
+def requeue(session: Session, *, delivery_id: str, enqueued_at: datetime) -> bool:
+    """Makes a delivery whose job was lost due again now (unless something
+    changed it meanwhile); commits."""
+    changed = session.execute(
+        update(WebhookDelivery)
+        .where(
+            col(WebhookDelivery.id) == delivery_id,
+            col(WebhookDelivery.status) == PENDING,
+            col(WebhookDelivery.enqueued_at) == enqueued_at,
+        )
+        .values(enqueued_at=None, next_attempt_at=utcnow())
+    )
+    session.commit()
+    return rows_changed(changed) > 0

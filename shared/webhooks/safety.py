@@ -1,0 +1,134 @@
+"""Where a webhook may point: parse its URL, resolve its host, and refuse any
+address that is not on the public internet (loopback, private, link-local,
+shared, reserved, multicast, unspecified), unless the deployment allows
+private networks.
+
+The check runs when a subscription is written and again before each try, on
+the addresses the try then connects to (``shared.webhooks.sender`` pins them),
+so a name that later resolves to an internal address is refused too.
+"""
+
+import ipaddress
+import socket
+import threading
+from dataclasses import dataclass
+
+import httpx
+
+from shared.errors import InvalidInput
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Checked in this order; the first that holds names the refusal.
+_NON_PUBLIC = (
+    "is_loopback",
+    "is_private",
+    "is_link_local",
+    "is_multicast",
+    "is_reserved",
+    "is_unspecified",
+)
+
+
+class WebhookUrlForbidden(InvalidInput):
+    code = "webhook_url_forbidden"
+
+
+class WebhookUrlInvalid(InvalidInput):
+    code = "invalid_webhook_url"
+
+
+class WebhookUrlUnresolvable(InvalidInput):
+    code = "webhook_url_unresolvable"
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A parsed webhook URL and the address a try connects to."""
+
+    url: httpx.URL
+    address: str
+
+
+def parse_url(raw: str) -> httpx.URL:
+    """An absolute ``http``/``https`` URL with a host and no credentials; raises
+    ``WebhookUrlInvalid``."""
+    try:
+        url = httpx.URL(raw)
+        port = url.port  # httpx checks the range
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        raise WebhookUrlInvalid(f"Not a valid URL: {exc}.") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise WebhookUrlInvalid("A webhook URL is an absolute http:// or https:// URL.")
+    if url.userinfo:
+        raise WebhookUrlInvalid("A webhook URL may not carry a user name or password.")
+    if port == 0:
+        raise WebhookUrlInvalid("Port 0 cannot be reached.")
+    return url
+
+
+def non_public_reason(address: IPAddress) -> str | None:
+    """Why ``address`` is not a public one (``"loopback"``, ``"private"``, …), or
+    None when it is. An IPv4-mapped IPv6 address is judged as its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    for check in _NON_PUBLIC:
+        if getattr(address, check):
+            return check.removeprefix("is_").replace("_", "-")
+    return None if address.is_global else "non-public"
+
+
+def resolve(host: str, port: int, *, timeout: float) -> list[IPAddress]:
+    """Every address ``host`` resolves to (an IP literal is itself), within
+    ``timeout`` seconds; raises ``WebhookUrlUnresolvable``. The system resolver
+    has no deadline of its own, so it runs on a daemon thread we stop waiting for."""
+    literal = host.strip("[]")
+    try:
+        return [ipaddress.ip_address(literal)]
+    except ValueError:
+        pass
+    found: list[IPAddress] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found.extend(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
+        except (OSError, UnicodeError, ValueError):
+            pass
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="webhook-dns", daemon=True).start()
+    if not done.wait(timeout) or not found:
+        raise WebhookUrlUnresolvable(f"The host {host!r} does not resolve.")
+    return list(dict.fromkeys(found))
+
+
+def check_destination(raw_url: str, *, allow_private: bool, timeout: float) -> Destination:
+    """Parse ``raw_url``, resolve its host and choose the address to connect to.
+    Refuses (``WebhookUrlForbidden``) when any address is non-public, unless
+    ``allow_private``: a name with one public and one internal address could
+    otherwise be steered to the internal one."""
+    url = parse_url(raw_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    addresses = resolve(url.host, port, timeout=timeout)
+    if not allow_private:
+        for address in addresses:
+            reason = non_public_reason(address)
+            if reason is not None:
+                raise WebhookUrlForbidden(
+                    f"The webhook's host resolves to a {reason} address; only public"
+                    " addresses may receive webhooks.",
+                    reason=reason,
+                )
+    return Destination(url=url, address=str(addresses[0]))
+
+
+def check_subscription_url(raw_url: str, *, allow_private: bool, timeout: float = 5.0) -> str:
+    """The check made when a subscription is written: syntax always, the
+    addresses unless private networks are allowed. Returns the URL as given."""
+    if allow_private:
+        parse_url(raw_url)
+    else:
+        check_destination(raw_url, allow_private=False, timeout=timeout)
+    return raw_url

@@ -1,0 +1,162 @@
+"""Webhook subscriptions of an org: create, read, change, delete, rotate the
+secret. Functions take keyword arguments only, commit their own transaction
+and raise ``shared.errors`` exceptions; another org's subscription is
+``NotFound`` (``webhook_not_found``), never a hint that it exists."""
+
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from shared.db import load_in_org
+from shared.errors import NotFound
+from shared.timeutil import utcnow
+from shared.webhooks.models import (
+    SUBSCRIBABLE,
+    Webhook,
+    WebhookCreate,
+    WebhookEventType,
+    WebhookList,
+    WebhookPatch,
+    WebhookPublic,
+    WebhookWithSecret,
+)
+from shared.webhooks.safety import check_subscription_url
+from shared.webhooks.signing import new_secret
+
+
+def create_webhook(
+    *, session: Session, org_id: str, body: WebhookCreate, allow_private: bool
+) -> WebhookWithSecret:
+    """Raises ``InvalidInput``: ``invalid_webhook_url``, ``webhook_url_forbidden``
+    (a non-public address, unless ``allow_private``), ``webhook_url_unresolvable``."""
+    check_subscription_url(body.url, allow_private=allow_private)
+    now = utcnow()
+    webhook = Webhook(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        url=body.url,
+        format=body.format.value,
+        description=body.description,
+        enabled=True,
+        secret=new_secret(),
+        created_at=now,
+        updated_at=now,
+    )
+    events = list(body.events or SUBSCRIBABLE)
+    session.add(webhook)
+    session.flush()  # the subscription's row before the rows that reference it
+    _write_events(session, webhook, events)
+    session.commit()
+    return WebhookWithSecret(**_public(webhook, events).model_dump(), secret=webhook.secret)
+
+
+def list_webhooks(*, session: Session, org_id: str) -> WebhookList:
+    """The org's subscriptions, oldest first."""
+    webhooks = session.exec(
+        select(Webhook)
+        .where(Webhook.org_id == org_id)
+        .order_by(col(Webhook.created_at), col(Webhook.id))
+    ).all()
+    events: defaultdict[str, list[str]] = defaultdict(list)
+    for row in session.exec(
+        select(WebhookEventType)
+        .where(WebhookEventType.org_id == org_id)
+        .order_by(col(WebhookEventType.position))
+    ):
+        events[row.webhook_id].append(row.event_type)
+    return WebhookList(items=[_public(webhook, events[webhook.id]) for webhook in webhooks])
+
+
+def load_webhook(*, session: Session, org_id: str, webhook_id: str) -> Webhook:
+    """The org's subscription, or ``NotFound`` (``webhook_not_found``)."""
+    webhook = load_in_org(session, Webhook, org_id=org_id, row_id=webhook_id)
+    if webhook is None:
+        raise NotFound(f"Webhook {webhook_id} not found.", code="webhook_not_found")
+    return webhook
+
+
+def describe(*, session: Session, webhook: Webhook) -> WebhookPublic:
+    return _public(webhook, _events(session, webhook))
+
+
+def update_webhook(
+    *, session: Session, webhook: Webhook, body: WebhookPatch, allow_private: bool
+) -> WebhookPublic:
+    """Changes the fields ``body`` sets; a new URL is checked as on create.
+    Enabling clears ``disabled_reason``."""
+    fields = body.model_dump(exclude_unset=True)
+    if fields.get("url") is not None:
+        check_subscription_url(fields["url"], allow_private=allow_private)
+        webhook.url = fields["url"]
+    if fields.get("format") is not None:
+        webhook.format = fields["format"].value
+    if fields.get("description") is not None:
+        webhook.description = fields["description"]
+    if fields.get("enabled") is not None:
+        webhook.enabled = fields["enabled"]
+        if webhook.enabled:
+            webhook.disabled_reason = None
+    if fields.get("events") is not None:
+        session.execute(
+            delete(WebhookEventType).where(col(WebhookEventType.webhook_id) == webhook.id)
+        )
+        _write_events(session, webhook, fields["events"])
+    webhook.updated_at = utcnow()
+    session.add(webhook)
+    session.commit()
+    return describe(session=session, webhook=webhook)
+
+
+def rotate_secret(*, session: Session, webhook: Webhook) -> WebhookWithSecret:
+    """A new secret signs every try from now on, retries of older deliveries too."""
+    webhook.secret = new_secret()
+    webhook.updated_at = utcnow()
+    session.add(webhook)
+    session.commit()
+    public = describe(session=session, webhook=webhook)
+    return WebhookWithSecret(**public.model_dump(), secret=webhook.secret)
+
+
+def delete_webhook(*, session: Session, webhook: Webhook) -> None:
+    """Deletes the subscription with its event types and deliveries (cascade);
+    a job still queued for one of them finds nothing and does nothing."""
+    session.execute(
+        delete(Webhook).where(col(Webhook.id) == webhook.id, col(Webhook.org_id) == webhook.org_id)
+    )
+    session.commit()
+
+
+def _write_events(session: Session, webhook: Webhook, events: list[str]) -> None:
+    session.add_all(
+        WebhookEventType(
+            webhook_id=webhook.id, org_id=webhook.org_id, event_type=event_type, position=index
+        )
+        for index, event_type in enumerate(events)
+    )
+    session.flush()
+
+
+def _events(session: Session, webhook: Webhook) -> list[str]:
+    return list(
+        session.exec(
+            select(WebhookEventType.event_type)
+            .where(WebhookEventType.webhook_id == webhook.id)
+            .order_by(col(WebhookEventType.position))
+        )
+    )
+
+
+def _public(webhook: Webhook, events: list[str]) -> WebhookPublic:
+    return WebhookPublic(
+        id=webhook.id,
+        url=webhook.url,
+        events=events,
+        format=webhook.format,  # type: ignore[arg-type]
+        description=webhook.description,
+        enabled=webhook.enabled,
+        disabled_reason=webhook.disabled_reason,
+        created_at=webhook.created_at,
+        updated_at=webhook.updated_at,
+    )

@@ -1,0 +1,75 @@
+"""Migration 0009 on SQLite and PostgreSQL: the webhook tables come and go
+cleanly, events recorded on a database without subscriptions make no
+delivery, and after an upgrade an event reaches a subscription made then."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+
+from shared.auth import Principal
+from shared.db import make_engine, session_scope
+from shared.handoffs import create_handoff
+from shared.migrate import alembic_config
+from shared.models import HandoffCreate, Role
+from shared.webhooks import subscriptions
+from shared.webhooks.models import WebhookCreate
+from tests.conftest import PG_ADMIN_URL, handoff_body
+from tests.pg import fresh_database
+
+TABLES = {"webhooks", "webhook_event_types", "webhook_deliveries"}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database at head, for this test alone."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'migration.db'}"
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    else:
+        with fresh_database(PG_ADMIN_URL, prefix="escalations_m9") as url:
+            yield url
+
+
+def test_webhook_tables_downgrade_and_upgrade_again(migrated_url: str) -> None:
+    config = alembic_config(migrated_url)
+    engine = make_engine(migrated_url)
+    assert set(inspect(engine).get_table_names()) >= TABLES
+    command.downgrade(config, "-1")
+    assert not TABLES & set(inspect(engine).get_table_names())
+    command.upgrade(config, "head")
+    principal = Principal(user_id="u-1", name="Jo", role=Role.engineer, org_id="acme")
+    with session_scope(engine) as session:
+        create_handoff(
+            session=session,
+            principal=principal,
+            body=HandoffCreate.model_validate(handoff_body("before")),
+            claim_sla_seconds=300,
+        )
+        subscriptions.create_webhook(
+            session=session,
+            org_id="acme",
+            body=WebhookCreate(url="https://93.184.215.14/hook"),
+            allow_private=False,
+        )
+        create_handoff(
+            session=session,
+            principal=principal,
+            body=HandoffCreate.model_validate(handoff_body("after")),
+            claim_sla_seconds=300,
+        )
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT event_seq, event_type, status FROM webhook_deliveries")
+        ).all()
+    assert [tuple(row) for row in rows] == [(2, "handoff_created", "pending")]
+    if engine.dialect.name == "sqlite":  # partial indexes keep their WHERE
+        with engine.connect() as connection:
+            sql = connection.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'ix_webhook_deliveries_due'")
+            ).scalar_one()
+        assert "WHERE status = 'pending' AND enqueued_at IS NULL" in sql
+    engine.dispose()
