@@ -106,6 +106,15 @@ export const api = {
   deleteTeam: (teamId) => request("DELETE", `teams/${id(teamId)}`),
   policy: () => request("GET", "escalation-policy"),
   putPolicy: (body) => request("PUT", "escalation-policy", { body }),
+  webhooks: () => request("GET", "webhooks"),
+  createWebhook: (body) => request("POST", "webhooks", { body }),
+  patchWebhook: (webhookId, body) => request("PATCH", `webhooks/${id(webhookId)}`, { body }),
+  deleteWebhook: (webhookId) => request("DELETE", `webhooks/${id(webhookId)}`),
+  rotateWebhookSecret: (webhookId) => request("POST", `webhooks/${id(webhookId)}/rotate-secret`),
+  testWebhook: (webhookId) => request("POST", `webhooks/${id(webhookId)}/test`),
+  deliveries: (webhookId, params = {}) => request("GET", `webhooks/${id(webhookId)}/deliveries${query(params)}`),
+  redeliver: (webhookId, deliveryId) =>
+    request("POST", `webhooks/${id(webhookId)}/deliveries/${id(deliveryId)}/redeliver`),
 };
 
 /** Every page of a listing (up to ``maxPages`` of ``limit``), in queue order. */

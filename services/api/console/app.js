@@ -1,7 +1,7 @@
 // The console's entry point: the session (sign-in, sign-out, expiry), the hash
 // router, and the live plumbing every view shares (stream → queue model, "For
 // me" set, presence, unread count, the "(N)" title while hidden, screen-reader
-// announcements). The views live in their own modules.
+// announcements, browser notifications). The views live in their own modules.
 
 import { mountAnalytics } from "./analytics.js";
 import { api, clearToken, getToken, onUnauthorized, readClaims, setToken } from "./api.js";
@@ -10,6 +10,7 @@ import { mountEscalate } from "./escalate.js";
 import { mountHandoff } from "./handoff.js";
 import { isSeniorRole, markRoute, renderCount, renderHeader, renderLive } from "./header.js";
 import { mountMine } from "./mine.js";
+import { BrowserNotifier } from "./notify.js";
 import { PresenceModel } from "./presence.js";
 import { mountQueue } from "./queue.js";
 import { isForMe, levelLabel, targetName } from "./routing.js";
@@ -17,6 +18,7 @@ import { mountRouting } from "./routing-page.js";
 import { APP_NAME, showSignIn } from "./signin.js";
 import { ForMeSet, QueueModel, SeenSet } from "./store.js";
 import { EventStream } from "./stream.js";
+import { mountWebhooks } from "./webhooks-page.js";
 import { announce, errorMessage } from "./ui.js";
 
 const main = document.getElementById("main");
@@ -68,7 +70,7 @@ async function start(token) {
     throw error;
   }
   signingOut = false;
-  session = { token, claims, stream, queue: null, seen: null, forMe: null, presence: null };
+  session = { token, claims, stream, queue: null, seen: null, forMe: null, presence: null, notifier: null };
   stream.addEventListener("state", ({ detail }) => {
     document.body.dataset.stream = detail;
     renderLive(session);
@@ -88,6 +90,7 @@ async function startSenior(s) {
   s.queue = new QueueModel();
   s.seen = new SeenSet(s.claims);
   s.forMe = new ForMeSet();
+  s.notifier = new BrowserNotifier(s.claims);
   s.presence = new PresenceModel(s.stream);
   s.stream.addEventListener("resync", () => {
     s.queue.refresh();
@@ -137,6 +140,7 @@ function onStreamEvent({ detail }) {
   const handoff = data.handoff;
   session.queue?.apply(handoff);
   session.forMe?.apply(handoff);
+  session.notifier?.consider(detail, session.forMe?.me);
   if (!session.queue) return;
   if (type === "handoff_created") {
     countHidden();
@@ -165,6 +169,7 @@ const ROUTES = {
   queue: (ctx) => isSeniorRole(ctx.claims.role) && mountQueue(main, ctx),
   routing: (ctx) => ctx.claims.role === "admin" && mountRouting(main, ctx),
   analytics: (ctx) => ctx.claims.role === "admin" && mountAnalytics(main, ctx),
+  webhooks: (ctx) => ctx.claims.role === "admin" && mountWebhooks(main, ctx),
   escalate: (ctx) => mountEscalate(main, ctx),
   mine: (ctx, arg, params) => mountMine(main, ctx, params),
   handoff: (ctx, arg) => arg && mountHandoff(main, ctx, arg),

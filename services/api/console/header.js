@@ -1,6 +1,7 @@
 // The top bar: brand, the role's navigation, the live pill, the unread bell
-// (seniors and admins), who is signed in and "Sign out".
+// and the notifications opt-in (seniors and admins), who is signed in and "Sign out".
 
+import { notifyToggle } from "./notify.js";
 import { isUnread } from "./queue-cards.js";
 import { APP_NAME, logo } from "./signin.js";
 import { fill, h, svg } from "./ui.js";
@@ -10,7 +11,7 @@ export const isSeniorRole = (role) => role === "senior" || role === "admin";
 const NAV = {
   engineer: [["mine", "My escalations"], ["escalate", "Escalate"]],
   senior: [["queue", "Queue"]],
-  admin: [["queue", "Queue"], ["routing", "Routing"], ["analytics", "Analytics"]],
+  admin: [["queue", "Queue"], ["routing", "Routing"], ["analytics", "Analytics"], ["webhooks", "Webhooks"]],
 };
 
 function bell() {
@@ -27,6 +28,7 @@ export function renderHeader(topbar, session, signOut) {
     (NAV[claims.role] || NAV.engineer).map(([route, label]) => h("a", { href: `#/${route}`, dataset: { route } }, label)));
   const right = h("div", { class: "topbar-right" },
     h("span", { class: "live-pill", id: "live-pill" }),
+    session.notifier ? notifyToggle(session.notifier) : null,
     isSeniorRole(claims.role) ? bell() : null,
     h("span", { class: "user" }, h("span", { class: "user-name" }, claims.name || claims.sub), h("span", { class: "user-role" }, claims.role)),
     h("button", { type: "button", class: "btn btn-ghost btn-small", onclick: () => signOut() }, "Sign out"),

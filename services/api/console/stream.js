@@ -11,7 +11,7 @@
 // The event types to listen for come from the server (config.js), so a new
 // type in shared.models.EventType reaches every view without a console change.
 //
-// Dispatches: "event" (detail: {type, data}), "resync" (refetch what you show:
+// Dispatches: "event" (detail: {type, data, id}, id being the SSE id), "resync" (refetch what you show:
 // a reconnect or a reset), "state" (detail: "connecting" | "live" | "reconnecting").
 
 import { api } from "./api.js";
@@ -69,7 +69,7 @@ export class EventStream extends EventTarget {
     } catch {
       return;
     }
-    this.emit("event", { type, data });
+    this.emit("event", { type, data, id: message.lastEventId || null });
   }
 
   onReady(message) {
