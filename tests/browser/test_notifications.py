@@ -1,7 +1,7 @@
 """Browser notifications for a senior (issue 11, done-when 4), in Chromium with
 the notification permission granted.
 
-``window.Notification`` is wrapped by an init script that records each
+``window.Notification`` is wrapped by a script run in the page that records each
 construction (title, options) and keeps the instance, so the test can call the
 ``onclick`` the console set: headless Chromium shows no notification a test
 could click. The wrapper constructs the real ``Notification`` too, so the call
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import OpenConsole, Org, Problems, reload, set_hidden, sign_in
+from tests.browser.conftest import OpenConsole, Org, Problems, reload, set_hidden
 from tests.browser.test_routing_queue import networking_policy
 
 pytestmark = pytest.mark.slow
@@ -48,11 +48,9 @@ def shown(page: Page) -> list[dict[str, Any]]:
 
 def recorded(console: OpenConsole, token: str) -> Page:
     """A signed-in page allowed to notify, whose notifications are recorded."""
-    page = console(None)
+    page = console(token)
     page.context.grant_permissions(["notifications"])
-    page.context.add_init_script(RECORDER)
-    page.reload()
-    sign_in(page, token)
+    page.evaluate(RECORDER)  # notify.js reads window.Notification at each use
     return page
 
 
