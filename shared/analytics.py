@@ -28,7 +28,7 @@ Definitions (docs/analytics.md repeats them):
   first claim came at.
 * **Time to claim by team.** Time to claim grouped by the team the handoff's
   level targeted when it was first claimed (``team_id`` null: all seniors).
-* **Seniors.** Per person (by id, with the latest name they acted under):
+* **Seniors.** Per person (by id, with one name they acted under: the greatest, when it changed):
   ``claimed`` counts handoffs in the window they claimed (a reassignment to them
   does not count), ``resolved`` those they resolved, and
   ``time_to_claim_p50_seconds`` is over the handoffs whose first claim was theirs.

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from shared.assignment import PresentLookup, assign_on_level, present_at
+from shared.assignment import PresentLookup, assign_on_level, once_per_org, present_at
 from shared.db import rows_changed
 from shared.events import record_event
 from shared.models import EventType, Handoff, HandoffStatus, LevelTarget, Team, TeamDomain
@@ -116,8 +116,10 @@ def sweep_escalations(
     that reaches an assign-mode level to one of the ``present`` (no one when None);
     returns how many moves this call recorded."""
 
+    present_once = once_per_org(present)
+
     def move(session: Session, handoff_id: str, at: datetime) -> int:
-        return _move(session, handoff_id, at, present)
+        return _move(session, handoff_id, at, present_once)
 
     return sweep_due(engine=engine, now=now or utcnow(), due=_due, act=move)
 
@@ -159,7 +161,7 @@ def _move(session: Session, handoff_id: str, now: datetime, present: PresentLook
         new_deadline = _deadline(
             handoff, level=new_level, loop=new_loop, reached_at=as_utc(read_deadline)
         )
-    people = present_at(handoff, new_level, present) if move is not None else ()
+    people = present_at(handoff, new_level, present, session=session) if move is not None else ()
     moved = session.execute(
         update(Handoff)
         .where(

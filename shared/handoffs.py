@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from shared.assignment import PresentLookup, assign_on_level, present_at
+from shared.assignment import PresentLookup, assign_on_level, present_at, reassignee_name
 from shared.auth import Principal
 from shared.db import is_uuid, load_in_org, rows_changed
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
@@ -80,7 +80,7 @@ def create_handoff(
         claim_sla_seconds=claim_sla_seconds,
     )
     handoff = _new_handoff(principal, body, claim_sla_seconds, plan)
-    people = present_at(handoff, 0, present)
+    people = present_at(handoff, 0, present, session=session)
     session.add(handoff)
     public = handoff_public(handoff)
     if idempotency_key is not None:
@@ -261,14 +261,21 @@ def list_handoffs(
 
 def _targets(principal: Principal) -> Any:
     """SQL: the handoff's current level targets ``principal``: a team they are a
-    member of, or all seniors when they are a senior or admin."""
+    member of, or all seniors when they are a senior or admin. A team with no
+    members now (emptied, or deleted since the handoff copied its levels)
+    reaches nobody, so its handoffs count as all seniors' rather than no one's."""
     my_teams = select(TeamMember.team_id).where(
         TeamMember.org_id == principal.org_id, TeamMember.user_id == principal.user_id
     )
     team = col(Handoff.escalation_team_id)
-    if principal.role in (Role.senior, Role.admin):
-        return or_(team.is_(None), team.in_(my_teams))
-    return team.in_(my_teams)
+    if principal.role not in (Role.senior, Role.admin):
+        return team.in_(my_teams)
+    has_members = (
+        select(TeamMember.user_id)
+        .where(TeamMember.org_id == principal.org_id, col(TeamMember.team_id) == team)
+        .exists()
+    )
+    return or_(team.is_(None), team.in_(my_teams), ~has_members)
 
 
 def _after_cursor(rank: int, created_at: datetime, handoff_id: str) -> Any:
@@ -425,27 +432,51 @@ def release_handoff(
 ) -> HandoffPublic:
     """Put a claimed handoff back to pending. The claimer may release; so may an
     admin (to free a claim whose owner is away). Re-escalation starts over at
-    level 0, which may assign it to one of the ``present``."""
+    level 0, which may assign it to one of the ``present`` other than the one
+    who held the claim."""
+    # Level 0's copied levels never change: who is present there is read before
+    # the row is locked, so the lock never waits on Redis.
+    unlocked = get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
+    people = present_at(unlocked, 0, present, session=session)
     handoff = _load_for_update(session, principal, handoff_id)
     if handoff.status != HandoffStatus.claimed:
         raise invalid_state("release", handoff.status)
     _check_claim_owner_or_admin(handoff, principal)
+    released_by = handoff.claimed_by_id
     handoff.status = HandoffStatus.pending.value
     handoff.claimed_by_id = handoff.claimed_by_name = handoff.claimed_at = None
     start_levels(handoff, utcnow())
-    people = present_at(handoff, 0, present)
     _record_change(session, handoff, EventType.released, principal)
-    assign_on_level(session, handoff=handoff, people=people, now=handoff.updated_at)
+    assign_on_level(
+        session, handoff=handoff, people=people, now=handoff.updated_at, not_to=released_by
+    )
     session.commit()
     return handoff_public(handoff)
 
 
 def reassign_handoff(
-    *, session: Session, principal: Principal, handoff_id: str, body: ReassignBody
+    *,
+    session: Session,
+    principal: Principal,
+    handoff_id: str,
+    body: ReassignBody,
+    present: PresentLookup | None = None,
 ) -> HandoffPublic:
     """Hand a claimed handoff to another senior: it stays claimed, by ``body.to_id``
     now, and records ``handoff_reassigned``. The claimer or an admin may; 409
-    ``invalid_state`` when not claimed, ``already_claimer`` when it is theirs."""
+    ``invalid_state`` when not claimed, ``already_claimer`` when it is theirs; 422
+    ``invalid_reassignee`` unless ``to_id`` is present as a senior or admin of the
+    org or a member of one of its teams (``shared.assignment.reassignee_name``)."""
+    get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)  # 404 first
+    session.rollback()  # hold no database lock while presence is read from Redis
+    to_name = reassignee_name(
+        session, org_id=principal.org_id, to_id=body.to_id, to_name=body.to_name, present=present
+    )
+    if to_name is None:
+        raise InvalidInput(
+            f"{body.to_id} is neither present as a senior nor a member of a team.",
+            code="invalid_reassignee",
+        )
     handoff = _load_for_update(session, principal, handoff_id)
     if handoff.status != HandoffStatus.claimed:
         raise invalid_state("reassign", handoff.status)
@@ -458,10 +489,10 @@ def reassign_handoff(
         "from_id": handoff.claimed_by_id,
         "from_name": handoff.claimed_by_name,
         "to_id": body.to_id,
-        "to_name": body.to_name,
+        "to_name": to_name,
         "note": body.note,
     }
-    handoff.claimed_by_id, handoff.claimed_by_name = body.to_id, body.to_name
+    handoff.claimed_by_id, handoff.claimed_by_name = body.to_id, to_name
     handoff.claimed_at = utcnow()
     _record_change(
         session, handoff, EventType.reassigned, principal, data={"reassignment": reassignment}

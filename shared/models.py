@@ -200,13 +200,14 @@ class Event(SQLModel, table=True):
 
 
 class LastAssignment(SQLModel, table=True):
-    """When each senior was last assigned a handoff: assign mode's tie-break
-    (least recently assigned first)."""
+    """Each senior's last assignment: assign mode's tie-break (least recently
+    assigned first, by the ``seq`` of their last ``handoff_assigned`` event)."""
 
     __tablename__ = "last_assignments"
 
     org_id: str = Field(primary_key=True, max_length=128)
     user_id: str = Field(primary_key=True, max_length=128)
+    event_seq: int = Field(sa_type=sa.BigInteger)
     assigned_at: datetime = _utc_column()
 
 

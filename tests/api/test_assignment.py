@@ -169,7 +169,7 @@ def test_a_claim_ends_the_assignment_and_a_release_assigns_again(
     assert (claimed["claimed_by_id"], claimed["assigned_to_id"]) == ("u-ben", None)
     released = client.post(f"{HANDOFFS}/{handoff['id']}/release", headers=ben).json()
     assert released["status"] == "pending" and released["escalation_level"] == 0
-    assert released["assigned_to_id"] == "u-ben"  # ana was assigned more recently
+    assert released["assigned_to_id"] == "u-ana"  # not ben, who has just let it go
     types = [e["type"] for e in history(client, ben, handoff["id"])]
     assert types == [
         "handoff_created",
@@ -185,6 +185,8 @@ def test_a_claim_ends_the_assignment_and_a_release_assigns_again(
 def test_reassign_moves_the_claim_and_records_the_event(
     client: TestClient, auth: TokenFactory
 ) -> None:
+    _present(client, auth, "u-ben")
+    _team(client, auth, "u-cy", domain="networking")  # cy: away, but in a team
     handoff = _create(client, auth)
     ana = _senior(auth, "u-ana")
     assert client.post(f"{HANDOFFS}/{handoff['id']}/claim", headers=ana).status_code == 200
@@ -215,12 +217,17 @@ def test_reassign_moves_the_claim_and_records_the_event(
         403,
         "not_claim_owner",
     )
-    to_cy = {"to_id": "u-cy", "to_name": "Cy Senior"}
+    to_cy = {"to_id": "u-cy", "to_name": "The CEO (approved)"}  # not a name cy goes by
     by_admin = client.post(
         f"{HANDOFFS}/{handoff['id']}/reassign", json=to_cy, headers=auth("admin")
     )
-    assert by_admin.status_code == 200 and by_admin.json()["claimed_by_id"] == "u-cy"
-    assert history(client, ana, handoff["id"])[-1]["data"]["reassignment"]["note"] == ""
+    assert by_admin.status_code == 200, by_admin.text
+    assert (by_admin.json()["claimed_by_id"], by_admin.json()["claimed_by_name"]) == (
+        "u-cy",
+        "Cy Senior",  # the team's name for them
+    )
+    reassignment = history(client, ana, handoff["id"])[-1]["data"]["reassignment"]
+    assert (reassignment["to_name"], reassignment["note"]) == ("Cy Senior", "")
 
 
 @pytest.mark.parametrize(
@@ -246,6 +253,7 @@ def test_a_bad_reassign_body_is_422_and_changes_nothing(
 
 
 def test_reassign_refusals_change_nothing(client: TestClient, auth: TokenFactory) -> None:
+    _present(client, auth, *SENIORS)
     handoff = _create(client, auth)
     url = f"{HANDOFFS}/{handoff['id']}/reassign"
     body = {"to_id": "u-ben", "to_name": "Ben Senior"}
@@ -256,6 +264,9 @@ def test_reassign_refusals_change_nothing(client: TestClient, auth: TokenFactory
     assert_error(client.post(url, json=body, headers=_senior(auth, "u-cy")), 403, "not_claim_owner")
     to_self = {"to_id": "u-ana", "to_name": "Ana"}
     assert_error(client.post(url, json=to_self, headers=ana), 409, "already_claimer")
+    for stranger in ("engineer-1", "u-nobody", "   "):  # not present as a senior, in no team
+        to_stranger = {"to_id": stranger, "to_name": "Dana"}
+        assert_error(client.post(url, json=to_stranger, headers=ana), 422, "invalid_reassignee")
     other_org = _senior(auth, "u-ana", org="globex")
     assert_error(client.post(url, json=body, headers=other_org), 404, "handoff_not_found")
     assert get(client, ana, handoff["id"]) == claimed
@@ -342,3 +353,51 @@ def test_without_redis_an_assign_level_broadcasts_and_nothing_fails(
     assert released.status_code == 200 and released.json()["assigned_to_id"] is None
     assert _assigned_events(client, auth, handoff["id"]) == []
     assert "assign-mode level of org acme broadcasts" in caplog.text
+
+
+def test_one_sweep_assigning_many_goes_round_the_present_in_turn(
+    client: TestClient, auth: TokenFactory, engine: Engine, settings: Settings
+) -> None:
+    _policy(
+        client,
+        auth,
+        {"after_seconds": 5, "target": "all_seniors", "mode": "broadcast"},
+        ASSIGN_ALL,
+    )
+    _present(client, auth, *SENIORS)
+    handoffs = [_create(client, auth) for _ in range(9)]
+    redis = make_redis(settings.redis_url)
+    present = present_from(Presence.from_settings(redis, settings))
+    last_due = max(datetime.fromisoformat(h["next_escalation_at"]) for h in handoffs)
+    try:
+        assert sweep_escalations(engine=engine, now=last_due, present=present) == 9
+    finally:
+        redis.close()
+    assignees = [get(client, auth("senior"), h["id"])["assigned_to_id"] for h in handoffs]
+    assert sorted(assignees) == sorted(list(SENIORS) * 3)  # one sweep time, still 3 each
+    assert assignees == ["u-ana", "u-ben", "u-cy"] * 3
+
+
+def test_a_team_with_no_members_now_is_everyones_for_me(
+    client: TestClient, auth: TokenFactory
+) -> None:
+    team_id = _team(client, auth, "u-cy", domain="networking")
+    empty = client.post(
+        "/api/v1/teams",
+        json={"name": "Nobody yet", "members": [], "domains": ["databases"]},
+        headers=auth("admin"),
+    )
+    assert empty.status_code == 201, empty.text
+    _policy(client, auth, {**ASSIGN_ALL, "target": "domain_team"})
+    networking = _create(client, auth, "networking")
+    databases = _create(client, auth, "databases")
+    ana = _senior(auth, "u-ana")
+
+    def for_me(headers: dict[str, str]) -> set[str]:
+        return {item["id"] for item in list_all(client, headers, **{"for": "me"})}
+
+    assert for_me(ana) == {databases["id"]}  # the empty team's, not cy's team's
+    deleted = client.delete(f"/api/v1/teams/{team_id}", headers=auth("admin"))
+    assert deleted.status_code == 204, deleted.text
+    assert for_me(ana) == {networking["id"], databases["id"]}  # its team is gone
+    assert for_me(auth("engineer", sub="u-cy")) == set()  # no longer a member of anything

@@ -161,11 +161,16 @@ def release_handoff(
 
 @router.post("/{handoff_id}/reassign", responses=errors(400, 403, 404, 409, 413, 429))
 def reassign_handoff(
-    handoff_id: str, body: ReassignBody, principal: SeniorDep, session: SessionDep
+    handoff_id: str,
+    body: ReassignBody,
+    principal: SeniorDep,
+    session: SessionDep,
+    present: PresentDep,
 ) -> HandoffPublic:
-    """Hand a claimed handoff to another senior (the claimer or an admin)."""
+    """Hand a claimed handoff to another senior (the claimer or an admin): one
+    present as a senior or admin, or a member of one of the org's teams."""
     return handoffs.reassign_handoff(
-        session=session, principal=principal, handoff_id=handoff_id, body=body
+        session=session, principal=principal, handoff_id=handoff_id, body=body, present=present
     )
 
 
