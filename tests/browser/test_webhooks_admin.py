@@ -16,7 +16,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import OpenConsole, Org, Problems, Stack, reload, screenshot, sign_in
+from tests.browser.conftest import (
+    OpenConsole,
+    Org,
+    Problems,
+    Stack,
+    pump_until,
+    reload,
+    screenshot,
+    sign_in,
+)
 from tests.e2e.procs import base_url, free_port, start_api
 from tests.webhook_receiver import Receiver
 
@@ -86,8 +95,10 @@ def test_admin_adds_a_webhook_sees_the_secret_once_and_the_test_delivery(
 
         card = page.locator("#webhook-list .webhook-card")
         card.get_by_role("button", name="Send test").click()
-        row = card.locator(".delivery-log tbody tr")
-        expect(row).to_have_count(1)
+        rows = card.locator(".delivery-log tbody tr")
+        expect(rows).to_have_count(1)
+        row = rows.first
+        first_id = row.get_attribute("data-id")
         expect(row).to_have_attribute("data-status", "delivered")
         expect(row).to_contain_text("webhook_test")
         expect(row.locator("td").nth(3)).to_have_text("200")
@@ -99,6 +110,20 @@ def test_admin_adds_a_webhook_sees_the_secret_once_and_the_test_delivery(
         expect(row).to_have_attribute("data-status", "delivered")
         expect(row.locator("td").nth(2)).to_have_text("2")
         assert len(receiver.hook_requests()) == 2
+
+        # Twenty more: the log shows a page of 20 and "Load more" follows next_cursor.
+        webhook_id = card.get_attribute("data-id")
+        for _ in range(20):
+            sent = org.call("a-1", "POST", f"webhooks/{webhook_id}/test")
+            assert sent.status_code == 202, sent.text
+        pump_until(page, lambda: len(receiver.hook_requests()) == 22, "22 requests received")
+        card.get_by_role("button", name="Refresh").click()
+        expect(rows).to_have_count(20)
+        expect(card.locator('.delivery-log tbody tr[data-status="pending"]')).to_have_count(0)
+        card.get_by_role("button", name="Load more").click()
+        expect(rows).to_have_count(21)
+        expect(rows.last).to_have_attribute("data-id", first_id)
+        expect(card.get_by_role("button", name="Load more")).to_be_hidden()
 
     # Disable, then a test is refused next to the action.
     problems.expect(409, "/test")
