@@ -2,7 +2,7 @@
 // or error, the next try and when it was delivered; "Load more" follows
 // ``next_cursor``; a delivered or failed delivery can be sent again. While a
 // shown delivery is still pending, the first page is fetched again every few
-// seconds (deliveries have no stream events).
+// seconds and merged over the rows shown (deliveries have no stream events).
 
 import { api } from "./api.js";
 import { absoluteTime, errorMessage, fill, h } from "./ui.js";
@@ -63,7 +63,7 @@ export function deliveryLog(webhook) {
     status.textContent = items.length ? "" : "No deliveries yet.";
     more.hidden = !cursor;
     clearTimeout(timer);
-    if (!disposed && items.some((d) => d.status === "pending")) timer = setTimeout(reload, POLL_MS);
+    if (!disposed && items.some((d) => d.status === "pending")) timer = setTimeout(refreshHead, POLL_MS);
   }
 
   async function fetchPage(after) {
@@ -79,6 +79,19 @@ export function deliveryLog(webhook) {
 
   function reload() {
     return fetchPage(null);
+  }
+
+  /** The first page again, merged over what is shown, so pages loaded with "Load more" stay. */
+  async function refreshHead() {
+    if (!cursor) return reload();
+    try {
+      const page = await api.deliveries(webhook.id, { limit: PAGE });
+      const fresh = new Set(page.items.map((d) => d.id));
+      items = [...page.items, ...items.filter((d) => !fresh.has(d.id))];
+      if (!disposed) render();
+    } catch (error) {
+      if (error.status !== 401 && !disposed) status.textContent = errorMessage(error);
+    }
   }
 
   more.addEventListener("click", () => fetchPage(cursor));
