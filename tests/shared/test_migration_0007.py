@@ -5,11 +5,8 @@ again cleanly."""
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import DateTime, bindparam, text
 
@@ -19,20 +16,7 @@ from shared.events import handoff_public
 from shared.migrate import alembic_config
 from shared.models import Handoff
 from shared.timeutil import utcnow
-from tests.conftest import PG_ADMIN_URL, handoff_body
-from tests.pg import fresh_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database at head, for this test alone."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'migration.db'}"
-        command.upgrade(alembic_config(url), "head")
-        yield url
-    else:
-        with fresh_database(PG_ADMIN_URL, prefix="escalations_m7") as url:
-            yield url
+from tests.conftest import handoff_body
 
 
 def test_a_handoff_from_before_0007_keeps_todays_behaviour(migrated_url: str) -> None:

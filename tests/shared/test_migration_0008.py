@@ -15,7 +15,6 @@ from shared.migrate import alembic_config
 from shared.models import Handoff
 from shared.timeutil import utcnow
 from tests.conftest import handoff_body
-from tests.shared.test_migration_0007 import migrated_url  # noqa: F401 (a fixture)
 
 LEVELS = [
     {"after_seconds": 60, "target": "team", "team_id": "t-db", "team_name": "DB", "mode": "assign"},
@@ -60,7 +59,7 @@ def _routing(engine: Engine, handoff_id: str) -> tuple[Any, ...]:
         return handoff.escalation_team_id, handoff.first_claim_level, handoff.first_claim_team_id
 
 
-def test_handoffs_from_0007_get_their_team_and_first_claim(migrated_url: str) -> None:  # noqa: F811
+def test_handoffs_from_0007_get_their_team_and_first_claim(migrated_url: str) -> None:
     config = alembic_config(migrated_url)
     command.downgrade(config, "0007")
     engine = make_engine(migrated_url)

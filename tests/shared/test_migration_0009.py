@@ -2,10 +2,6 @@
 cleanly, events recorded on a database without subscriptions make no
 delivery, and after an upgrade an event reaches a subscription made then."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
@@ -16,22 +12,9 @@ from shared.migrate import alembic_config
 from shared.models import HandoffCreate, Role
 from shared.webhooks import subscriptions
 from shared.webhooks.models import WebhookCreate
-from tests.conftest import PG_ADMIN_URL, handoff_body
-from tests.pg import fresh_database
+from tests.conftest import handoff_body
 
 TABLES = {"webhooks", "webhook_event_types", "webhook_deliveries"}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database at head, for this test alone."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'migration.db'}"
-        command.upgrade(alembic_config(url), "head")
-        yield url
-    else:
-        with fresh_database(PG_ADMIN_URL, prefix="escalations_m9") as url:
-            yield url
 
 
 def test_webhook_tables_downgrade_and_upgrade_again(migrated_url: str) -> None:
