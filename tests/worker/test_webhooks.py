@@ -115,6 +115,19 @@ def settled(client: TestClient, auth: TokenFactory, webhook_id: str, count: int 
     return check
 
 
+def enqueued_job(client: TestClient, auth: TokenFactory, redis: Redis, webhook_id: str) -> Job:
+    """The first try's job, once enqueued: by this test's ``dispatch_due`` or by
+    the API's own dispatcher thread, which may have claimed the row first and
+    enqueue a moment later."""
+    [delivery] = deliveries(client, auth, webhook_id)
+    job_id = keys.delivery_job_id(delivery["id"], 1)
+    deadline = time.monotonic() + 10
+    while not redis.exists(f"rq:job:{job_id}"):
+        assert time.monotonic() < deadline, f"job {job_id} never enqueued"
+        time.sleep(0.01)
+    return Job.fetch(job_id, connection=redis)
+
+
 def own_signature(secret: str, headers: dict[str, str], body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
@@ -401,8 +414,7 @@ def test_a_job_abandoned_by_a_killed_worker_is_found_by_the_reconciler(
         webhook = subscribe(client, auth, receiver.url(), events=["handoff_created"])
         create(client, auth("engineer"))
         dispatch_due(engine=context.engine, redis=redis, settings=context.settings)
-        [delivery] = deliveries(client, auth, webhook["id"])
-        job = Job.fetch(keys.delivery_job_id(delivery["id"], 1), connection=redis)
+        job = enqueued_job(client, auth, redis, webhook["id"])
         Queue(keys.NOTIFICATIONS_QUEUE, connection=redis).remove(job)
         job.started_at = utcnow() - timedelta(minutes=1)
         job.set_status(JobStatus.STARTED)
@@ -425,6 +437,7 @@ def test_a_lost_job_is_found_by_the_reconciler(
         webhook = subscribe(client, auth, receiver.url(), events=["handoff_created"])
         create(client, auth("engineer"))
         dispatch_due(engine=context.engine, redis=redis, settings=context.settings)
+        enqueued_job(client, auth, redis, webhook["id"])
         redis.flushdb()  # Redis restarted empty: the job is gone, the row says enqueued
         long_ago = utcnow() - timedelta(minutes=1)
         with session_scope(context.engine) as session:
