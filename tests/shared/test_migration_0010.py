@@ -22,7 +22,7 @@ def test_unpublished_index_by_org_downgrade_and_upgrade_again(migrated_url: str)
     config = alembic_config(migrated_url)
     assert event_indexes(migrated_url)["ix_events_unpublished_by_org"] == ["org_id", "seq"]
     assert "ix_events_unpublished" not in event_indexes(migrated_url)
-    command.downgrade(config, "-1")
+    command.downgrade(config, "0009")
     assert event_indexes(migrated_url)["ix_events_unpublished"] == ["id"]
     assert "ix_events_unpublished_by_org" not in event_indexes(migrated_url)
     command.upgrade(config, "head")
