@@ -1,19 +1,25 @@
 """The outbox: events written with their state change, and relayed to Redis.
 
 Recording: :func:`record_event` adds the event (and its webhook deliveries) to
-the caller's transaction and notes the org in ``session.info``.
+the caller's transaction and keeps it in ``session.info``.
 
 Waking: after a commit through an engine with a started :class:`Outbox`, the
-orgs just written go to that process's relay and the webhook dispatcher wakes.
+committed events (their JSON built in the committing thread) go to that
+process's relay, and the webhook dispatcher wakes.
 
-Relaying: :class:`EventRelay` publishes an org's unpublished events in ``seq``
-order under that org's Redis lock, then marks them published. Different orgs
-relay in parallel, in any process; one org's events leave in order because
-only the holder of its lock reads and publishes them. A poll every second
-sweeps every org with unpublished events (a process that died between commit
-and publish). When Redis or the database is down the relay backs off: events
-are delayed, never lost. A crash between publishing and marking can publish an
-event twice; streams drop duplicates by ``seq``.
+Relaying: every publish goes through one Redis script that keeps, per org, the
+last ``seq`` published: it publishes only events after it, and in order, so no
+event leaves twice or before an earlier one, whichever processes relay the org.
+The fast path publishes a commit's events straight from memory (one round trip,
+no lock, no read). When the script finds a gap (an earlier event of the org not
+out yet) or does not know the org, the org goes the log path: under the org's
+Redis lock, its unpublished events are read in ``seq`` order and published from
+the oldest. Different orgs relay in parallel in any process. A poll every
+second sweeps every org with unpublished events (a process that died between
+commit and publish). Published events are then marked in the database. When
+Redis or the database is down the relay backs off: events are delayed, never
+lost. If Redis loses the script's state, the log path may publish an event
+twice; streams drop duplicates by ``seq``.
 """
 
 import logging
@@ -22,11 +28,13 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import Engine, Text, cast, event, update
+from sqlalchemy import Engine, Text, cast, inspect, update
+from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
@@ -35,7 +43,7 @@ from sqlmodel import Session, col
 from shared import keys
 from shared.auth import Principal
 from shared.db import dialect_insert, session_scope
-from shared.events import handoff_public, row_json
+from shared.events import event_json, handoff_public, row_json
 from shared.metrics import EVENTS_PUBLISHED
 from shared.models import Event, EventType, Handoff, OrgEventCounter
 from shared.request_context import REQUEST_ID
@@ -54,8 +62,11 @@ LOCK_TTL_SECONDS = 10.0
 #: have read before our event committed.
 LOCK_RETRY_SECONDS = 0.002
 
-#: ``session.info`` key: the orgs whose events the transaction wrote.
-ORGS_WRITTEN = "outbox_orgs_written"
+#: The script's per-org "last published seq" outlives an idle org this long.
+LAST_SEQ_TTL_SECONDS = 7 * 24 * 3600
+
+#: ``session.info`` key: the events the transaction wrote.
+EVENTS_WRITTEN = "outbox_events_written"
 
 
 # --- recording ---------------------------------------------------------------------
@@ -92,7 +103,7 @@ def record_event(
     create_deliveries(
         session, org_id=event.org_id, event_seq=event.seq, event_type=event.type, at=event.at
     )
-    session.info.setdefault(ORGS_WRITTEN, set()).add(event.org_id)
+    session.info.setdefault(EVENTS_WRITTEN, []).append((event.org_id, event))
     return event
 
 
@@ -113,18 +124,38 @@ def _next_seq(session: Session, org_id: str) -> int:
 
 # --- waking ------------------------------------------------------------------------
 
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A committed event as the fast path publishes it."""
+
+    org_id: str
+    seq: int
+    id: int
+    json: str
+
+
 #: Per engine: the started outbox its commits wake.
 _outboxes: "weakref.WeakKeyDictionary[Engine, Outbox]" = weakref.WeakKeyDictionary()
 
 
 def _after_commit(session: OrmSession) -> None:
-    orgs: set[str] = session.info.pop(ORGS_WRITTEN, set())
+    events: list[tuple[str, Event]] = session.info.pop(EVENTS_WRITTEN, [])
     deliveries = session.info.pop(DELIVERIES_WRITTEN, False)
-    if not (orgs or deliveries) or session.bind is None:
+    if not (events or deliveries) or session.bind is None:
         return
     outbox = _outboxes.get(session.bind.engine)
-    if outbox is not None:
-        outbox.committed(orgs)
+    if outbox is None:
+        return
+    committed, expired = [], set()
+    for org_id, written in events:
+        if inspect(written).expired_attributes:  # a session that expires on commit
+            expired.add(org_id)
+        else:
+            committed.append(
+                Committed(written.org_id, written.seq, written.id or 0, event_json(written))
+            )
+    outbox.committed(committed, expired)
 
 
 class Outbox:
@@ -137,8 +168,8 @@ class Outbox:
         self.dispatcher = DeliveryDispatcher(engine=engine, redis=redis, settings=settings)
 
     def start(self) -> None:
-        if not event.contains(OrmSession, "after_commit", _after_commit):
-            event.listen(OrmSession, "after_commit", _after_commit)
+        if not sa_event.contains(OrmSession, "after_commit", _after_commit):
+            sa_event.listen(OrmSession, "after_commit", _after_commit)
         _outboxes[self._engine] = self
         self.relay.start()
         self.dispatcher.start()
@@ -149,24 +180,64 @@ class Outbox:
         self.dispatcher.stop()
         self.relay.stop()
 
-    def committed(self, orgs: Iterable[str]) -> None:
-        """Called after a commit that wrote events of ``orgs`` (maybe none: a
-        delivery alone)."""
+    def committed(self, events: list[Committed], orgs: Iterable[str] = ()) -> None:
+        """Called in the committing thread after a commit that wrote ``events``
+        (and events of ``orgs`` to read from the log; maybe neither: a delivery
+        alone). Never raises."""
+        self.relay.publish_now(events)
         self.relay.notify(orgs)
         self.dispatcher.notify()
 
 
 # --- relaying ----------------------------------------------------------------------
 
+#: KEYS[1]: the org's last published seq. ARGV: channel, TTL of KEYS[1], whether
+#: the caller read every unpublished event of the org from the log ("1"), then
+#: seq, JSON pairs in seq order. Publishes the events after the last one, in
+#: order; without the log's word, refuses (-1) when the last is unknown or an
+#: event's predecessor is neither out nor among them. Returns how many it published.
+PUBLISH_IN_ORDER = """
+local last = tonumber(redis.call('GET', KEYS[1]))
+if ARGV[3] ~= '1' then
+  if last == nil then
+    return -1
+  end
+  local next_seq = last + 1
+  for i = 4, #ARGV, 2 do
+    local seq = tonumber(ARGV[i])
+    if seq > next_seq then
+      return -1
+    end
+    next_seq = math.max(next_seq, seq + 1)
+  end
+end
+local published = 0
+for i = 4, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if last == nil or seq > last then
+    redis.call('PUBLISH', ARGV[1], ARGV[i + 1])
+    last = seq
+    published = published + 1
+  end
+end
+if last ~= nil then
+  redis.call('SET', KEYS[1], last, 'EX', ARGV[2])
+end
+return published
+"""
+
 
 class EventRelay:
-    """Publishes on a thread: the notified orgs at once, every org with
-    unpublished events every ``POLL_INTERVAL_SECONDS``."""
+    """Publishes on a thread: committed events at once, notified orgs from the
+    log, and every org with unpublished events every ``POLL_INTERVAL_SECONDS``."""
 
     def __init__(self, *, engine: Engine, redis: Redis) -> None:
         self._engine = engine
         self._redis = redis
+        self._publish_in_order = redis.register_script(PUBLISH_IN_ORDER)
+        self._published_ids: list[int] = []  # to mark in the database
         self._woken: set[str] = set()
+        self._backing_off = False
         self._woken_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -181,10 +252,28 @@ class EventRelay:
         self._wake.set()
         self._thread.join(timeout=LOCK_TTL_SECONDS + 5)
 
-    def notify(self, orgs: Iterable[str]) -> None:
-        """Relay ``orgs`` soon (called after a commit that wrote their events)."""
+    def publish_now(self, events: list[Committed]) -> None:
+        """The fast path, in the calling (committing) thread: each org's events
+        in one script call, no lock, no read. What it cannot publish in order,
+        or at all (Redis down: not tried while the relay backs off), goes to the
+        relay thread's log path. Never raises."""
+        if not events:
+            return
+        if self._backing_off:
+            self.notify({event.org_id for event in events})
+            return
+        try:
+            refused, published_ids = self._publish_committed(events)
+        except RedisError:
+            self.notify({event.org_id for event in events})
+            return
+        self.notify(refused, published_ids)
+
+    def notify(self, orgs: Iterable[str] = (), published_ids: Iterable[int] = ()) -> None:
+        """Relay ``orgs`` from the log and mark ``published_ids``, soon."""
         with self._woken_lock:
             self._woken.update(orgs)
+            self._published_ids.extend(published_ids)
         self._wake.set()
 
     def _run(self) -> None:
@@ -196,7 +285,7 @@ class EventRelay:
             self._wake.clear()
             stopping = self._stopped.is_set()
             try:
-                retry_soon = self._relay_woken()
+                retry_soon = self._relay_notified()
                 if stopping or time.monotonic() >= next_sweep:
                     self.relay_pending()
                     next_sweep = time.monotonic() + POLL_INTERVAL_SECONDS
@@ -204,30 +293,65 @@ class EventRelay:
             except (RedisError, LockError, SQLAlchemyError) as exc:
                 backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
                 log.warning("event relay: %s; retrying in %.1f s", exc, backoff)
+            self._backing_off = bool(backoff)
             if stopping:
                 return
 
-    def _relay_woken(self) -> bool:
-        """Relay the notified orgs; returns whether one was busy (kept for a retry)."""
+    def _relay_notified(self) -> bool:
+        """Mark what the fast path published, relay the woken orgs from the log;
+        returns whether an org's lock was busy (the org is kept for a retry)."""
         with self._woken_lock:
             orgs, self._woken = self._woken, set()
-        busy = set()
+            published_ids, self._published_ids = self._published_ids, []
+        busy: set[str] = set()
         try:
+            self._mark_published(published_ids)
             for org_id in orgs:
                 if self.relay_org(org_id) is None:
                     busy.add(org_id)
         except BaseException:
-            busy = orgs  # tried again after the back-off; the poll would find them too
+            self.notify(orgs, published_ids)  # marking twice is harmless
             raise
         finally:
             if busy:
                 self.notify(busy)
         return bool(busy)
 
+    def _publish_committed(self, committed: list[Committed]) -> tuple[set[str], list[int]]:
+        """Each org's events in one script call. Returns the orgs it could not
+        publish in order (for the log path) and the ids of those it did."""
+        by_org: dict[str, list[Committed]] = {}
+        for item in committed:
+            by_org.setdefault(item.org_id, []).append(item)
+        refused, published_ids = set(), []
+        for org_id, events in by_org.items():
+            events.sort(key=lambda item: item.seq)
+            if self._publish(org_id, events, from_log=False) < 0:
+                refused.add(org_id)
+            else:
+                published_ids += [item.id for item in events]
+        return refused, published_ids
+
+    def _publish(self, org_id: str, events: list[Any], *, from_log: bool) -> int:
+        args: list[Any] = [keys.EVENTS_CHANNEL, LAST_SEQ_TTL_SECONDS, int(from_log)]
+        for item in events:
+            args += [item.seq, item.json]
+        return int(self._publish_in_order(keys=[keys.relay_last_seq(org_id)], args=args))
+
+    def _mark_published(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with session_scope(self._engine) as session:
+            session.execute(
+                update(Event).where(col(Event.id).in_(ids)).values(published_at=utcnow())
+            )
+            session.commit()
+        EVENTS_PUBLISHED.inc(len(ids))
+
     def relay_pending(self) -> int:
-        """Publish the unpublished events of every org whose lock is free;
-        returns how many were published. Orgs are taken in random order, so
-        relays sweeping at once split them instead of queueing on the same one."""
+        """Relay from the log every org with unpublished events whose lock is
+        free; returns how many events were published or found published. Orgs
+        are taken in random order, so relays sweeping at once split them."""
         with session_scope(self._engine) as session:
             statement = sa_select(col(Event.org_id)).where(col(Event.published_at).is_(None))
             orgs = list(session.execute(statement.distinct()).scalars())
@@ -235,42 +359,40 @@ class EventRelay:
         return sum(self.relay_org(org_id) or 0 for org_id in orgs)
 
     def relay_org(self, org_id: str) -> int | None:
-        """Publish the org's unpublished events in ``seq`` order under its lock;
-        returns how many, or None when another relay holds the lock."""
+        """The log path: publish the org's unpublished events in ``seq`` order
+        under its lock; returns how many were marked, or None when another
+        relay holds the lock."""
         lock = self._redis.lock(keys.relay_lock(org_id), timeout=LOCK_TTL_SECONDS)
         if not lock.acquire(blocking=False):
             return None
         try:
             total = 0
-            while (published := self._relay_batch(org_id)) == BATCH_SIZE:
-                total += published
+            while (marked := self._relay_batch(org_id)) == BATCH_SIZE:
+                total += marked
                 lock.extend(LOCK_TTL_SECONDS, replace_ttl=True)  # a long backlog keeps it
-            # A short batch was the last: an event committed after our read woke
-            # its process's relay, which retries this lock until we release it.
-            return total + published
+            # A short batch was the last: an event committed after our read is
+            # published by its own process (or retried there until we release).
+            return total + marked
         finally:
             lock.release()
 
     def _relay_batch(self, org_id: str) -> int:
         """One batch: read (no transaction stays open while Redis is called),
-        publish in order, then mark published."""
+        publish what is not out yet, then mark the batch published."""
         with session_scope(self._engine) as session:
             rows = session.connection().execute(_unpublished(org_id)).all()
             session.rollback()
         if not rows:
             return 0
-        with self._redis.pipeline(transaction=False) as pipeline:
-            for row in rows:
-                pipeline.publish(keys.EVENTS_CHANNEL, row_json(row))
-            pipeline.execute()
-        ids = [row.id for row in rows]
-        with session_scope(self._engine) as session:
-            session.execute(
-                update(Event).where(col(Event.id).in_(ids)).values(published_at=utcnow())
-            )
-            session.commit()
-        EVENTS_PUBLISHED.inc(len(rows))
+        self._publish(org_id, [_Logged(row.seq, row_json(row)) for row in rows], from_log=True)
+        self._mark_published([row.id for row in rows])
         return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    seq: int
+    json: str
 
 
 def _unpublished(org_id: str) -> Any:

@@ -166,3 +166,22 @@ def test_events_written_while_redis_is_down_are_published_when_it_is_back(
         finally:
             box.stop()
             redis.close()
+
+
+def test_a_commit_after_an_unrelayed_event_waits_for_it_and_keeps_seq_order(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    first = Outbox(engine=engine, redis=redis, settings=settings)
+    first.start()
+    create_in(engine, "acme", "one")
+    assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
+    first.stop()
+    create_in(engine, "acme", "two")  # as if its process died before relaying it
+    second = Outbox(engine=engine, redis=redis, settings=settings)
+    second.start()
+    try:
+        create_in(engine, "acme", "three")  # the fast path must not send 3 before 2
+        assert seqs_by_org(receive(subscriber, 2)) == {"acme": [2, 3]}
+    finally:
+        second.stop()
+    assert unpublished(engine) == 0
