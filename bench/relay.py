@@ -10,7 +10,8 @@ redis-server on a free port and a fresh PostgreSQL database (migrated, dropped a
 the end). Each run measures, and the table shows medians over ``--runs``:
 
   bare PUBLISH       ``--creates`` PUBLISHes of a real event's JSON, ``--rate`` per
-                     second: publish → this script's subscriber (the floor).
+                     second: publish → the subscriber (the floor). The subscriber
+                     is a redis-py client in a process of its own.
   create → Redis     ``--creates`` creates at ``--rate`` per second, each
                      ``shared.handoffs.create_handoff`` in its own session, in
                      this process with the outbox started as an API process
@@ -35,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return relay_child(*args.child)
+    if args.subscribe:
+        return subscriber_child(args.subscribe)
     print(f"load average at start: {load_average()}", file=sys.stderr)
     runs: list[dict[str, float]] = []
     with ExitStack() as stack:
@@ -88,9 +90,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--creates", type=int, default=100, help="measured creates per run")
     parser.add_argument("--rate", type=float, default=10.0, help="creates per second")
     parser.add_argument("--orgs", type=int, default=16)
-    parser.add_argument("--events-per-org", type=int, default=500)
+    parser.add_argument("--events-per-org", type=int, default=2000)
     parser.add_argument("--processes", default="1,2", help="relay process counts, e.g. 1,2")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument("--subscribe", metavar="REDIS_URL", help=argparse.SUPPRESS)
     parser.add_argument(
         "--child", nargs=2, metavar=("DATABASE_URL", "REDIS_URL"), help=argparse.SUPPRESS
     )
@@ -111,7 +114,7 @@ def one_run(
         database_url=database_url, redis_url=redis_url, jwt_secret="bench-" + "x" * 40
     )
     try:
-        with Subscriber(redis) as subscriber:
+        with Subscriber(redis_url) as subscriber:
             figures |= bare_publish(redis, subscriber, args)
             figures |= create_to_redis(run, engine, redis, settings, subscriber, args)
         for processes in parse_counts(args.processes):
@@ -131,39 +134,47 @@ def parse_counts(text_value: str) -> list[int]:
 
 
 class Subscriber:
-    """A redis-py subscription to the events channel on a thread: (receive time, message)."""
+    """A redis-py subscriber to the events channel in its own process (so the
+    creating thread here never delays its clock reads): (receive time, the
+    message's handoff ``session_id``)."""
 
-    def __init__(self, redis: Redis) -> None:
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.subscribe(keys.EVENTS_CHANNEL)
-        self._pubsub.get_message(timeout=1.0)  # the subscribe confirmation
-        self.received: list[tuple[float, bytes]] = []
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def __init__(self, redis_url: str) -> None:
+        self._child = subprocess.Popen(
+            [sys.executable, str(HERE), "--subscribe", redis_url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._child.stdout is not None
+        self._stdout = self._child.stdout
+        if self._stdout.readline().strip() != "ready":
+            raise RuntimeError("the subscriber did not start")
 
     def __enter__(self) -> "Subscriber":
-        self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stopped.set()
-        self._thread.join()
-        self._pubsub.close()
+        self._child.kill()
+        self._child.wait()
 
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            message = self._pubsub.get_message(timeout=0.1)
-            if message is not None:
-                self.received.append((time.monotonic(), message["data"]))
+    def wait_for(self, count: int) -> list[tuple[float, str]]:
+        """The next ``count`` messages (blocks; the caller knows they were sent)."""
+        received = []
+        for _ in range(count):
+            at, session_id = self._stdout.readline().split()
+            received.append((float(at), session_id))
+        return received
 
-    def wait_for(self, count: int, deadline_seconds: float = 10.0) -> list[tuple[float, bytes]]:
-        deadline = time.monotonic() + deadline_seconds
-        while len(self.received) < count:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{len(self.received)} of {count} messages arrived")
-            time.sleep(0.01)
-        taken, self.received = self.received[:count], self.received[count:]
-        return taken
+
+def subscriber_child(redis_url: str) -> int:
+    pubsub = make_redis(redis_url).pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.EVENTS_CHANNEL)
+    pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+    print("ready", flush=True)
+    while True:
+        message = pubsub.get_message(timeout=1.0)
+        if message is not None:
+            at = time.monotonic()
+            print(at, json.loads(message["data"])["handoff"]["session_id"], flush=True)
 
 
 def paced(count: int, rate: float) -> Iterator[int]:
@@ -179,14 +190,12 @@ def paced(count: int, rate: float) -> Iterator[int]:
 def bare_publish(
     redis: Redis, subscriber: Subscriber, args: argparse.Namespace
 ) -> dict[str, float]:
-    payload = json.dumps({"id": 0, "handoff": handoff_body("floor")})
-    sent: list[float] = []
-    for _ in paced(args.creates, args.rate):
-        sent.append(time.monotonic())
+    sent: dict[str, float] = {}
+    for index in paced(args.creates, args.rate):
+        payload = json.dumps({"id": index, "handoff": handoff_body(f"floor-{index}")})
+        sent[f"floor-{index}"] = time.monotonic()
         redis.publish(keys.EVENTS_CHANNEL, payload)
-    latencies = [
-        (got - at) * 1000 for at, (got, _) in zip(sent, subscriber.wait_for(len(sent)), strict=True)
-    ]
+    latencies = [(got - sent[key]) * 1000 for got, key in subscriber.wait_for(len(sent))]
     return {"bare p50": percentile(latencies, 50), "bare p99": percentile(latencies, 99)}
 
 
@@ -225,8 +234,7 @@ def create_to_redis(
         outbox.stop()
         sa_event.remove(OrmSession, "after_commit", on_commit)
     from_call, from_commit = [], []
-    for received_at, data in messages:
-        session_id = json.loads(data)["handoff"]["session_id"]
+    for received_at, session_id in messages:
         from_call.append((received_at - started[session_id]) * 1000)
         from_commit.append((received_at - commit_at[session_id]) * 1000)
     return {
@@ -327,7 +335,8 @@ def print_table(runs: list[dict[str, float]], args: argparse.Namespace) -> None:
         return statistics.median(run[key] for run in runs)
 
     print(
-        f"\nmedians of {len(runs)} runs; {args.creates} at {args.rate:g}/s; {args.orgs} orgs × {args.events_per_org} events"
+        f"\nmedians of {len(runs)} runs; {args.creates} creates at {args.rate:g}/s;"
+        f" {args.orgs} orgs × {args.events_per_org} events"
     )
     print(f"{'row':<36} {'figure':>18}")
     for label, p50, p99 in COLUMNS:
