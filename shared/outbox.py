@@ -158,6 +158,12 @@ def _after_commit(session: OrmSession) -> None:
     outbox.committed(committed, expired)
 
 
+def _after_rollback(session: OrmSession, _previous: Any) -> None:
+    """A rolled-back event must never be published (its ``seq`` will be reused)."""
+    session.info.pop(EVENTS_WRITTEN, None)
+    session.info.pop(DELIVERIES_WRITTEN, None)
+
+
 class Outbox:
     """One process's outbox threads: the event relay and the webhook dispatcher,
     woken by commits through ``engine`` (any session) while started."""
@@ -170,6 +176,7 @@ class Outbox:
     def start(self) -> None:
         if not sa_event.contains(OrmSession, "after_commit", _after_commit):
             sa_event.listen(OrmSession, "after_commit", _after_commit)
+            sa_event.listen(OrmSession, "after_soft_rollback", _after_rollback)
         _outboxes[self._engine] = self
         self.relay.start()
         self.dispatcher.start()

@@ -21,8 +21,8 @@ from shared import keys, outbox
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.handoffs import create_handoff
-from shared.models import Event, HandoffCreate, Role
-from shared.outbox import EventRelay, Outbox
+from shared.models import Event, EventType, Handoff, HandoffCreate, Role
+from shared.outbox import EventRelay, Outbox, record_event
 from shared.redis_client import make_redis
 from shared.settings import Settings
 from tests.conftest import handoff_body
@@ -185,3 +185,27 @@ def test_a_commit_after_an_unrelayed_event_waits_for_it_and_keeps_seq_order(
     finally:
         second.stop()
     assert unpublished(engine) == 0
+
+
+def test_a_rolled_back_event_is_never_published(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    box.start()
+    try:
+        create_in(engine, "acme", "kept")
+        assert [event["type"] for event in receive(subscriber, 1)] == ["handoff_created"]
+        with session_scope(engine) as session:
+            handoff = session.execute(select(Handoff)).scalars().one()
+            record_event(session, handoff=handoff, type=EventType.claimed, actor=None)
+            session.rollback()  # its seq 2 goes back to the counter
+            session.commit()  # the same session commits again, with nothing written
+        create_in(engine, "acme", "next")
+        (event,) = receive(subscriber, 1)
+    finally:
+        box.stop()
+    assert (event["id"], event["type"], event["handoff"]["session_id"]) == (
+        2,
+        "handoff_created",
+        "next",
+    )
