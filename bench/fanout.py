@@ -5,6 +5,7 @@
                            [--raw-messages 1000]
                            [--generators 2] [--connect-concurrency 128] [--no-uvloop]
                            [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    python bench/fanout.py --relay [bench/relay.py's options]: the outbox relay instead
 
 Run it from the repository root with the project's virtualenv. Everything binds
 127.0.0.1. It starts its own in-memory redis-server on a free port, then measures:
@@ -147,6 +148,11 @@ class Row:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--relay" in argv:  # the outbox relay's latency and events/s instead: bench/relay.py
+        import relay
+
+        return relay.main([arg for arg in argv if arg != "--relay"])
     args = parse_args(argv)
     install_sigterm_handler()
     rows: list[Row] = []

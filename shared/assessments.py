@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from shared.auth import Principal
 from shared.errors import Conflict, handoff_not_found
-from shared.events import handoff_public, record_event
+from shared.events import handoff_public
 from shared.models import (
     AssessmentData,
     AssessmentStatus,
@@ -19,6 +19,7 @@ from shared.models import (
     HandoffPublic,
     HandoffStatus,
 )
+from shared.outbox import record_event
 from shared.timeutil import utcnow
 
 PAST_RESOLUTIONS_LIMIT = 200

@@ -30,7 +30,6 @@ from sqlmodel import Session, col, select
 
 from shared.db import dialect_insert
 from shared.errors import ServiceUnavailable
-from shared.events import record_event
 from shared.models import (
     EventType,
     Handoff,
@@ -40,6 +39,7 @@ from shared.models import (
     LevelTarget,
     TeamMember,
 )
+from shared.outbox import record_event
 from shared.presence import Presence
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,7 @@
 tests can point them elsewhere and forked workers can build their own."""
 
 import uuid
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -17,14 +16,6 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 #: Per process: connections kept open, and how many more a burst may open (and close).
 POOL_SIZE = 10
 POOL_OVERFLOW = 30
-
-#: ``session.info`` flag set by ``shared.events.record_event``.
-EVENTS_WRITTEN = "events_written"
-#: Per engine: callables run after any commit that wrote events (the relay's and
-#: the webhook dispatcher's wake-ups).
-_on_events_committed: "weakref.WeakKeyDictionary[Engine, tuple[Callable[[], None], ...]]" = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -69,19 +60,6 @@ def _make_sqlite_engine(database_url: str) -> Engine:
     return engine
 
 
-def on_events_committed(engine: Engine, *callbacks: Callable[[], None]) -> None:
-    """Run ``callbacks`` after every commit, through ``session_scope(engine)``,
-    that wrote events (replacing those given before)."""
-    _on_events_committed[engine] = callbacks
-
-
-def _after_commit(session: Session) -> None:
-    if not session.info.pop(EVENTS_WRITTEN, False) or session.bind is None:
-        return
-    for callback in _on_events_committed.get(session.bind.engine, ()):
-        callback()
-
-
 def rows_changed(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE matched (``execute`` is typed as returning a plain
     ``Result``; for these statements it is a ``CursorResult``)."""
@@ -92,7 +70,6 @@ def rows_changed(result: Result[Any]) -> int:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that rolls back on error and always closes."""
     with Session(engine, expire_on_commit=False) as session:
-        event.listen(session, "after_commit", _after_commit)
         try:
             yield session
         except BaseException:

@@ -21,8 +21,8 @@ from sqlmodel import Session, col, select
 
 from shared.assignment import PresentLookup, assign_on_level, once_per_org, present_at
 from shared.db import rows_changed
-from shared.events import record_event
 from shared.models import EventType, Handoff, HandoffStatus, LevelTarget, Team, TeamDomain
+from shared.outbox import record_event
 from shared.sla import sweep_due
 from shared.teams import get_policy
 from shared.timeutil import as_utc, utcnow

@@ -1,5 +1,5 @@
-"""The event log (outbox): writing an event with its state change, and reading
-it back for history and replay."""
+"""The event log read back: an event's public shape and JSON, a handoff's
+history, and replay. Writing and relaying events: ``shared.outbox``."""
 
 import json
 from dataclasses import dataclass
@@ -9,8 +9,6 @@ from sqlalchemy import Connection, LargeBinary, Text, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from shared.auth import Principal
-from shared.db import EVENTS_WRITTEN, dialect_insert
 from shared.models import (
     Event,
     EventData,
@@ -18,61 +16,8 @@ from shared.models import (
     EventType,
     Handoff,
     HandoffPublic,
-    OrgEventCounter,
 )
-from shared.request_context import REQUEST_ID
-from shared.timeutil import isoformat, utcnow
-from shared.webhooks.deliveries import create_deliveries
-
-
-def record_event(
-    session: Session,
-    *,
-    handoff: Handoff,
-    type: EventType,
-    actor: Principal | None,
-    data: dict[str, Any] | None = None,
-) -> Event:
-    """Add the event for ``handoff``'s new state to the session's transaction.
-
-    The caller commits. The per-org counter row stays locked until then, so an
-    org's events commit in ``seq`` order and a replay after ``seq`` N never
-    misses an event that commits later with a smaller number. The webhook
-    deliveries the event calls for are written in the same transaction.
-    """
-    event = Event(
-        org_id=handoff.org_id,
-        seq=_next_seq(session, handoff.org_id),
-        type=type.value,
-        handoff_id=handoff.id,
-        actor_id=actor.user_id if actor else None,
-        actor_name=actor.name if actor else None,
-        at=utcnow(),
-        handoff=handoff_public(handoff).model_dump(mode="json"),
-        request_id=REQUEST_ID.get(),
-        data=data,
-    )
-    session.add(event)
-    create_deliveries(
-        session, org_id=event.org_id, event_seq=event.seq, event_type=event.type, at=event.at
-    )
-    session.info[EVENTS_WRITTEN] = True
-    return event
-
-
-def _next_seq(session: Session, org_id: str) -> int:
-    bind = session.connection()
-    insert = dialect_insert(bind)
-    table = OrgEventCounter.__table__  # type: ignore[attr-defined]
-    statement = (
-        insert(table)
-        .values(org_id=org_id, last_seq=1)
-        .on_conflict_do_update(
-            index_elements=[table.c.org_id], set_={"last_seq": table.c.last_seq + 1}
-        )
-        .returning(table.c.last_seq)
-    )
-    return int(session.execute(statement).scalar_one())
+from shared.timeutil import isoformat
 
 
 def handoff_public(handoff: Handoff) -> HandoffPublic:
@@ -211,9 +156,15 @@ def replay_events(
         .order_by(col(Event.seq))
     )
     return [
-        ReplayEvent(row.seq, row.type, _splice(event_head_json(row), _one_line(row.handoff_json)))
+        ReplayEvent(row.seq, row.type, row_json(row))
         for row in session.connection().execute(statement)
     ]
+
+
+def row_json(row: Any) -> str:
+    """:func:`event_json` of a row with the event's columns and its stored
+    handoff JSON as text (``handoff_json``), spliced in without decoding."""
+    return _splice(event_head_json(row), _one_line(row.handoff_json))
 
 
 def _stored_json_bytes(connection: Connection, column: Any) -> Any:

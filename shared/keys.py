@@ -38,8 +38,19 @@ DELIVERY_RECONCILER_LOCK = "escalations:delivery-reconciler-lock"
 #: process subscribes to (one subscription per process, fanned out in-process).
 EVENTS_CHANNEL = "escalations:events"
 
-#: Held by the process relaying outbox events, so events leave in commit order.
-RELAY_LOCK = "escalations:relay-lock"
+#: Prefix of the per-org locks held while relaying an org's events from the
+#: outbox table, so two relays do not read and publish the same backlog.
+RELAY_LOCK_PREFIX = "escalations:relay-lock"
+
+
+def relay_lock(org_id: str) -> str:
+    return f"{RELAY_LOCK_PREFIX}:{org_id}"
+
+
+def relay_last_seq(org_id: str) -> str:
+    """The org's last event ``seq`` published (the relay's in-order script keeps it)."""
+    return f"escalations:relay-last-seq:{org_id}"
+
 
 #: Taken for one pass by the worker moving due assessment retries to the queue.
 RETRY_MOVER_LOCK = "escalations:retry-mover-lock"

@@ -176,9 +176,10 @@ class Event(SQLModel, table=True):
     __tablename__ = "events"
     __table_args__ = (
         sa.UniqueConstraint("org_id", "seq", name="uq_events_org_seq"),
-        sa.Index(
-            "ix_events_unpublished",
-            "id",
+        sa.Index(  # the relay's "unpublished events of org X, by seq" (shared/outbox.py)
+            "ix_events_unpublished_by_org",
+            "org_id",
+            "seq",
             sqlite_where=sa.text("published_at IS NULL"),
             postgresql_where=sa.text("published_at IS NULL"),
         ),

@@ -17,8 +17,8 @@ from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
 from shared.db import rows_changed, session_scope
-from shared.events import record_event
 from shared.models import EventType, Handoff
+from shared.outbox import record_event
 from shared.timeutil import utcnow
 
 BATCH_SIZE = 500

@@ -23,15 +23,14 @@ from services.api.routes import (
     webhooks,
 )
 from services.api.streaming.hub import EventHub
-from shared.db import make_engine, on_events_committed
+from shared.db import make_engine
+from shared.outbox import Outbox
 from shared.presence import Presence
 from shared.queue_metrics import QueueCollector
 from shared.ratelimit import RateLimits
 from shared.redis_client import async_redis_for, redis_for
-from shared.relay import EventRelay
 from shared.settings import Settings, get_settings
 from shared.stream_registry import StreamRegistry
-from shared.webhooks.dispatch import DeliveryDispatcher
 
 #: Sync routes run in anyio's thread pool; a claim storm needs more than its default 40.
 THREADPOOL_SIZE = 100
@@ -47,13 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis = redis_for(settings)
         app.state.metrics = CollectorRegistry()
         app.state.metrics.register(QueueCollector(redis))
-        relay = EventRelay(engine=engine, redis=redis)
-        app.state.dispatcher = dispatcher = DeliveryDispatcher(
-            engine=engine, redis=redis, settings=settings
-        )
-        on_events_committed(engine, relay.notify, dispatcher.notify)
-        relay.start()
-        dispatcher.start()
+        outbox = Outbox(engine=engine, redis=redis, settings=settings)
+        app.state.dispatcher = outbox.dispatcher
+        outbox.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
         app.state.presence = Presence.from_settings(redis, settings)
         app.state.stream_registry = streams = StreamRegistry(
@@ -73,8 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await hub.stop()
-            dispatcher.stop()
-            relay.stop()
+            outbox.stop()
             streams.stop()
             redis.close()
             engine.dispose()

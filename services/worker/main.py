@@ -21,19 +21,14 @@ from services.worker.context import WorkerContext, set_context
 from services.worker.retries import DueRetryMover, move_due_retries
 from shared import keys
 from shared.assignment import present_from
-from shared.db import on_events_committed
 from shared.escalation import sweep_escalations
+from shared.outbox import Outbox
 from shared.presence import Presence
 from shared.reconciler import try_reconcile
 from shared.redis_client import redis_for
-from shared.relay import EventRelay
 from shared.settings import Settings
 from shared.sla import sweep_sla_breaches
-from shared.webhooks.dispatch import (
-    DeliveryDispatcher,
-    dispatch_due,
-    try_reconcile_deliveries,
-)
+from shared.webhooks.dispatch import dispatch_due, try_reconcile_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +100,8 @@ def run_worker(
         start_http_server(metrics_port, addr=settings.metrics_bind_host)
     context = WorkerContext.build(settings)
     set_context(context)
-    relay = EventRelay(engine=context.engine, redis=context.redis)
-    dispatcher = DeliveryDispatcher(
-        engine=context.engine, redis=context.redis, settings=context.settings
-    )
-    on_events_committed(context.engine, relay.notify, dispatcher.notify)
-    relay.start()
-    dispatcher.start()
+    outbox = Outbox(engine=context.engine, redis=context.redis, settings=context.settings)
+    outbox.start()
     maintenance = PeriodicMaintenance(context)
     maintenance.run_once()  # pick up what was missed while no worker ran
     retries = DueRetryMover(context.redis)
@@ -126,8 +116,7 @@ def run_worker(
     finally:
         retries.stop()
         maintenance.stop()
-        dispatcher.stop()
-        relay.stop()
+        outbox.stop()
         context.close()
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, String, and_, cast, func, insert, literal, or
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from shared.db import EVENTS_WRITTEN, rows_changed
+from shared.db import rows_changed
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.timeutil import as_utc, isoformat, utcnow
 from shared.webhooks.models import (
@@ -35,6 +35,9 @@ from shared.webhooks.models import (
 )
 
 PENDING = DeliveryStatus.pending.value
+#: ``session.info`` flag: the transaction wrote a due delivery without an event,
+#: so the commit wakes this process's dispatcher (``shared.outbox``).
+DELIVERIES_WRITTEN = "outbox_deliveries_written"
 MAX_ERROR_LENGTH = 512
 
 
@@ -120,7 +123,7 @@ def create_test_delivery(session: Session, *, webhook: Webhook) -> WebhookDelive
         updated_at=now,
     )
     session.add(delivery)
-    session.info[EVENTS_WRITTEN] = True  # wakes this process's dispatcher after the commit
+    session.info[DELIVERIES_WRITTEN] = True
     session.commit()
     return delivery
 
@@ -148,7 +151,7 @@ def redeliver(session: Session, *, webhook: Webhook, delivery_id: str) -> Webhoo
     if rows_changed(changed) == 0:
         session.rollback()
         raise Conflict("The delivery is still being tried.", code="delivery_pending")
-    session.info[EVENTS_WRITTEN] = True
+    session.info[DELIVERIES_WRITTEN] = True
     session.commit()
     session.refresh(delivery)
     return delivery

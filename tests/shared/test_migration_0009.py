@@ -21,7 +21,7 @@ def test_webhook_tables_downgrade_and_upgrade_again(migrated_url: str) -> None:
     config = alembic_config(migrated_url)
     engine = make_engine(migrated_url)
     assert set(inspect(engine).get_table_names()) >= TABLES
-    command.downgrade(config, "-1")
+    command.downgrade(config, "0008")
     assert not TABLES & set(inspect(engine).get_table_names())
     command.upgrade(config, "head")
     principal = Principal(user_id="u-1", name="Jo", role=Role.engineer, org_id="acme")

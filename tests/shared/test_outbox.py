@@ -1,0 +1,211 @@
+"""The outbox relay on real Redis and real SQLite and PostgreSQL: a commit's
+orgs are relayed at once and in ``seq`` order, relays in parallel split the orgs
+without publishing anything twice, an org locked by another relay is retried
+when released, and events written while Redis is down are published when it
+is back. The poll is pushed out of reach where a test proves the wake-up."""
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from redis.client import PubSub
+from sqlalchemy import Engine, func, select
+from sqlmodel import col
+
+from shared import keys, outbox
+from shared.auth import Principal
+from shared.db import session_scope
+from shared.handoffs import create_handoff
+from shared.models import Event, EventType, Handoff, HandoffCreate, Role
+from shared.outbox import EventRelay, Outbox, record_event
+from shared.redis_client import make_redis
+from shared.settings import Settings
+from tests.conftest import handoff_body
+from tests.e2e.procs import free_port, running, start_redis
+
+DEADLINE_SECONDS = 10.0
+
+
+@pytest.fixture
+def subscriber(redis: Redis) -> Iterator[PubSub]:
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(keys.EVENTS_CHANNEL)
+    yield pubsub
+    pubsub.close()
+
+
+@pytest.fixture
+def no_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a commit's wake-up (or a retry) can relay an event."""
+    monkeypatch.setattr(outbox, "POLL_INTERVAL_SECONDS", 3600.0)
+
+
+def create_in(engine: Engine, org: str, title: str = "stuck") -> None:
+    principal = Principal(user_id="u-1", name="Jo", role=Role.engineer, org_id=org)
+    with session_scope(engine) as session:
+        create_handoff(
+            session=session,
+            principal=principal,
+            body=HandoffCreate.model_validate(handoff_body(title)),
+            claim_sla_seconds=300,
+        )
+
+
+def receive(pubsub: PubSub, count: int) -> list[dict]:
+    """``count`` published events, in the order they reached Redis."""
+    received: list[dict] = []
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while len(received) < count:
+        assert time.monotonic() < deadline, f"{len(received)} of {count} events arrived"
+        message = pubsub.get_message(timeout=0.5)
+        if message is not None:
+            received.append(json.loads(message["data"]))
+    return received
+
+
+def seqs_by_org(events: list[dict]) -> dict[str, list[int]]:
+    by_org: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        by_org[event["org_id"]].append(event["id"])
+    return dict(by_org)
+
+
+def unpublished(engine: Engine, org: str | None = None) -> int:
+    statement = select(func.count()).where(col(Event.published_at).is_(None))
+    if org is not None:
+        statement = statement.where(col(Event.org_id) == org)
+    with session_scope(engine) as session:
+        return int(session.execute(statement).scalar_one())
+
+
+def test_a_commit_relays_its_orgs_at_once_in_seq_order(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    box.start()
+    try:
+        for n in range(8):
+            for org in ("acme", "globex", "initech"):
+                create_in(engine, org, f"stuck {n}")
+        events = receive(subscriber, 24)
+    finally:
+        box.stop()
+    assert seqs_by_org(events) == {org: list(range(1, 9)) for org in ("acme", "globex", "initech")}
+    assert unpublished(engine) == 0
+
+
+def test_relays_in_parallel_split_the_orgs_and_publish_each_event_once(
+    engine: Engine, redis: Redis, subscriber: PubSub
+) -> None:
+    orgs = [f"org-{n}" for n in range(8)]
+    for n in range(30):
+        for org in orgs:
+            create_in(engine, org, f"stuck {n}")  # no outbox started: nothing is relayed
+    assert unpublished(engine) == 240
+    relays = [EventRelay(engine=engine, redis=redis) for _ in range(3)]
+    counts: list[int] = []
+    threads = [
+        threading.Thread(target=lambda r=r: counts.append(r.relay_pending())) for r in relays
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    events = receive(subscriber, 240)
+    assert sum(counts) == 240
+    assert seqs_by_org(events) == {org: list(range(1, 31)) for org in orgs}
+    assert unpublished(engine) == 0
+    assert subscriber.get_message(timeout=0.2) is None  # nothing twice
+
+
+def test_an_org_locked_by_another_relay_is_relayed_when_it_is_released(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    box.start()
+    other_relay = redis.lock(keys.relay_lock("acme"), timeout=30)
+    assert other_relay.acquire(blocking=False)
+    try:
+        create_in(engine, "acme")
+        create_in(engine, "globex")
+        assert seqs_by_org(receive(subscriber, 1)) == {"globex": [1]}  # not held up by acme
+        assert unpublished(engine, "acme") == 1
+        other_relay.release()
+        assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
+    finally:
+        box.stop()
+
+
+def test_events_written_while_redis_is_down_are_published_when_it_is_back(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with running(start_redis(port, log_dir=tmp_path)) as server:
+        redis = make_redis(url)
+        box = Outbox(
+            engine=engine, redis=redis, settings=settings.model_copy(update={"redis_url": url})
+        )
+        box.start()
+        try:
+            server.stop()
+            create_in(engine, "acme", "while down")
+            create_in(engine, "acme", "still down")
+            assert unpublished(engine) == 2  # delayed, not lost
+            with running(start_redis(port, log_dir=tmp_path)):
+                create_in(engine, "acme", "back")
+                deadline = time.monotonic() + DEADLINE_SECONDS
+                while unpublished(engine):  # marked only after Redis took the PUBLISH
+                    assert time.monotonic() < deadline, "events stayed unpublished"
+                    time.sleep(0.05)
+        finally:
+            box.stop()
+            redis.close()
+
+
+def test_a_commit_after_an_unrelayed_event_waits_for_it_and_keeps_seq_order(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    first = Outbox(engine=engine, redis=redis, settings=settings)
+    first.start()
+    create_in(engine, "acme", "one")
+    assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
+    first.stop()
+    create_in(engine, "acme", "two")  # as if its process died before relaying it
+    second = Outbox(engine=engine, redis=redis, settings=settings)
+    second.start()
+    try:
+        create_in(engine, "acme", "three")  # the fast path must not send 3 before 2
+        assert seqs_by_org(receive(subscriber, 2)) == {"acme": [2, 3]}
+    finally:
+        second.stop()
+    assert unpublished(engine) == 0
+
+
+def test_a_rolled_back_event_is_never_published(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    box.start()
+    try:
+        create_in(engine, "acme", "kept")
+        assert [event["type"] for event in receive(subscriber, 1)] == ["handoff_created"]
+        with session_scope(engine) as session:
+            handoff = session.execute(select(Handoff)).scalars().one()
+            record_event(session, handoff=handoff, type=EventType.claimed, actor=None)
+            session.rollback()  # its seq 2 goes back to the counter
+            session.commit()  # the same session commits again, with nothing written
+        create_in(engine, "acme", "next")
+        (event,) = receive(subscriber, 1)
+    finally:
+        box.stop()
+    assert (event["id"], event["type"], event["handoff"]["session_id"]) == (
+        2,
+        "handoff_created",
+        "next",
+    )
