@@ -14,9 +14,13 @@ from sqlmodel import Session, SQLModel, select
 Row = TypeVar("Row", bound=SQLModel)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
-#: Per process: connections kept open, and how many more a burst may open (and close).
-POOL_SIZE = 10
-POOL_OVERFLOW = 30
+#: Per process: connections kept open once opened, and how many more a burst may open
+#: (and close again). The API does a request's database work in one threadpool hop, so
+#: connections in use never exceed the requests in flight: a pool this size never opens
+#: and closes a connection per request under load, and 40 per process stays inside
+#: PostgreSQL's default 100 for two replicas and a worker.
+POOL_SIZE = 40
+POOL_OVERFLOW = 0
 
 #: ``session.info`` flag set by ``shared.events.record_event``.
 EVENTS_WRITTEN = "events_written"
@@ -27,17 +31,23 @@ _on_events_committed: "weakref.WeakKeyDictionary[Engine, tuple[Callable[[], None
 )
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, pre_ping: bool = True) -> Engine:
     """An engine for ``database_url``. PostgreSQL connections never prepare
     statements on the server (psycopg would after five runs of a query): behind
     PgBouncer in transaction mode the next transaction may run on another server
     connection, where the prepared name is missing or taken. Nothing else relies
-    on session state either (no SET, LISTEN or session advisory lock)."""
+    on session state either (no SET, LISTEN or session advisory lock).
+
+    ``pre_ping=False`` skips the round trip that tests each pooled connection on
+    checkout (the API's choice, see docs/decisions.md): after the database
+    restarts, the first statement on a dead connection fails (the API answers
+    503) and SQLAlchemy then invalidates every connection pooled before it, so the
+    errors end there."""
     if database_url.startswith("sqlite"):
         return _make_sqlite_engine(database_url)
     return create_engine(
         database_url,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_timeout=30,
@@ -88,11 +98,18 @@ def rows_changed(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+class _ScopedSession(Session):
+    """The sessions ``session_scope`` makes: the after-commit hook is registered
+    once on this class, not per session (which cost a listener per request)."""
+
+
+event.listen(_ScopedSession, "after_commit", _after_commit)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that rolls back on error and always closes."""
-    with Session(engine, expire_on_commit=False) as session:
-        event.listen(session, "after_commit", _after_commit)
+    with _ScopedSession(engine, expire_on_commit=False) as session:
         try:
             yield session
         except BaseException:

@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
-        app.state.engine = engine = make_engine(settings.database_url)
+        app.state.engine = engine = make_engine(settings.database_url, pre_ping=False)
         app.state.redis = redis = redis_for(settings)
         app.state.metrics = CollectorRegistry()
         app.state.metrics.register(QueueCollector(redis))
