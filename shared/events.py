@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from shared.auth import Principal
 from shared.db import EVENTS_WRITTEN, dialect_insert
+from shared.handoff_views import handoff_public
 from shared.models import (
     Event,
     EventData,
@@ -73,10 +74,6 @@ def _next_seq(session: Session, org_id: str) -> int:
         .returning(table.c.last_seq)
     )
     return int(session.execute(statement).scalar_one())
-
-
-def handoff_public(handoff: Handoff) -> HandoffPublic:
-    return HandoffPublic.model_validate(handoff, from_attributes=True)
 
 
 def event_public(event: Event) -> EventPublic:

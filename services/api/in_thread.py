@@ -46,6 +46,7 @@ class InThread:
     gathered on the event loop without I/O."""
 
     engine: Engine
+    read_engine: Engine  # ``shared.db.autocommit_reads(engine)``
     settings: Settings
     limits: RateLimits
     address: str
@@ -57,11 +58,16 @@ class InThread:
         """``work`` in a worker thread, after the checks the plain dependencies
         make (in their order: failed-authentication limit, token, the route's
         rate limit, role), in a ``session_scope`` that closes before the hop ends."""
-        return await run_in_threadpool(self._run, work)
+        return await run_in_threadpool(self._run, work, self.engine)
 
-    def _run(self, work: Work[T]) -> T:
+    async def read(self, work: Work[T]) -> T:
+        """:meth:`run` for work that only reads (it never commits): on PostgreSQL its
+        statements run without a surrounding transaction."""
+        return await run_in_threadpool(self._run, work, self.read_engine)
+
+    def _run(self, work: Work[T], engine: Engine) -> T:
         principal = self._principal()
-        with session_scope(self.engine) as session:
+        with session_scope(engine) as session:
             return work(session, principal)
 
     def _principal(self) -> Principal:
@@ -86,6 +92,7 @@ def in_thread(*roles: Role, limit: Limit | None = None):
     ) -> InThread:
         return InThread(
             engine=engine,
+            read_engine=request.app.state.read_engine,
             settings=settings,
             limits=limits,
             address=client_address(request),

@@ -129,7 +129,7 @@ async def list_handoffs(
             )
         )
 
-    return await work.run(page)
+    return await work.read(page)
 
 
 def _user(value: str | None, principal: Principal) -> str | None:
@@ -144,7 +144,7 @@ async def get_handoff(handoff_id: str, work: Anyone) -> Response:
         )
         return json_response(handoff_public(handoff))
 
-    return await work.run(read)
+    return await work.read(read)
 
 
 @router.get("/{handoff_id}/history", response_model=EventList, responses=errors(404, 429))
@@ -155,7 +155,7 @@ async def get_history(handoff_id: str, work: Anyone) -> Response:
         )
         return json_response(EventList(items=handoff_history(session, handoff=handoff)))
 
-    return await work.run(read)
+    return await work.read(read)
 
 
 @router.post(
