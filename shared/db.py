@@ -16,10 +16,11 @@ Row = TypeVar("Row", bound=SQLModel)
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 #: Per process: connections kept open once opened, and how many more a burst may open
 #: (and close again). The API does a request's database work in one threadpool hop, so
-#: connections in use never exceed the requests in flight: a pool this size never opens
-#: and closes a connection per request under load, and 40 per process stays inside
-#: PostgreSQL's default 100 for two replicas and a worker.
-POOL_SIZE = 40
+#: a request holds a connection only while it talks to the database; more requests in
+#: flight than this wait for one (``pool_timeout``) instead of opening and closing a
+#: connection each. 20 per process leaves PostgreSQL's default 100 room for several
+#: replicas and workers (a 200-claim storm over two replicas at 40 each ran out).
+POOL_SIZE = 20
 POOL_OVERFLOW = 0
 
 #: ``session.info`` flag set by ``shared.events.record_event``.
