@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from shared.auth import Principal
 from shared.errors import Conflict, handoff_not_found
-from shared.events import handoff_public
+from shared.handoff_views import handoff_public
 from shared.models import (
     AssessmentData,
     AssessmentStatus,

@@ -13,22 +13,33 @@ from sqlmodel import Session, SQLModel, select
 Row = TypeVar("Row", bound=SQLModel)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
-#: Per process: connections kept open, and how many more a burst may open (and close).
-POOL_SIZE = 10
-POOL_OVERFLOW = 30
+#: Per process: connections kept open once opened, and how many more a burst may open
+#: (and close again). The API does a request's database work in one threadpool hop, so
+#: a request holds a connection only while it talks to the database; more requests in
+#: flight than this wait for one (``pool_timeout``) instead of opening and closing a
+#: connection each. 20 per process leaves PostgreSQL's default 100 room for several
+#: replicas and workers (a 200-claim storm over two replicas at 40 each ran out).
+POOL_SIZE = 20
+POOL_OVERFLOW = 0
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str, *, pre_ping: bool = True) -> Engine:
     """An engine for ``database_url``. PostgreSQL connections never prepare
     statements on the server (psycopg would after five runs of a query): behind
     PgBouncer in transaction mode the next transaction may run on another server
     connection, where the prepared name is missing or taken. Nothing else relies
-    on session state either (no SET, LISTEN or session advisory lock)."""
+    on session state either (no SET, LISTEN or session advisory lock).
+
+    ``pre_ping=False`` skips the round trip that tests each pooled connection on
+    checkout (the API's choice, see docs/decisions.md): after the database
+    restarts, the first statement on a dead connection fails (the API answers
+    503) and SQLAlchemy then invalidates every connection pooled before it, so the
+    errors end there."""
     if database_url.startswith("sqlite"):
         return _make_sqlite_engine(database_url)
     return create_engine(
         database_url,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_timeout=30,
@@ -58,6 +69,16 @@ def _make_sqlite_engine(database_url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def autocommit_reads(engine: Engine) -> Engine:
+    """``engine`` for work that only reads, one statement at a time: on
+    PostgreSQL without BEGIN and ROLLBACK (two round trips fewer per request; at
+    READ COMMITTED each statement saw its own snapshot inside a transaction too).
+    SQLite keeps its transactions (autocommit is not how its engine is set up)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def rows_changed(result: Result[Any]) -> int:

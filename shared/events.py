@@ -20,10 +20,6 @@ from shared.models import (
 from shared.timeutil import isoformat
 
 
-def handoff_public(handoff: Handoff) -> HandoffPublic:
-    return HandoffPublic.model_validate(handoff, from_attributes=True)
-
-
 def event_public(event: Event) -> EventPublic:
     return EventPublic(
         id=event.seq,

@@ -23,7 +23,7 @@ from shared.auth import Principal
 from shared.db import is_uuid, load_in_org, rows_changed
 from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
 from shared.escalation import Plan, plan_levels, start_levels
-from shared.events import handoff_public
+from shared.handoff_views import handoff_public
 from shared.locks import ClaimLock
 from shared.metrics import CLAIMS
 from shared.models import (

@@ -43,7 +43,8 @@ from sqlmodel import Session, col
 from shared import keys
 from shared.auth import Principal
 from shared.db import dialect_insert, session_scope
-from shared.events import event_json, handoff_public, row_json
+from shared.events import event_json, row_json
+from shared.handoff_views import handoff_public
 from shared.metrics import EVENTS_PUBLISHED
 from shared.models import Event, EventType, Handoff, OrgEventCounter
 from shared.request_context import REQUEST_ID

@@ -23,7 +23,7 @@ from services.api.routes import (
     webhooks,
 )
 from services.api.streaming.hub import EventHub
-from shared.db import make_engine
+from shared.db import autocommit_reads, make_engine
 from shared.outbox import Outbox
 from shared.presence import Presence
 from shared.queue_metrics import QueueCollector
@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
-        app.state.engine = engine = make_engine(settings.database_url)
+        app.state.engine = engine = make_engine(settings.database_url, pre_ping=False)
+        app.state.read_engine = autocommit_reads(engine)
         app.state.redis = redis = redis_for(settings)
         app.state.metrics = CollectorRegistry()
         app.state.metrics.register(QueueCollector(redis))

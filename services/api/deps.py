@@ -81,15 +81,15 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def get_principal(
-    request: Request,
-    settings: SettingsDep,
-    limits: RateLimitsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+def authenticate(
+    settings: Settings,
+    limits: RateLimits,
+    address: str,
+    credentials: HTTPAuthorizationCredentials | None,
 ) -> Principal:
     """An address past the failed-authentication limit gets 429 before its token
-    is looked at; a refused token counts one failure for its address."""
-    address = client_address(request)
+    is looked at; a refused token counts one failure for its address. Blocking
+    (one Redis call): run it in a worker thread."""
     limits.check(Limit.AUTH_FAILURES, address)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
@@ -97,14 +97,28 @@ def get_principal(
         return decode_token(credentials.credentials, settings=settings)
 
 
+def get_principal(
+    request: Request,
+    settings: SettingsDep,
+    limits: RateLimitsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    return authenticate(settings, limits, client_address(request), credentials)
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def check_role(principal: Principal, roles: tuple[Role, ...]) -> None:
+    """Raises ``Forbidden`` (``insufficient_role``) unless ``principal`` has one of ``roles``."""
+    if principal.role not in roles:
+        allowed = " or ".join(role.value for role in roles)
+        raise Forbidden(f"This action needs the {allowed} role.", code="insufficient_role")
 
 
 def require_roles(*roles: Role):
     async def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in roles:
-            allowed = " or ".join(role.value for role in roles)
-            raise Forbidden(f"This action needs the {allowed} role.", code="insufficient_role")
+        check_role(principal, roles)
         return principal
 
     return check

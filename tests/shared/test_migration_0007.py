@@ -12,7 +12,7 @@ from sqlalchemy import DateTime, bindparam, text
 
 from shared.db import make_engine, session_scope
 from shared.escalation import sweep_escalations
-from shared.events import handoff_public
+from shared.handoff_views import handoff_public
 from shared.migrate import alembic_config
 from shared.models import Handoff
 from shared.timeutil import utcnow

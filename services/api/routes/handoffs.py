@@ -5,24 +5,19 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from redis import Redis
 from redis.exceptions import RedisError
+from sqlmodel import Session
 
-from services.api.deps import (
-    HandoffDep,
-    PresentDep,
-    PrincipalDep,
-    RedisDep,
-    SeniorDep,
-    SessionDep,
-    SettingsDep,
-    get_claim_lock_factory,
-    rate_limit,
-)
+from services.api.deps import PresentDep, RedisDep, SettingsDep, get_claim_lock_factory
 from services.api.errors import errors
+from services.api.in_thread import InThread, in_thread, json_response
 from shared import handoffs
 from shared.assessments import reopen_assessment
+from shared.auth import Principal
 from shared.errors import ServiceUnavailable
-from shared.events import handoff_history, handoff_public
+from shared.events import handoff_history
+from shared.handoff_views import handoff_public
 from shared.handoffs import ClaimLockFactory
 from shared.jobs import JobState, assessment_job_state, enqueue_assessment
 from shared.models import (
@@ -35,8 +30,10 @@ from shared.models import (
     HandoffStatus,
     ReassignBody,
     ResolveBody,
+    Role,
 )
 from shared.ratelimit import Limit
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,40 +41,48 @@ router = APIRouter(prefix="/api/v1/handoffs", tags=["handoffs"])
 
 
 ClaimLocks = Annotated[ClaimLockFactory, Depends(get_claim_lock_factory)]
+#: Each route's blocking work runs in one threadpool hop (``services.api.in_thread``).
+Anyone = Annotated[InThread, Depends(in_thread())]
+Senior = Annotated[InThread, Depends(in_thread(Role.senior, Role.admin))]
+Creator = Annotated[InThread, Depends(in_thread(limit=Limit.CREATES))]
+Claimer = Annotated[InThread, Depends(in_thread(Role.senior, Role.admin, limit=Limit.CLAIMS))]
 
 
 @router.post(
     "",
     status_code=201,
+    response_model=HandoffPublic,
     responses=errors(400, 409, 413, 429),
-    dependencies=[rate_limit(Limit.CREATES)],
 )
-def create_handoff(
+async def create_handoff(
     body: HandoffCreate,
-    principal: PrincipalDep,
-    session: SessionDep,
+    work: Creator,
     redis: RedisDep,
     settings: SettingsDep,
-    response: Response,
     present: PresentDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> HandoffPublic:
-    handoff, created = handoffs.create_handoff(
-        session=session,
-        principal=principal,
-        body=body,
-        claim_sla_seconds=settings.claim_sla_seconds,
-        idempotency_key=idempotency_key,
-        present=present,
-    )
-    if created:
+) -> Response:
+    def create(session: Session, principal: Principal) -> Response:
+        handoff, created = handoffs.create_handoff(
+            session=session,
+            principal=principal,
+            body=body,
+            claim_sla_seconds=settings.claim_sla_seconds,
+            idempotency_key=idempotency_key,
+            present=present,
+        )
+        if not created:
+            return json_response(handoff, status_code=201, headers=REPLAYED)
         _enqueue_assessment(redis, handoff, settings)
-    else:
-        response.headers["Idempotent-Replayed"] = "true"
-    return handoff
+        return json_response(handoff, status_code=201)
+
+    return await work.run(create)
 
 
-def _enqueue_assessment(redis: RedisDep, handoff: HandoffPublic, settings: SettingsDep) -> None:
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+def _enqueue_assessment(redis: Redis, handoff: HandoffPublic, settings: Settings) -> None:
     try:
         enqueue_assessment(redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings)
     except RedisError as exc:
@@ -93,10 +98,9 @@ class ForFilter(StrEnum):
     me = "me"
 
 
-@router.get("", responses=errors(429))
-def list_handoffs(
-    principal: PrincipalDep,
-    session: SessionDep,
+@router.get("", response_model=HandoffPage, responses=errors(429))
+async def list_handoffs(
+    work: Anyone,
     status: HandoffStatus | None = None,
     domain: Annotated[str | None, Query(min_length=1, max_length=64, pattern="^[^\x00]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -105,117 +109,173 @@ def list_handoffs(
     claimed_by: UserFilter = None,
     assigned_to: UserFilter = None,
     for_: Annotated[ForFilter | None, Query(alias="for")] = None,
-) -> HandoffPage:
+) -> Response:
     """``created_by``, ``claimed_by`` and ``assigned_to`` take a user id, or ``me``
     for the caller; ``for=me`` keeps the handoffs whose current level targets the
     caller (a team they are in, or all seniors)."""
-    return handoffs.list_handoffs(
-        session=session,
-        org_id=principal.org_id,
-        status=status,
-        domain=domain,
-        limit=limit,
-        cursor=cursor,
-        created_by=_user(created_by, principal),
-        claimed_by=_user(claimed_by, principal),
-        assigned_to=_user(assigned_to, principal),
-        for_principal=principal if for_ is ForFilter.me else None,
-    )
+
+    def page(session: Session, principal: Principal) -> Response:
+        return json_response(
+            handoffs.list_handoffs(
+                session=session,
+                org_id=principal.org_id,
+                status=status,
+                domain=domain,
+                limit=limit,
+                cursor=cursor,
+                created_by=_user(created_by, principal),
+                claimed_by=_user(claimed_by, principal),
+                assigned_to=_user(assigned_to, principal),
+                for_principal=principal if for_ is ForFilter.me else None,
+            )
+        )
+
+    return await work.read(page)
 
 
-def _user(value: str | None, principal: PrincipalDep) -> str | None:
+def _user(value: str | None, principal: Principal) -> str | None:
     return principal.user_id if value == "me" else value
 
 
-@router.get("/{handoff_id}", responses=errors(404, 429))
-def get_handoff(handoff: HandoffDep) -> HandoffPublic:
-    return handoff_public(handoff)
+@router.get("/{handoff_id}", response_model=HandoffPublic, responses=errors(404, 429))
+async def get_handoff(handoff_id: str, work: Anyone) -> Response:
+    def read(session: Session, principal: Principal) -> Response:
+        handoff = handoffs.get_handoff(
+            session=session, org_id=principal.org_id, handoff_id=handoff_id
+        )
+        return json_response(handoff_public(handoff))
+
+    return await work.read(read)
 
 
-@router.get("/{handoff_id}/history", responses=errors(404, 429))
-def get_history(handoff: HandoffDep, session: SessionDep) -> EventList:
-    return EventList(items=handoff_history(session, handoff=handoff))
+@router.get("/{handoff_id}/history", response_model=EventList, responses=errors(404, 429))
+async def get_history(handoff_id: str, work: Anyone) -> Response:
+    def read(session: Session, principal: Principal) -> Response:
+        handoff = handoffs.get_handoff(
+            session=session, org_id=principal.org_id, handoff_id=handoff_id
+        )
+        return json_response(EventList(items=handoff_history(session, handoff=handoff)))
+
+    return await work.read(read)
 
 
 @router.post(
     "/{handoff_id}/claim",
+    response_model=HandoffPublic,
     responses=errors(403, 404, 409, 413, 429, conflict_model=ClaimConflictBody | ErrorBody),
-    dependencies=[rate_limit(Limit.CLAIMS)],
 )
-def claim_handoff(
-    handoff_id: str, principal: SeniorDep, session: SessionDep, claim_locks: ClaimLocks
-) -> HandoffPublic:
-    return handoffs.claim_handoff(
-        session=session, principal=principal, handoff_id=handoff_id, claim_lock=claim_locks
-    )
+async def claim_handoff(handoff_id: str, work: Claimer, claim_locks: ClaimLocks) -> Response:
+    def claim(session: Session, principal: Principal) -> Response:
+        return json_response(
+            handoffs.claim_handoff(
+                session=session, principal=principal, handoff_id=handoff_id, claim_lock=claim_locks
+            )
+        )
+
+    return await work.run(claim)
 
 
-@router.post("/{handoff_id}/release", responses=errors(403, 404, 409, 413, 429))
-def release_handoff(
-    handoff_id: str, principal: SeniorDep, session: SessionDep, present: PresentDep
-) -> HandoffPublic:
-    return handoffs.release_handoff(
-        session=session, principal=principal, handoff_id=handoff_id, present=present
-    )
+@router.post(
+    "/{handoff_id}/release",
+    response_model=HandoffPublic,
+    responses=errors(403, 404, 409, 413, 429),
+)
+async def release_handoff(handoff_id: str, work: Senior, present: PresentDep) -> Response:
+    def release(session: Session, principal: Principal) -> Response:
+        return json_response(
+            handoffs.release_handoff(
+                session=session, principal=principal, handoff_id=handoff_id, present=present
+            )
+        )
+
+    return await work.run(release)
 
 
-@router.post("/{handoff_id}/reassign", responses=errors(400, 403, 404, 409, 413, 429))
-def reassign_handoff(
-    handoff_id: str,
-    body: ReassignBody,
-    principal: SeniorDep,
-    session: SessionDep,
-    present: PresentDep,
-) -> HandoffPublic:
+@router.post(
+    "/{handoff_id}/reassign",
+    response_model=HandoffPublic,
+    responses=errors(400, 403, 404, 409, 413, 429),
+)
+async def reassign_handoff(
+    handoff_id: str, body: ReassignBody, work: Senior, present: PresentDep
+) -> Response:
     """Hand a claimed handoff to another senior (the claimer or an admin): one
     present as a senior or admin, or a member of one of the org's teams."""
-    return handoffs.reassign_handoff(
-        session=session, principal=principal, handoff_id=handoff_id, body=body, present=present
-    )
+
+    def reassign(session: Session, principal: Principal) -> Response:
+        return json_response(
+            handoffs.reassign_handoff(
+                session=session,
+                principal=principal,
+                handoff_id=handoff_id,
+                body=body,
+                present=present,
+            )
+        )
+
+    return await work.run(reassign)
 
 
-@router.post("/{handoff_id}/resolve", responses=errors(400, 403, 404, 409, 413, 429))
-def resolve_handoff(
-    handoff_id: str, body: ResolveBody, principal: SeniorDep, session: SessionDep
-) -> HandoffPublic:
-    return handoffs.resolve_handoff(
-        session=session,
-        principal=principal,
-        handoff_id=handoff_id,
-        resolution_notes=body.resolution_notes,
-    )
+@router.post(
+    "/{handoff_id}/resolve",
+    response_model=HandoffPublic,
+    responses=errors(400, 403, 404, 409, 413, 429),
+)
+async def resolve_handoff(handoff_id: str, body: ResolveBody, work: Senior) -> Response:
+    def resolve(session: Session, principal: Principal) -> Response:
+        return json_response(
+            handoffs.resolve_handoff(
+                session=session,
+                principal=principal,
+                handoff_id=handoff_id,
+                resolution_notes=body.resolution_notes,
+            )
+        )
+
+    return await work.run(resolve)
 
 
-@router.post("/{handoff_id}/cancel", responses=errors(403, 404, 409, 413, 429))
-def cancel_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDep) -> HandoffPublic:
-    return handoffs.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
+@router.post(
+    "/{handoff_id}/cancel", response_model=HandoffPublic, responses=errors(403, 404, 409, 413, 429)
+)
+async def cancel_handoff(handoff_id: str, work: Anyone) -> Response:
+    def cancel(session: Session, principal: Principal) -> Response:
+        return json_response(
+            handoffs.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
+        )
+
+    return await work.run(cancel)
 
 
 @router.post(
     "/{handoff_id}/assessment/retry",
     status_code=202,
+    response_model=HandoffPublic,
     responses=errors(403, 404, 409, 413, 429, 503),
 )
-def retry_assessment(
-    principal: SeniorDep,
-    handoff: HandoffDep,
-    session: SessionDep,
-    redis: RedisDep,
-    settings: SettingsDep,
-) -> HandoffPublic:
+async def retry_assessment(
+    handoff_id: str, work: Senior, redis: RedisDep, settings: SettingsDep
+) -> Response:
     """Run the assessment again after it failed (or its job was lost)."""
-    session.rollback()  # the 404 check is done; hold no transaction while Redis answers
-    try:
-        state, _ = assessment_job_state(redis, handoff.id)
-    except RedisError as exc:
-        raise ServiceUnavailable(
-            "The job queue is unavailable; try again shortly.", code="queue_unavailable"
-        ) from exc
-    reopened = reopen_assessment(
-        session=session,
-        principal=principal,
-        handoff_id=handoff.id,
-        job_is_live=state is JobState.LIVE,
-    )
-    _enqueue_assessment(redis, reopened, settings)
-    return reopened
+
+    def retry(session: Session, principal: Principal) -> Response:
+        handoff = handoffs.get_handoff(
+            session=session, org_id=principal.org_id, handoff_id=handoff_id
+        )
+        session.rollback()  # the 404 check is done; hold no transaction while Redis answers
+        try:
+            state, _ = assessment_job_state(redis, handoff.id)
+        except RedisError as exc:
+            raise ServiceUnavailable(
+                "The job queue is unavailable; try again shortly.", code="queue_unavailable"
+            ) from exc
+        reopened = reopen_assessment(
+            session=session,
+            principal=principal,
+            handoff_id=handoff.id,
+            job_is_live=state is JobState.LIVE,
+        )
+        _enqueue_assessment(redis, reopened, settings)
+        return json_response(reopened, status_code=202)
+
+    return await work.run(retry)
