@@ -16,9 +16,10 @@ from services.worker.assessors.base import AssessmentRequest, PastResolution
 from services.worker.context import WorkerContext, get_context
 from services.worker.lease import AssessmentLease, LeaseHeld
 from shared.assessments import (
-    begin_attempt,
+    ResolvedHandoff,
     mark_assessment_failed,
     recent_resolutions,
+    start_attempt,
     store_assessment,
 )
 from shared.db import session_scope
@@ -48,11 +49,12 @@ def _assess(handoff_id: str) -> str:
     context = get_context()
     with AssessmentLease(context.redis, handoff_id):
         with session_scope(context.engine) as session:
-            handoff = begin_attempt(session=session, handoff_id=handoff_id)
+            handoff = start_attempt(session=session, handoff_id=handoff_id)
             if handoff is None:
                 return "skipped"
             resolved = recent_resolutions(session=session, org_id=handoff.org_id)
-            request = _request_for(handoff, resolved)
+            session.commit()  # the try counts from here, even if the assessor kills us
+        request = _request_for(handoff, resolved)
         started = time.perf_counter()
         try:
             result = context.assessor.assess(request)
@@ -89,7 +91,7 @@ def _is_last_try() -> bool:
     return job is None or not job.retries_left
 
 
-def _request_for(handoff: Handoff, resolved: list[Handoff]) -> AssessmentRequest:
+def _request_for(handoff: Handoff, resolved: list[ResolvedHandoff]) -> AssessmentRequest:
     return AssessmentRequest(
         handoff_id=handoff.id,
         priority=handoff.priority,
@@ -99,7 +101,7 @@ def _request_for(handoff: Handoff, resolved: list[Handoff]) -> AssessmentRequest
     )
 
 
-def _past_resolution(handoff: Handoff) -> PastResolution:
+def _past_resolution(handoff: ResolvedHandoff) -> PastResolution:
     return PastResolution(
         handoff_id=handoff.id,
         problem_summary=handoff.snapshot.get("problem_summary", ""),
