@@ -12,6 +12,7 @@ so no ``SELECT … FOR UPDATE`` goes before it.
 
 from typing import Any, NamedTuple
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
@@ -69,18 +70,18 @@ def start_attempt(*, session: Session, handoff_id: str) -> Handoff | None:
 def recent_resolutions(*, session: Session, org_id: str) -> list[ResolvedHandoff]:
     """The org's most recently resolved handoffs, the assessor's memory."""
     statement = (
-        select(
-            Handoff.id,
-            Handoff.snapshot,
-            Handoff.problem_domain,
-            Handoff.engineer_notes,
-            Handoff.resolution_notes,
+        sa_select(
+            col(Handoff.id),
+            col(Handoff.snapshot),
+            col(Handoff.problem_domain),
+            col(Handoff.engineer_notes),
+            col(Handoff.resolution_notes),
         )
-        .where(Handoff.org_id == org_id, Handoff.status == HandoffStatus.resolved.value)
+        .where(col(Handoff.org_id) == org_id, col(Handoff.status) == HandoffStatus.resolved.value)
         .order_by(col(Handoff.resolved_at).desc())
         .limit(PAST_RESOLUTIONS_LIMIT)
     )
-    return [ResolvedHandoff(*row) for row in session.exec(statement)]
+    return [ResolvedHandoff(*row) for row in session.execute(statement)]
 
 
 def store_assessment(*, session: Session, handoff_id: str, assessment: AssessmentData) -> bool:
