@@ -1,7 +1,7 @@
 """Assessment-worker benchmark: which RQ worker class runs the assessment job best.
 
     python bench/assessments.py [--jobs 40] [--samples 40] [--warmup 3] [--runs 3]
-                                [--pace-ms 50] [--no-pool]
+                                [--pace-ms 50] [--no-pool] [--kinds trivial,simple]
                                 [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run it from the repository root. It starts its own in-memory redis-server on a
@@ -462,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     kinds = [kind for kind in KINDS if not (args.no_pool and kind.key == "pool")]
+    if args.kinds:
+        kinds = [kind for kind in kinds if kind.key in args.kinds]
     print_setup(args, kinds)
     load_before = os.getloadavg()
     try:
@@ -499,9 +501,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--runs", type=_at_least(1), default=3, help="repetitions; the table shows medians")
     add("--pace-ms", type=_at_least(0), default=50, help="at most one create per this many ms")
     add("--no-pool", action="store_true", help="skip the rq worker-pool row")
+    add("--kinds", type=_kinds, default=None,
+        help="only these kinds, comma-separated (trivial and simple are always run)")  # fmt: skip
     add("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL,
         help="a database to connect to for CREATE/DROP DATABASE")  # fmt: skip
     return parser.parse_args(argv)
+
+
+def _kinds(text: str) -> set[str]:
+    chosen = {key.strip() for key in text.split(",") if key.strip()}
+    known = {kind.key for kind in KINDS}
+    if unknown := chosen - known:
+        raise argparse.ArgumentTypeError(f"unknown kinds {sorted(unknown)}; known: {sorted(known)}")
+    return chosen | {TRIVIAL.key, SIMPLE.key}  # every ratio is to these two
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
