@@ -47,8 +47,9 @@ def assess_handoff(handoff_id: str) -> str:
 
 def _assess(handoff_id: str) -> str:
     context = get_context()
-    with AssessmentLease(context.redis, handoff_id):
-        with session_scope(context.engine) as session:
+    # One checkout (and so one pool pre-ping) for both transactions of the job.
+    with AssessmentLease(context.redis, handoff_id), context.engine.connect() as connection:
+        with session_scope(connection) as session:
             handoff = start_attempt(session=session, handoff_id=handoff_id)
             if handoff is None:
                 return "skipped"
@@ -70,7 +71,7 @@ def _assess(handoff_id: str) -> str:
             generator=context.assessor.name,
             generated_at=isoformat(utcnow()),
         )
-        with session_scope(context.engine) as session:
+        with session_scope(connection) as session:
             store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
     return "ready"
 
