@@ -1,7 +1,7 @@
 """Assessment-worker benchmark: which RQ worker class runs the assessment job best.
 
     python bench/assessments.py [--jobs 40] [--samples 40] [--warmup 3] [--runs 3]
-                                [--pace-ms 50] [--no-pool]
+                                [--pace-ms 50] [--no-pool] [--kinds trivial,simple]
                                 [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run it from the repository root. It starts its own in-memory redis-server on a
@@ -10,6 +10,9 @@ URL's database, migrated with ``shared.migrate.upgrade_to_head``) and one
 ``escalations api`` on 127.0.0.1, with the default ``heuristic`` assessor. Then,
 ``--runs`` times, for each worker kind in turn:
 
+  trivial ``escalations worker --worker-class simple`` running a no-op job
+          (bench/trivial_job.py) enqueued on the same queue with the same options
+          as an assessment: RQ's own per-job floor, measured in the same run
   simple  ``escalations worker --worker-class simple`` (RQ ``SimpleWorker``, no fork)
   fork    ``escalations worker --worker-class fork``   (RQ ``Worker``, a fork per job)
   spawn   ``escalations worker --worker-class spawn``  (RQ ``SpawnWorker``, an interpreter per job;
@@ -20,23 +23,25 @@ Throughput: with no worker running, ``--jobs`` handoffs are created through the
 API (each enqueues its assessment job), then the worker starts with ``--burst``.
 Assessments/s is (jobs - 1) / (first to last ``handoff_assessment_ready``
 event), read from the events' timestamps after the worker exits, so process
-start-up is not counted and nothing polls while the worker runs. "start→all
+start-up is not counted and nothing polls while the worker runs. The trivial
+job has no event: its rate is (jobs - 1) / (first to last RQ ``ended_at``). "start→all
 ready" is the wall time from starting the worker to its exit, start-up included.
 
 Latency: with a worker already waiting, ``--warmup`` unmeasured and then
 ``--samples`` measured handoffs are created one at a time, at most one per
 ``--pace-ms``. Each is timed from just before its POST until its job's result
 arrives on RQ's result stream (a blocking XREAD; resolution well under 1 ms).
+A trivial job is timed from just before its enqueue instead.
 The job returns only after the assessment and its event are committed, and
 the database is checked to show ``ready`` for every sample.
 
 Prints one row per kind with the median over the runs of: assessments/s, the
-ratio to SimpleWorker's assessments/s in the same run, start→all ready,
-create→ready p50 and p99 (nearest rank over that run's samples, so the slowest
-one below 100 samples) and the job's own run time (RQ's ``started_at`` to
-``ended_at``, median over the samples). The pool row is two processes, not one;
-its workers run no reconciler. Exits 0, or 1 with the error when a job fails, a
-process dies or a deadline passes.
+ratios to the trivial job's rate and to SimpleWorker's assessments/s in the same
+run, start→all ready, create→ready p50 and p99 (nearest rank over that run's
+samples, so the slowest one below 100 samples) and the job's own run time (RQ's
+``started_at`` to ``ended_at``, median over the samples). The pool row is two
+processes, not one; its workers run no reconciler. Exits 0, or 1 with the error
+when a job fails, a process dies or a deadline passes.
 
 Every process it started (each leads its own process group) and the database
 are removed at the end, also on errors, Ctrl-C or SIGTERM. A ``SpawnWorker``
@@ -62,8 +67,8 @@ import httpx
 import psycopg
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
-from rq.job import Job
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
 from rq.results import Result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,8 +76,10 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
     sys.path.insert(0, str(REPO))
 
 from bench.claims import DEFAULT_PG_ADMIN_URL, percentile  # noqa: E402
+from bench.trivial_job import NOOP_FUNC  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.models import AssessmentStatus, EventType  # noqa: E402
+from shared.settings import Settings  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     HOST,
     Proc,
@@ -116,6 +123,11 @@ class WorkerKind:
     label: str
     processes: int = 1
     share: float = 1.0  # of --jobs and --samples, for kinds too slow to run them all
+    trivial: bool = False  # runs the no-op job instead of assessments
+
+    @property
+    def worker_class(self) -> str:
+        return "simple" if self.trivial else self.key
 
     def jobs(self, args: argparse.Namespace) -> int:
         return max(2, round(args.jobs * self.share))
@@ -126,7 +138,8 @@ class WorkerKind:
     def argv(self, *, name: str, redis_url: str, burst: bool) -> list[str]:
         if self.key == "pool":
             return self._pool_argv(redis_url, burst)
-        argv = [escalations_binary(), "worker", "--worker-class", self.key, "--name", name]
+        argv = [escalations_binary(), "worker", "--worker-class", self.worker_class]
+        argv += ["--name", name]
         return argv + (["--burst"] if burst else [])
 
     def _pool_argv(self, redis_url: str, burst: bool) -> list[str]:
@@ -139,8 +152,10 @@ class WorkerKind:
         return argv + (["--burst"] if burst else []) + [keys.ASSESSMENTS_QUEUE]
 
 
+TRIVIAL = WorkerKind("trivial", "trivial job (SimpleWorker)", trivial=True)
 SIMPLE = WorkerKind("simple", "SimpleWorker")
 KINDS = (
+    TRIVIAL,
     SIMPLE,
     WorkerKind("fork", "Worker (fork per job)"),
     WorkerKind("spawn", "SpawnWorker (spawn per job)", share=SPAWN_SHARE),
@@ -195,13 +210,15 @@ class KindRun:
 
 @dataclass(frozen=True)
 class Row:
-    """One kind's medians over the runs; ``ratio`` is to SimpleWorker in the same run."""
+    """One kind's medians over the runs; ``ratio`` is to SimpleWorker and
+    ``vs_trivial`` to the trivial job, each in the same run."""
 
     kind: WorkerKind
     runs: int
     jobs: int
     samples: int
     rate: float
+    vs_trivial: float
     ratio: float
     wall_s: float
     p50_ms: float
@@ -222,6 +239,9 @@ def row_for(key: str, runs: Sequence[dict[str, KindRun]]) -> Row:
         jobs=mine[0].throughput.jobs,
         samples=len(mine[0].samples),
         rate=statistics.median(m.throughput.rate for m in mine),
+        vs_trivial=statistics.median(
+            run[key].throughput.rate / run[TRIVIAL.key].throughput.rate for run in runs
+        ),  # fmt: skip
         ratio=statistics.median(
             run[key].throughput.rate / run[SIMPLE.key].throughput.rate for run in runs
         ),  # fmt: skip
@@ -255,6 +275,33 @@ class Bench:
         handoff_id: str = response.json()["id"]
         return handoff_id
 
+    def enqueue_noop(self) -> str:
+        """A no-op job on the assessments queue with an assessment's RQ options
+        (shared/jobs.py ``enqueue_assessment``, default settings)."""
+        defaults = Settings.model_fields
+        job_id = f"noop-{secrets.token_hex(8)}"
+        Queue(keys.ASSESSMENTS_QUEUE, connection=self.redis).enqueue(
+            NOOP_FUNC,
+            job_id=job_id,
+            description=f"No-op (bench) {job_id}",
+            meta={"handoff_id": job_id, "org_id": ORG, "request_id": None},
+            job_timeout=defaults["assessment_job_timeout_seconds"].default,
+            retry=Retry(
+                max=defaults["assessment_retries"].default,
+                interval=defaults["assessment_retry_intervals_seconds"].default,
+            ),
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+        return job_id
+
+    def submit(self, kind: WorkerKind) -> tuple[str, str | None]:
+        """One job for ``kind``: (RQ job id, handoff id or None for a trivial job)."""
+        if kind.trivial:
+            return self.enqueue_noop(), None
+        handoff_id = self.create_handoff()
+        return keys.assessment_job_id(handoff_id), handoff_id
+
     def queued_jobs(self) -> int:
         return Queue(keys.ASSESSMENTS_QUEUE, connection=self.redis).count
 
@@ -263,7 +310,8 @@ class Bench:
         self.started_workers += 1
         name = f"bench-{kind.key}-{self.started_workers}"
         argv = kind.argv(name=name, redis_url=self.redis_url, burst=burst)
-        return spawn(name, argv, port=0, log_dir=self.log_dir, env=self.env)
+        env = {**self.env, "PYTHONPATH": str(REPO)}  # for the trivial job's module
+        return spawn(name, argv, port=0, log_dir=self.log_dir, env=env)
 
     def registered_workers(self) -> set[bytes]:
         return set(self.redis.smembers("rq:workers"))
@@ -302,14 +350,17 @@ def bench_redis(url: str) -> Redis:
 
 def measure_throughput(bench: Bench, kind: WorkerKind, jobs: int) -> Throughput:
     """Fill the queue with ``jobs`` assessments, then time one burst worker over it."""
-    handoff_ids = [bench.create_handoff() for _ in range(jobs)]
+    submitted = [bench.submit(kind) for _ in range(jobs)]
     if (queued := bench.queued_jobs()) != jobs:
         raise BenchError(f"{queued} jobs queued before the burst, want {jobs}")
     started = time.monotonic()
     with running(bench.start_workers(kind, burst=True)) as proc:
         wait_for_exit(proc, timeout=jobs * JOB_BUDGET_SECONDS + BURST_SLACK_SECONDS)
     wall_s = time.monotonic() - started
-    stamps = ready_event_times(bench.db, handoff_ids)
+    if kind.trivial:
+        stamps = ended_times(bench.redis, [job_id for job_id, _ in submitted])
+    else:
+        stamps = ready_event_times(bench.db, [handoff_id for _, handoff_id in submitted])
     if len(stamps) != jobs:
         raise BenchError(f"{kind.key}: {len(stamps)} of {jobs} assessments ready after the burst:\n"
                          f"{proc.log_tail()}")  # fmt: skip
@@ -327,7 +378,17 @@ def wait_for_exit(proc: Proc, *, timeout: float) -> None:
         raise BenchError(f"{proc.name} exited {proc.popen.returncode}:\n{proc.log_tail()}")
 
 
-def ready_event_times(db: psycopg.Connection, handoff_ids: list[str]) -> list[float]:
+def ended_times(redis: Redis, job_ids: list[str]) -> list[float]:
+    """Sorted POSIX times at which these jobs ended successfully (RQ's ``ended_at``)."""
+    jobs = [job for job in Job.fetch_many(job_ids, connection=redis) if job is not None]
+    return sorted(
+        job.ended_at.timestamp()
+        for job in jobs
+        if job.ended_at is not None and job.get_status() == JobStatus.FINISHED
+    )
+
+
+def ready_event_times(db: psycopg.Connection, handoff_ids: list[str | None]) -> list[float]:
     """Sorted POSIX times of the ``handoff_assessment_ready`` events of these handoffs."""
     rows = db.execute(
         "SELECT extract(epoch FROM at) FROM events WHERE type = %s AND handoff_id = ANY(%s)"
@@ -349,19 +410,20 @@ def measure_latency(bench: Bench, kind: WorkerKind, args: argparse.Namespace) ->
             proc=proc, what="worker registration",
         )  # fmt: skip
         pace_s = args.pace_ms / 1000
-        samples = [one_sample(bench, proc, pace_s) for _ in range(args.warmup + kind.samples(args))]
+        count = args.warmup + kind.samples(args)
+        samples = [one_sample(bench, kind, proc, pace_s) for _ in range(count)]
     return samples[args.warmup :]
 
 
-def one_sample(bench: Bench, proc: Proc, pace_s: float) -> Sample:
-    """Create a handoff and time it until its job's result is written. Returns no
-    sooner than ``pace_s`` after it began."""
+def one_sample(bench: Bench, kind: WorkerKind, proc: Proc, pace_s: float) -> Sample:
+    """Create a handoff (or enqueue a trivial job) and time it until its job's
+    result is written. Returns no sooner than ``pace_s`` after it began."""
     began = time.perf_counter()
-    handoff_id = bench.create_handoff()
-    job = Job.fetch(keys.assessment_job_id(handoff_id), connection=bench.redis)
+    job_id, handoff_id = bench.submit(kind)
+    job = Job.fetch(job_id, connection=bench.redis)
     result = job.latest_result(timeout=RESULT_TIMEOUT_SECONDS)
     latency = time.perf_counter() - began
-    check_ready(bench, handoff_id, result, proc)
+    check_ready(bench, job_id, handoff_id, result, proc)
     job.refresh()
     if job.started_at is None or job.ended_at is None:
         raise BenchError(f"job {job.id} finished without started_at/ended_at")
@@ -369,13 +431,17 @@ def one_sample(bench: Bench, proc: Proc, pace_s: float) -> Sample:
     return Sample(latency, (job.ended_at - job.started_at).total_seconds())
 
 
-def check_ready(bench: Bench, handoff_id: str, result: Result | None, proc: Proc) -> None:
+def check_ready(
+    bench: Bench, job_id: str, handoff_id: str | None, result: Result | None, proc: Proc
+) -> None:
     if result is None:
-        raise BenchError(f"no result for {handoff_id} in {RESULT_TIMEOUT_SECONDS} s "
+        raise BenchError(f"no result for {job_id} in {RESULT_TIMEOUT_SECONDS} s "
                          f"(worker running: {proc.running}):\n{proc.log_tail()}")  # fmt: skip
     if result.type != Result.Type.SUCCESSFUL or result.return_value != "ready":
-        raise BenchError(f"job for {handoff_id}: {result.type} {result.return_value!r} "
+        raise BenchError(f"job {job_id}: {result.type} {result.return_value!r} "
                          f"{result.exc_string or ''}")  # fmt: skip
+    if handoff_id is None:
+        return  # a trivial job: no handoff to check
     row = bench.db.execute(
         "SELECT assessment_status FROM handoffs WHERE id = %s", (handoff_id,)
     ).fetchone()
@@ -396,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     kinds = [kind for kind in KINDS if not (args.no_pool and kind.key == "pool")]
+    if args.kinds:
+        kinds = [kind for kind in kinds if kind.key in args.kinds]
     print_setup(args, kinds)
     load_before = os.getloadavg()
     try:
@@ -433,9 +501,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--runs", type=_at_least(1), default=3, help="repetitions; the table shows medians")
     add("--pace-ms", type=_at_least(0), default=50, help="at most one create per this many ms")
     add("--no-pool", action="store_true", help="skip the rq worker-pool row")
+    add("--kinds", type=_kinds, default=None,
+        help="only these kinds, comma-separated (trivial and simple are always run)")  # fmt: skip
     add("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL,
         help="a database to connect to for CREATE/DROP DATABASE")  # fmt: skip
     return parser.parse_args(argv)
+
+
+def _kinds(text: str) -> set[str]:
+    chosen = {key.strip() for key in text.split(",") if key.strip()}
+    known = {kind.key for kind in KINDS}
+    if unknown := chosen - known:
+        raise argparse.ArgumentTypeError(f"unknown kinds {sorted(unknown)}; known: {sorted(known)}")
+    return chosen | {TRIVIAL.key, SIMPLE.key}  # every ratio is to these two
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
@@ -466,7 +544,7 @@ def print_setup(args: argparse.Namespace, kinds: Sequence[WorkerKind]) -> None:
 
 def report_progress(index: int, run: KindRun) -> None:
     print(
-        f"  run {index + 1} {run.kind.key:<6} {run.throughput.rate:7.1f}/s  "
+        f"  run {index + 1} {run.kind.key:<7} {run.throughput.rate:7.1f}/s  "
         f"all ready {run.throughput.wall_s:5.2f} s  p50 {run.p50_ms:6.1f} ms  "
         f"p99 {run.p99_ms:6.1f} ms  job run {run.job_run_ms:6.1f} ms",
         flush=True,
@@ -478,6 +556,7 @@ COLUMNS = (
     ("procs", 5),
     ("burst/samples", 13),
     ("assessments/s", 13),
+    ("vs trivial", 10),
     ("vs Simple", 9),
     ("start→all ready", 15),
     ("p50 create→ready", 16),
@@ -498,7 +577,9 @@ def print_table(
         "event of a burst on a\npre-filled queue. Latency: POST start to the job's result on "
         "RQ's result stream (blocking XREAD,\n<1 ms resolution; the database showed ready each "
         "time); p99 is nearest rank, so the slowest\nsample below 100 samples. job run: RQ's "
-        "started_at to ended_at, the job function alone.\n"
+        "started_at to ended_at, the job function alone.\ntrivial job: a no-op on the same "
+        "worker class and queue (rate from RQ's ended_at, latency\nfrom its enqueue); vs "
+        "trivial is each row's rate over the trivial job's in the same run.\n"
         f"Load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}."
     )
 
@@ -516,6 +597,7 @@ def cells(row: Row) -> list[str]:
         str(row.kind.processes),
         f"{row.jobs}/{row.samples}",
         f"{row.rate:.1f}",
+        f"{row.vs_trivial:.2f}x",
         f"{row.ratio:.2f}x",
         f"{row.wall_s:.2f} s",
         f"{row.p50_ms:.1f} ms",

@@ -4,8 +4,16 @@ failure, and let a senior ask for another try.
 Storing is an upsert keyed by handoff, so a re-run is harmless, and each
 event is written only on the transition it names (one ``ready``, one
 ``failed``), in the same transaction as the change.
+
+The worker's path (count the try, read the org's memory, store) is a few
+statements each: an ``UPDATE … RETURNING`` both locks and changes the row,
+so no ``SELECT … FOR UPDATE`` goes before it.
 """
 
+from typing import Any, NamedTuple
+
+from sqlalchemy import select as sa_select
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from shared.auth import Principal
@@ -23,49 +31,92 @@ from shared.outbox import record_event
 from shared.timeutil import utcnow
 
 PAST_RESOLUTIONS_LIMIT = 200
+_READY = AssessmentStatus.ready.value
+
+
+class ResolvedHandoff(NamedTuple):
+    """What the assessor's memory reads of a resolved handoff (not the whole row)."""
+
+    id: str
+    snapshot: dict[str, Any]
+    problem_domain: str
+    engineer_notes: str
+    resolution_notes: str | None
 
 
 def begin_attempt(*, session: Session, handoff_id: str) -> Handoff | None:
-    """Count a started try. None when there is nothing to do: the handoff is
-    gone or its assessment is already ready."""
-    handoff = _locked(session, handoff_id)
-    if handoff is None or handoff.assessment_status == AssessmentStatus.ready:
+    """Count a started try and commit it. None when there is nothing to do: the
+    handoff is gone or its assessment is already ready."""
+    handoff = start_attempt(session=session, handoff_id=handoff_id)
+    if handoff is None:
         session.rollback()
         return None
-    handoff.assessment_attempts += 1
-    session.add(handoff)
     session.commit()
     return handoff
 
 
-def recent_resolutions(*, session: Session, org_id: str) -> list[Handoff]:
+def start_attempt(*, session: Session, handoff_id: str) -> Handoff | None:
+    """Count a started try in the session's transaction (the caller commits it,
+    before the assessor runs, so a try that kills its worker still counts). None
+    when the handoff is gone or its assessment is already ready."""
+    counted = (
+        update(Handoff)
+        .where(col(Handoff.id) == handoff_id, col(Handoff.assessment_status) != _READY)
+        .values(assessment_attempts=col(Handoff.assessment_attempts) + 1)
+        .returning(Handoff)
+    )
+    return session.execute(counted).scalars().first()
+
+
+def recent_resolutions(*, session: Session, org_id: str) -> list[ResolvedHandoff]:
     """The org's most recently resolved handoffs, the assessor's memory."""
     statement = (
-        select(Handoff)
-        .where(Handoff.org_id == org_id, Handoff.status == HandoffStatus.resolved.value)
+        sa_select(
+            col(Handoff.id),
+            col(Handoff.snapshot),
+            col(Handoff.problem_domain),
+            col(Handoff.engineer_notes),
+            col(Handoff.resolution_notes),
+        )
+        .where(col(Handoff.org_id) == org_id, col(Handoff.status) == HandoffStatus.resolved.value)
         .order_by(col(Handoff.resolved_at).desc())
         .limit(PAST_RESOLUTIONS_LIMIT)
     )
-    return list(session.exec(statement))
+    return [ResolvedHandoff(*row) for row in session.execute(statement)]
 
 
 def store_assessment(*, session: Session, handoff_id: str, assessment: AssessmentData) -> bool:
     """Upsert the assessment. Writes ``handoff_assessment_ready`` only when the
     status becomes ready. False when the handoff no longer exists."""
-    handoff = _locked(session, handoff_id)
+    values = {
+        "ai_assessment_data": assessment.model_dump(mode="json"),
+        "assessment_status": _READY,
+        "updated_at": utcnow(),
+    }
+    handoff = _update_returning(session, handoff_id, values, unless_ready=True)
+    became_ready = handoff is not None
+    if handoff is None:  # gone, or a re-run of a ready assessment: overwrite, no event
+        handoff = _update_returning(session, handoff_id, values, unless_ready=False)
     if handoff is None:
         session.rollback()
         return False
-    became_ready = handoff.assessment_status != AssessmentStatus.ready
-    handoff.ai_assessment_data = assessment.model_dump(mode="json")
-    handoff.assessment_status = AssessmentStatus.ready.value
-    handoff.updated_at = utcnow()
-    session.add(handoff)
-    session.flush()
     if became_ready:
         record_event(session, handoff=handoff, type=EventType.assessment_ready, actor=None)
     session.commit()
     return True
+
+
+def _update_returning(
+    session: Session, handoff_id: str, values: dict[str, Any], *, unless_ready: bool
+) -> Handoff | None:
+    """Update one handoff and return it as it now is (locked until the commit).
+    With ``unless_ready``, only when its assessment is not ready yet: the
+    transition to ready is decided by the row lock, not by an earlier read."""
+    statement = update(Handoff).where(col(Handoff.id) == handoff_id)
+    if unless_ready:
+        statement = statement.where(col(Handoff.assessment_status) != _READY)
+    returned = statement.values(values).returning(Handoff)
+    return session.execute(returned).scalars().first()
 
 
 def mark_assessment_failed(*, session: Session, handoff_id: str) -> bool:

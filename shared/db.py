@@ -88,8 +88,9 @@ def rows_changed(result: Result[Any]) -> int:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that rolls back on error and always closes."""
+def session_scope(engine: Engine | Connection) -> Iterator[Session]:
+    """A session that rolls back on error and always closes. On a ``Connection``
+    (one checkout for several transactions) its commits commit that connection."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

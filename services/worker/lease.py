@@ -3,10 +3,16 @@ lease expires and the reconciler knows the job was abandoned.
 
 It is a redis-py ``Lock`` (SET NX PX with a token), so a second run of the same
 assessment cannot take, renew or drop the first run's lease.
+
+One renewer thread per process renews every held lease a third of its TTL
+after the last renewal; starting and joining a thread for each job cost more
+than the job's own Redis calls.
 """
 
 import logging
+import os
 import threading
+import time
 from types import TracebackType
 
 from redis import Redis
@@ -25,15 +31,17 @@ class LeaseHeld(Exception):
 
 class AssessmentLease:
     def __init__(self, redis: Redis, handoff_id: str, ttl_seconds: float = LEASE_TTL_SECONDS):
-        self._ttl_seconds = ttl_seconds
-        self._lock = Lock(redis, keys.assessment_lease(handoff_id), timeout=ttl_seconds)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"lease-{handoff_id}", daemon=True)
+        self.ttl_seconds = ttl_seconds
+        # Not thread-local: the renewer thread extends the token this thread took
+        # (with redis-py's default, another thread has no token to extend).
+        self._lock = Lock(
+            redis, keys.assessment_lease(handoff_id), timeout=ttl_seconds, thread_local=False
+        )
 
     def __enter__(self) -> "AssessmentLease":
         if not self._lock.acquire(blocking=False):
             raise LeaseHeld(self._lock.name)
-        self._thread.start()
+        _renewer().add(self)
         return self
 
     def __exit__(
@@ -42,8 +50,7 @@ class AssessmentLease:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join()
+        _renewer().remove(self)  # returns once no renewal of it is under way
         try:
             self._lock.release()
         except (LockError, RedisError) as error:
@@ -51,9 +58,74 @@ class AssessmentLease:
                 "could not drop lease %s (it expires by itself): %s", self._lock.name, error
             )
 
-    def _renew(self) -> None:
-        while not self._stop.wait(self._ttl_seconds / 3):
-            try:
-                self._lock.extend(self._ttl_seconds, replace_ttl=True)
-            except (LockError, RedisError) as error:
-                log.warning("could not renew lease %s: %s", self._lock.name, error)
+    def renew(self) -> None:
+        try:
+            self._lock.extend(self.ttl_seconds, replace_ttl=True)
+        except (LockError, RedisError) as error:
+            log.warning("could not renew lease %s: %s", self._lock.name, error)
+
+
+class _Renewer:
+    """The process's lease renewer: a daemon thread, started on first use."""
+
+    def __init__(self) -> None:
+        self._due: dict[AssessmentLease, float] = {}  # lease -> next renewal (monotonic)
+        self._changed = threading.Condition()
+        #: Held while leases are renewed, so ``remove`` never races a renewal.
+        self._renewing = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, lease: AssessmentLease) -> None:
+        with self._changed:
+            self._due[lease] = time.monotonic() + lease.ttl_seconds / 3
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, lease: AssessmentLease) -> None:
+        with self._renewing, self._changed:
+            self._due.pop(lease, None)
+
+    def _run(self) -> None:
+        while True:
+            due = self._take_due()
+            with self._renewing:  # no ``remove`` until these are renewed
+                for lease in due:
+                    if lease in self._due:  # not released meanwhile
+                        lease.renew()
+
+    def _take_due(self) -> list[AssessmentLease]:
+        """Waits until some lease is due; returns those, their next renewal booked."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                due = [lease for lease, at in self._due.items() if at <= now]
+                if due:
+                    for lease in due:
+                        self._due[lease] = now + lease.ttl_seconds / 3
+                    return due
+                wake = min(self._due.values(), default=None)
+                self._changed.wait(None if wake is None else wake - now)
+
+
+_process_renewer: _Renewer | None = None
+_renewer_guard = threading.Lock()
+
+
+def _renewer() -> _Renewer:
+    global _process_renewer
+    with _renewer_guard:
+        if _process_renewer is None:
+            _process_renewer = _Renewer()
+        return _process_renewer
+
+
+def _forget_in_child() -> None:
+    """A forked work horse has no renewer thread: it starts its own."""
+    global _process_renewer, _renewer_guard
+    _process_renewer = None
+    _renewer_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -16,9 +16,10 @@ from services.worker.assessors.base import AssessmentRequest, PastResolution
 from services.worker.context import WorkerContext, get_context
 from services.worker.lease import AssessmentLease, LeaseHeld
 from shared.assessments import (
-    begin_attempt,
+    ResolvedHandoff,
     mark_assessment_failed,
     recent_resolutions,
+    start_attempt,
     store_assessment,
 )
 from shared.db import session_scope
@@ -46,13 +47,15 @@ def assess_handoff(handoff_id: str) -> str:
 
 def _assess(handoff_id: str) -> str:
     context = get_context()
-    with AssessmentLease(context.redis, handoff_id):
-        with session_scope(context.engine) as session:
-            handoff = begin_attempt(session=session, handoff_id=handoff_id)
+    # One checkout (and so one pool pre-ping) for both transactions of the job.
+    with AssessmentLease(context.redis, handoff_id), context.engine.connect() as connection:
+        with session_scope(connection) as session:
+            handoff = start_attempt(session=session, handoff_id=handoff_id)
             if handoff is None:
                 return "skipped"
             resolved = recent_resolutions(session=session, org_id=handoff.org_id)
-            request = _request_for(handoff, resolved)
+            session.commit()  # the try counts from here, even if the assessor kills us
+        request = _request_for(handoff, resolved)
         started = time.perf_counter()
         try:
             result = context.assessor.assess(request)
@@ -68,7 +71,7 @@ def _assess(handoff_id: str) -> str:
             generator=context.assessor.name,
             generated_at=isoformat(utcnow()),
         )
-        with session_scope(context.engine) as session:
+        with session_scope(connection) as session:
             store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
     return "ready"
 
@@ -89,7 +92,7 @@ def _is_last_try() -> bool:
     return job is None or not job.retries_left
 
 
-def _request_for(handoff: Handoff, resolved: list[Handoff]) -> AssessmentRequest:
+def _request_for(handoff: Handoff, resolved: list[ResolvedHandoff]) -> AssessmentRequest:
     return AssessmentRequest(
         handoff_id=handoff.id,
         priority=handoff.priority,
@@ -99,7 +102,7 @@ def _request_for(handoff: Handoff, resolved: list[Handoff]) -> AssessmentRequest
     )
 
 
-def _past_resolution(handoff: Handoff) -> PastResolution:
+def _past_resolution(handoff: ResolvedHandoff) -> PastResolution:
     return PastResolution(
         handoff_id=handoff.id,
         problem_summary=handoff.snapshot.get("problem_summary", ""),

@@ -1,6 +1,8 @@
 """The assessment lease on real Redis: one holder at a time, renewed while held,
 gone when released, and never dropped by a second run."""
 
+import time
+
 import pytest
 from redis import Redis
 
@@ -21,3 +23,34 @@ def test_the_lease_expires_on_its_own_when_its_holder_is_gone(redis: Redis) -> N
     lease = AssessmentLease(redis, "h-2", ttl_seconds=0.2)
     lease._lock.acquire(blocking=False)  # taken, never renewed: a killed worker
     assert 0 < redis.pttl(keys.assessment_lease("h-2")) <= 200
+
+
+def test_a_held_lease_is_renewed_past_its_ttl(redis: Redis) -> None:
+    """Held for three TTLs, the key never expires: the renewer thread extends
+    the token the job's thread took (redis-py's thread-local token once made
+    every renewal fail)."""
+    key = keys.assessment_lease("h-3")
+    ttl_seconds = 0.3
+    with AssessmentLease(redis, "h-3", ttl_seconds=ttl_seconds):
+        held_since = time.monotonic()
+        renewals = 0
+        last_ttl = redis.pttl(key)
+        while time.monotonic() - held_since < 3 * ttl_seconds:
+            ttl = redis.pttl(key)
+            assert ttl > 0, "the lease expired while held"
+            renewals += ttl > last_ttl
+            last_ttl = ttl
+    assert renewals >= 2
+    assert not redis.exists(key)
+
+
+def test_leases_are_renewed_and_released_independently(redis: Redis) -> None:
+    short, long = keys.assessment_lease("h-4"), keys.assessment_lease("h-5")
+    with AssessmentLease(redis, "h-4", ttl_seconds=0.3):
+        with AssessmentLease(redis, "h-5", ttl_seconds=5):
+            pass
+        assert not redis.exists(long)
+        held_since = time.monotonic()
+        while time.monotonic() - held_since < 0.6:
+            assert redis.pttl(short) > 0, "the remaining lease expired while held"
+    assert not redis.exists(short)

@@ -32,7 +32,9 @@ Method
    text does not hide that a step was tried.
 
 The result depends on the request alone: no randomness, clock, network or set
-iteration order (so ``PYTHONHASHSEED`` does not matter either). To bound the
+iteration order (so ``PYTHONHASHSEED`` does not matter either). What is cached
+(compiled patterns, the key words of playbook steps, a past resolution's
+profile) is a pure function of its text, so a cache hit gives the same answer. To bound the
 run time, only the last :data:`MAX_MESSAGES` transcript messages are read, and
 a text longer than its budget (:data:`MAX_TEXT_CHARS` per field or message,
 :data:`MAX_DETAIL_CHARS` for outcomes plus transcript, :data:`PAST_TEXT_CHARS`
@@ -44,6 +46,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 from services.worker.assessors.base import AssessmentRequest, AssessmentResult, PastResolution
 from services.worker.assessors.playbook import (
@@ -73,6 +76,9 @@ STRONG_SIMILARITY = 0.55
 DOMAIN_BONUS = 0.1
 TRIED_COVERAGE = 0.6
 DUPLICATE_COVERAGE = 0.8
+#: Past resolutions whose profiles are kept: the same org's memory is read by
+#: every assessment, and it changes by one handoff per resolution.
+PAST_PROFILE_CACHE = 4096
 
 
 # --------------------------------------------------------------------------- key words
@@ -315,20 +321,28 @@ class _Match:
     hits: int
 
 
+#: Each signature with its patterns compiled once (``re``'s own cache is a
+#: lookup per search, and the playbook's patterns outnumber its size).
+_COMPILED_PLAYBOOK = tuple(
+    (signature, tuple(re.compile(rx, re.I) for rx in signature.patterns)) for signature in PLAYBOOK
+)
+_COMPILED_FALLBACKS = tuple((fallback, re.compile(fallback.domain, re.I)) for fallback in FALLBACKS)
+
+
 def match_signatures(text: str) -> list[_Match]:
     """Signatures with at least one pattern in ``text``: most hits first, specific
     before broad, then in playbook order."""
     matches = []
-    for signature in PLAYBOOK:
-        hits = sum(1 for rx in signature.patterns if re.search(rx, text, re.I))
+    for signature, patterns in _COMPILED_PLAYBOOK:
+        hits = sum(1 for rx in patterns if rx.search(text))
         if hits:
             matches.append(_Match(signature, hits))
     return sorted(matches, key=lambda m: (-m.hits, m.signature.broad))  # stable sort
 
 
 def _fallback_for(domain: str) -> Fallback:
-    for fallback in FALLBACKS:
-        if re.search(fallback.domain, domain, re.I):
+    for fallback, pattern in _COMPILED_FALLBACKS:
+        if pattern.search(domain):
             return fallback
     return GENERIC_FALLBACK
 
@@ -348,19 +362,27 @@ def _profile(summary: str, notes: str, domain: str) -> frozenset[str]:
     return key_words(text) | {f"sig:{m.signature.name}" for m in match_signatures(text)}
 
 
+@lru_cache(maxsize=PAST_PROFILE_CACHE)
+def _past_profile(summary: str, notes: str, domain: str) -> frozenset[str]:
+    """:func:`_profile` of a past resolution, cached: each assessment compares
+    with up to 200 of them, mostly the same ones as the last assessment did."""
+    return _profile(_bounded(summary, PAST_TEXT_CHARS), _bounded(notes, PAST_TEXT_CHARS), domain)
+
+
+@lru_cache(maxsize=256)
+def _domain_words(domain: str) -> frozenset[str]:
+    return key_words(domain)
+
+
 def _same_domain(a: str, b: str) -> bool:
-    words = key_words(a)
-    return bool(words) and words == key_words(b)
+    words = _domain_words(a)
+    return bool(words) and words == _domain_words(b)
 
 
 def similarity(ours: frozenset[str], domain: str, past: PastResolution) -> float:
     """Cosine of binary vectors: ``ours`` (this handoff's :func:`_profile`) against
     the past handoff's, plus :data:`DOMAIN_BONUS` when the domains agree."""
-    theirs = _profile(
-        _bounded(past.problem_summary, PAST_TEXT_CHARS),
-        _bounded(past.engineer_notes, PAST_TEXT_CHARS),
-        past.problem_domain,
-    )
+    theirs = _past_profile(past.problem_summary, past.engineer_notes, past.problem_domain)
     if not ours or not theirs:
         return 0.0
     cosine = len(ours & theirs) / math.sqrt(len(ours) * len(theirs))
@@ -419,6 +441,7 @@ def _interleave(matches: Sequence[_Match]) -> list[Step]:
     return [step for _, _, step in sorted(ranked, key=lambda r: r[:2])]
 
 
+@cache  # the playbook's steps: a fixed set
 def _step_candidate(step: Step) -> tuple[str, frozenset[str]]:
     return step.text, key_words(step.key or step.action)
 
