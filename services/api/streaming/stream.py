@@ -20,7 +20,7 @@ client is too slow or the server shuts down.
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -28,7 +28,7 @@ from typing import TypeVar
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from services.api.streaming.hub import STOP, EventHub, Subscriber, encode_frame
+from services.api.streaming.hub import PING, STOP, EventHub, Subscriber, encode_frame
 from shared.db import session_scope
 from shared.events import latest_seq, replay_page
 from shared.metrics import EVENTS_DELIVERED, OPEN_STREAMS, STREAM_DISCONNECTS
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 CATCH_UP_MAX_EVENTS = 500
 CATCH_UP_FIRST_PROBE = 64
 SESSION_EXPIRED = "session_expired"
+PING_FRAME = b": ping\n\n"  # an SSE comment: clients ignore it, proxies see traffic
 T = TypeVar("T")
 
 
@@ -80,7 +81,7 @@ class OrgEventStream:
     def _org_id(self) -> str:
         return self._access.org_id
 
-    async def frames(self, last_event_id: int | None) -> AsyncIterator[bytes]:
+    async def frames(self, last_event_id: int | None) -> AsyncGenerator[bytes, None]:
         """Yields encoded SSE messages until the client goes away (the caller
         closes the generator), falls too far behind, or its session ends."""
         subscriber = self._hub.subscribe(
@@ -102,6 +103,9 @@ class OrgEventStream:
                 if item == STOP:
                     STREAM_DISCONNECTS.labels("shutdown").inc()
                     return
+                if item == PING:
+                    yield PING_FRAME
+                    continue
                 if isinstance(item, tuple) and item[0] == self.last_seq + 1:  # next in line
                     self.last_seq = item[0]
                     EVENTS_DELIVERED.inc()
