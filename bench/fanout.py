@@ -552,9 +552,16 @@ def escalations_level(
             channel=keys.EVENTS_CHANNEL,
             org=org,
         )
-        return asyncio.run(
-            _escalations(setup, clients, args, database_url=database_url, org=org, token=engineer)
-        )
+        try:
+            return asyncio.run(
+                _escalations(
+                    setup, clients, args, database_url=database_url, org=org, token=engineer
+                )
+            )
+        except Exception:
+            for proc in replicas:  # the logs go with the temporary directory
+                print(f"--- {proc.name} log (tail)\n{proc.log_text()[-4000:]}", file=sys.stderr)
+            raise
 
 
 async def _escalations(

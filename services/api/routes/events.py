@@ -91,7 +91,7 @@ def event_stream_response(request: Request, principal: Principal) -> EventStream
         replay_batch_bytes=settings.event_replay_batch_bytes,
     )
     return EventStreamResponse(
-        stream.frames(last_event_id), send_timeout=settings.sse_send_timeout_seconds
+        stream.frames(last_event_id), watchdog=request.app.state.hub.send_watchdog
     )
 
 

@@ -11,7 +11,8 @@ database, so events published while the subscription was down are not lost.
 The hub also keeps the streams alive and ends them on shutdown, for all of them
 at once: every ``ping_seconds`` it offers each inbox a ``PING`` (the stream writes
 an SSE comment), and when the server begins to exit it offers each a ``STOP``. One
-timer and one watcher per process, instead of two tasks per stream.
+timer and one watcher per process, instead of two tasks per stream; likewise its
+``send_watchdog`` ends the streams whose client stopped reading.
 
 The same subscription hears stream-session revocations: a revoked session's
 streams on this process end at once, and so does a stream whose token expires
@@ -33,6 +34,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 from sse_starlette.sse import AppStatus
 
+from services.api.streaming.response import SendWatchdog
 from shared import keys
 
 log = logging.getLogger(__name__)
@@ -120,11 +122,14 @@ class EventHub:
         queue_size: int,
         replay_concurrency: int = 4,
         ping_seconds: float = 15.0,
+        send_timeout_seconds: float = 30.0,
     ) -> None:
         """``connect`` makes the subscription's client (a new one after each loss)."""
         self._connect = connect
         self._queue_size = queue_size
         self._ping_seconds = ping_seconds
+        #: Ends this process's streams whose client stopped reading.
+        self.send_watchdog = SendWatchdog(send_timeout_seconds)
         #: Shared by this process's streams: how many replay pages are read at once.
         self.replay_limiter = anyio.CapacityLimiter(replay_concurrency)
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
@@ -135,6 +140,7 @@ class EventHub:
         self._helpers: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
+        self.send_watchdog.start()
         self._task = asyncio.create_task(self._run(), name="event-hub")
         self._helpers = [
             asyncio.create_task(self._ping_streams(), name="hub-ping"),
@@ -164,6 +170,7 @@ class EventHub:
         in ten right after start), leaving one ``cancel()`` unanswered forever: repeat it."""
         if self._task is None:
             return
+        self.send_watchdog.stop()
         for helper in self._helpers:
             helper.cancel()
         while not self._task.done():
