@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 RESYNC: Final = "resync"
 STOP: Final = "stop"  # the server is shutting down: end the stream cleanly
 PING: Final = "ping"  # write a keep-alive comment
+OPEN_READ_CONCURRENCY = 4
 #: How often the hub looks whether the server has begun to exit.
 SHUTDOWN_POLL_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 5.0
@@ -132,6 +133,10 @@ class EventHub:
         self.send_watchdog = SendWatchdog(send_timeout_seconds)
         #: Shared by this process's streams: how many replay pages are read at once.
         self.replay_limiter = anyio.CapacityLimiter(replay_concurrency)
+        #: How many opening streams read their org's latest ``seq`` at once: a
+        #: burst of thousands of connects takes a few pooled connections, not
+        #: anyio's 40 threads' worth of them (PostgreSQL's max_connections is shared).
+        self.open_limiter = anyio.CapacityLimiter(OPEN_READ_CONCURRENCY)
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._sessions: dict[str, set[Subscriber]] = defaultdict(set)
         #: session id → loop time until which a stream subscribing with it is ended at once

@@ -11,7 +11,8 @@ Replay reads the database in pages of at most ``replay_batch_bytes`` of event
 JSON (every event carries its whole handoff, transcript included), spliced into
 frames without decoding, and at most ``EventHub.replay_limiter``'s number of
 pages are read at once per process: a burst of reconnects costs a few MiB, not
-a copy of the event log per client.
+a copy of the event log per client. Opening reads (the org's latest ``seq``)
+are bounded the same way, by ``EventHub.open_limiter``.
 
 The stream ends with a ``session_expired`` event when its token expires or its
 cookie session is revoked (the hub ends the subscriber), and without one when the
@@ -124,7 +125,9 @@ class OrgEventStream:
         return encode_frame(self.last_seq, SESSION_EXPIRED, data)
 
     async def _opening(self, last_event_id: int | None) -> AsyncIterator[bytes]:
-        latest = await self._db(partial(latest_seq, org_id=self._org_id))
+        latest = await self._db(
+            partial(latest_seq, org_id=self._org_id), limiter=self._hub.open_limiter
+        )
         if last_event_id is not None and self._replayable(last_event_id, latest):
             self.last_seq = last_event_id
             async for frame in self._catch_up():
@@ -173,9 +176,7 @@ class OrgEventStream:
             if not page.more:
                 return
 
-    async def _db(
-        self, query: Callable[..., T], *, limiter: anyio.CapacityLimiter | None = None
-    ) -> T:
+    async def _db(self, query: Callable[..., T], *, limiter: anyio.CapacityLimiter) -> T:
         def run() -> T:
             with session_scope(self._engine) as session:
                 return query(session)
