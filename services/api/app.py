@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             partial(async_redis_for, settings),
             queue_size=settings.sse_queue_size,
             replay_concurrency=settings.event_replay_concurrency,
+            ping_seconds=settings.sse_ping_seconds,
+            send_timeout_seconds=settings.sse_send_timeout_seconds,
         )
         hub.start()
         try:

@@ -14,13 +14,13 @@ from datetime import timedelta
 from functools import partial
 
 from fastapi import APIRouter, Request, Response
-from sse_starlette import EventSourceResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from services.api.deps import PrincipalDep, RedisDep, SettingsDep
 from services.api.errors import errors
 from services.api.streaming.admission import admitted_stream
+from services.api.streaming.response import EventStreamResponse
 from services.api.streaming.stream import OrgEventStream, StreamAccess
 from shared import stream_sessions
 from shared.auth import STREAM_AUDIENCE, Principal, decode_token, issue_stream_token
@@ -31,7 +31,6 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 STREAM_COOKIE = "escalations_stream"
 STREAM_PATH = "/api/v1/events"
-SHUTDOWN_GRACE_SECONDS = 2.0  # for streams to end cleanly before they are cancelled
 EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() accepts "²"
 
 
@@ -75,7 +74,7 @@ class StreamEndpoint:
             await response(scope, receive, send)
 
 
-def event_stream_response(request: Request, principal: Principal) -> EventSourceResponse:
+def event_stream_response(request: Request, principal: Principal) -> EventStreamResponse:
     settings: Settings = request.app.state.settings
     last_event_id = parse_last_event_id(
         request.headers.get("last-event-id"), request.query_params.get("last_event_id")
@@ -91,14 +90,8 @@ def event_stream_response(request: Request, principal: Principal) -> EventSource
         replay_limit=settings.event_replay_limit,
         replay_batch_bytes=settings.event_replay_batch_bytes,
     )
-    return EventSourceResponse(
-        stream.frames(last_event_id),
-        ping=settings.sse_ping_seconds,
-        send_timeout=settings.sse_send_timeout_seconds,
-        sep="\n",
-        headers={"Cache-Control": "no-store"},
-        shutdown_event=request.app.state.hub.shutdown,
-        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+    return EventStreamResponse(
+        stream.frames(last_event_id), watchdog=request.app.state.hub.send_watchdog
     )
 
 

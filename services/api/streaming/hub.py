@@ -8,6 +8,12 @@ disconnected instead of growing memory. After every (re)subscription the hub
 sends each stream a ``RESYNC`` marker, and the stream catches up from the
 database, so events published while the subscription was down are not lost.
 
+The hub also keeps the streams alive and ends them on shutdown, for all of them
+at once: every ``ping_seconds`` it offers each inbox a ``PING`` (the stream writes
+an SSE comment), and when the server begins to exit it offers each a ``STOP``. One
+timer and one watcher per process, instead of two tasks per stream; likewise its
+``send_watchdog`` ends the streams whose client stopped reading.
+
 The same subscription hears stream-session revocations: a revoked session's
 streams on this process end at once, and so does a stream whose token expires
 (a timer per stream). After a re-subscription the hub asks Redis whether any of
@@ -17,6 +23,7 @@ its sessions was revoked while it was not listening.
 import asyncio
 import json
 import logging
+import signal
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -25,13 +32,19 @@ from typing import Final, Literal
 import anyio
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
+from sse_starlette.sse import AppStatus
 
+from services.api.streaming.response import SendWatchdog
 from shared import keys
 
 log = logging.getLogger(__name__)
 
 RESYNC: Final = "resync"
 STOP: Final = "stop"  # the server is shutting down: end the stream cleanly
+PING: Final = "ping"  # write a keep-alive comment
+OPEN_READ_CONCURRENCY = 4
+#: How often the hub looks whether the server has begun to exit.
+SHUTDOWN_POLL_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 5.0
 #: How long ``stop`` waits on one cancellation before repeating it.
 STOP_RETRY_SECONDS = 0.1
@@ -104,31 +117,57 @@ class Subscriber:
 
 class EventHub:
     def __init__(
-        self, connect: Callable[[], AsyncRedis], *, queue_size: int, replay_concurrency: int = 4
+        self,
+        connect: Callable[[], AsyncRedis],
+        *,
+        queue_size: int,
+        replay_concurrency: int = 4,
+        ping_seconds: float = 15.0,
+        send_timeout_seconds: float = 30.0,
     ) -> None:
         """``connect`` makes the subscription's client (a new one after each loss)."""
         self._connect = connect
         self._queue_size = queue_size
+        self._ping_seconds = ping_seconds
+        #: Ends this process's streams whose client stopped reading.
+        self.send_watchdog = SendWatchdog(send_timeout_seconds)
         #: Shared by this process's streams: how many replay pages are read at once.
         self.replay_limiter = anyio.CapacityLimiter(replay_concurrency)
+        #: How many opening streams read their org's latest ``seq`` at once: a
+        #: burst of thousands of connects takes a few pooled connections, not
+        #: anyio's 40 threads' worth of them (PostgreSQL's max_connections is shared).
+        self.open_limiter = anyio.CapacityLimiter(OPEN_READ_CONCURRENCY)
         self._subscribers: dict[str, set[Subscriber]] = defaultdict(set)
         self._sessions: dict[str, set[Subscriber]] = defaultdict(set)
         #: session id → loop time until which a stream subscribing with it is ended at once
         self._recently_revoked: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._helpers: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        #: Set by sse-starlette (every stream shares it) when the server begins to
-        #: shut down; the hub then ends each stream, so each sends its last chunk.
-        self.shutdown = anyio.Event()
+        self.send_watchdog.start()
         self._task = asyncio.create_task(self._run(), name="event-hub")
-        self._stopper = asyncio.create_task(self._stop_streams_on_shutdown(), name="hub-stop")
+        self._helpers = [
+            asyncio.create_task(self._ping_streams(), name="hub-ping"),
+            asyncio.create_task(self._stop_streams_on_shutdown(), name="hub-stop"),
+        ]
 
-    async def _stop_streams_on_shutdown(self) -> None:
-        await self.shutdown.wait()
+    def _offer_all(self, item: str) -> None:
         for subscribers in list(self._subscribers.values()):
             for subscriber in list(subscribers):
-                subscriber.offer(STOP)
+                subscriber.offer(item)
+
+    async def _ping_streams(self) -> None:
+        while True:
+            await asyncio.sleep(self._ping_seconds)
+            self._offer_all(PING)
+
+    async def _stop_streams_on_shutdown(self) -> None:
+        """uvicorn waits for open responses before the app's shutdown runs, so
+        the streams must notice the exit signal themselves."""
+        while not server_exiting():
+            await asyncio.sleep(SHUTDOWN_POLL_SECONDS)
+        self._offer_all(STOP)
 
     async def stop(self) -> None:
         """Cancel the subscription task and wait for it. redis-py's async pub/sub can
@@ -136,7 +175,9 @@ class EventHub:
         in ten right after start), leaving one ``cancel()`` unanswered forever: repeat it."""
         if self._task is None:
             return
-        self._stopper.cancel()
+        self.send_watchdog.stop()
+        for helper in self._helpers:
+            helper.cancel()
         while not self._task.done():
             self._task.cancel()
             await asyncio.wait({self._task}, timeout=STOP_RETRY_SECONDS)
@@ -208,9 +249,7 @@ class EventHub:
             self.revoked(message["data"].decode(errors="replace"))
 
     def _on_subscribed(self) -> None:
-        for subscribers in list(self._subscribers.values()):
-            for subscriber in list(subscribers):
-                subscriber.offer(RESYNC)
+        self._offer_all(RESYNC)
 
     async def _recheck_revocations(self, client: AsyncRedis) -> None:
         """Revocations published while this process was not subscribed."""
@@ -235,6 +274,14 @@ class EventHub:
         frame = (seq, encode_frame(seq, event_type, data))
         for subscriber in list(subscribers):
             subscriber.offer(frame)
+
+
+def server_exiting() -> bool:
+    """Whether uvicorn has begun to exit: sse-starlette's ``AppStatus`` (it wraps
+    ``Server.handle_exit`` when imported), or the ``should_exit`` of the server
+    whose bound method handles SIGTERM (when the wrap came too late)."""
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return AppStatus.should_exit or getattr(server, "should_exit", False) is True
 
 
 def _discard(index: dict[str, set[Subscriber]], key: str, subscriber: Subscriber) -> None:

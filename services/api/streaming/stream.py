@@ -11,7 +11,8 @@ Replay reads the database in pages of at most ``replay_batch_bytes`` of event
 JSON (every event carries its whole handoff, transcript included), spliced into
 frames without decoding, and at most ``EventHub.replay_limiter``'s number of
 pages are read at once per process: a burst of reconnects costs a few MiB, not
-a copy of the event log per client.
+a copy of the event log per client. Opening reads (the org's latest ``seq``)
+are bounded the same way, by ``EventHub.open_limiter``.
 
 The stream ends with a ``session_expired`` event when its token expires or its
 cookie session is revoked (the hub ends the subscriber), and without one when the
@@ -20,7 +21,7 @@ client is too slow or the server shuts down.
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -28,7 +29,7 @@ from typing import TypeVar
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from services.api.streaming.hub import STOP, EventHub, Subscriber, encode_frame
+from services.api.streaming.hub import PING, STOP, EventHub, Subscriber, encode_frame
 from shared.db import session_scope
 from shared.events import latest_seq, replay_page
 from shared.metrics import EVENTS_DELIVERED, OPEN_STREAMS, STREAM_DISCONNECTS
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 CATCH_UP_MAX_EVENTS = 500
 CATCH_UP_FIRST_PROBE = 64
 SESSION_EXPIRED = "session_expired"
+PING_FRAME = b": ping\n\n"  # an SSE comment: clients ignore it, proxies see traffic
 T = TypeVar("T")
 
 
@@ -80,7 +82,7 @@ class OrgEventStream:
     def _org_id(self) -> str:
         return self._access.org_id
 
-    async def frames(self, last_event_id: int | None) -> AsyncIterator[bytes]:
+    async def frames(self, last_event_id: int | None) -> AsyncGenerator[bytes, None]:
         """Yields encoded SSE messages until the client goes away (the caller
         closes the generator), falls too far behind, or its session ends."""
         subscriber = self._hub.subscribe(
@@ -102,6 +104,9 @@ class OrgEventStream:
                 if item == STOP:
                     STREAM_DISCONNECTS.labels("shutdown").inc()
                     return
+                if item == PING:
+                    yield PING_FRAME
+                    continue
                 if isinstance(item, tuple) and item[0] == self.last_seq + 1:  # next in line
                     self.last_seq = item[0]
                     EVENTS_DELIVERED.inc()
@@ -120,7 +125,9 @@ class OrgEventStream:
         return encode_frame(self.last_seq, SESSION_EXPIRED, data)
 
     async def _opening(self, last_event_id: int | None) -> AsyncIterator[bytes]:
-        latest = await self._db(partial(latest_seq, org_id=self._org_id))
+        latest = await self._db(
+            partial(latest_seq, org_id=self._org_id), limiter=self._hub.open_limiter
+        )
         if last_event_id is not None and self._replayable(last_event_id, latest):
             self.last_seq = last_event_id
             async for frame in self._catch_up():
@@ -169,9 +176,7 @@ class OrgEventStream:
             if not page.more:
                 return
 
-    async def _db(
-        self, query: Callable[..., T], *, limiter: anyio.CapacityLimiter | None = None
-    ) -> T:
+    async def _db(self, query: Callable[..., T], *, limiter: anyio.CapacityLimiter) -> T:
         def run() -> T:
             with session_scope(self._engine) as session:
                 return query(session)
