@@ -279,17 +279,24 @@ class EventRelay:
 
     def notify(self, orgs: Iterable[str] = (), published_ids: Iterable[int] = ()) -> None:
         """Relay ``orgs`` from the log and mark ``published_ids``, soon."""
+        self._keep(orgs, published_ids)
+        self._wake.set()
+
+    def _keep(self, orgs: Iterable[str], published_ids: Iterable[int] = ()) -> None:
+        """Keep work for the thread's next pass, without waking it."""
         with self._woken_lock:
             self._woken.update(orgs)
             self._published_ids.extend(published_ids)
-        self._wake.set()
 
     def _run(self) -> None:
         backoff, retry_soon = 0.0, False
         next_sweep = time.monotonic() + POLL_INTERVAL_SECONDS
         while True:
-            wait = LOCK_RETRY_SECONDS if retry_soon else next_sweep - time.monotonic()
-            self._wake.wait(backoff or max(wait, 0.0))
+            if backoff:  # commits during an outage do not cut it short
+                self._stopped.wait(backoff)
+            else:
+                wait = LOCK_RETRY_SECONDS if retry_soon else next_sweep - time.monotonic()
+                self._wake.wait(max(wait, 0.0))
             self._wake.clear()
             stopping = self._stopped.is_set()
             try:
@@ -318,11 +325,10 @@ class EventRelay:
                 if self.relay_org(org_id) is None:
                     busy.add(org_id)
         except BaseException:
-            self.notify(orgs, published_ids)  # marking twice is harmless
+            self._keep(orgs, published_ids)  # marking twice is harmless
             raise
         finally:
-            if busy:
-                self.notify(busy)
+            self._keep(busy)  # retried after LOCK_RETRY_SECONDS
         return bool(busy)
 
     def _publish_committed(self, committed: list[Committed]) -> tuple[set[str], list[int]]:
