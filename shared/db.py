@@ -17,9 +17,10 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 #: (and close again). The API does a request's database work in one threadpool hop, so
 #: a request holds a connection only while it talks to the database; more requests in
 #: flight than this wait for one (``pool_timeout``) instead of opening and closing a
-#: connection each. 20 per process leaves PostgreSQL's default 100 room for several
-#: replicas and workers (a 200-claim storm over two replicas at 40 each ran out).
-POOL_SIZE = 20
+#: connection each. 10 per process leaves PostgreSQL's default 100 room for several
+#: replicas, workers and test runs (a 200-claim storm over two replicas at 40 each, and
+#: at 20 each beside other test suites on the same server, ran it out of connections).
+POOL_SIZE = 10
 POOL_OVERFLOW = 0
 
 

@@ -143,7 +143,11 @@ async def claim_storm(claimers: Sequence[Claimer], *, handoff_id: str) -> Storm:
     """Every claimer claims ``handoff_id`` at once; returns all answers.
 
     Transport errors propagate: a storm either answers every claim or fails.
+    Every claimer's connection is used just before (untimed): uvicorn closes a
+    keep-alive connection idle for 5 s, and a claim sent on one it is closing
+    fails with "Server disconnected" (a slow storm or create leaves them idle).
     """
+    await _refresh_connections(claimers)
     start = asyncio.Event()
     tasks = [asyncio.create_task(_claim(claimer, handoff_id, start)) for claimer in claimers]
     await asyncio.sleep(0)  # one loop turn: every task is now waiting on the signal
@@ -157,6 +161,11 @@ async def claim_storm(claimers: Sequence[Claimer], *, handoff_id: str) -> Storm:
         for claimer, (response, sent, answered) in zip(claimers, results, strict=True)
     ]
     return Storm(handoff_id, answers, max(answer.answered_s for answer in answers))
+
+
+async def _refresh_connections(claimers: Sequence[Claimer]) -> None:
+    for response in await asyncio.gather(*(c.client.get("/healthz") for c in claimers)):
+        response.raise_for_status()
 
 
 async def _claim(
