@@ -156,7 +156,7 @@ def _after_commit(session: OrmSession) -> None:
             committed.append(
                 Committed(written.org_id, written.seq, written.id or 0, event_json(written))
             )
-    outbox.committed(committed, expired)
+    outbox.committed(committed, expired, deliveries=deliveries)
 
 
 def _after_rollback(session: OrmSession, _previous: Any) -> None:
@@ -188,13 +188,17 @@ class Outbox:
         self.dispatcher.stop()
         self.relay.stop()
 
-    def committed(self, events: list[Committed], orgs: Iterable[str] = ()) -> None:
+    def committed(
+        self, events: list[Committed], orgs: Iterable[str] = (), *, deliveries: bool = False
+    ) -> None:
         """Called in the committing thread after a commit that wrote ``events``
-        (and events of ``orgs`` to read from the log; maybe neither: a delivery
-        alone). Never raises."""
-        self.relay.publish_now(events)
-        self.relay.notify(orgs)
-        self.dispatcher.notify()
+        (and events of ``orgs`` to read from the log), or ``deliveries`` due now,
+        or both. Never raises."""
+        if events or orgs:
+            self.relay.publish_now(events)
+            self.relay.notify(orgs)
+        if deliveries:
+            self.dispatcher.notify()
 
 
 # --- relaying ----------------------------------------------------------------------

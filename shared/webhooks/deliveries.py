@@ -35,8 +35,9 @@ from shared.webhooks.models import (
 )
 
 PENDING = DeliveryStatus.pending.value
-#: ``session.info`` flag: the transaction wrote a due delivery without an event,
-#: so the commit wakes this process's dispatcher (``shared.outbox``).
+#: ``session.info`` flag: the transaction wrote a due delivery, so the commit wakes
+#: this process's dispatcher (``shared.outbox``); a commit without one does not
+#: (most events have no subscriber, and the dispatcher's poll catches retries).
 DELIVERIES_WRITTEN = "outbox_deliveries_written"
 MAX_ERROR_LENGTH = 512
 
@@ -91,7 +92,8 @@ def create_deliveries(
         "created_at",
         "updated_at",
     ]
-    session.execute(insert(deliveries).from_select(columns, source))
+    if rows_changed(session.execute(insert(deliveries).from_select(columns, source))):
+        session.info[DELIVERIES_WRITTEN] = True
 
 
 def _new_id(connection: Connection) -> ColumnElement[Any]:
