@@ -253,12 +253,14 @@ class Problems:
         return self.outage and httpx.URL(url).path == "/api/v1/events"
 
     @staticmethod
-    def _closed_stream(request: Any) -> bool:
+    def _aborted_by_navigation(request: Any) -> bool:
         """The console closes its own stream on reload, navigation and sign-out
-        (``EventSource.close()`` on ``pagehide``); Chromium reports that as an
-        aborted request. Any other failure of the stream still counts."""
+        (``EventSource.close()`` on ``pagehide``), and a navigation cancels the
+        browser's own favicon fetch if it is still in flight; Chromium reports
+        both as aborted requests. Any other failure of either still counts."""
         path = httpx.URL(request.url).path
-        return path == "/api/v1/events" and request.failure == "net::ERR_ABORTED"
+        ours = path in ("/api/v1/events", "/console/favicon.svg")
+        return ours and request.failure == "net::ERR_ABORTED"
 
     def _allowed(self, status: int, url: str) -> bool:
         path = httpx.URL(url).path
@@ -289,7 +291,7 @@ class Problems:
         self.unexpected.append(f"page error: {error}")
 
     def on_request_failed(self, request: Any) -> None:
-        if self._outage_noise(request.url) or self._closed_stream(request):
+        if self._outage_noise(request.url) or self._aborted_by_navigation(request):
             return
         self.unexpected.append(f"request failed: {request.method} {request.url} {request.failure}")
 
