@@ -134,18 +134,7 @@ def replay_events(
 ) -> list[ReplayEvent]:
     """The org's events with ``after_seq < seq <= through_seq``, oldest first."""
     statement = (
-        sa_select(
-            col(Event.seq),
-            col(Event.type),
-            col(Event.handoff_id),
-            col(Event.org_id),
-            col(Event.at),
-            col(Event.actor_id),
-            col(Event.actor_name),
-            col(Event.request_id),
-            col(Event.data),
-            cast(col(Event.handoff), Text).label("handoff_json"),
-        )
+        sa_select(col(Event.seq), *wire_columns())
         .where(
             col(Event.org_id) == org_id, col(Event.seq) > after_seq, col(Event.seq) <= through_seq
         )
@@ -155,6 +144,22 @@ def replay_events(
         ReplayEvent(row.seq, row.type, row_json(row))
         for row in session.connection().execute(statement)
     ]
+
+
+def wire_columns() -> tuple[Any, ...]:
+    """The columns :func:`row_json` needs besides ``seq``; the stored handoff
+    JSON is read as text and spliced in, never decoded."""
+    return (
+        col(Event.type),
+        col(Event.handoff_id),
+        col(Event.org_id),
+        col(Event.at),
+        col(Event.actor_id),
+        col(Event.actor_name),
+        col(Event.request_id),
+        col(Event.data),
+        cast(col(Event.handoff), Text).label("handoff_json"),
+    )
 
 
 def row_json(row: Any) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import Engine, Text, cast, inspect, update
+from sqlalchemy import Engine, inspect, update
 from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,7 +43,7 @@ from sqlmodel import Session, col
 from shared import keys
 from shared.auth import Principal
 from shared.db import dialect_insert, session_scope
-from shared.events import event_json, row_json
+from shared.events import event_json, row_json, wire_columns
 from shared.handoff_views import handoff_public
 from shared.metrics import EVENTS_PUBLISHED
 from shared.models import Event, EventType, Handoff, OrgEventCounter
@@ -417,19 +417,7 @@ def _unpublished(org_id: str) -> Any:
     """The org's oldest unpublished events, by ``seq`` (index ``ix_events_unpublished``).
     The stored handoff JSON is read as text and spliced in, never decoded."""
     return (
-        sa_select(
-            col(Event.id),
-            col(Event.seq),
-            col(Event.type),
-            col(Event.handoff_id),
-            col(Event.org_id),
-            col(Event.at),
-            col(Event.actor_id),
-            col(Event.actor_name),
-            col(Event.request_id),
-            col(Event.data),
-            cast(col(Event.handoff), Text).label("handoff_json"),
-        )
+        sa_select(col(Event.id), col(Event.seq), *wire_columns())
         .where(col(Event.org_id) == org_id, col(Event.published_at).is_(None))
         .order_by(col(Event.seq))
         .limit(BATCH_SIZE)
