@@ -351,10 +351,15 @@ class EventRelay:
         return refused, published_ids
 
     def _publish(self, org_id: str, events: list[Any], *, from_log: bool) -> int:
+        """How many of ``events`` this call put on the wire (-1: refused)."""
         args: list[Any] = [keys.EVENTS_CHANNEL, LAST_SEQ_TTL_SECONDS, int(from_log)]
         for item in events:
             args += [item.seq, item.json]
-        return int(self._publish_in_order(keys=[keys.relay_last_seq(org_id)], args=args))
+        published = int(self._publish_in_order(keys=[keys.relay_last_seq(org_id)], args=args))
+        # Counted here, not when marked: a log batch may hold events another
+        # process already put on the wire, and the script skips those.
+        EVENTS_PUBLISHED.inc(max(published, 0))
+        return published
 
     def _mark_published(self, ids: list[int]) -> None:
         if not ids:
@@ -364,7 +369,6 @@ class EventRelay:
                 update(Event).where(col(Event.id).in_(ids)).values(published_at=utcnow())
             )
             session.commit()
-        EVENTS_PUBLISHED.inc(len(ids))
 
     def relay_pending(self) -> int:
         """Relay from the log every org with unpublished events whose lock is

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from redis import Redis
 from redis.client import PubSub
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import col
 
 from shared import keys, outbox
@@ -121,6 +122,25 @@ def test_relays_in_parallel_split_the_orgs_and_publish_each_event_once(
     assert seqs_by_org(events) == {org: list(range(1, 31)) for org in orgs}
     assert unpublished(engine) == 0
     assert subscriber.get_message(timeout=0.2) is None  # nothing twice
+
+
+def test_events_published_counts_what_went_on_the_wire_not_what_was_marked(
+    engine: Engine, redis: Redis, subscriber: PubSub
+) -> None:
+    for n in range(3):
+        create_in(engine, "acme", f"stuck {n}")
+    published = REGISTRY.get_sample_value("escalations_events_published_total") or 0.0
+    assert EventRelay(engine=engine, redis=redis).relay_pending() == 3
+    assert len(receive(subscriber, 3)) == 3
+    # As if a process published them and died before marking: the next relay
+    # reads them from the log again, and the script keeps them off the wire.
+    with session_scope(engine) as session:
+        session.execute(update(Event).values(published_at=None))
+        session.commit()
+    assert EventRelay(engine=engine, redis=redis).relay_pending() == 3
+    assert unpublished(engine) == 0
+    assert subscriber.get_message(timeout=0.2) is None
+    assert REGISTRY.get_sample_value("escalations_events_published_total") == published + 3
 
 
 def test_an_org_locked_by_another_relay_is_relayed_when_it_is_released(
