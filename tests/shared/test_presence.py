@@ -163,6 +163,24 @@ def test_a_refresh_records_people_again_after_redis_lost_its_keys(
     assert listed(presence)["u:42"].streams == 1
 
 
+def test_a_refresh_keeps_exactly_the_open_streams_of_each_person(
+    redis, presence, registry, clock
+) -> None:
+    """Several streams per person and per key, some closed in one sync: the
+    refresh writes each sorted set in one command, member for member."""
+    dana = [open_stream(registry, DANA) for _ in range(5)]
+    alex = [open_stream(registry, ALEX) for _ in range(3)]
+    engineer = [open_stream(registry, None) for _ in range(4)]
+    for slot in (dana[0], dana[3], alex[1], engineer[2]):
+        registry.release(slot)
+    clock.advance(20)
+    registry._sync(refresh=True)  # the removals and the refresh in one pipeline
+    clock.advance(SLOT_TTL_SECONDS - 20 + 0.5)  # only what this refresh wrote still counts
+    people = listed(presence)
+    assert {person_id: p.streams for person_id, p in people.items()} == {"u:42": 3, "u-7": 2}
+    assert registry.count(org_id="acme", user_id="engineer-1") == 3
+
+
 def test_another_orgs_people_never_appear(presence, registry, clock) -> None:
     open_stream(registry, DANA, org_id="globex")
     presence.heartbeat(org_id="globex", person=ALEX)
