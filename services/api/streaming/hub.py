@@ -9,10 +9,13 @@ sends each stream a ``RESYNC`` marker, and the stream catches up from the
 database, so events published while the subscription was down are not lost.
 
 The hub also keeps the streams alive and ends them on shutdown, for all of them
-at once: every ``ping_seconds`` it offers each inbox a ``PING`` (the stream writes
-an SSE comment), and when the server begins to exit it offers each a ``STOP``. One
-timer and one watcher per process, instead of two tasks per stream; likewise its
-``send_watchdog`` ends the streams whose client stopped reading.
+at once: every ``ping_seconds`` it offers a ``PING`` (the stream writes an SSE
+comment) to each inbox offered no event since the previous round, and when the
+server begins to exit it offers each a ``STOP``. (A busy stream needs no
+keep-alive, and pinging thousands of streams costs as much as an event; at most
+``2 * ping_seconds`` pass without a write.) One timer and one watcher per
+process, instead of two tasks per stream; likewise its ``send_watchdog`` ends
+the streams whose client stopped reading.
 
 The same subscription hears stream-session revocations: a revoked session's
 streams on this process end at once, and so does a stream whose token expires
@@ -70,7 +73,10 @@ class Subscriber:
     streams, its ~2 KiB per stream is worth saving.) ``ended`` says why the
     stream's session is over; once set, the reader gets nothing else."""
 
-    __slots__ = ("org_id", "session_id", "size", "items", "overflowed", "ended", "timer", "_waiter")
+    __slots__ = (
+        "org_id", "session_id", "size", "items", "overflowed", "ended", "timer", "offered_at",
+        "_waiter",
+    )  # fmt: skip
 
     def __init__(self, org_id: str, size: int, session_id: str | None = None) -> None:
         self.org_id = org_id
@@ -80,6 +86,7 @@ class Subscriber:
         self.overflowed = False
         self.ended: EndReason | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.offered_at = 0.0  # loop time of the last event offered
         self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, item: Frame | str) -> None:
@@ -152,15 +159,19 @@ class EventHub:
             asyncio.create_task(self._stop_streams_on_shutdown(), name="hub-stop"),
         ]
 
-    def _offer_all(self, item: str) -> None:
+    def _offer_all(self, item: str, *, quiet_since: float | None = None) -> None:
+        """``item`` to every inbox (with ``quiet_since``: those offered no event since)."""
         for subscribers in list(self._subscribers.values()):
             for subscriber in list(subscribers):
-                subscriber.offer(item)
+                if quiet_since is None or subscriber.offered_at <= quiet_since:
+                    subscriber.offer(item)
 
     async def _ping_streams(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            last_round = loop.time()
             await asyncio.sleep(self._ping_seconds)
-            self._offer_all(PING)
+            self._offer_all(PING, quiet_since=last_round)
 
     async def _stop_streams_on_shutdown(self) -> None:
         """uvicorn waits for open responses before the app's shutdown runs, so
@@ -272,8 +283,10 @@ class EventHub:
         if not subscribers:
             return
         frame = (seq, encode_frame(seq, event_type, data))
+        now = asyncio.get_running_loop().time()
         for subscriber in list(subscribers):
             subscriber.offer(frame)
+            subscriber.offered_at = now
 
 
 def server_exiting() -> bool:
