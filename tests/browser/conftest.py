@@ -246,11 +246,17 @@ class Problems:
 
     def expect_stream_outage(self) -> None:
         """The API is being stopped on purpose: the event stream's failed reconnects
-        (refused connections, logged by Chromium) are expected."""
+        (refused connections, logged by Chromium) are expected, and so is a refused
+        connection of any other API call the console makes meanwhile (its presence
+        poll runs every 15 s and on focus, whenever that falls)."""
         self.outage = True
 
-    def _outage_noise(self, url: str) -> bool:
-        return self.outage and httpx.URL(url).path == "/api/v1/events"
+    def _outage_noise(self, url: str, failure: str = "") -> bool:
+        if not self.outage:
+            return False
+        path = httpx.URL(url).path
+        refused = path.startswith("/api/v1/") and "ERR_CONNECTION_REFUSED" in failure
+        return path == "/api/v1/events" or refused
 
     @staticmethod
     def _aborted_by_navigation(request: Any) -> bool:
@@ -283,7 +289,9 @@ class Problems:
         url = (message.location or {}).get("url", "")
         if failed and self._allowed(int(failed.group(1)), url):
             return
-        if self._outage_noise(url) or (self.outage and "api/v1/events" in message.text):
+        if self._outage_noise(url, message.text) or (
+            self.outage and "api/v1/events" in message.text
+        ):
             return
         self.unexpected.append(f"console error: {message.text} ({url})")
 
@@ -291,7 +299,8 @@ class Problems:
         self.unexpected.append(f"page error: {error}")
 
     def on_request_failed(self, request: Any) -> None:
-        if self._outage_noise(request.url) or self._aborted_by_navigation(request):
+        failure = request.failure or ""
+        if self._outage_noise(request.url, failure) or self._aborted_by_navigation(request):
             return
         self.unexpected.append(f"request failed: {request.method} {request.url} {request.failure}")
 

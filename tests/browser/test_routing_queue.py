@@ -113,3 +113,24 @@ def test_for_me_shows_what_reaches_me_and_the_level_change_arrives_live(
     show(ana, "All")  # remembered per user, across reloads
     ana.reload()
     expect(ana.get_by_role("radio", name="All")).to_have_attribute("aria-checked", "true")
+
+
+def test_a_team_with_no_members_reaches_every_senior_live(org: Org, console: OpenConsole) -> None:
+    """The rule ``GET /handoffs?for=me`` uses, applied to a handoff that arrives on
+    the stream: a team nobody is in reaches nobody, so it counts as all seniors'."""
+    org.token("admin", "a-1", "Alex Admin")
+    empty = org.call("a-1", "POST", "teams", json={"name": "Storage", "members": []})
+    assert empty.status_code == 201, empty.text
+    levels = [{"after_seconds": 3600, "target": "team", "team_id": empty.json()["id"],
+               "mode": "broadcast"}]  # fmt: skip
+    policy = org.call("a-1", "PUT", "escalation-policy", json={"levels": levels, "repeat": 0})
+    assert policy.status_code == 200, policy.text
+    ben = console(org.token("senior", "s-ben", "Ben Senior"))
+    expect(ben.get_by_role("radio", name="For me")).to_have_attribute("aria-checked", "true")
+    org.token("engineer", "j-1", "Jo Junior")
+
+    handoff = org.create("j-1", "sess-disk", snapshot={"problem_domain": "storage"})
+    arrived = card(ben, handoff["id"])  # live, no reload: what the server would list
+    expect(arrived.locator(".target")).to_have_text("Storage")
+    listed = org.call("s-ben", "GET", "handoffs?status=pending&for=me").json()["items"]
+    assert [item["id"] for item in listed] == [handoff["id"]]

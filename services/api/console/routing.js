@@ -18,13 +18,18 @@ export function targetName(target) {
   return target.team_name || "A team";
 }
 
-/** True when the handoff's current level targets the user ``me`` (GET /me): a member
- * of its team, or anyone when it targets all seniors. What ``GET /handoffs?for=me``
- * answers, decided here for a handoff that arrives on the stream. */
+/** True when the handoff's current level targets the user ``me`` (GET /me, with
+ * ``staffedTeams``: the ids of the org's teams that have members, from GET /teams):
+ * a team they are in; for a senior or an admin also all seniors, and a team with
+ * no members (it reaches nobody, so it counts as all seniors'). What ``GET
+ * /handoffs?for=me`` answers, decided here for a handoff that arrives on the stream. */
 export function isForMe(handoff, me) {
+  if (!me) return false;
   const target = handoff.escalation_target;
-  if (!target || target.target === "all_seniors" || !target.team_id) return true;
-  return Boolean(me && me.teams.some((team) => team.id === target.team_id));
+  const teamId = target && target.target !== "all_seniors" ? target.team_id : null;
+  if (teamId && me.teams.some((team) => team.id === teamId)) return true;
+  if (me.role !== "senior" && me.role !== "admin") return false;
+  return !teamId || Boolean(me.staffedTeams && !me.staffedTeams.has(teamId));
 }
 
 /** Level, target and assignee as badges (queue cards, the junior's list). */

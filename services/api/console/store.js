@@ -98,9 +98,10 @@ export class QueueModel extends EventTarget {
 
 /**
  * The waiting handoffs whose current level targets this user: fetched with
- * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams), then kept
- * current from the stream by the same rule (routing.js ``isForMe``), so a level
- * change that reaches this user shows without a refetch.
+ * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams and ``GET /teams``
+ * for which teams have members), then kept current from the stream by the same
+ * rule (routing.js ``isForMe``), so a level change that reaches this user shows
+ * without a refetch. Teams changed since are seen at the next refresh.
  */
 export class ForMeSet extends EventTarget {
   constructor() {
@@ -113,8 +114,13 @@ export class ForMeSet extends EventTarget {
 
   async refresh() {
     this.during = [];
-    const [me, page] = await Promise.all([api.me(), listAll({ status: "pending", for: "me" })]);
-    this.me = me;
+    const [me, teams, page] = await Promise.all([
+      api.me(),
+      api.teams().catch(() => null), // unknown: only the user's own teams count
+      listAll({ status: "pending", for: "me" }),
+    ]);
+    const staffed = teams && teams.items.filter((team) => team.members.length).map((team) => team.id);
+    this.me = { ...me, staffedTeams: staffed && new Set(staffed) };
     this.ids = new Set(page.items.map((x) => x.id));
     const during = this.during;
     this.during = null;
