@@ -7,13 +7,16 @@ event is written only on the transition it names (one ``ready``, one
 
 The worker's path (count the try, read the org's memory, store) is a few
 statements each: an ``UPDATE … RETURNING`` both locks and changes the row,
-so no ``SELECT … FOR UPDATE`` goes before it.
+so no ``SELECT … FOR UPDATE`` goes before it. Those updates are built once
+(building one cost more than running it) and skip the ORM's session
+synchronization (the worker's session holds no other handoff to refresh).
 """
 
+import functools
 from typing import Any, NamedTuple
 
+from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from shared.auth import Principal
@@ -59,13 +62,18 @@ def start_attempt(*, session: Session, handoff_id: str) -> Handoff | None:
     """Count a started try in the session's transaction (the caller commits it,
     before the assessor runs, so a try that kills its worker still counts). None
     when the handoff is gone or its assessment is already ready."""
-    counted = (
+    return session.execute(_count_try(), {"handoff_id": handoff_id}).scalars().first()
+
+
+@functools.cache
+def _count_try() -> Any:
+    return (
         update(Handoff)
-        .where(col(Handoff.id) == handoff_id, col(Handoff.assessment_status) != _READY)
+        .where(col(Handoff.id) == bindparam("handoff_id"), col(Handoff.assessment_status) != _READY)
         .values(assessment_attempts=col(Handoff.assessment_attempts) + 1)
         .returning(Handoff)
+        .execution_options(synchronize_session=False)
     )
-    return session.execute(counted).scalars().first()
 
 
 def recent_resolutions(*, session: Session, org_id: str) -> list[ResolvedHandoff]:
@@ -89,14 +97,14 @@ def store_assessment(*, session: Session, handoff_id: str, assessment: Assessmen
     """Upsert the assessment. Writes ``handoff_assessment_ready`` only when the
     status becomes ready. False when the handoff no longer exists."""
     values = {
-        "ai_assessment_data": assessment.model_dump(mode="json"),
-        "assessment_status": _READY,
+        "handoff_id": handoff_id,
+        "assessment": assessment.model_dump(mode="json"),
         "updated_at": utcnow(),
     }
-    handoff = _update_returning(session, handoff_id, values, unless_ready=True)
+    handoff = _store(session, values, unless_ready=True)
     became_ready = handoff is not None
     if handoff is None:  # gone, or a re-run of a ready assessment: overwrite, no event
-        handoff = _update_returning(session, handoff_id, values, unless_ready=False)
+        handoff = _store(session, values, unless_ready=False)
     if handoff is None:
         session.rollback()
         return False
@@ -106,17 +114,29 @@ def store_assessment(*, session: Session, handoff_id: str, assessment: Assessmen
     return True
 
 
-def _update_returning(
-    session: Session, handoff_id: str, values: dict[str, Any], *, unless_ready: bool
-) -> Handoff | None:
-    """Update one handoff and return it as it now is (locked until the commit).
-    With ``unless_ready``, only when its assessment is not ready yet: the
-    transition to ready is decided by the row lock, not by an earlier read."""
-    statement = update(Handoff).where(col(Handoff.id) == handoff_id)
+def _store(session: Session, values: dict[str, Any], *, unless_ready: bool) -> Handoff | None:
+    """Store the assessment on one handoff and return the handoff as it now is
+    (locked until the commit). With ``unless_ready``, only when its assessment
+    is not ready yet: the transition to ready is decided by the row lock, not by
+    an earlier read."""
+    return session.execute(_store_statement(unless_ready), values).scalars().first()
+
+
+@functools.cache
+def _store_statement(unless_ready: bool) -> Any:
+    table = Handoff.__table__  # type: ignore[attr-defined]
+    statement = update(Handoff).where(col(Handoff.id) == bindparam("handoff_id"))
     if unless_ready:
         statement = statement.where(col(Handoff.assessment_status) != _READY)
-    returned = statement.values(values).returning(Handoff)
-    return session.execute(returned).scalars().first()
+    return (
+        statement.values(
+            ai_assessment_data=bindparam("assessment", type_=table.c.ai_assessment_data.type),
+            assessment_status=_READY,
+            updated_at=bindparam("updated_at", type_=table.c.updated_at.type),
+        )
+        .returning(Handoff)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def mark_assessment_failed(*, session: Session, handoff_id: str) -> bool:

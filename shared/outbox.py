@@ -62,6 +62,11 @@ LOCK_TTL_SECONDS = 10.0
 #: How soon an org whose lock another relay holds is tried again: the holder may
 #: have read before our event committed.
 LOCK_RETRY_SECONDS = 0.002
+#: How long events the fast path published wait to be marked in the database:
+#: one UPDATE marks every event published meanwhile (not one per commit). Well
+#: under the poll, so another process's sweep rarely finds them unmarked (which
+#: is harmless: the publish script skips what is out).
+MARK_DELAY_SECONDS = 0.05
 
 #: The script's per-org "last published seq" outlives an idle org this long.
 LAST_SEQ_TTL_SECONDS = 7 * 24 * 3600
@@ -194,8 +199,9 @@ class Outbox:
         """Called in the committing thread after a commit that wrote ``events``
         (and events of ``orgs`` to read from the log), or ``deliveries`` due now,
         or both. Never raises."""
-        if events or orgs:
+        if events:
             self.relay.publish_now(events)
+        if orgs:
             self.relay.notify(orgs)
         if deliveries:
             self.dispatcher.notify()
@@ -248,6 +254,7 @@ class EventRelay:
         self._redis = redis
         self._publish_in_order = redis.register_script(PUBLISH_IN_ORDER)
         self._published_ids: list[int] = []  # to mark in the database
+        self._mark_due: float | None = None  # when they are marked (monotonic)
         self._woken: set[str] = set()
         self._backing_off = False
         self._woken_lock = threading.Lock()
@@ -268,7 +275,8 @@ class EventRelay:
         """The fast path, in the calling (committing) thread: each org's events
         in one script call, no lock, no read. What it cannot publish in order,
         or at all (Redis down: not tried while the relay backs off), goes to the
-        relay thread's log path. Never raises."""
+        relay thread's log path; what it published is marked within
+        ``MARK_DELAY_SECONDS``. Never raises."""
         if not events:
             return
         if self._backing_off:
@@ -279,7 +287,9 @@ class EventRelay:
         except RedisError:
             self.notify({event.org_id for event in events})
             return
-        self.notify(refused, published_ids)
+        self._keep(refused, published_ids)
+        if refused:
+            self._wake.set()
 
     def notify(self, orgs: Iterable[str] = (), published_ids: Iterable[int] = ()) -> None:
         """Relay ``orgs`` from the log and mark ``published_ids``, soon."""
@@ -290,6 +300,8 @@ class EventRelay:
         """Keep work for the thread's next pass, without waking it."""
         with self._woken_lock:
             self._woken.update(orgs)
+            if published_ids and self._mark_due is None:
+                self._mark_due = time.monotonic() + MARK_DELAY_SECONDS
             self._published_ids.extend(published_ids)
 
     def _run(self) -> None:
@@ -299,8 +311,10 @@ class EventRelay:
             if backoff:  # commits during an outage do not cut it short
                 self._stopped.wait(backoff)
             else:
-                wait = LOCK_RETRY_SECONDS if retry_soon else next_sweep - time.monotonic()
-                self._wake.wait(max(wait, 0.0))
+                wake_at = time.monotonic() + LOCK_RETRY_SECONDS if retry_soon else next_sweep
+                if self._mark_due is not None:
+                    wake_at = min(wake_at, self._mark_due)
+                self._wake.wait(max(wake_at - time.monotonic(), 0.0))
             self._wake.clear()
             stopping = self._stopped.is_set()
             try:
@@ -322,6 +336,7 @@ class EventRelay:
         with self._woken_lock:
             orgs, self._woken = self._woken, set()
             published_ids, self._published_ids = self._published_ids, []
+            self._mark_due = None
         busy: set[str] = set()
         try:
             self._mark_published(published_ids)

@@ -11,6 +11,7 @@ import logging
 import time
 
 from rq import get_current_job
+from sqlalchemy import Connection
 
 from services.worker.assessors.base import AssessmentRequest, PastResolution
 from services.worker.context import WorkerContext, get_context
@@ -47,14 +48,12 @@ def assess_handoff(handoff_id: str) -> str:
 
 def _assess(handoff_id: str) -> str:
     context = get_context()
-    # One checkout (and so one pool pre-ping) for both transactions of the job.
+    # One checkout (and so one pool pre-ping) for both steps of the job.
     with AssessmentLease(context.redis, handoff_id), context.engine.connect() as connection:
-        with session_scope(connection) as session:
-            handoff = start_attempt(session=session, handoff_id=handoff_id)
-            if handoff is None:
-                return "skipped"
-            resolved = recent_resolutions(session=session, org_id=handoff.org_id)
-            session.commit()  # the try counts from here, even if the assessor kills us
+        begun = _start(connection, handoff_id)
+        if begun is None:
+            return "skipped"
+        handoff, resolved = begun
         request = _request_for(handoff, resolved)
         started = time.perf_counter()
         try:
@@ -74,6 +73,27 @@ def _assess(handoff_id: str) -> str:
         with session_scope(connection) as session:
             store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
     return "ready"
+
+
+def _start(connection: Connection, handoff_id: str) -> tuple[Handoff, list[ResolvedHandoff]] | None:
+    """Count the try (committed before the assessor runs, so a try that kills
+    the worker still counts) and read the org's memory. On PostgreSQL each of
+    the two statements commits on its own: no BEGIN and COMMIT round trips (the
+    memory is a read; it needs no snapshot shared with the count)."""
+    autocommit = connection.dialect.name == "postgresql"
+    if autocommit:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with session_scope(connection) as session:
+            handoff = start_attempt(session=session, handoff_id=handoff_id)
+            if handoff is None:
+                return None
+            resolved = recent_resolutions(session=session, org_id=handoff.org_id)
+            session.commit()  # the try counts from here, even if the assessor kills us
+            return handoff, resolved
+    finally:
+        if autocommit:  # the store is one transaction
+            connection.execution_options(isolation_level=connection.default_isolation_level)
 
 
 def _record_failure(context: WorkerContext, handoff: Handoff, seconds: float) -> None:

@@ -92,7 +92,10 @@ def create_deliveries(
         "created_at",
         "updated_at",
     ]
-    if rows_changed(session.execute(insert(deliveries).from_select(columns, source))):
+    # preserve_rowcount: SQLAlchemy reports -1 (true) for an INSERT's rowcount without it.
+    written = insert(deliveries).from_select(columns, source)
+    written = written.execution_options(preserve_rowcount=True)
+    if rows_changed(session.execute(written)):
         session.info[DELIVERIES_WRITTEN] = True
 
 

@@ -26,6 +26,8 @@ from shared.models import Event, EventType, Handoff, HandoffCreate, Role
 from shared.outbox import EventRelay, Outbox, record_event
 from shared.redis_client import make_redis
 from shared.settings import Settings
+from shared.webhooks import subscriptions
+from shared.webhooks.models import WebhookCreate
 from tests.conftest import handoff_body
 from tests.e2e.procs import free_port, running, start_redis
 
@@ -229,3 +231,26 @@ def test_a_rolled_back_event_is_never_published(
         "handoff_created",
         "next",
     )
+
+
+def test_a_commit_wakes_the_dispatcher_only_when_it_wrote_a_delivery(
+    engine: Engine, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    wakes: list[None] = []
+    monkeypatch.setattr(box.dispatcher, "notify", lambda: wakes.append(None))
+    box.start()
+    try:
+        create_in(engine, "acme", "no subscriber yet")
+        assert wakes == []
+        with session_scope(engine) as session:
+            subscriptions.create_webhook(
+                session=session,
+                org_id="acme",
+                body=WebhookCreate(url="https://93.184.215.14/hook"),
+                allow_private=False,
+            )
+        create_in(engine, "acme", "subscribed")
+        assert len(wakes) == 1
+    finally:
+        box.stop()
