@@ -17,7 +17,6 @@ from shared.assessments import reopen_assessment
 from shared.auth import Principal
 from shared.errors import ServiceUnavailable
 from shared.events import handoff_history
-from shared.handoff_views import handoff_public
 from shared.handoffs import ClaimLockFactory
 from shared.jobs import JobState, assessment_job_state, enqueue_assessment
 from shared.models import (
@@ -140,10 +139,11 @@ def _user(value: str | None, principal: Principal) -> str | None:
 @router.get("/{handoff_id}", response_model=HandoffPublic, responses=errors(404, 429))
 async def get_handoff(handoff_id: str, work: Anyone) -> Response:
     def read(session: Session, principal: Principal) -> Response:
-        handoff = handoffs.get_handoff(
-            session=session, org_id=principal.org_id, handoff_id=handoff_id
+        return json_response(
+            handoffs.get_handoff_public(
+                session=session, org_id=principal.org_id, handoff_id=handoff_id
+            )
         )
-        return json_response(handoff_public(handoff))
 
     return await work.read(read)
 
