@@ -17,8 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, select
-from sqlmodel import Session
+from sqlalchemy import Connection, Row, Select, select
 
 from shared.models import Handoff, HandoffPublic, Snapshot, escalation_target
 
@@ -88,7 +87,7 @@ def select_public() -> Select[Any]:
     return select(*PUBLIC_COLUMNS)
 
 
-def public_from_rows(session: Session, rows: Sequence[Row[Any]]) -> list[HandoffPublic]:
+def public_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[HandoffPublic]:
     """The ``HandoffPublic`` of each row of a ``select_public()`` query, as
     ``handoff_public`` gives it for the same handoff: the snapshots from the
     cache, those missing from it read in one query."""
@@ -101,15 +100,15 @@ def public_from_rows(session: Session, rows: Sequence[Row[Any]]) -> list[Handoff
         else:
             snapshots[row.id] = snapshot
     if missing:
-        snapshots.update(_read_snapshots(session, missing))
+        snapshots.update(_read_snapshots(connection, missing))
     return [_public(row, snapshots[row.id]) for row in rows]
 
 
-def _read_snapshots(session: Session, handoff_ids: Iterable[str]) -> dict[str, Snapshot]:
+def _read_snapshots(connection: Connection, handoff_ids: Iterable[str]) -> dict[str, Snapshot]:
     statement = select(_handoffs.id, _handoffs.snapshot).where(_handoffs.id.in_(handoff_ids))
     return {
         handoff_id: _snapshots.keep(handoff_id, stored)
-        for handoff_id, stored in session.execute(statement)
+        for handoff_id, stored in connection.execute(statement)
     }
 
 

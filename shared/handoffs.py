@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, case, func, or_, update
+from sqlalchemy import Connection, Row, and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -221,21 +221,21 @@ def get_handoff(*, session: Session, org_id: str, handoff_id: str) -> Handoff:
     return handoff
 
 
-def get_handoff_public(*, session: Session, org_id: str, handoff_id: str) -> HandoffPublic:
+def get_handoff_public(*, connection: Connection, org_id: str, handoff_id: str) -> HandoffPublic:
     """The org's handoff as the API shows it, or ``NotFound`` (also for another
     org's handoff); read as one row of the columns it needs, not an ORM instance."""
     if not is_uuid(handoff_id):
         raise handoff_not_found(handoff_id)
     statement = select_public().where(_handoffs.id == handoff_id, _handoffs.org_id == org_id)
-    rows = session.execute(statement).all()
+    rows = connection.execute(statement).all()
     if not rows:
         raise handoff_not_found(handoff_id)
-    return public_from_rows(session, rows)[0]
+    return public_from_rows(connection, rows)[0]
 
 
 def list_handoffs(
     *,
-    session: Session,
+    connection: Connection,
     org_id: str,
     status: HandoffStatus | None,
     domain: str | None,
@@ -267,10 +267,10 @@ def list_handoffs(
     statement = statement.order_by(
         _handoffs.priority_rank, _handoffs.created_at, _handoffs.id
     ).limit(limit + 1)
-    rows = session.execute(statement).all()
+    rows = connection.execute(statement).all()
     page, more = rows[:limit], len(rows) > limit
     return HandoffPage(
-        items=public_from_rows(session, page),
+        items=public_from_rows(connection, page),
         next_cursor=_encode_cursor(page[-1]) if more else None,
     )
 

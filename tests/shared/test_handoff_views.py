@@ -69,10 +69,11 @@ def test_plain_rows_give_the_same_models_as_the_orm(engine: Engine) -> None:
         session.expire_all()  # the ORM's models of the rows as read back
         ids = [handoff.id for handoff in stored]
         expected = [HandoffPublic.model_validate(h, from_attributes=True) for h in stored]
+    with engine.connect() as connection:
         statement = select_public().where(Handoff.__table__.c.id.in_(ids))  # type: ignore[attr-defined]
-        rows = sorted(session.execute(statement).all(), key=lambda row: ids.index(row.id))
-        first = public_from_rows(session, rows)  # new ids: the snapshots are read
-        again = public_from_rows(session, rows)  # now from the cache
+        rows = sorted(connection.execute(statement).all(), key=lambda row: ids.index(row.id))
+        first = public_from_rows(connection, rows)  # new ids: the snapshots are read
+        again = public_from_rows(connection, rows)  # now from the cache
     assert first == again == expected
     assert [p.model_dump_json() for p in again] == [p.model_dump_json() for p in expected]
     assert again[1].escalation_target.team_name == "Platform"
