@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, case, func, or_, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -49,6 +49,11 @@ ClaimLockFactory = Callable[[str], ClaimLock | None]
 
 #: The table's columns, for the reads that select plain rows (no ORM instances).
 _handoffs = Handoff.__table__.c  # type: ignore[attr-defined]
+#: Built once: building a statement (and its cache key) per request cost a get by id
+#: 0.3 ms CPU; a built one's key is computed once.
+_PUBLIC_BY_ID = select_public().where(
+    _handoffs.id == bindparam("handoff_id"), _handoffs.org_id == bindparam("org_id")
+)
 
 
 # --- create --------------------------------------------------------------------
@@ -226,8 +231,7 @@ def get_handoff_public(*, connection: Connection, org_id: str, handoff_id: str) 
     org's handoff); read as one row of the columns it needs, not an ORM instance."""
     if not is_uuid(handoff_id):
         raise handoff_not_found(handoff_id)
-    statement = select_public().where(_handoffs.id == handoff_id, _handoffs.org_id == org_id)
-    rows = connection.execute(statement).all()
+    rows = connection.execute(_PUBLIC_BY_ID, {"handoff_id": handoff_id, "org_id": org_id}).all()
     if not rows:
         raise handoff_not_found(handoff_id)
     return public_from_rows(connection, rows)[0]
