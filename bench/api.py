@@ -1,6 +1,7 @@
 """Request-path benchmark: each path as a ratio to ``/healthz`` of the same replica.
 
     python bench/api.py [--runs 3] [--seconds 8] [--connections 32] [--storms 3]
+                        [--paths healthz,get,page,create,storm]
                         [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Needs ``wrk`` on PATH (Debian: ``apt-get install wrk``). Starts its own in-memory
@@ -16,7 +17,9 @@ seeds 60 handoffs in one org. Then, ``--runs`` times, one wrk (one thread,
   create 16 orgs the same, round robin over 16 orgs
 
 and a 200-claim storm runs over both replicas (``--storms`` storms per run, the
-median time until every claim was answered). Prints each run, then the medians
+median time until every claim was answered). ``--paths`` runs only some of them
+(``healthz``, ``get``, ``page``, ``create`` (both), ``storm``); ``/healthz`` always
+runs, as every ratio's base. Prints each run, then the medians
 over runs: req/s, p50 and p99 (wrk's latency distribution), the replica's CPU
 time per request (from /proc: steadier than req/s on a busy machine) and the
 ratio of req/s to the same run's ``/healthz``. After the creates it checks that every
@@ -87,6 +90,8 @@ QUEUE_PAGE = 50
 CREATE_ORGS = 16
 STORM_CLAIMS = 200
 SESSION_MARK = "@SESSION@"
+#: What ``--paths`` can pick (``create`` is both create rows).
+PATHS = ("healthz", "get", "page", "create", "storm")
 
 
 @dataclass(frozen=True)
@@ -275,13 +280,23 @@ def measure(cluster: Cluster, args: argparse.Namespace, run: int, seeded_id: str
     orgs = [token(cluster, Role.engineer, f"bench-create-{n}") for n in range(CREATE_ORGS)]
     tag = f"r{run}-{uuid.uuid4().hex[:6]}"
     plan = [
-        ("healthz", get_script("/healthz", None)),
-        ("get by id", get_script(f"/api/v1/handoffs/{seeded_id}", senior)),
-        (f"queue page ({QUEUE_PAGE})", get_script(f"/api/v1/handoffs?limit={QUEUE_PAGE}", senior)),
-        ("create, 1 org", create_script(one_org, f"{tag}-one")),
-        (f"create, {CREATE_ORGS} orgs", create_script(orgs, f"{tag}-many")),
+        ("healthz", "healthz", get_script("/healthz", None)),
+        ("get", "get by id", get_script(f"/api/v1/handoffs/{seeded_id}", senior)),
+        (
+            "page",
+            f"queue page ({QUEUE_PAGE})",
+            get_script(f"/api/v1/handoffs?limit={QUEUE_PAGE}", senior),
+        ),
+        ("create", "create, 1 org", create_script(one_org, f"{tag}-one")),
+        ("create", f"create, {CREATE_ORGS} orgs", create_script(orgs, f"{tag}-many")),
     ]
-    rows = [run_wrk(name, url, script, args, cluster.pids[0]) for name, script in plan]
+    rows = [
+        run_wrk(name, url, script, args, cluster.pids[0])
+        for key, name, script in plan
+        if key == "healthz" or key in args.paths
+    ]
+    if "storm" not in args.paths:
+        return Run(rows=rows, storm_ms=math.nan)
     storms = asyncio.run(run_storms(cluster, args, org=f"bench-storm-{run}"))
     return Run(rows=rows, storm_ms=statistics.median(storms))
 
@@ -318,7 +333,8 @@ def print_run(title: str, rows: Sequence[Row], storm_ms: float) -> None:
             f"{row.name:<20} {row.rate:>9.0f} {row.p50_ms:>7.1f} ms {row.p99_ms:>7.1f} ms "
             f"{row.cpu_ms:>7.2f} ms {row.rate / base:>12.2f} {row.errors:>7}"
         )
-    print(f"{f'claim storm ({STORM_CLAIMS})':<20} all answered in {storm_ms:.0f} ms (median)")
+    if not math.isnan(storm_ms):
+        print(f"{f'claim storm ({STORM_CLAIMS})':<20} all answered in {storm_ms:.0f} ms (median)")
 
 
 def median_rows(runs: Sequence[Run]) -> list[Row]:
@@ -385,8 +401,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--storms", type=int, default=3)
+    parser.add_argument(
+        "--paths",
+        type=lambda value: set(value.split(",")) - {""},
+        default=set(PATHS),
+        help=f"comma-separated, of: {','.join(PATHS)} (default: all)",
+    )
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if unknown := args.paths - set(PATHS):
+        parser.error(f"unknown --paths {sorted(unknown)}; known: {','.join(PATHS)}")
+    return args
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Engine and session factories. Built on demand, never at import time, so
 tests can point them elsewhere and forked workers can build their own."""
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
+import pydantic_core
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
@@ -45,13 +47,26 @@ def make_engine(database_url: str, *, pre_ping: bool = True) -> Engine:
         max_overflow=POOL_OVERFLOW,
         pool_timeout=30,
         connect_args={"prepare_threshold": None},
+        json_deserializer=load_json,
     )
+
+
+def load_json(data: str | bytes) -> Any:
+    """A JSON column's value, parsed by pydantic-core: ten times quicker than
+    ``json.loads`` on small values (a queue page parses two per row). The few
+    documents it refuses and ``json.loads`` takes (a lone surrogate escape, which
+    a column written from Python can hold) go to ``json.loads``."""
+    try:
+        return pydantic_core.from_json(data)
+    except ValueError:
+        return json.loads(data)
 
 
 def _make_sqlite_engine(database_url: str) -> Engine:
     engine = create_engine(
         database_url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+        json_deserializer=load_json,
     )
 
     @event.listens_for(engine, "connect")

@@ -5,17 +5,38 @@ goes through ``StrictModel``'s NUL check) is most of the cost of a
 ``HandoffPublic``; a queue page of 50 paid it 50 times per read. A snapshot
 never changes after the create, so each process keeps the validated one by
 handoff id (bounded; the oldest entry goes first).
+
+The read routes (get by id, the queue page) go further: they select only the
+columns a ``HandoffPublic`` is built from, as plain rows without ORM instances,
+and leave the snapshot out of that query; only the snapshots missing from the
+cache are read, in one more query (``public_from_rows``).
 """
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from shared.models import Handoff, HandoffPublic, Snapshot
+from sqlalchemy import Connection, Row, Select, select
+
+from shared.models import Handoff, HandoffPublic, Snapshot, escalation_target
 
 #: Validated snapshots kept per process (a few KiB each).
 SNAPSHOT_CACHE_SIZE = 10_000
 
 _PUBLIC_FIELDS = tuple(HandoffPublic.model_fields)
+#: The fields read as they are from a column of the same name.
+_COLUMN_FIELDS = tuple(
+    name for name in _PUBLIC_FIELDS if name not in ("snapshot", "escalation_target")
+)
+_handoffs = Handoff.__table__.c  # type: ignore[attr-defined]
+#: What ``public_from_rows`` needs: the column fields, then the levels that
+#: ``escalation_target`` comes from and the queue rank (for a page's cursor).
+PUBLIC_COLUMNS = (
+    *(_handoffs[name] for name in _COLUMN_FIELDS),
+    _handoffs.escalation_levels,
+    _handoffs.priority_rank,
+)
 
 
 class SnapshotCache:
@@ -27,14 +48,24 @@ class SnapshotCache:
         self._lock = threading.Lock()
 
     def get(self, handoff: Handoff) -> Snapshot:
+        snapshot = self.cached(handoff.id)
+        if snapshot is None:
+            snapshot = self.keep(handoff.id, handoff.snapshot)
+        return snapshot
+
+    def cached(self, handoff_id: str) -> Snapshot | None:
+        """The kept snapshot of ``handoff_id``, or None."""
         with self._lock:
-            snapshot = self._snapshots.get(handoff.id)
+            snapshot = self._snapshots.get(handoff_id)
             if snapshot is not None:
-                self._snapshots.move_to_end(handoff.id)
-                return snapshot
-        snapshot = Snapshot.model_validate(handoff.snapshot)
+                self._snapshots.move_to_end(handoff_id)
+            return snapshot
+
+    def keep(self, handoff_id: str, stored: dict[str, Any]) -> Snapshot:
+        """``stored`` (the column's value) validated, and kept for ``handoff_id``."""
+        snapshot = Snapshot.model_validate(stored)
         with self._lock:
-            self._snapshots[handoff.id] = snapshot
+            self._snapshots[handoff_id] = snapshot
             if len(self._snapshots) > self._max_size:
                 self._snapshots.popitem(last=False)
         return snapshot
@@ -48,4 +79,41 @@ def handoff_public(handoff: Handoff) -> HandoffPublic:
     from_attributes=True)`` gives, with the snapshot validated once per process."""
     fields = {name: getattr(handoff, name) for name in _PUBLIC_FIELDS}
     fields["snapshot"] = _snapshots.get(handoff)
+    return HandoffPublic.model_validate(fields)
+
+
+def select_public() -> Select[Any]:
+    """``SELECT PUBLIC_COLUMNS FROM handoffs``, for the caller's WHERE and ORDER BY."""
+    return select(*PUBLIC_COLUMNS)
+
+
+def public_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[HandoffPublic]:
+    """The ``HandoffPublic`` of each row of a ``select_public()`` query, as
+    ``handoff_public`` gives it for the same handoff: the snapshots from the
+    cache, those missing from it read in one query."""
+    snapshots: dict[str, Snapshot] = {}
+    missing = []
+    for row in rows:
+        snapshot = _snapshots.cached(row.id)
+        if snapshot is None:
+            missing.append(row.id)
+        else:
+            snapshots[row.id] = snapshot
+    if missing:
+        snapshots.update(_read_snapshots(connection, missing))
+    return [_public(row, snapshots[row.id]) for row in rows]
+
+
+def _read_snapshots(connection: Connection, handoff_ids: Iterable[str]) -> dict[str, Snapshot]:
+    statement = select(_handoffs.id, _handoffs.snapshot).where(_handoffs.id.in_(handoff_ids))
+    return {
+        handoff_id: _snapshots.keep(handoff_id, stored)
+        for handoff_id, stored in connection.execute(statement)
+    }
+
+
+def _public(row: Row[Any], snapshot: Snapshot) -> HandoffPublic:
+    fields = dict(zip(_COLUMN_FIELDS, row, strict=False))
+    fields["snapshot"] = snapshot
+    fields["escalation_target"] = escalation_target(row.escalation_levels, row.escalation_level)
     return HandoffPublic.model_validate(fields)

@@ -163,11 +163,15 @@ class Handoff(SQLModel, table=True):
     @property
     def escalation_target(self) -> dict[str, Any]:
         """Who the current level targets: ``{"target", "team_id", "team_name"}``."""
-        levels = self.escalation_levels or ()
-        if self.escalation_level >= len(levels):
-            return {"target": "all_seniors", "team_id": None, "team_name": None}
-        level = levels[self.escalation_level]
-        return {key: level.get(key) for key in ("target", "team_id", "team_name")}
+        return escalation_target(self.escalation_levels, self.escalation_level)
+
+
+def escalation_target(levels: list[dict[str, Any]] | None, level: int) -> dict[str, Any]:
+    """Who level ``level`` of ``levels`` (a handoff's ``escalation_levels``) targets:
+    ``{"target", "team_id", "team_name"}``; all seniors past the last level or without levels."""
+    if levels is None or level >= len(levels):
+        return {"target": "all_seniors", "team_id": None, "team_name": None}
+    return {key: levels[level].get(key) for key in ("target", "team_id", "team_name")}
 
 
 class Event(SQLModel, table=True):

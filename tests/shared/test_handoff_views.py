@@ -1,13 +1,16 @@
 """``handoff_public`` (snapshot validated once per process) gives exactly what
-validating the row from its attributes gives, in every state a handoff reaches."""
+validating the row from its attributes gives, in every state a handoff reaches;
+so does ``public_from_rows`` (plain rows, the snapshot read only on a cache miss)."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import Engine
 
 from shared.auth import Principal
+from shared.db import session_scope
 from shared.escalation import Plan
-from shared.handoff_views import SnapshotCache, handoff_public
+from shared.handoff_views import SnapshotCache, handoff_public, public_from_rows, select_public
 from shared.handoffs import _new_handoff
 from shared.models import Handoff, HandoffCreate, HandoffPublic, HandoffStatus, Role
 from tests.samples import handoff_body
@@ -54,3 +57,23 @@ def test_the_cache_keeps_the_most_recently_used_snapshots() -> None:
     cache.get(third)  # evicts second, the least recently used
     assert cache.get(first) is kept
     assert cache.get(second) is not cache.get(third)
+
+
+def test_plain_rows_give_the_same_models_as_the_orm(engine: Engine) -> None:
+    levels = [{"target": "team", "team_id": "t-1", "team_name": "Platform", "mode": "broadcast"}]
+    stored = [new_handoff("sess-a"), claimed_and_assessed(new_handoff("sess-b"))]
+    stored[1].escalation_levels = levels
+    with session_scope(engine) as session:
+        session.add_all(stored)
+        session.commit()
+        session.expire_all()  # the ORM's models of the rows as read back
+        ids = [handoff.id for handoff in stored]
+        expected = [HandoffPublic.model_validate(h, from_attributes=True) for h in stored]
+    with engine.connect() as connection:
+        statement = select_public().where(Handoff.__table__.c.id.in_(ids))  # type: ignore[attr-defined]
+        rows = sorted(connection.execute(statement).all(), key=lambda row: ids.index(row.id))
+        first = public_from_rows(connection, rows)  # new ids: the snapshots are read
+        again = public_from_rows(connection, rows)  # now from the cache
+    assert first == again == expected
+    assert [p.model_dump_json() for p in again] == [p.model_dump_json() for p in expected]
+    assert again[1].escalation_target.team_name == "Platform"

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from services.api.deps import PresentDep, RedisDep, SettingsDep, get_claim_lock_factory
@@ -17,7 +18,6 @@ from shared.assessments import reopen_assessment
 from shared.auth import Principal
 from shared.errors import ServiceUnavailable
 from shared.events import handoff_history
-from shared.handoff_views import handoff_public
 from shared.handoffs import ClaimLockFactory
 from shared.jobs import JobState, assessment_job_state, enqueue_assessment
 from shared.models import (
@@ -114,10 +114,10 @@ async def list_handoffs(
     for the caller; ``for=me`` keeps the handoffs whose current level targets the
     caller (a team they are in, or all seniors)."""
 
-    def page(session: Session, principal: Principal) -> Response:
+    def page(connection: Connection, principal: Principal) -> Response:
         return json_response(
             handoffs.list_handoffs(
-                session=session,
+                connection=connection,
                 org_id=principal.org_id,
                 status=status,
                 domain=domain,
@@ -130,7 +130,7 @@ async def list_handoffs(
             )
         )
 
-    return await work.read(page)
+    return await work.read_rows(page)
 
 
 def _user(value: str | None, principal: Principal) -> str | None:
@@ -139,13 +139,14 @@ def _user(value: str | None, principal: Principal) -> str | None:
 
 @router.get("/{handoff_id}", response_model=HandoffPublic, responses=errors(404, 429))
 async def get_handoff(handoff_id: str, work: Anyone) -> Response:
-    def read(session: Session, principal: Principal) -> Response:
-        handoff = handoffs.get_handoff(
-            session=session, org_id=principal.org_id, handoff_id=handoff_id
+    def read(connection: Connection, principal: Principal) -> Response:
+        return json_response(
+            handoffs.get_handoff_public(
+                connection=connection, org_id=principal.org_id, handoff_id=handoff_id
+            )
         )
-        return json_response(handoff_public(handoff))
 
-    return await work.read(read)
+    return await work.read_rows(read)
 
 
 @router.get("/{handoff_id}/history", response_model=EventList, responses=errors(404, 429))

@@ -1,0 +1,38 @@
+"""``shared.db``: JSON columns read back exactly as ``json.loads`` reads them."""
+
+import json
+
+import pytest
+from sqlalchemy import Engine, text
+
+from shared.db import load_json, session_scope
+from shared.models import Event
+
+DOCUMENTS = [
+    '{"a": 1, "a": 2}',
+    "[1e400, -0.0, 1.5e-07, 0.1, 12345678901234567890123]",
+    '"\\ud83d\\ude00 \\u00e9"',
+    '"\\ud83d alone"',  # a lone surrogate: pydantic-core refuses it, json.loads does not
+    "null",
+    '{"nested": {"list": [true, false, null, "x"]}}',
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_load_json_reads_what_json_loads_reads(document: str) -> None:
+    assert load_json(document) == json.loads(document)
+    assert load_json(document.encode()) == json.loads(document)
+
+
+def test_a_json_column_with_a_lone_surrogate_reads_back(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO events (org_id, seq, type, handoff_id, at, handoff)"
+                " VALUES ('o', 1, 't', 'h', CURRENT_TIMESTAMP, :handoff)"
+            ),
+            {"handoff": '{"note": "\\ud83d alone"}'},
+        )
+        session.commit()
+        stored = session.execute(Event.__table__.select()).one()  # type: ignore[attr-defined]
+    assert stored.handoff == {"note": "\ud83d alone"}
