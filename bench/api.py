@@ -2,6 +2,7 @@
 
     python bench/api.py [--runs 3] [--seconds 8] [--connections 32] [--storms 3]
                         [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+                        [--paths PREFIX ...]
 
 Needs ``wrk`` on PATH (Debian: ``apt-get install wrk``). Starts its own in-memory
 redis-server on a free port, a fresh PostgreSQL database (migrated), one
@@ -15,7 +16,8 @@ seeds 60 handoffs in one org. Then, ``--runs`` times, one wrk (one thread,
   create 1 org   POST /api/v1/handoffs, every request a new session of one org
   create 16 orgs the same, round robin over 16 orgs
 
-and a 200-claim storm runs over both replicas (``--storms`` storms per run, the
+(``--paths create`` keeps only the rows so named, and healthz) and a 200-claim
+storm runs over both replicas (``--storms`` storms per run, the
 median time until every claim was answered). Prints each run, then the medians
 over runs: req/s, p50 and p99 (wrk's latency distribution), the replica's CPU
 time per request (from /proc: steadier than req/s on a busy machine) and the
@@ -281,6 +283,9 @@ def measure(cluster: Cluster, args: argparse.Namespace, run: int, seeded_id: str
         ("create, 1 org", create_script(one_org, f"{tag}-one")),
         (f"create, {CREATE_ORGS} orgs", create_script(orgs, f"{tag}-many")),
     ]
+    if args.paths:  # /healthz always: the ratios need it
+        wanted = ("healthz", *args.paths)
+        plan = [(name, script) for name, script in plan if name.startswith(wanted)]
     rows = [run_wrk(name, url, script, args, cluster.pids[0]) for name, script in plan]
     storms = asyncio.run(run_storms(cluster, args, org=f"bench-storm-{run}"))
     return Run(rows=rows, storm_ms=statistics.median(storms))
@@ -386,6 +391,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--storms", type=int, default=3)
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        metavar="PREFIX",
+        help='only the rows whose name starts so (and healthz), e.g. --paths create "get by"',
+    )
     return parser.parse_args(argv)
 
 
