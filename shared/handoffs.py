@@ -78,10 +78,8 @@ def create_handoff(
     request_hash = _request_hash(body)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
-        replay = _idempotent_replay(session, principal, idempotency_key, request_hash)
-        if replay is not None:
-            return replay, False
-    _refuse_second_open_handoff(session, principal.org_id, body.session_id)
+    # No read for a replay or an open handoff of the session first: the flush's
+    # unique indexes decide both, and the IntegrityError path answers them.
     plan = plan_levels(
         session=session,
         org_id=principal.org_id,
@@ -97,7 +95,7 @@ def create_handoff(
     try:
         session.flush()  # the open-session index and the idempotency key are checked here
     except IntegrityError:
-        # Lost a race with a concurrent create: report what won it.
+        # A replay, an open handoff of the session, or a concurrent create: say which.
         session.rollback()
         return _after_create_race(session, principal, body, idempotency_key, request_hash)
     record_event(session, handoff=handoff, type=EventType.created, actor=principal)

@@ -50,18 +50,35 @@ def enqueue_assessment(redis: Redis, *, handoff_id: str, org_id: str, settings: 
         return job
     if job is not None:
         job.delete()  # so RQ's own clean-up never acts on the stale copy
+    return enqueue_new_assessment(redis, handoff_id=handoff_id, org_id=org_id, settings=settings)
+
+
+def enqueue_new_assessment(
+    redis: Redis, *, handoff_id: str, org_id: str, settings: Settings
+) -> Job:
+    """Enqueue the assessment of a handoff created just now: no job for it can
+    exist yet, so none is looked up (``enqueue_assessment`` does), and the job
+    is saved and queued in one MULTI/EXEC round trip (``Queue.enqueue`` takes two).
+
+    Raises redis' ``RedisError`` when Redis cannot be reached.
+    """
     queue = Queue(keys.ASSESSMENTS_QUEUE, connection=redis)
-    return queue.enqueue(
+    job = queue.create_job(
         keys.ASSESS_JOB_FUNC,
-        handoff_id,
+        args=(handoff_id,),
         job_id=keys.assessment_job_id(handoff_id),
         description=f"Assess handoff {handoff_id} (org {org_id})",
         meta={"handoff_id": handoff_id, "org_id": org_id, "request_id": REQUEST_ID.get()},
-        job_timeout=settings.assessment_job_timeout_seconds,
+        timeout=settings.assessment_job_timeout_seconds,
         retry=_retry(settings),
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
+        status=JobStatus.QUEUED,
     )
+    with redis.pipeline() as pipe:
+        queue.enqueue_job(job, pipeline=pipe)
+        pipe.execute()
+    return job
 
 
 def _retry(settings: Settings) -> Retry | None:

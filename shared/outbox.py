@@ -22,6 +22,7 @@ lost. If Redis loses the script's state, the log path may publish an event
 twice; streams drop duplicates by ``seq``.
 """
 
+import functools
 import logging
 import random
 import threading
@@ -33,9 +34,10 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import Engine, inspect, update
+from sqlalchemy import Engine, bindparam, func, insert, inspect, literal_column, update
 from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
@@ -50,7 +52,7 @@ from shared.models import Event, EventType, Handoff, OrgEventCounter
 from shared.request_context import REQUEST_ID
 from shared.settings import Settings
 from shared.timeutil import utcnow
-from shared.webhooks.deliveries import DELIVERIES_WRITTEN, create_deliveries
+from shared.webhooks.deliveries import DELIVERIES_WRITTEN, create_deliveries, delivery_insert
 from shared.webhooks.dispatch import DeliveryDispatcher
 
 log = logging.getLogger(__name__)
@@ -86,16 +88,18 @@ def record_event(
     actor: Principal | None,
     data: dict[str, Any] | None = None,
 ) -> Event:
-    """Add the event for ``handoff``'s new state to the session's transaction.
+    """Write the event for ``handoff``'s new state in the session's transaction.
 
     The caller commits. The per-org counter row stays locked until then, so an
     org's events commit in ``seq`` order and a replay after ``seq`` N never
     misses an event that commits later with a smaller number. The webhook
-    deliveries the event calls for are written in the same transaction.
+    deliveries the event calls for are written in the same transaction. On
+    PostgreSQL the counter, the event and its deliveries are one statement
+    (the counter row is locked for that round trip and the commit only).
     """
     event = Event(
         org_id=handoff.org_id,
-        seq=_next_seq(session, handoff.org_id),
+        seq=0,  # numbered below, from the org's counter
         type=type.value,
         handoff_id=handoff.id,
         actor_id=actor.user_id if actor else None,
@@ -105,10 +109,15 @@ def record_event(
         request_id=REQUEST_ID.get(),
         data=data,
     )
-    session.add(event)
-    create_deliveries(
-        session, org_id=event.org_id, event_seq=event.seq, event_type=event.type, at=event.at
-    )
+    bind = session.connection()
+    if bind.dialect.name == "postgresql":
+        _insert_in_one_statement(session, event)
+    else:
+        event.seq = _next_seq(session, handoff.org_id)
+        session.add(event)
+        create_deliveries(
+            session, org_id=event.org_id, event_seq=event.seq, event_type=event.type, at=event.at
+        )
     session.info.setdefault(EVENTS_WRITTEN, []).append((event.org_id, event))
     return event
 
@@ -126,6 +135,81 @@ def _next_seq(session: Session, org_id: str) -> int:
         .returning(table.c.last_seq)
     )
     return int(session.execute(statement).scalar_one())
+
+
+def _insert_in_one_statement(session: Session, event: Event) -> None:
+    """PostgreSQL: the counter, the event and its deliveries in one statement;
+    fills in ``event.id`` and ``event.seq``. The event is not in the session
+    (it never changes after this), so a commit never expires it."""
+    row = (  # session.execute: pending changes flush first, before the counter is locked
+        session.execute(
+            _event_statement(),
+            {
+                "org_id": event.org_id,
+                "type": event.type,
+                "handoff_id": event.handoff_id,
+                "actor_id": event.actor_id,
+                "actor_name": event.actor_name,
+                "at": event.at,
+                "handoff": event.handoff,
+                "request_id": event.request_id,
+                "data": event.data,
+            },
+        ).one()
+    )
+    event.id, event.seq = row.id, row.seq
+    if row.deliveries:
+        session.info[DELIVERIES_WRITTEN] = True
+
+
+@functools.cache
+def _event_statement() -> Any:
+    """``WITH counter AS (upsert … RETURNING), event AS (INSERT … SELECT FROM
+    counter RETURNING), delivery AS (INSERT … SELECT FROM event, the org's
+    subscriptions) SELECT id, seq, deliveries`` (built once: building it costs
+    more than running it)."""
+    counters = OrgEventCounter.__table__  # type: ignore[attr-defined]
+    events = Event.__table__  # type: ignore[attr-defined]
+    org_id = bindparam("org_id", type_=counters.c.org_id.type)
+    counter = (
+        postgresql.insert(counters)
+        .values(org_id=org_id, last_seq=1)
+        .on_conflict_do_update(
+            index_elements=[counters.c.org_id], set_={"last_seq": counters.c.last_seq + 1}
+        )
+        .returning(counters.c.last_seq)
+        .cte("counter")
+    )
+    values = ["type", "handoff_id", "actor_id", "actor_name", "at", "handoff", "request_id", "data"]
+    written = (
+        insert(events)
+        .from_select(
+            ["org_id", "seq", *values],
+            sa_select(
+                org_id,
+                counter.c.last_seq,
+                *(bindparam(name, type_=events.c[name].type) for name in values),
+            ),
+        )
+        .returning(events.c.id, events.c.seq, events.c.type, events.c.at)
+        .cte("event")
+    )
+    deliveries = (
+        delivery_insert(
+            org_id=org_id,
+            event_seq=written.c.seq,
+            event_type=written.c.type,
+            at=written.c.at,
+            source=written,
+        )
+        .returning(literal_column("1"))
+        .cte("delivery")
+    )
+    return sa_select(
+        written.c.id,
+        written.c.seq,
+        sa_select(func.count()).select_from(deliveries).scalar_subquery().label("deliveries"),
+    )
 
 
 # --- waking ------------------------------------------------------------------------

@@ -7,12 +7,14 @@ replicas racing cannot both win; the checks made first only give the loser a
 precise answer (which team has the name or the domain).
 """
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -269,17 +271,51 @@ def default_policy(*, claim_sla_seconds: int) -> EscalationPolicyPublic:
 def get_policy(*, session: Session, org_id: str, claim_sla_seconds: int) -> EscalationPolicyPublic:
     """The org's policy, or ``default_policy`` when it has set none. This is what
     a new handoff should copy: a later change applies to handoffs created after it."""
-    policy = session.get(EscalationPolicy, org_id, populate_existing=True)
-    if policy is None:
+    rows = session.execute(_policy_statement(), {"org_id": org_id}).all()
+    if not rows:
         return default_policy(claim_sla_seconds=claim_sla_seconds)
-    rows = session.exec(
-        select(EscalationLevel, Team)
-        .outerjoin(Team, col(Team.id) == EscalationLevel.team_id)
-        .where(EscalationLevel.org_id == org_id)
-        .order_by(col(EscalationLevel.position))
-    ).all()
-    team_names = {team.id: team.name for _, team in rows if team is not None}
-    return _policy_public(policy, [level for level, _ in rows], team_names)
+    levels = [
+        PolicyLevelPublic(
+            after_seconds=row.after_seconds,
+            target=LevelTarget(row.target),
+            team_id=row.team_id,
+            team_name=row.team_name if row.team_id else None,
+            mode=LevelMode(row.mode),
+        )
+        for row in rows
+        if row.position is not None  # a policy without levels: one row, no level
+    ]
+    return EscalationPolicyPublic(
+        levels=levels, repeat=rows[0].repeat, is_default=False, updated_at=rows[0].updated_at
+    )
+
+
+@functools.cache
+def _policy_statement() -> Any:
+    """One round trip for the policy, its levels in order and their teams' names
+    (every create reads it; built once: building costs more than running it)."""
+    policies = EscalationPolicy.__table__  # type: ignore[attr-defined]
+    levels = EscalationLevel.__table__  # type: ignore[attr-defined]
+    teams = Team.__table__  # type: ignore[attr-defined]
+    return (
+        sa_select(
+            policies.c.repeat,
+            policies.c.updated_at,
+            levels.c.position,
+            levels.c.after_seconds,
+            levels.c.target,
+            levels.c.team_id,
+            levels.c.mode,
+            teams.c.name.label("team_name"),
+        )
+        .select_from(
+            policies.outerjoin(levels, levels.c.org_id == policies.c.org_id).outerjoin(
+                teams, teams.c.id == levels.c.team_id
+            )
+        )
+        .where(policies.c.org_id == bindparam("org_id"))
+        .order_by(levels.c.position)
+    )
 
 
 def put_policy(

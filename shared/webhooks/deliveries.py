@@ -12,12 +12,25 @@ was lost.
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -50,29 +63,64 @@ def create_deliveries(
 ) -> None:
     """In the caller's transaction: one pending delivery, due now, for each
     enabled subscription of ``org_id`` to ``event_type``."""
+    statement = _create_statement(session.connection().dialect.name)
+    parameters = {"org_id": org_id, "event_seq": event_seq, "event_type": event_type, "at": at}
+    # preserve_rowcount: without it PostgreSQL's driver reports -1 (true) for an INSERT … SELECT.
+    written = session.execute(statement, parameters, execution_options=PRESERVE_ROWCOUNT)
+    if rows_changed(written):
+        session.info[DELIVERIES_WRITTEN] = True
+
+
+PRESERVE_ROWCOUNT = {"preserve_rowcount": True}
+
+
+@functools.cache
+def _create_statement(dialect_name: str) -> Any:
+    """``create_deliveries``' statement, built once per dialect (building costs
+    more than running it)."""
+    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    return delivery_insert(
+        org_id=bindparam("org_id", type_=deliveries.c.org_id.type),
+        event_seq=bindparam("event_seq", type_=deliveries.c.event_seq.type),
+        event_type=bindparam("event_type", type_=deliveries.c.event_type.type),
+        at=bindparam("at", type_=deliveries.c.created_at.type),
+        dialect_name=dialect_name,
+    )
+
+
+def delivery_insert(
+    *,
+    org_id: Any,
+    event_seq: Any,
+    event_type: Any,
+    at: Any,
+    dialect_name: str = "postgresql",
+    source: Any = None,
+) -> Any:
+    """``INSERT … SELECT``: a pending delivery, due ``at``, for each enabled
+    subscription of ``org_id`` to ``event_type`` (SQL expressions: bound
+    parameters, or columns of ``source``, e.g. the outbox's event CTE)."""
     deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
     webhooks = Webhook.__table__  # type: ignore[attr-defined]
     types = WebhookEventType.__table__  # type: ignore[attr-defined]
-    source = (
+    subscriptions = types.join(
+        webhooks, and_(webhooks.c.id == types.c.webhook_id, webhooks.c.org_id == types.c.org_id)
+    )
+    rows = (
         select(
-            _new_id(session.connection()),
+            _new_id(dialect_name),
             webhooks.c.org_id,
             webhooks.c.id,
-            literal(event_seq),
-            literal(event_type),
+            event_seq,
+            event_type,
             literal(PENDING),
             literal(0),
             literal(0),
-            literal(at, deliveries.c.next_attempt_at.type),
-            literal(at, deliveries.c.created_at.type),
-            literal(at, deliveries.c.updated_at.type),
+            at,
+            at,
+            at,
         )
-        .select_from(
-            types.join(
-                webhooks,
-                and_(webhooks.c.id == types.c.webhook_id, webhooks.c.org_id == types.c.org_id),
-            )
-        )
+        .select_from(subscriptions if source is None else source.join(subscriptions, true()))
         .where(
             types.c.org_id == org_id,
             types.c.event_type == event_type,
@@ -92,16 +140,12 @@ def create_deliveries(
         "created_at",
         "updated_at",
     ]
-    # preserve_rowcount: SQLAlchemy reports -1 (true) for an INSERT's rowcount without it.
-    written = insert(deliveries).from_select(columns, source)
-    written = written.execution_options(preserve_rowcount=True)
-    if rows_changed(session.execute(written)):
-        session.info[DELIVERIES_WRITTEN] = True
+    return insert(deliveries).from_select(columns, rows)
 
 
-def _new_id(connection: Connection) -> ColumnElement[Any]:
+def _new_id(dialect_name: str) -> ColumnElement[Any]:
     """A random UUID made by the database (one per inserted row)."""
-    if connection.dialect.name == "postgresql":
+    if dialect_name == "postgresql":
         return cast(func.gen_random_uuid(), String)
     hex_ = func.lower(func.hex(func.randomblob(16)))
     parts = [func.substr(hex_, start, length) for start, length in _UUID_PARTS]

@@ -19,7 +19,12 @@ from shared.auth import Principal
 from shared.errors import ServiceUnavailable
 from shared.events import handoff_history
 from shared.handoffs import ClaimLockFactory
-from shared.jobs import JobState, assessment_job_state, enqueue_assessment
+from shared.jobs import (
+    JobState,
+    assessment_job_state,
+    enqueue_assessment,
+    enqueue_new_assessment,
+)
 from shared.models import (
     ClaimConflictBody,
     ErrorBody,
@@ -73,7 +78,7 @@ async def create_handoff(
         )
         if not created:
             return json_response(handoff, status_code=201, headers=REPLAYED)
-        _enqueue_assessment(redis, handoff, settings)
+        _enqueue_assessment(redis, handoff, settings, new=True)
         return json_response(handoff, status_code=201)
 
     return await work.run(create)
@@ -82,9 +87,13 @@ async def create_handoff(
 REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-def _enqueue_assessment(redis: Redis, handoff: HandoffPublic, settings: Settings) -> None:
+def _enqueue_assessment(
+    redis: Redis, handoff: HandoffPublic, settings: Settings, *, new: bool = False
+) -> None:
+    """``new``: the handoff was created just now, so it has no job to look up."""
+    enqueue = enqueue_new_assessment if new else enqueue_assessment
     try:
-        enqueue_assessment(redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings)
+        enqueue(redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings)
     except RedisError as exc:
         # The handoff is committed; the reconciler enqueues it once Redis is back.
         log.warning("could not enqueue assessment for %s: %s", handoff.id, exc)
