@@ -20,8 +20,16 @@ from sqlmodel import Session, col, select
 
 from shared.assignment import PresentLookup, assign_on_level, present_at, reassignee_name
 from shared.auth import Principal
+from shared.claim_flights import ClaimFlights, Landing, Seat
 from shared.db import is_uuid, load_in_org, rows_changed
-from shared.errors import Conflict, Forbidden, InvalidInput, handoff_not_found, invalid_state
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    handoff_not_found,
+    invalid_state,
+)
 from shared.escalation import Plan, plan_levels, start_levels
 from shared.handoff_views import handoff_public, public_from_rows, select_public
 from shared.locks import ClaimLock
@@ -336,6 +344,7 @@ def claim_handoff(
     principal: Principal,
     handoff_id: str,
     claim_lock: ClaimLockFactory,
+    flights: ClaimFlights | None = None,
 ) -> HandoffPublic:
     """Claim a pending handoff for ``principal``. Exactly one concurrent caller wins.
 
@@ -343,30 +352,72 @@ def claim_handoff(
     (``WHERE status = 'pending'``) settles them when the lock expired or Redis is
     down. Claiming your own claim again returns it. Raises ``Conflict``
     ``handoff_already_claimed`` naming the winner, or ``invalid_state``.
+    With ``flights``, concurrent claims of the handoff in this process share one
+    attempt (``shared.claim_flights``).
     """
-    decided = _claim_outcome(
-        get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id), principal
-    )
-    if decided is not None:
-        return decided
+    if flights is None:
+        return _claim_answer(_decide_claim(session, principal, handoff_id, claim_lock), principal)
+    with flights.board((principal.org_id, handoff_id)) as seat:
+        if seat.leading:
+            return _lead_claim(session, principal, handoff_id, claim_lock, seat)
+    assert seat.landing is not None
+    if seat.landing.decided is None:
+        raise handoff_not_found(handoff_id)
+    return _claim_answer((seat.landing.decided, False), principal)
+
+
+def _lead_claim(
+    session: Session,
+    principal: Principal,
+    handoff_id: str,
+    claim_lock: ClaimLockFactory,
+    seat: Seat,
+) -> HandoffPublic:
+    try:
+        decision = _decide_claim(session, principal, handoff_id, claim_lock, seat.cover)
+    except NotFound:
+        seat.land(Landing(None))
+        raise
+    seat.land(Landing(decision[0]))
+    return _claim_answer(decision, principal)
+
+
+#: Whether this caller's update won, and the handoff as decided (claimed or closed).
+ClaimDecision = tuple[HandoffPublic, bool]
+
+
+def _decide_claim(
+    session: Session,
+    principal: Principal,
+    handoff_id: str,
+    claim_lock: ClaimLockFactory,
+    before_read: Callable[[], None] = lambda: None,
+) -> ClaimDecision:
+    """Read, lock, wait, update: the handoff once it is no longer pending.
+    ``before_read`` is called just before each read or update that may decide."""
+    before_read()
+    handoff = get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
+    if handoff.status != HandoffStatus.pending:
+        return handoff_public(handoff), False
     session.rollback()  # never hold a database transaction while waiting on the lock
     lock = claim_lock(handoff_id)
     held = lock.try_acquire() if lock is not None else None
     try:
         if held is False and lock is not None:
             lock.wait_until_released()
+            before_read()
             handoff = get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
-            decided = _claim_outcome(handoff, principal)
-            if decided is not None:
-                return decided
+            if handoff.status != HandoffStatus.pending:
+                return handoff_public(handoff), False
             session.rollback()
+        before_read()
         return _claim_in_database(session, principal, handoff_id)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _claim_in_database(session: Session, principal: Principal, handoff_id: str) -> HandoffPublic:
+def _claim_in_database(session: Session, principal: Principal, handoff_id: str) -> ClaimDecision:
     now = utcnow()
     statement = (
         update(Handoff)
@@ -398,14 +449,12 @@ def _claim_in_database(session: Session, principal: Principal, handoff_id: str) 
     handoff = get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
     if not won:
         session.rollback()
-        decided = _claim_outcome(handoff, principal)
-        if decided is None:  # pending again already (released in between): caller may retry
+        if handoff.status == HandoffStatus.pending:  # released in between: caller may retry
             raise Conflict("The handoff changed concurrently; retry.", code="concurrent_update")
-        return decided
+        return handoff_public(handoff), False
     record_event(session, handoff=handoff, type=EventType.claimed, actor=principal)
     session.commit()
-    CLAIMS.labels("won").inc()
-    return handoff_public(handoff)
+    return handoff_public(handoff), True
 
 
 def _kept_if_claimed_before(first_claim_column: Any, current_column: Any) -> Any:
@@ -415,20 +464,22 @@ def _kept_if_claimed_before(first_claim_column: Any, current_column: Any) -> Any
     return case((first_claim, col(current_column)), else_=col(first_claim_column))
 
 
-def _claim_outcome(handoff: Handoff, principal: Principal) -> HandoffPublic | None:
-    """None while the handoff is pending; otherwise the claim's final answer."""
-    if handoff.status == HandoffStatus.pending:
-        return None
+def _claim_answer(decision: ClaimDecision, principal: Principal) -> HandoffPublic:
+    """The claim's answer to ``principal`` once the handoff is decided."""
+    handoff, won = decision
+    if won:
+        CLAIMS.labels("won").inc()
+        return handoff
     if handoff.status == HandoffStatus.claimed:
         if handoff.claimed_by_id == principal.user_id:
             CLAIMS.labels("repeat").inc()
-            return handoff_public(handoff)
+            return handoff
         CLAIMS.labels("lost").inc()
         raise already_claimed(handoff)
     raise invalid_state("claim", handoff.status)
 
 
-def already_claimed(handoff: Handoff) -> Conflict:
+def already_claimed(handoff: HandoffPublic) -> Conflict:
     claimed_at = isoformat(handoff.claimed_at) if handoff.claimed_at else None
     return Conflict(
         f"Already claimed by {handoff.claimed_by_name}.",

@@ -23,6 +23,7 @@ from services.api.routes import (
     webhooks,
 )
 from services.api.streaming.hub import EventHub
+from shared.claim_flights import ClaimFlights
 from shared.db import autocommit_reads, make_engine
 from shared.outbox import Outbox
 from shared.presence import Presence
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
+    app.state.claim_flights = ClaimFlights()  # per process: see shared.claim_flights
     install_error_handlers(app)
     app.include_router(handoffs.router)
     app.include_router(events.router)

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from shared.assignment import PresentLookup, present_from
 from shared.auth import Principal, decode_token
+from shared.claim_flights import ClaimFlights
 from shared.db import session_scope
 from shared.errors import Forbidden, NotAuthenticated
 from shared.handoffs import get_handoff
@@ -160,3 +161,10 @@ async def get_claim_lock_factory(settings: SettingsDep, redis: RedisDep):
         return ClaimLock(redis, handoff_id, ttl_seconds=settings.claim_lock_ttl_seconds)
 
     return make
+
+
+async def get_claim_flights(request: Request) -> ClaimFlights:
+    return request.app.state.claim_flights
+
+
+ClaimFlightsDep = Annotated[ClaimFlights, Depends(get_claim_flights)]

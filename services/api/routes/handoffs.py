@@ -10,7 +10,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import Connection
 from sqlmodel import Session
 
-from services.api.deps import PresentDep, RedisDep, SettingsDep, get_claim_lock_factory
+from services.api.deps import (
+    ClaimFlightsDep,
+    PresentDep,
+    RedisDep,
+    SettingsDep,
+    get_claim_lock_factory,
+)
 from services.api.errors import errors
 from services.api.in_thread import InThread, in_thread, json_response
 from shared import handoffs
@@ -174,11 +180,17 @@ async def get_history(handoff_id: str, work: Anyone) -> Response:
     response_model=HandoffPublic,
     responses=errors(403, 404, 409, 413, 429, conflict_model=ClaimConflictBody | ErrorBody),
 )
-async def claim_handoff(handoff_id: str, work: Claimer, claim_locks: ClaimLocks) -> Response:
+async def claim_handoff(
+    handoff_id: str, work: Claimer, claim_locks: ClaimLocks, flights: ClaimFlightsDep
+) -> Response:
     def claim(session: Session, principal: Principal) -> Response:
         return json_response(
             handoffs.claim_handoff(
-                session=session, principal=principal, handoff_id=handoff_id, claim_lock=claim_locks
+                session=session,
+                principal=principal,
+                handoff_id=handoff_id,
+                claim_lock=claim_locks,
+                flights=flights,
             )
         )
 
