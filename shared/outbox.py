@@ -338,7 +338,6 @@ class EventRelay:
         self._redis = redis
         self._publish_in_order = redis.register_script(PUBLISH_IN_ORDER)
         self._published_ids: list[int] = []  # to mark in the database
-        self._mark_due: float | None = None  # when they are marked (monotonic)
         self._woken: set[str] = set()
         self._backing_off = False
         self._woken_lock = threading.Lock()
@@ -384,8 +383,6 @@ class EventRelay:
         """Keep work for the thread's next pass, without waking it."""
         with self._woken_lock:
             self._woken.update(orgs)
-            if published_ids and self._mark_due is None:
-                self._mark_due = time.monotonic() + MARK_DELAY_SECONDS
             self._published_ids.extend(published_ids)
 
     def _run(self) -> None:
@@ -395,10 +392,11 @@ class EventRelay:
             if backoff:  # commits during an outage do not cut it short
                 self._stopped.wait(backoff)
             else:
-                wake_at = time.monotonic() + LOCK_RETRY_SECONDS if retry_soon else next_sweep
-                if self._mark_due is not None:
-                    wake_at = min(wake_at, self._mark_due)
-                self._wake.wait(max(wake_at - time.monotonic(), 0.0))
+                wait = LOCK_RETRY_SECONDS if retry_soon else next_sweep - time.monotonic()
+                # The fast path keeps what it published without waking this thread:
+                # a pass every MARK_DELAY_SECONDS marks it in one UPDATE, before a
+                # sweep would read those rows again from the log.
+                self._wake.wait(min(max(wait, 0.0), MARK_DELAY_SECONDS))
             self._wake.clear()
             stopping = self._stopped.is_set()
             try:
@@ -420,7 +418,6 @@ class EventRelay:
         with self._woken_lock:
             orgs, self._woken = self._woken, set()
             published_ids, self._published_ids = self._published_ids, []
-            self._mark_due = None
         busy: set[str] = set()
         try:
             self._mark_published(published_ids)

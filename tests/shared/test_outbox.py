@@ -102,6 +102,26 @@ def test_a_commit_relays_its_orgs_at_once_in_seq_order(
     assert unpublished(engine) == 0
 
 
+def test_what_the_fast_path_published_is_marked_soon_without_a_sweep(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    """The org's first event goes by the log path (its last seq is not known yet)
+    and wakes the relay; the ones after go by the fast path, which does not."""
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    box.start()
+    try:
+        for rounds in (1, 3):
+            for n in range(rounds):
+                create_in(engine, "acme", f"stuck {rounds}-{n}")
+            assert len(receive(subscriber, rounds)) == rounds
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while unpublished(engine) and time.monotonic() < deadline:
+                time.sleep(0.01)  # polls the condition: the relay's pass is what it waits for
+            assert unpublished(engine) == 0  # marked by a pass, not by a sweep or the stop
+    finally:
+        box.stop()
+
+
 def test_relays_in_parallel_split_the_orgs_and_publish_each_event_once(
     engine: Engine, redis: Redis, subscriber: PubSub
 ) -> None:
