@@ -6,9 +6,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
+from sqlalchemy import Engine
 
+from services.api.app import create_app
 from shared.presence import Presence
 from shared.redis_client import make_redis
 from shared.settings import Settings
@@ -17,12 +19,9 @@ from tests.conftest import TokenFactory
 
 PRESENCE = "/api/v1/presence"
 HEARTBEAT = f"{PRESENCE}/heartbeat"
+#: Only the expiry test runs with a heartbeat this short: the others make several requests
+#: in a row and, on a loaded machine, outlived it (a present senior read back as absent).
 HEARTBEAT_SECONDS = 0.5
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"presence_heartbeat_seconds": HEARTBEAT_SECONDS})
 
 
 def present(client: TestClient, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -71,16 +70,18 @@ def test_another_orgs_people_never_appear(client: TestClient, auth: TokenFactory
 
 
 def test_a_heartbeat_stops_counting_after_the_heartbeat_setting(
-    client: TestClient, auth: TokenFactory
+    settings: Settings, engine: Engine, redis: Redis, auth: TokenFactory
 ) -> None:
+    short = settings.model_copy(update={"presence_heartbeat_seconds": HEARTBEAT_SECONDS})
     senior = auth("senior")
-    assert client.post(HEARTBEAT, headers=senior).status_code == 204
-    sent = time.monotonic()
-    assert present(client, senior) != []
-    while present(client, senior):
-        assert time.monotonic() - sent < HEARTBEAT_SECONDS + 2, "still present"
-        time.sleep(0.05)
-    assert time.monotonic() - sent >= HEARTBEAT_SECONDS - 0.1
+    with TestClient(create_app(short)) as client:
+        assert client.post(HEARTBEAT, headers=senior).status_code == 204
+        sent = time.monotonic()
+        assert present(client, senior) != []
+        while present(client, senior):
+            assert time.monotonic() - sent < HEARTBEAT_SECONDS + 2, "still present"
+            time.sleep(0.05)
+        assert time.monotonic() - sent >= HEARTBEAT_SECONDS - 0.1
 
 
 def test_without_redis_presence_answers_503_and_the_client_may_retry(
