@@ -1,8 +1,10 @@
 """Fixtures on real services: Redis and both SQLite and PostgreSQL (a database
 created for this run, dropped at the end).
 
-Redis is a private ``redis-server`` started for the run on a free port, so
-parallel runs and the machine's own Redis never see each other's keys.
+Redis is a private ``redis-server`` started by each test process (each
+pytest-xdist worker) on a free port, so parallel runs and workers and the
+machine's own Redis never see each other's keys; the PostgreSQL database is
+per process too.
 
 Environment knobs (defaults suit this repo's CI machine):
   ESCALATIONS_TEST_REDIS_URL   use this Redis instead of a private server
@@ -64,11 +66,17 @@ _private_redis: Proc | None = None
 def pytest_configure(config: pytest.Config) -> None:
     global REDIS_URL, _private_redis
     _catch_log_leaks()
-    if REDIS_URL:
+    if REDIS_URL or _is_xdist_controller(config):
         return
     log_dir = Path(tempfile.mkdtemp(prefix="escalations-test-redis-"))
     _private_redis = start_redis(free_port(), log_dir=log_dir)
     REDIS_URL = f"redis://127.0.0.1:{_private_redis.port}/0"
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """The process that hands tests to xdist workers runs none itself."""
+    workers = config.getoption("numprocesses", default=None)
+    return bool(workers) and not hasattr(config, "workerinput")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -121,7 +121,9 @@ def test_replace_may_keep_its_own_name_and_domains(client: TestClient, auth: Tok
     assert response.json()["domains"] == ["networking", "dns"]
 
 
-@pytest.mark.parametrize("team_id", ["nope", str(uuid.uuid4()), "a" * 8_000])
+@pytest.mark.parametrize(
+    "team_id", ["nope", str(uuid.uuid4()), "a" * 8_000], ids=["word", "unknown-uuid", "long"]
+)
 def test_a_missing_team_is_a_404(client: TestClient, auth: TokenFactory, team_id: str) -> None:
     admin = auth("admin")
     assert_error(client.get(f"{TEAMS}/{team_id}", headers=admin), 404, "team_not_found")
@@ -469,7 +471,9 @@ def test_invalid_policies_are_422_and_change_nothing(
     unchanged()
 
 
-@pytest.mark.parametrize("team_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize(
+    "team_id", [str(uuid.uuid4()), "not-a-uuid"], ids=["unknown-uuid", "not-a-uuid"]
+)
 def test_a_policy_naming_a_missing_team_is_unknown_team(
     client: TestClient, auth: TokenFactory, unchanged: Callable[[], None], team_id: str
 ) -> None:
