@@ -1,14 +1,19 @@
 """Claim storms over real HTTP: many seniors claim one handoff at the same moment.
 
-Shared by ``tests/e2e/test_claim_race.py`` and ``bench/claims.py``. Each senior
-gets a ``Claimer``: its own ``httpx.AsyncClient`` holding one keep-alive
-connection to one replica (claimer ``i`` talks to replica ``i % replicas``).
-One client per connection keeps the client side cheap: a single client pooling
-a hundred connections spent more CPU than the servers it was measuring. Every
-claim waits on one start signal, so all of them are in flight together.
+Shared by ``tests/e2e/test_claim_race.py``, ``bench/claims.py`` and ``bench/api.py``.
+Claimer ``i`` claims through replica ``i % replicas``, on a keep-alive connection
+of its own, opened beforehand. Every claim waits on one start signal, so all of
+them are in flight together.
+
+The claims themselves are written and read on bare asyncio streams, as wrk would:
+an httpx client spent about as much CPU per request as the replica answering it
+(1–1.5 ms), on the same two cores, so a storm measured the load generator as much
+as the service. ``Claimer.client`` (one httpx client per replica, shared) is for
+everything around a storm: creating the handoff, reading its history.
 """
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -35,11 +40,15 @@ class Senior:
     headers: dict[str, str]
 
 
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 @dataclass(frozen=True)
 class Claimer:
-    """A senior and the client (one connection, one replica) it claims through."""
+    """A senior, the connection it claims on, and its replica's shared client."""
 
     senior: Senior
+    connection: Connection
     client: httpx.AsyncClient
 
 
@@ -106,25 +115,25 @@ async def open_claimers(
     seniors: Sequence[Senior], base_urls: Sequence[str]
 ) -> AsyncIterator[list[Claimer]]:
     """One claimer per senior, spread round-robin over the replicas, each with
-    its connection already open (a GET /healthz); all clients closed on exit."""
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    claimers = [
-        Claimer(
-            senior,
-            httpx.AsyncClient(
-                base_url=base_urls[index % len(base_urls)],
-                limits=limits,
-                timeout=REQUEST_TIMEOUT_SECONDS,
-            ),
-        )
-        for index, senior in enumerate(seniors)
+    its connection open; connections and clients (one per replica) closed on exit."""
+    clients = [
+        httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_SECONDS) for url in base_urls
     ]
+    replicas = [clients[index % len(clients)] for index in range(len(seniors))]
+    connections: list[Connection] = []
     try:
-        for response in await asyncio.gather(*(c.client.get("/healthz") for c in claimers)):
-            response.raise_for_status()
-        yield claimers
+        for client in replicas:
+            connections.append(
+                await asyncio.open_connection(client.base_url.host, client.base_url.port)
+            )
+        yield [
+            Claimer(senior, connection, client)
+            for senior, connection, client in zip(seniors, connections, replicas, strict=True)
+        ]
     finally:
-        await asyncio.gather(*(claimer.client.aclose() for claimer in claimers))
+        for _, writer in connections:
+            writer.close()
+        await asyncio.gather(*(client.aclose() for client in clients))
 
 
 # --- what they do ------------------------------------------------------------------
@@ -147,7 +156,7 @@ async def claim_storm(claimers: Sequence[Claimer], *, handoff_id: str) -> Storm:
     keep-alive connection idle for 5 s, and a claim sent on one it is closing
     fails with "Server disconnected" (a slow storm or create leaves them idle).
     """
-    await _refresh_connections(claimers)
+    await asyncio.gather(*(_refresh(claimer) for claimer in claimers))
     start = asyncio.Event()
     tasks = [asyncio.create_task(_claim(claimer, handoff_id, start)) for claimer in claimers]
     await asyncio.sleep(0)  # one loop turn: every task is now waiting on the signal
@@ -155,38 +164,62 @@ async def claim_storm(claimers: Sequence[Claimer], *, handoff_id: str) -> Storm:
     start.set()
     results = await asyncio.gather(*tasks)
     answers = [
-        ClaimAnswer(
-            claimer.senior, response.status_code, _json(response), sent - began, answered - began
-        )
-        for claimer, (response, sent, answered) in zip(claimers, results, strict=True)
+        ClaimAnswer(claimer.senior, status, _json(body), sent - began, answered - began)
+        for claimer, (status, body, sent, answered) in zip(claimers, results, strict=True)
     ]
     return Storm(handoff_id, answers, max(answer.answered_s for answer in answers))
 
 
-async def _refresh_connections(claimers: Sequence[Claimer]) -> None:
-    for response in await asyncio.gather(*(c.client.get("/healthz") for c in claimers)):
-        response.raise_for_status()
+async def _refresh(claimer: Claimer) -> None:
+    status, body = await _exchange(claimer.connection, _request(claimer, "GET", "/healthz"))
+    if status != 200:
+        raise AssertionError(f"/healthz answered {status}: {body!r}")
 
 
 async def _claim(
     claimer: Claimer, handoff_id: str, start: asyncio.Event
-) -> tuple[httpx.Response, float, float]:
-    """The response and when (``perf_counter``) the claim was sent and answered."""
+) -> tuple[int, bytes, float, float]:
+    """The status and body answered, and when (``perf_counter``) the claim was
+    sent and answered."""
+    request = _request(claimer, "POST", f"{API}/{handoff_id}/claim", claimer.senior.headers)
     await start.wait()
     sent = time.perf_counter()
-    response = await claimer.client.post(
-        f"{API}/{handoff_id}/claim", headers=claimer.senior.headers
-    )
-    return response, sent, time.perf_counter()
+    status, body = await _exchange(claimer.connection, request)
+    return status, body, sent, time.perf_counter()
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _request(
+    claimer: Claimer, method: str, path: str, headers: dict[str, str] | None = None
+) -> bytes:
+    url = claimer.client.base_url
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {url.host}:{url.port}", "Content-Length: 0"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _exchange(connection: Connection, request: bytes) -> tuple[int, bytes]:
+    """``request`` sent, and the status and body of its response (every answer
+    of the API has a Content-Length)."""
+    reader, writer = connection
+    writer.write(request)
+    async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in header_lines if line)
+        }
+        body = await reader.readexactly(int(headers["content-length"]))
+    return int(status_line.split(" ", 2)[1]), body
+
+
+def _json(body: bytes) -> dict[str, Any]:
     """The JSON object answered, or ``{"text": ...}`` when the body is not one."""
     try:
-        body = response.json()
+        decoded = json.loads(body)
     except ValueError:
-        return {"text": response.text}
-    return body if isinstance(body, dict) else {"json": body}
+        return {"text": body.decode(errors="replace")}
+    return decoded if isinstance(decoded, dict) else {"json": decoded}
 
 
 # --- the contract ------------------------------------------------------------------
