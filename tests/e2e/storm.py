@@ -43,12 +43,12 @@ class Senior:
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claimer:
     """A senior, the connection it claims on, and its replica's shared client."""
 
     senior: Senior
-    connection: Connection
+    connection: Connection  # replaced when the replica closed it (``_refresh``)
     client: httpx.AsyncClient
 
 
@@ -119,21 +119,22 @@ async def open_claimers(
     clients = [
         httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_SECONDS) for url in base_urls
     ]
-    replicas = [clients[index % len(clients)] for index in range(len(seniors))]
-    connections: list[Connection] = []
+    claimers: list[Claimer] = []
     try:
-        for client in replicas:
-            connections.append(
-                await asyncio.open_connection(client.base_url.host, client.base_url.port)
-            )
-        yield [
-            Claimer(senior, connection, client)
-            for senior, connection, client in zip(seniors, connections, replicas, strict=True)
-        ]
+        for index, senior in enumerate(seniors):
+            client = clients[index % len(clients)]
+            claimers.append(Claimer(senior, await _connect(client), client))
+        yield claimers
     finally:
-        for _, writer in connections:
+        writers = [claimer.connection[1] for claimer in claimers]
+        for writer in writers:
             writer.close()
+        await asyncio.gather(*(writer.wait_closed() for writer in writers), return_exceptions=True)
         await asyncio.gather(*(client.aclose() for client in clients))
+
+
+async def _connect(client: httpx.AsyncClient) -> Connection:
+    return await asyncio.open_connection(client.base_url.host, client.base_url.port)
 
 
 # --- what they do ------------------------------------------------------------------
@@ -152,9 +153,9 @@ async def claim_storm(claimers: Sequence[Claimer], *, handoff_id: str) -> Storm:
     """Every claimer claims ``handoff_id`` at once; returns all answers.
 
     Transport errors propagate: a storm either answers every claim or fails.
-    Every claimer's connection is used just before (untimed): uvicorn closes a
-    keep-alive connection idle for 5 s, and a claim sent on one it is closing
-    fails with "Server disconnected" (a slow storm or create leaves them idle).
+    Every claimer's connection is used just before (untimed), and replaced if
+    the replica had closed it: uvicorn closes a keep-alive connection idle for
+    5 s, and a claim sent on one it is closing fails (a slow create leaves them idle).
     """
     await asyncio.gather(*(_refresh(claimer) for claimer in claimers))
     start = asyncio.Event()
@@ -171,7 +172,13 @@ async def claim_storm(claimers: Sequence[Claimer], *, handoff_id: str) -> Storm:
 
 
 async def _refresh(claimer: Claimer) -> None:
-    status, body = await _exchange(claimer.connection, _request(claimer, "GET", "/healthz"))
+    healthz = _request(claimer, "GET", "/healthz")
+    try:
+        status, body = await _exchange(claimer.connection, healthz)
+    except (asyncio.IncompleteReadError, ConnectionError):  # closed by the replica: idle
+        claimer.connection[1].close()
+        claimer.connection = await _connect(claimer.client)
+        status, body = await _exchange(claimer.connection, healthz)
     if status != 200:
         raise AssertionError(f"/healthz answered {status}: {body!r}")
 
