@@ -58,6 +58,7 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
     sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
+from rq import Queue  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from bench.claims import process_cpu_seconds  # noqa: E402
@@ -283,11 +284,10 @@ def drain_assessments(cluster: Cluster) -> float:
     jobs, and a worker busy with them shared the cores with whatever was measured
     next (the storm, the next run's reads)."""
     redis = make_redis(cluster.redis_url)
-    queue = f"rq:queue:{keys.ASSESSMENTS_QUEUE}"
-    started = f"rq:wip:{keys.ASSESSMENTS_QUEUE}"
+    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=redis)
     began = time.monotonic()
     try:
-        while redis.llen(queue) or redis.zcard(started):
+        while queue.count or queue.started_job_registry.count:
             if time.monotonic() - began > DRAIN_TIMEOUT_S:
                 raise SystemExit(f"the worker did not drain its queue in {DRAIN_TIMEOUT_S} s")
             time.sleep(0.2)
