@@ -13,12 +13,14 @@ import time
 from prometheus_client import start_http_server
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker, SpawnWorker, Worker
+from rq import Queue
 from rq.exceptions import StopRequested
+from rq.worker.base import BaseWorker
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.worker.context import WorkerContext, set_context
 from services.worker.retries import DueRetryMover, move_due_retries
+from services.worker.rq_classes import WORKER_CLASSES
 from shared import keys
 from shared.assignment import present_from
 from shared.escalation import sweep_escalations
@@ -31,12 +33,6 @@ from shared.sla import sweep_sla_breaches
 from shared.webhooks.dispatch import dispatch_due, try_reconcile_deliveries
 
 log = logging.getLogger(__name__)
-
-WORKER_CLASSES: dict[str, type[Worker] | type[SimpleWorker]] = {
-    "simple": SimpleWorker,
-    "fork": Worker,
-    "spawn": SpawnWorker,
-}
 
 
 class PeriodicMaintenance(threading.Thread):
@@ -200,7 +196,7 @@ def _wait_for_redis(context: WorkerContext) -> None:
             delay = min(delay * 2, 5.0)
 
 
-def _forget(worker: Worker | SimpleWorker) -> None:
+def _forget(worker: BaseWorker) -> None:
     """Drop the stale registration, so a restarted worker may reuse its name."""
     try:
         worker.register_death()

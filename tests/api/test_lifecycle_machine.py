@@ -1,6 +1,6 @@
 """The handoff lifecycle as a hypothesis state machine, against the real app,
 database (SQLite and PostgreSQL) and Redis, with the real RQ job run by an
-in-process ``SimpleWorker``.
+in-process ``SimpleWorker`` (the service's).
 
 Random steps — create (orgs, sessions from a small pool, priorities,
 idempotency keys), claim, release, resolve, cancel, retry the assessment, get,
@@ -44,13 +44,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import Engine
 
 from services.api.app import create_app
 from services.worker.assessors.base import AssessmentError, AssessmentRequest, AssessmentResult
 from services.worker.assessors.heuristic import HeuristicAssessor
 from services.worker.context import WorkerContext, set_context
+from services.worker.rq_classes import PromptSimpleWorker
 from shared import keys
 from shared.auth import issue_token
 from shared.db import make_engine
@@ -558,7 +559,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.harness.assessor.fail = fail
         self.touched = set(ORGS)
         queue = Queue(keys.ASSESSMENTS_QUEUE, connection=self.harness.redis)
-        SimpleWorker([queue], connection=self.harness.redis).work(burst=True)
+        PromptSimpleWorker([queue], connection=self.harness.redis).work(burst=True)
         for handoff_id in self.queue:
             expected = self.model[handoff_id]
             expected.job_live = False

@@ -1,5 +1,5 @@
 """The assessment job end to end in one process: the API enqueues into real
-Redis, an RQ SimpleWorker runs the job against a real database, and the LLM is
+Redis, the service's RQ SimpleWorker runs the job against a real database, and the LLM is
 the local OpenAI-compatible stub."""
 
 from collections.abc import Iterator
@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from services.worker.context import WorkerContext, set_context
+from services.worker.rq_classes import PromptSimpleWorker
 from shared import keys
 from shared.settings import Settings
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
@@ -45,7 +46,7 @@ def run_worker(settings: Settings, redis: Redis) -> Iterator[object]:
 
     def burst() -> None:
         queue = Queue(keys.ASSESSMENTS_QUEUE, connection=redis)
-        SimpleWorker([queue], connection=redis).work(burst=True)
+        PromptSimpleWorker([queue], connection=redis).work(burst=True)
 
     yield burst
     set_context(None)

@@ -1,6 +1,6 @@
 """Webhook deliveries in one process, on SQLite and PostgreSQL: the API writes
-deliveries with their events, the dispatcher enqueues them into real Redis, an
-RQ SimpleWorker sends them to a real local HTTP receiver. Signatures are
+deliveries with their events, the dispatcher enqueues them into real Redis, the
+service's RQ SimpleWorker sends them to a real local HTTP receiver. Signatures are
 checked with our own HMAC code and with the ``standardwebhooks`` package; the
 Slack body against a JSON schema of Slack's message shape; and each way a
 receiver can misbehave costs one bounded try."""
@@ -22,12 +22,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job, JobStatus
 from sqlalchemy import Engine, text, update
 from sqlmodel import select
 
 from services.worker.context import WorkerContext, set_context
+from services.worker.rq_classes import PromptSimpleWorker
 from shared import keys
 from shared.auth import Principal
 from shared.db import session_scope
@@ -89,7 +90,7 @@ def work_until(context: WorkerContext, redis: Redis) -> Work:
         while not done():
             assert time.monotonic() < deadline, "the deliveries did not settle in time"
             dispatch_due(engine=context.engine, redis=redis, settings=context.settings)
-            SimpleWorker([queue], connection=redis).work(burst=True)
+            PromptSimpleWorker([queue], connection=redis).work(burst=True)
             time.sleep(0.02)  # a retry's back-off is 50 ms: poll the due time, not a guess
 
     return run
@@ -393,7 +394,7 @@ def test_a_name_resolving_to_loopback_is_refused_at_delivery(
             while deliveries(client, auth, webhook["id"])[0]["attempts"] == 0:
                 assert time.monotonic() < deadline
                 dispatch_due(engine=context.engine, redis=redis, settings=context.settings)
-                SimpleWorker([queue], connection=redis).work(burst=True)
+                PromptSimpleWorker([queue], connection=redis).work(burst=True)
             [entry] = deliveries(client, auth, webhook["id"])
         assert receiver.requests == []
         assert entry["last_status_code"] is None
@@ -477,7 +478,7 @@ def test_deliveries_wait_out_a_redis_outage(
         assert _enqueued(engine) == 0
         assert dispatch_due(engine=engine, redis=redis, settings=context.settings) == 1
         queue = Queue(keys.NOTIFICATIONS_QUEUE, connection=redis)
-        SimpleWorker([queue], connection=redis).work(burst=True)
+        PromptSimpleWorker([queue], connection=redis).work(burst=True)
     assert len(receiver.hook_requests()) == 1
 
 
