@@ -174,8 +174,16 @@ def test_up_demo_moves_an_unclaimed_escalation_up_a_level(tmp_path: Path) -> Non
             handoff_id = re.search(r"/handoffs/([0-9a-f-]{36})/history", banner)[1]  # type: ignore[index]
             api = f"http://127.0.0.1:{port}/api/v1"
             team_id = _check_demo_routing(api, admin=_token(banner, "admin"))
+            _check_waiting_for_sam(api, senior=_token(banner, "senior"))
             escalated.append(_wait_escalated(api, handoff_id, team_id, _token(banner, "senior")))
     assert escalated[0] != escalated[1]
+
+
+def _check_waiting_for_sam(api: str, *, senior: str) -> None:
+    """The first screen Sam Senior sees already lists escalations waiting for him."""
+    headers = {"Authorization": f"Bearer {senior}"}
+    waiting = httpx.get(f"{api}/handoffs?for=me&status=pending", headers=headers).json()["items"]
+    assert len(waiting) >= 3, waiting
 
 
 def _check_demo_routing(api: str, *, admin: str) -> str:
