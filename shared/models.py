@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    StrictInt,
     field_validator,
     model_serializer,
     model_validator,
@@ -327,6 +328,12 @@ UtcTime = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
 
 
 class StrictModel(BaseModel):
+    """A request body: unknown fields refused, no NUL in a string. A number or a
+    flag in a body is declared ``StrictInt`` / ``StrictBool``: pydantic's lax mode
+    would store ``true`` as 1 and ``"5"`` as 5. (Not strict mode for the whole
+    model: FastAPI validates the parsed JSON as Python, where strict mode refuses
+    an enum's or a datetime's string.)"""
+
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
@@ -354,7 +361,7 @@ class Snapshot(StrictModel):
     problem_summary: str = PydField(min_length=1, max_length=2_000)
     problem_domain: str = PydField(min_length=1, max_length=64)
     status: str = PydField(min_length=1, max_length=64)
-    step_count: int = PydField(ge=0, le=1_000_000)
+    step_count: StrictInt = PydField(ge=0, le=1_000_000)
     confidence_tier: ConfidenceTier
     tried_steps: list[TriedStep] = PydField(default_factory=list, max_length=200)
     transcript: list[TranscriptMessage] | None = PydField(default=None, max_length=500)
@@ -588,7 +595,7 @@ class MePublic(BaseModel):
 
 
 class PolicyLevelBody(StrictModel):
-    after_seconds: int = PydField(ge=1, le=MAX_LEVEL_AFTER_SECONDS)
+    after_seconds: StrictInt = PydField(ge=1, le=MAX_LEVEL_AFTER_SECONDS)
     target: LevelTarget
     team_id: str | None = PydField(default=None, min_length=1, max_length=64)
     mode: LevelMode = LevelMode.broadcast
@@ -604,7 +611,7 @@ class PolicyLevelBody(StrictModel):
 
 class EscalationPolicyBody(StrictModel):
     levels: list[PolicyLevelBody] = PydField(min_length=1, max_length=MAX_POLICY_LEVELS)
-    repeat: int = PydField(default=0, ge=0, le=MAX_POLICY_REPEAT)
+    repeat: StrictInt = PydField(default=0, ge=0, le=MAX_POLICY_REPEAT)
 
 
 class PolicyLevelPublic(BaseModel):

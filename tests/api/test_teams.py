@@ -450,6 +450,12 @@ INVALID_POLICIES = {
     "after-0": {"levels": [level(after_seconds=0)]},
     "after-86401": {"levels": [level(after_seconds=86_401)]},
     "after-not-int": {"levels": [level(after_seconds=1.5)]},
+    # No coercion (lax mode stored ``true`` as 1 and ``"5"`` as 5).
+    "after-true": {"levels": [level(after_seconds=True)]},
+    "after-string": {"levels": [level(after_seconds="5")]},
+    "after-whole-float": {"levels": [level(after_seconds=5.0)]},
+    "repeat-true": {"levels": [level()], "repeat": True},
+    "repeat-string": {"levels": [level()], "repeat": "1"},
     "repeat-6": {"levels": [level()], "repeat": 6},
     "repeat-negative": {"levels": [level()], "repeat": -1},
     "unknown-target": {"levels": [level("everyone")]},

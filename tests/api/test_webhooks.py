@@ -152,6 +152,19 @@ def test_invalid_bodies_are_422(
     assert client.get(WEBHOOKS, headers=auth("admin")).json() == {"items": []}
 
 
+@pytest.mark.parametrize("enabled", ["false", 0, "no", None])
+def test_enabled_is_a_json_boolean(client: TestClient, auth: TokenFactory, enabled: Any) -> None:
+    """Lax mode took ``"false"``, ``0`` and ``"no"`` for False."""
+    webhook = make_webhook(client, auth)
+    path = f"{WEBHOOKS}/{webhook['id']}"
+    response = client.patch(path, json={"enabled": enabled}, headers=auth("admin"))
+    if enabled is None:  # an explicit null is an absent field: nothing to change
+        assert response.status_code == 200, response.text
+    else:
+        assert "enabled" in assert_error(response, 422, "validation_error")["detail"]
+    assert client.get(path, headers=auth("admin")).json()["enabled"] is True
+
+
 @pytest.mark.parametrize(
     "url",
     [
