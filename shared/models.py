@@ -593,8 +593,22 @@ class TeamPublic(BaseModel):
     updated_at: UtcTime
 
 
-class TeamList(BaseModel):
-    items: list[TeamPublic]
+class TeamSummary(BaseModel):
+    """A team without its member list: ``GET /teams?members=false``."""
+
+    id: str
+    name: str
+    member_count: int
+    domains: list[str]
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class TeamPage(BaseModel):
+    """One page of ``GET /teams``: whole teams, or summaries with ``members=false``."""
+
+    items: list[TeamPublic] | list[TeamSummary]
+    next_cursor: str | None
 
 
 class TeamRef(BaseModel):

@@ -88,7 +88,9 @@ class PeopleRegistry:
         try:
             record_seen(self.engine, principal=principal, at=utcnow())
         except SQLAlchemyError as exc:
-            log.warning("could not record a person of org %s as seen: %s", principal.org_id, exc)
+            # The class only: the error's text carries the statement and its parameters.
+            log.warning("could not record a person of org %s as seen: %s", principal.org_id,
+                        type(exc).__name__)  # fmt: skip
             return
         with self._lock:
             self._written.pop(key, None)  # re-inserted last: the dict is oldest-first
