@@ -18,12 +18,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from shared.auth import Principal
-from shared.db import dialect_insert
+from shared.db import dialect_insert, rows_changed
 from shared.models import KnownPerson, Role, Team, TeamMember, TeamRef, UtcTime
 from shared.timeutil import utcnow
 
@@ -165,3 +165,15 @@ def known_person(*, session: Session, org_id: str, person_id: str) -> KnownPerso
             col(KnownPerson.last_seen_at) >= utcnow() - LISTED_FOR,
         )
     ).first()
+
+
+def forget_person(*, session: Session, org_id: str, person_id: str) -> int:
+    """Delete ``person_id``'s row of the org (an erasure); the caller commits.
+    Returns the rows deleted (0 or 1). They are remembered again, without what
+    was erased, if they authenticate later."""
+    result = session.execute(
+        delete(KnownPerson).where(
+            col(KnownPerson.org_id) == org_id, col(KnownPerson.id) == person_id
+        )
+    )
+    return rows_changed(result)

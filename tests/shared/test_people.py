@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 
 from shared.auth import Principal
-from shared.db import make_engine
+from shared.db import make_engine, session_scope
 from shared.models import KnownPerson, Role
-from shared.people import PeopleRegistry
+from shared.people import PeopleRegistry, forget_person
 from shared.timeutil import utcnow
 
 LONG_AGO = utcnow() - timedelta(days=30)
@@ -123,3 +123,12 @@ def test_a_database_error_is_logged_not_raised(
         engine.dispose()
     tries = [r for r in caplog.records if "could not record a person" in r.getMessage()]
     assert len(tries) == 2
+
+
+def test_forget_person_deletes_one_row_of_one_org(engine: Engine, registry: PeopleRegistry) -> None:
+    registry.seen(dana(org="acme"))
+    registry.seen(dana(org="globex"))
+    with session_scope(engine) as session:
+        assert forget_person(session=session, org_id="acme", person_id="u-dana") == 1
+        session.commit()
+    assert rows(engine) == [("globex", "u-dana", "Dana Senior", "senior")]
