@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     #: One delivery try, from DNS resolution to the last byte read, ends within this.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    #: Retention defaults for orgs without settings of their own (days; 0 keeps for ever).
+    retention_handoff_content_days: int = Field(default=0, ge=0, le=36_500)
+    retention_event_days: int = Field(default=0, ge=0, le=36_500)
+    retention_delivery_days: int = Field(default=0, ge=0, le=36_500)
+
     @field_validator(
         "rate_limit_creates",
         "rate_limit_claims",

@@ -57,6 +57,7 @@ TABLES = (
     "team_members",
     "teams",
     "last_assignments",
+    "org_retention",
 )
 
 
