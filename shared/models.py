@@ -543,6 +543,8 @@ class HandoffSummary(BaseModel):
     next_escalation_at: UtcTime | None = None
     assigned_to_id: str | None = None
     assigned_to_name: str | None = None
+    #: Set once retention or an admin purged the transcript, tried steps and notes.
+    purged_at: UtcTime | None = None
 
 
 class HandoffPage(BaseModel):

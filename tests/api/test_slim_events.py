@@ -110,3 +110,26 @@ def test_events_stored_with_the_whole_handoff_read_back_slim(
     assert [json.loads(text) for text in streamed] == after
     assert [json.loads(text) for text in from_events] == after
     assert max(len(text.encode()) for text in streamed + from_events) < EVENT_BYTES_MAX
+
+
+def test_a_purge_leaves_the_slim_events_slim_and_marks_them_purged(
+    client: TestClient, auth: TokenFactory, engine: Engine
+) -> None:
+    """Retention empties the copies of the content in events: a slim copy has none
+    to empty, so it keeps its shape (and its counts) and gains ``purged_at``."""
+    handoff = long_handoff(client, auth)
+    url = f"{HANDOFFS}/{handoff['id']}"
+    assert client.post(f"{url}/claim", headers=auth("senior")).status_code == 200
+    notes = {"resolution_notes": "Raised the limit."}
+    assert client.post(f"{url}/resolve", json=notes, headers=auth("senior")).status_code == 200
+    purged = client.post(f"{url}/purge", headers=auth("admin"))
+    assert purged.status_code == 200, purged.text
+
+    events = history(client, auth("senior"), handoff["id"])
+    streamed = [json.loads(text) for text in replayed(engine)]
+    assert streamed == events
+    for event in events:
+        assert event["handoff"]["purged_at"] == purged.json()["purged_at"]
+        snapshot = event["handoff"]["snapshot"]
+        assert (snapshot["transcript_message_count"], snapshot["tried_step_count"]) == (500, 200)
+        assert "tried_steps" not in snapshot and "transcript" not in snapshot
