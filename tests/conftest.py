@@ -58,6 +58,7 @@ TABLES = (
     "teams",
     "last_assignments",
     "org_retention",
+    "audit_log",
 )
 
 

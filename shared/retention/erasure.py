@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col, or_, select
 
+from shared import audit
+from shared.auth import Principal
 from shared.errors import Conflict
 from shared.models import Event, Handoff, TeamMember
 from shared.retention.service import CLOSED, purge_content
@@ -35,10 +37,11 @@ class ErasureReport(BaseModel):
     renamed_memberships: int
 
 
-def erase_person(*, session: Session, org_id: str, user_id: str) -> ErasureReport:
-    """Erase ``user_id`` of ``org_id`` and commit. Raises ``Conflict``
+def erase_person(*, session: Session, actor: Principal, user_id: str) -> ErasureReport:
+    """Erase ``user_id`` of the actor's org and commit, with its audit row. Raises ``Conflict``
     (``person_has_open_handoffs``, with their ids) while a handoff they created is
     open: cancel or resolve it first. Erasing again changes nothing more."""
+    org_id = actor.org_id
     created = session.exec(
         select(Handoff).where(Handoff.org_id == org_id, Handoff.created_by_id == user_id)
     ).all()
@@ -59,6 +62,9 @@ def erase_person(*, session: Session, org_id: str, user_id: str) -> ErasureRepor
         renamed_handoffs=_rename_in_handoffs(session, org_id, user_id),
         renamed_events=_rename_in_events(session, org_id, user_id),
         renamed_memberships=_rename_in_teams(session, org_id, user_id),
+    )
+    audit.record(
+        session, org_id=org_id, actor=actor, kind="person.erased", target_id=user_id, after=report
     )
     session.commit()
     return report

@@ -17,6 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from shared import audit
+from shared.auth import Principal
 from shared.errors import invalid_state
 from shared.models import Event, Handoff, HandoffStatus, IdempotencyRecord
 from shared.retention.models import OrgRetention, RetentionBody, RetentionPublic
@@ -33,15 +35,23 @@ def get_retention(*, session: Session, org_id: str, settings: Settings) -> Reten
     return _public(row)
 
 
-def put_retention(*, session: Session, org_id: str, body: RetentionBody) -> RetentionPublic:
+def put_retention(
+    *, session: Session, actor: Principal, body: RetentionBody, settings: Settings
+) -> RetentionPublic:
+    org_id = actor.org_id
+    before = get_retention(session=session, org_id=org_id, settings=settings)
     row = session.get(OrgRetention, org_id)
     if row is None:
         row = OrgRetention(org_id=org_id, **body.model_dump(), updated_at=utcnow())
     else:
         row.sqlmodel_update({**body.model_dump(), "updated_at": utcnow()})
     session.add(row)
+    after = _public(row)
+    audit.record(
+        session, org_id=org_id, actor=actor, kind="retention.updated", before=before, after=after
+    )
     session.commit()
-    return _public(row)
+    return after
 
 
 def defaults(settings: Settings) -> dict[str, int]:
@@ -63,12 +73,15 @@ def _public(row: OrgRetention) -> RetentionPublic:
     )
 
 
-def purge_now(*, session: Session, handoff: Handoff) -> None:
-    """An admin's purge of one handoff, committed. Raises ``Conflict``
-    (``invalid_state``) while it is open; purging a purged handoff again is a no-op."""
+def purge_now(*, session: Session, actor: Principal, handoff: Handoff) -> None:
+    """An admin's purge of one handoff, committed with its audit row. Raises
+    ``Conflict`` (``invalid_state``) while it is open; purging again is a no-op."""
     if handoff.status not in CLOSED:
         raise invalid_state("purge", handoff.status)
-    purge_content(session=session, handoff_id=handoff.id, snapshot=handoff.snapshot)
+    if purge_content(session=session, handoff_id=handoff.id, snapshot=handoff.snapshot):
+        audit.record(
+            session, org_id=handoff.org_id, actor=actor, kind="handoff.purged", target_id=handoff.id
+        )
     session.commit()
 
 

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from shared import keys
+from shared import audit, keys
 from shared.models import Event, Handoff, OrgEventCounter
 from shared.retention.models import OrgRetention
 from shared.retention.service import CLOSED, defaults, purge_content
@@ -118,7 +118,7 @@ def _purge_handoffs(engine: Engine, org_id: str | None, cutoff: datetime) -> int
     for _ in range(MAX_BATCHES):
         with Session(engine) as session:
             due = session.exec(
-                select(Handoff.id, Handoff.snapshot)
+                select(Handoff.id, Handoff.org_id, Handoff.snapshot)
                 .where(
                     _of_org(col(Handoff.org_id), org_id),
                     col(Handoff.status).in_(CLOSED),
@@ -127,10 +127,16 @@ def _purge_handoffs(engine: Engine, org_id: str | None, cutoff: datetime) -> int
                 )
                 .limit(BATCH_SIZE)
             ).all()
-            purged += sum(
-                purge_content(session=session, handoff_id=handoff_id, snapshot=dict(snapshot))
-                for handoff_id, snapshot in due
-            )
+            for handoff_id, handoff_org, snapshot in due:
+                if purge_content(session=session, handoff_id=handoff_id, snapshot=dict(snapshot)):
+                    audit.record(
+                        session,
+                        org_id=handoff_org,
+                        actor=audit.SYSTEM,
+                        kind="handoff.purged",
+                        target_id=handoff_id,
+                    )
+                    purged += 1
             session.commit()
         if len(due) < BATCH_SIZE:
             break

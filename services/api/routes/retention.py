@@ -23,14 +23,16 @@ def get_retention(
 
 
 @router.put("/settings/retention", responses=errors(400, 403, 413, 429))
-def put_retention(body: RetentionBody, principal: AdminDep, session: SessionDep) -> RetentionPublic:
-    return service.put_retention(session=session, org_id=principal.org_id, body=body)
+def put_retention(
+    body: RetentionBody, principal: AdminDep, session: SessionDep, settings: SettingsDep
+) -> RetentionPublic:
+    return service.put_retention(session=session, actor=principal, body=body, settings=settings)
 
 
 @router.post("/handoffs/{handoff_id}/purge", responses=errors(403, 404, 409, 429))
 def purge_handoff(principal: AdminDep, handoff: HandoffDep, session: SessionDep) -> HandoffPublic:
     """Purge a closed handoff's content now (as retention would); again: a no-op."""
-    service.purge_now(session=session, handoff=handoff)
+    service.purge_now(session=session, actor=principal, handoff=handoff)
     session.refresh(handoff)
     return handoff_public(handoff)
 
@@ -38,4 +40,4 @@ def purge_handoff(principal: AdminDep, handoff: HandoffDep, session: SessionDep)
 @router.post("/people/{user_id}/erase", responses=errors(403, 409, 429))
 def erase_person(user_id: str, principal: AdminDep, session: SessionDep) -> ErasureReport:
     """Right to erasure: purge what the person created, replace their name everywhere."""
-    return erasure.erase_person(session=session, org_id=principal.org_id, user_id=user_id)
+    return erasure.erase_person(session=session, actor=principal, user_id=user_id)
