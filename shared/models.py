@@ -382,6 +382,10 @@ class TranscriptMessage(StrictModel):
     content: str = PydField(max_length=20_000)
 
 
+#: The snapshot's lists that ``SnapshotSummary`` counts instead of carrying.
+_SNAPSHOT_LISTS = ("tried_steps", "transcript")
+
+
 class Snapshot(StrictModel):
     problem_summary: str = PydField(min_length=1, max_length=2_000)
     problem_domain: str = PydField(min_length=1, max_length=64)
@@ -505,6 +509,67 @@ class HandoffPublic(BaseModel):
     purged_at: UtcTime | None = None
 
 
+class SnapshotSummary(BaseModel):
+    """The snapshot as an event carries it: what a queue card and a notification
+    show, with counts in place of the tried steps and the transcript (the full
+    snapshot is ``GET /handoffs/{id}``'s). A full snapshot (an event stored before
+    events were slim) validates to the same summary."""
+
+    problem_summary: str
+    problem_domain: str
+    status: str
+    step_count: int
+    confidence_tier: ConfidenceTier
+    tried_step_count: int = 0
+    transcript_message_count: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counted(cls, value: Any) -> Any:
+        if isinstance(value, dict) and ("tried_steps" in value or "transcript" in value):
+            counted = {key: item for key, item in value.items() if key not in _SNAPSHOT_LISTS}
+            counted["tried_step_count"] = len(value.get("tried_steps") or [])
+            counted["transcript_message_count"] = len(value.get("transcript") or [])
+            return counted
+        return value
+
+
+class HandoffSummary(BaseModel):
+    """A handoff as an event carries it (``EventPublic.handoff``): ``HandoffPublic``
+    without its long text (``engineer_notes``, ``resolution_notes``,
+    ``ai_assessment_data``) and with a ``SnapshotSummary``. Every string it keeps
+    has a length limit (the summary 2,000 characters, names 256, ids 128), so an
+    event's size does not grow with the transcript, the tried steps or the notes.
+    A full ``HandoffPublic`` dict (an event stored before events were slim)
+    validates to the same summary."""
+
+    id: str
+    org_id: str
+    session_id: str
+    status: HandoffStatus
+    priority: Priority
+    created_by_id: str
+    created_by_name: str
+    created_at: UtcTime
+    updated_at: UtcTime
+    snapshot: SnapshotSummary
+    assessment_status: AssessmentStatus
+    claimed_by_id: str | None
+    claimed_by_name: str | None
+    claimed_at: UtcTime | None
+    resolved_at: UtcTime | None
+    claim_deadline_at: UtcTime | None = None
+    sla_breached_at: UtcTime | None = None
+    escalation_level: int = 0
+    escalation_loop: int = 0
+    escalation_target: EscalationTarget = PydField(default_factory=EscalationTarget)
+    next_escalation_at: UtcTime | None = None
+    assigned_to_id: str | None = None
+    assigned_to_name: str | None = None
+    #: Set once retention or an admin purged the transcript, tried steps and notes.
+    purged_at: UtcTime | None = None
+
+
 class HandoffPage(BaseModel):
     items: list[HandoffPublic]
     next_cursor: str | None
@@ -520,7 +585,8 @@ class EventPublic(BaseModel):
     actor_name: str | None
     request_id: str | None = None
     data: EventData | None = None
-    handoff: HandoffPublic
+    #: The handoff after the change, slim: the rest is one ``GET /handoffs/{id}`` away.
+    handoff: HandoffSummary
 
 
 class EventList(BaseModel):

@@ -1,6 +1,12 @@
 // Client state for seniors and admins: the open handoffs (pending and claimed),
 // kept current by the event stream, the ones whose level targets this user
-// ("For me"), and the set of handoffs this user has seen.
+// ("For me"), and the set of handoffs this user has seen; and how a view keeps
+// a full handoff current from events.
+//
+// An event carries a slim handoff (docs/events.md): everything a queue card or
+// a notification shows, without the transcript, tried steps (counted instead),
+// notes and AI assessment. The queue renders from it as it is; a view that
+// shows more fetches the full handoff (HandoffFollower).
 
 import { allTeams, api, listAll } from "./api.js";
 import { isForMe } from "./routing.js";
@@ -219,5 +225,51 @@ export class SeenSet extends EventTarget {
     } catch {
       // Storage full or disabled: dots just won't survive a reload.
     }
+  }
+}
+
+/** Event types that change what only the full handoff holds: the AI assessment, the resolution notes. */
+export const FULL_CHANGES = new Set(["handoff_assessment_ready", "handoff_assessment_failed", "handoff_resolved"]);
+
+/** ``current`` (a full handoff, or none) brought up to an event's slim handoff:
+ * what the event carries replaces what ``current`` had; the rest is kept. */
+export function mergeSlim(current, slim) {
+  if (!current) return slim;
+  return { ...current, ...slim, snapshot: { ...current.snapshot, ...slim.snapshot } };
+}
+
+/**
+ * Keeps full handoffs current from their events: ``apply(handoff)`` gets the
+ * event's slim handoff merged into the one in hand, or, for an event of one of
+ * ``fetchOn``'s types, the full handoff from ``GET /handoffs/{id}``. One fetch
+ * per handoff at a time; an event that arrives meanwhile fetches once more
+ * after it, so the last answer applied is never older than the last event.
+ * ``apply`` must ignore a handoff older than the one it shows (``isNewer``).
+ */
+export class HandoffFollower {
+  constructor(apply, fetchOn = FULL_CHANGES) {
+    this.apply = apply;
+    this.fetchOn = fetchOn;
+    this.fetching = new Map(); // handoff id -> { again }
+  }
+
+  /** One event (its type and slim handoff) about the handoff ``current`` shows. */
+  follow(type, slim, current) {
+    const running = this.fetching.get(slim.id);
+    if (running) running.again = true;
+    if (this.fetchOn.has(type)) this.fetch(slim.id);
+    else this.apply(mergeSlim(current, slim));
+  }
+
+  fetch(id) {
+    if (this.fetching.has(id)) return;
+    const state = { again: false };
+    this.fetching.set(id, state);
+    api.getHandoff(id)
+      .then((full) => this.apply(full), () => {}) // unreachable or gone: the next resync reloads
+      .finally(() => {
+        this.fetching.delete(id);
+        if (state.again) this.fetch(id);
+      });
   }
 }
