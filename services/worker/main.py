@@ -190,10 +190,12 @@ def _work_loop(
         for name in (keys.ASSESSMENTS_QUEUE, keys.NOTIFICATIONS_QUEUE)
     ]
     worked = False
+    pause = RebuildPause()
     previous = _stop_on_signal()
     try:
         while True:
             worker: BaseWorker | None = None
+            pause.started()
             try:
                 worker = WORKER_CLASSES[worker_class](queues, connection=rq_redis, name=name)
                 worked |= worker.work(burst=burst, logging_level=context.settings.log_level)
@@ -206,11 +208,13 @@ def _work_loop(
                 # registered: the operator gave this name to this process, take it over.
                 log.warning("worker: %s; taking the name over", exc)
                 _forget(worker)
+                pause.wait()  # a registration _forget cannot clear must not spin
                 continue
             _stop_on_signal()  # RQ's handlers would act on the worker that ended
             # RQ records a SIGTERM/SIGINT (warm shutdown) here.
             if burst or (worker is not None and worker._shutdown_requested_date is not None):
                 return worked
+            pause.wait()
             _wait_for_redis(context)
             if worker is not None:
                 _forget(worker)
@@ -253,6 +257,30 @@ def _dispatch_once(context: WorkerContext) -> None:
         dispatch_due(engine=context.engine, redis=context.redis, settings=context.settings)
     except (RedisError, SQLAlchemyError) as exc:
         log.warning("worker: could not enqueue due webhook deliveries: %s", exc)
+
+
+class RebuildPause:
+    """The wait before rebuilding RQ's worker: 0.5 s, doubling to 5 s while runs
+    keep failing within a minute, so a Redis that answers PING but refuses RQ's
+    writes (out of memory, say) is not hammered in a loop."""
+
+    FIRST_SECONDS = 0.5
+    MAX_SECONDS = 5.0
+    #: A run this long was healthy: the next failure pauses from the start again.
+    HEALTHY_RUN_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._seconds = self.FIRST_SECONDS
+        self._run_started = time.monotonic()
+
+    def started(self) -> None:
+        self._run_started = time.monotonic()
+
+    def wait(self) -> None:
+        if time.monotonic() - self._run_started >= self.HEALTHY_RUN_SECONDS:
+            self._seconds = self.FIRST_SECONDS
+        time.sleep(self._seconds)
+        self._seconds = min(self._seconds * 2, self.MAX_SECONDS)
 
 
 def _wait_for_redis(context: WorkerContext) -> None:
