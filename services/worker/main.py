@@ -73,7 +73,10 @@ class PeriodicMaintenance(threading.Thread):
         until_pass = max(next_pass - time.monotonic(), 0.0)
         try:
             deadline = next_escalation_due(engine=self._context.engine)
-        except SQLAlchemyError:
+        except SQLAlchemyError:  # the pass logs the database being down
+            return until_pass
+        except Exception:  # the thread must not end: wait for the next pass
+            log.exception("maintenance: could not read the next level's deadline")
             return until_pass
         if deadline is None:
             return until_pass
