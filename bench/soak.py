@@ -38,7 +38,8 @@ Faults (times from the start of the load; a 60 s run has each once):
 Then: wait (up to ``--settle-seconds``) for no assessment pending, and for every
 stream to be at its org's last event; check and print the invariants (see
 ``bench/soak_checks.py``), RSS of each replica before and after, the status
-counts per action. Exits 1 when an invariant fails. Every process and the
+counts per action. Exits 1 when an invariant fails; one of them is that no API
+replica or worker exited unless the soak stopped or killed it. Every process and the
 database are removed at the end, also on errors, Ctrl-C or SIGTERM.
 """
 
@@ -213,6 +214,7 @@ class Soak:
         stop.set()
         await asyncio.gather(*streams)
         rss_after = {r.name: rss_kib(r.popen.pid) for r in self.cluster.replicas}
+        exits = self.cluster.note_exits()
         orphans = self.cluster.orphans()
         snapshot = checks.read_snapshot(self.cluster.database_url)
         results = [
@@ -240,6 +242,7 @@ class Soak:
             ),
             checks.check_stream_endings(self.clients, self.cluster.windows, self.ports),
             checks.check_answers(load.answers, self.cluster.windows, self.ports),
+            checks.check_processes(exits, watched=self._watched()),
             checks.Check(
                 "SIGKILLed workers leave no process running",
                 not self.cluster.outlived and not orphans,
@@ -255,6 +258,11 @@ class Soak:
         ]
         self._report(load, rss_before, rss_after)
         return checks.print_checks(results)
+
+    def _watched(self) -> int:
+        """Replicas and workers started: those running now and those the soak killed."""
+        cluster = self.cluster
+        return len(cluster.replicas) + len(cluster.workers) + len(cluster.retired)
 
     async def _fault(self, fault: Fault) -> None:
         await asyncio.sleep(max(0.0, self.t0 + fault.at - time.monotonic()))

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from soak_cluster import Window
+from soak_cluster import Exit, Window
 from soak_sse import StreamClient
 from soak_users import STATE_CHANGES, Answer, ClaimRace, Load
 
@@ -480,6 +480,21 @@ def _overlaps(
         if span[0] <= end and span[1] >= window.start:
             return True
     return False
+
+
+def check_processes(exits: Sequence[Exit], *, watched: int) -> Check:
+    """No API replica or worker ended unless the soak stopped or killed it (a
+    Redis outage or a failed job must never end a process: it waits and goes on)."""
+    problems = [
+        f"{exit.name} (pid {exit.pid}) exited with {exit.code}; last line: {exit.last_line}"
+        for exit in exits
+    ]
+    return Check(
+        "no replica or worker exited unasked",
+        not exits,
+        f"{watched} replicas and workers watched, {len(exits)} exited unasked",
+        _examples(problems),
+    )
 
 
 def status_table(answers: Sequence[Answer]) -> list[str]:

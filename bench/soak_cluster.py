@@ -60,6 +60,17 @@ class Window:
     end: float | None
 
 
+@dataclass(frozen=True)
+class Exit:
+    """A replica or worker that ended although the soak neither stopped nor killed
+    it: its name, pid, exit code and last log line."""
+
+    name: str
+    pid: int
+    code: int | None
+    last_line: str
+
+
 @dataclass
 class Cluster:
     """Everything the soak runs against; ``windows`` records each fault."""
@@ -81,6 +92,8 @@ class Cluster:
     outlived: list[tuple[int, int]] = field(default_factory=list)
     workers_killed: int = 0
     windows: list[Window] = field(default_factory=list)
+    #: Replicas and workers found ended unasked (see ``note_exits``).
+    exits: list[Exit] = field(default_factory=list)
     redis_port: int = 0
     worker_count: int = 0
 
@@ -130,12 +143,28 @@ class Cluster:
     def urls(self) -> list[str]:
         return [base_url(replica.port) for replica in self.replicas]
 
+    # --- watching ----------------------------------------------------------------
+
+    def note_exits(self) -> list[Exit]:
+        """Record each replica and worker that has ended though the soak did not
+        stop or kill it (once each); called before every fault and at the end, so
+        a process that died before the soak killed it is counted too. Returns
+        every one recorded so far."""
+        recorded = {exit.pid for exit in self.exits}
+        for proc in [*self.replicas, *self.workers]:
+            if not proc.running and proc.popen.pid not in recorded:
+                lines = proc.log_text().strip().splitlines()
+                last = lines[-1][:500] if lines else ""
+                self.exits.append(Exit(proc.name, proc.popen.pid, proc.popen.returncode, last))
+        return list(self.exits)
+
     # --- faults ------------------------------------------------------------------
 
     def kill_worker(self) -> tuple[str, str]:
         """SIGKILL the oldest worker's own process (``kill -9 PID``, as an OOM kill
         does: its children are not signalled), then start a new one. Returns the
         names of the killed and the new worker."""
+        self.note_exits()
         victim = self.workers.pop(0)
         began = time.monotonic()
         pgid = victim.popen.pid
@@ -155,6 +184,7 @@ class Cluster:
     def kill_replica(self, index: int, *, down_seconds: float, sleep) -> None:  # type: ignore[no-untyped-def]
         """SIGKILL replica ``index``; ``down_seconds`` later start a new one on the
         same port (its log kept beside). ``sleep`` waits (the caller's clock)."""
+        self.note_exits()
         victim = self.replicas[index]
         began = time.monotonic()
         self.windows.append(Window("replica", victim.name, began, None))
@@ -169,6 +199,7 @@ class Cluster:
 
     def redis_outage(self, *, down_seconds: float, sleep) -> None:  # type: ignore[no-untyped-def]
         """Stop Redis; ``down_seconds`` later start a new, empty one on the same port."""
+        self.note_exits()
         assert self.redis is not None
         self.windows.append(Window("redis", self.redis.name, time.monotonic(), None))
         self.redis.kill()

@@ -10,17 +10,23 @@ UPDATE conditional on the (level, loop, deadline) it read, so concurrent sweeps
 in several workers record one ``handoff_escalated`` per level and loop, a list
 made stale by another sweep's move never moves a level early, and a stale read
 (claimed, released and started over meanwhile) changes nothing.
+
+Every deadline counts from when the previous level was due (creation or the last
+release plus the levels' delays), never from when a sweep noticed it, and a
+handoff several levels overdue catches up in one sweep, one transaction and one
+event per level in order. So a move is late only by the time until the next
+sweep: the worker wakes for ``next_escalation_due`` (services/worker/main.py).
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
 from shared.assignment import PresentLookup, assign_on_level, once_per_org, present_at
-from shared.db import rows_changed
+from shared.db import rows_changed, session_scope
 from shared.models import EventType, Handoff, HandoffStatus, LevelTarget, Team, TeamDomain
 from shared.outbox import record_event
 from shared.sla import sweep_due
@@ -112,16 +118,37 @@ def _deadline(handoff: Handoff, *, level: int, loop: int, reached_at: datetime) 
 def sweep_escalations(
     *, engine: Engine, now: datetime | None = None, present: PresentLookup | None = None
 ) -> int:
-    """Make the moves due by ``now``, one per handoff per call, assigning a handoff
-    that reaches an assign-mode level to one of the ``present`` (no one when None);
-    returns how many moves this call recorded."""
+    """Make every move due by ``now``: a handoff several levels (or loops) overdue
+    moves through each of them in this call, each move its own transaction and
+    ``handoff_escalated`` event, in order. A handoff that reaches an assign-mode
+    level is assigned to one of the ``present`` (no one when None), also on a
+    level it leaves again in the same call. Returns how many moves this call
+    recorded."""
 
     present_once = once_per_org(present)
 
-    def move(session: Session, handoff_id: str, at: datetime) -> int:
-        return _move(session, handoff_id, at, present_once)
+    def catch_up(session: Session, handoff_id: str, at: datetime) -> int:
+        # Each _move advances (level, loop) or returns 0 (not due, moved by another
+        # sweep, or the last loop ended), so this ends within levels × (repeat + 1).
+        moved = 0
+        while _move(session, handoff_id, at, present_once):
+            moved += 1
+        return moved
 
-    return sweep_due(engine=engine, now=now or utcnow(), due=_due, act=move)
+    return sweep_due(engine=engine, now=now or utcnow(), due=_due, act=catch_up)
+
+
+def next_escalation_due(*, engine: Engine) -> datetime | None:
+    """The earliest deadline of a pending handoff's next move (None: none is
+    left), read through the sweep's partial index; for the worker to wake then."""
+    with session_scope(engine) as session:
+        deadline = session.exec(
+            select(func.min(col(Handoff.next_escalation_at))).where(
+                col(Handoff.next_escalation_at).is_not(None),
+                col(Handoff.status) == HandoffStatus.pending.value,
+            )
+        ).one()
+    return as_utc(deadline) if deadline is not None else None
 
 
 def _due(session: Session, now: datetime) -> list[str]:

@@ -410,6 +410,9 @@ class EventRelay:
             except (RedisError, LockError, SQLAlchemyError) as exc:
                 backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
                 log.warning("event relay: %s; retrying in %.1f s", exc, backoff)
+            except Exception:  # anything else backs off too: the thread must not end
+                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+                log.exception("event relay: pass failed; retrying in %.1f s", backoff)
             self._backing_off = bool(backoff)
             if stopping:
                 return

@@ -67,6 +67,9 @@ class DueRetryMover(threading.Thread):
             except RedisError as exc:
                 log.debug("retry mover: redis unavailable: %s", exc)
                 continue
+            except Exception:  # whatever a pass hits, the next tick tries again
+                log.exception("retry mover: pass failed")
+                continue
             if moved:
                 log.info("retry mover: %d due assessment retries enqueued", moved)
 

@@ -1,5 +1,6 @@
 """The RQ worker classes the service runs, each with a command listener that
-stops within a second.
+stops within a second, and an idle dequeue that finds Redis again within
+seconds of an outage's end.
 
 RQ (2.12 with redis-py 8.2) listens for its commands (shutdown, kill the work
 horse) on a pub/sub thread that waits up to 60 s per poll, and joins that thread
@@ -18,6 +19,10 @@ COMMAND_POLL_SECONDS = 1.0
 
 
 class _PromptCommandListener(BaseWorker):
+    #: RQ's idle dequeue retries a lost Redis after 1 s, doubling up to this (RQ's
+    #: own 60 s left an idle worker asleep 16 s after a 15 s outage had ended).
+    max_connection_wait_time = 2.0
+
     def subscribe(self) -> None:
         """RQ's subscription, with a one-second poll (see the module docstring)."""
         self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)

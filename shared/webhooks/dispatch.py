@@ -133,6 +133,9 @@ class DeliveryDispatcher:
             except (RedisError, SQLAlchemyError) as exc:
                 backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
                 log.warning("webhook dispatcher: %s; retrying in %.1f s", exc, backoff)
+            except Exception:  # anything else backs off too: the thread must not end
+                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+                log.exception("webhook dispatcher: pass failed; retrying in %.1f s", backoff)
 
 
 # --- lost jobs ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ import random
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,3 +169,32 @@ def test_history_must_be_a_legal_run_ending_in_the_stored_status() -> None:
 def test_an_accepted_handoff_missing_from_the_database_fails() -> None:
     load, snapshot = _load_with(["handoff_created"], db_status="pending")
     assert not checks.check_handoffs(load, checks.Snapshot({}, [])).ok
+
+
+def test_processes_fail_when_a_replica_or_worker_exited_unasked(tmp_path: Path) -> None:
+    """A worker that ended on its own (here: exit code 1 after a traceback, as a
+    worker killed by a Redis error did) is found by the cluster and fails the
+    check; a SIGKILLed (retired) one and a running one do not count."""
+    from soak_cluster import Cluster
+
+    from tests.e2e.procs import spawn
+
+    def process(name: str, code: str) -> Any:
+        return spawn(name, [sys.executable, "-c", code], port=0, log_dir=tmp_path)
+
+    died = process("soak-worker-1", "print('ConnectionError: Connection refused'); exit(1)")
+    running = process("soak-worker-2", "import time; time.sleep(60)")
+    killed = process("soak-worker-3", "import time; time.sleep(60)")
+    killed.kill()
+    cluster = Cluster(tmp_path, "", "", 0, {}, workers=[died, running], retired=[killed])
+    try:
+        died.popen.wait(10)
+        exits = cluster.note_exits()
+        assert cluster.note_exits() == exits  # each one once
+        check = checks.check_processes(exits, watched=3)
+        assert not check.ok
+        assert [exit.name for exit in exits] == ["soak-worker-1"]
+        assert "exited with 1" in check.problems[0] and "ConnectionError" in check.problems[0]
+    finally:
+        running.stop()
+    assert checks.check_processes([], watched=3).ok

@@ -1,6 +1,8 @@
 """A Redis Sentinel deployment on 127.0.0.1 for end-to-end tests: a primary, one
 replica and three sentinels (Debian's ``redis-sentinel``), with timeouts short
-enough that a killed primary is replaced within seconds."""
+enough that a killed primary is replaced within seconds. With ``proxied``, the
+primary is known to everyone (sentinels, the replica, clients) by the address
+of a ``FaultProxy`` in front of it, so a test can land a fault on one command."""
 
 import shutil
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
+from tests.e2e.fault_proxy import FaultProxy
 from tests.e2e.procs import HOST, Proc, ProcessError, free_port, spawn, start_redis, wait_until
 
 MASTER = "escalations"
@@ -23,6 +26,7 @@ class SentinelCluster:
     primary: Proc
     replica: Proc
     sentinels: list[Proc]
+    proxy: FaultProxy | None = None
 
     @property
     def addresses(self) -> str:
@@ -45,6 +49,8 @@ class SentinelCluster:
     def stop(self) -> None:
         for proc in (*self.sentinels, self.replica, self.primary):
             proc.stop()
+        if self.proxy is not None:
+            self.proxy.stop()
 
 
 def sentinel_binary() -> str:
@@ -55,15 +61,27 @@ def sentinel_binary() -> str:
 
 
 @contextmanager
-def sentinel_cluster(*, log_dir: Path) -> Iterator[SentinelCluster]:
-    """Primary, replica (in sync on return) and three sentinels that all see both."""
+def sentinel_cluster(
+    *, log_dir: Path, down_after_ms: int = DOWN_AFTER_MS, proxied: bool = False
+) -> Iterator[SentinelCluster]:
+    """Primary, replica (in sync on return) and three sentinels that all see both;
+    a primary unanswering for ``down_after_ms`` is failed over."""
     primary = start_redis(free_port(), log_dir=log_dir)
-    replica = start_redis(free_port(), log_dir=log_dir, replica_of=primary.port)
-    cluster = SentinelCluster(primary, replica, [])
+    proxy = FaultProxy(primary.port).start() if proxied else None
+    address = proxy.port if proxy is not None else primary.port
+    try:
+        replica = start_redis(free_port(), log_dir=log_dir, replica_of=address)
+    except BaseException:
+        primary.stop()
+        if proxy is not None:
+            proxy.stop()
+        raise
+    cluster = SentinelCluster(primary, replica, [], proxy)
     try:
         wait_until(lambda: _in_sync(replica.port), proc=replica, what="replication in sync")
         for _ in range(3):
-            cluster.sentinels.append(_start_sentinel(primary.port, log_dir=log_dir))
+            sentinel = _start_sentinel(address, log_dir=log_dir, down_after_ms=down_after_ms)
+            cluster.sentinels.append(sentinel)
         for sentinel in cluster.sentinels:
             wait_until(
                 lambda s=sentinel: _sees(s.port, replicas=1, sentinels=2),
@@ -75,7 +93,7 @@ def sentinel_cluster(*, log_dir: Path) -> Iterator[SentinelCluster]:
         cluster.stop()
 
 
-def _start_sentinel(primary_port: int, *, log_dir: Path) -> Proc:
+def _start_sentinel(primary_port: int, *, log_dir: Path, down_after_ms: int) -> Proc:
     port = free_port()
     config = log_dir / f"sentinel-{port}.conf"  # sentinels rewrite their own configuration
     config.write_text(
@@ -84,7 +102,7 @@ def _start_sentinel(primary_port: int, *, log_dir: Path) -> Proc:
             f"bind {HOST}",
             f"dir {log_dir}",
             f"sentinel monitor {MASTER} {HOST} {primary_port} 2",
-            f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}",
+            f"sentinel down-after-milliseconds {MASTER} {down_after_ms}",
             f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}",
             f"sentinel parallel-syncs {MASTER} 1",
             "",

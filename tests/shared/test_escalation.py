@@ -337,3 +337,110 @@ def test_handoffs_from_before_levels_never_move(engine: Engine) -> None:
         "team_name": None,
     }
     assert sweep_escalations(engine=engine, now=FAR_FUTURE) == 0
+
+
+def _history(engine: Engine, handoff_id: str) -> list[tuple[str, Any]]:
+    """The handoff's escalated and assigned events, in ``seq`` order."""
+    with session_scope(engine) as session:
+        statement = (
+            select(Event)
+            .where(
+                Event.handoff_id == handoff_id,
+                col(Event.type).in_(["handoff_escalated", "handoff_assigned"]),
+            )
+            .order_by(col(Event.seq))
+        )
+        return [
+            (
+                event.type,
+                (event.data or {}).get("escalation") or (event.data or {}).get("assignment"),
+            )
+            for event in session.exec(statement)
+        ]
+
+
+def test_a_handoff_several_levels_overdue_catches_up_in_one_sweep(engine: Engine) -> None:
+    """Levels of 2, 5 and 7 s, repeat 1. A sweep 16.5 s after creation (the first
+    for this handoff: a worker was down, say) makes every move due by then, each
+    once and in order; the next deadline counts from when each level was due."""
+    _policy(engine, [_level(2), _level(5), _level(7)], repeat=1)
+    handoff_id = _create(engine)
+    created = as_utc(_handoff(engine, handoff_id).created_at)
+    now = created + timedelta(seconds=16.5)
+
+    assert sweep_escalations(engine=engine, now=now) == 4
+    assert [(move["level"], move["loop"]) for move in _moves(engine, handoff_id)] == [
+        (1, 0),  # due at 2 s
+        (2, 0),  # 7 s
+        (0, 1),  # 14 s
+        (1, 1),  # 16 s
+    ]
+    assert _due(engine, handoff_id) == created + timedelta(seconds=16 + 5)
+    assert sweep_escalations(engine=engine, now=now) == 0  # once per level and loop
+
+    assert sweep_escalations(engine=engine, now=FAR_FUTURE) == 1  # (2, 1), the last
+    assert _due(engine, handoff_id) is None
+    assert len(_moves(engine, handoff_id)) == 5
+
+
+def test_catching_up_through_an_assign_level_still_assigns(engine: Engine) -> None:
+    """An assign-mode level passed in the same sweep is assigned on reaching it
+    (the nudge is in the history) and the assignment ends with the next move."""
+    _policy(engine, [_level(1), _level(1, mode="assign"), _level(60)])
+    handoff_id = _create(engine)
+    created = as_utc(_handoff(engine, handoff_id).created_at)
+
+    def present(org_id: str) -> list[tuple[str, str]]:
+        return [(SENIOR.user_id, SENIOR.name)] if org_id == "acme" else []
+
+    assert (
+        sweep_escalations(engine=engine, now=created + timedelta(seconds=2.5), present=present) == 2
+    )
+    history = _history(engine, handoff_id)
+    assert [event_type for event_type, _ in history] == [
+        "handoff_escalated",
+        "handoff_assigned",
+        "handoff_escalated",
+    ]
+    assert (history[0][1]["level"], history[0][1]["mode"]) == (1, "assign")
+    assert history[1][1] == {
+        "assigned_to_id": SENIOR.user_id,
+        "assigned_to_name": SENIOR.name,
+        "level": 1,
+        "loop": 0,
+    }
+    assert (history[2][1]["level"], history[2][1]["mode"]) == (2, "broadcast")
+    moved = _handoff(engine, handoff_id)
+    assert (moved.escalation_level, moved.assigned_to_id) == (2, None)
+
+
+def test_concurrent_sweeps_catch_up_once_per_level(engine: Engine) -> None:
+    _policy(engine, [_level(1), _level(1), _level(1)], repeat=1)
+    handoff_ids = [_create(engine, f"sess-{n}") for n in range(6)]
+    now = FAR_FUTURE
+    results: list[int] = []
+    sweeps = [
+        threading.Thread(target=lambda: results.append(sweep_escalations(engine=engine, now=now)))
+        for _ in range(4)
+    ]
+    for sweep in sweeps:
+        sweep.start()
+    for sweep in sweeps:
+        sweep.join()
+    everything = [(1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]
+    assert sum(results) == len(handoff_ids) * len(everything)
+    for handoff_id in handoff_ids:
+        assert [(m["level"], m["loop"]) for m in _moves(engine, handoff_id)] == everything
+
+
+def test_the_next_deadline_is_the_earliest_pending_one(engine: Engine) -> None:
+    assert escalation.next_escalation_due(engine=engine) is None
+    _two_levels(engine)
+    first = _create(engine, "sess-1")
+    second = _create(engine, "sess-2")
+    assert escalation.next_escalation_due(engine=engine) == _due(engine, first)
+    with session_scope(engine) as session:
+        claim_handoff(
+            session=session, principal=SENIOR, handoff_id=first, claim_lock=lambda _: None
+        )
+    assert escalation.next_escalation_due(engine=engine) == _due(engine, second)
