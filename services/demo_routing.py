@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from shared.audit import Actor
 from shared.db import make_engine, session_scope
 from shared.demo_users import DEMO_ORG, NETWORKING_SENIOR
 from shared.errors import DomainError
@@ -44,6 +45,10 @@ class DemoRouting:
     level_seconds: int
 
 
+#: Who the audit log names for the demo's routing changes.
+DEMO_ACTOR = Actor(id="demo", name="escalations up --demo")
+
+
 def seed_routing(*, database_url: str, level_seconds: int) -> DemoRouting:
     """Create or restore the demo team and policy in org ``demo``; the first level
     lasts ``level_seconds``. Raises ``DemoRoutingError`` with the domain error's
@@ -52,7 +57,9 @@ def seed_routing(*, database_url: str, level_seconds: int) -> DemoRouting:
     try:
         with session_scope(engine) as session:
             team_id = _put_team(session)
-            put_policy(session=session, org_id=DEMO_ORG, body=_policy(level_seconds))
+            put_policy(
+                session=session, actor=DEMO_ACTOR, org_id=DEMO_ORG, body=_policy(level_seconds)
+            )
     except DomainError as exc:
         raise DemoRoutingError(f"the demo's routing: {exc.detail} ({exc.code})") from exc
     finally:
@@ -71,8 +78,10 @@ def _put_team(session: Session) -> str:
     existing = team_named(session=session, org_id=DEMO_ORG, name=DEMO_TEAM)
     if existing is None:
         # The demo's one team is not held to an org's quota of teams.
-        return create_team(session=session, org_id=DEMO_ORG, body=body, max_teams=DEMO_MAX_TEAMS).id
-    replace_team(session=session, org_id=DEMO_ORG, team_id=existing, body=body)
+        return create_team(
+            session=session, actor=DEMO_ACTOR, org_id=DEMO_ORG, body=body, max_teams=DEMO_MAX_TEAMS
+        ).id
+    replace_team(session=session, actor=DEMO_ACTOR, org_id=DEMO_ORG, team_id=existing, body=body)
     return existing
 
 

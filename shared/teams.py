@@ -21,6 +21,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from shared import audit
+from shared.audit import Actor
 from shared.auth import Principal
 from shared.db import load_in_org
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -156,10 +158,13 @@ def get_team(*, session: Session, org_id: str, team_id: str) -> TeamPublic:
 # --- teams: write ------------------------------------------------------------------
 
 
-def create_team(*, session: Session, org_id: str, body: TeamBody, max_teams: int) -> TeamPublic:
-    """Raises ``Conflict``: ``team_limit_reached`` (with ``limit``) when the org
-    has ``max_teams`` already, ``team_name_taken`` (with ``team_id``), or
-    ``domain_taken`` (with ``domain``, ``team_id``, ``team_name`` of its owner).
+def create_team(
+    *, session: Session, actor: Actor, org_id: str, body: TeamBody, max_teams: int
+) -> TeamPublic:
+    """Creates the team with its audit row. Raises ``Conflict``:
+    ``team_limit_reached`` (with ``limit``) when the org has ``max_teams``
+    already, ``team_name_taken`` (with ``team_id``), or ``domain_taken`` (with
+    ``domain``, ``team_id``, ``team_name`` of its owner).
     The limit is a quota, counted before the insert: creates racing on several
     replicas may pass it by the number in flight."""
     _refuse_over_limit(session, org_id, max_teams)
@@ -170,23 +175,45 @@ def create_team(*, session: Session, org_id: str, body: TeamBody, max_teams: int
     def write() -> TeamPublic:
         session.add(team)
         session.flush()  # the team's row before the rows that reference it
-        return _write_children(session, team, body)
+        public = _write_children(session, team, body)
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=actor,
+            kind="team.created",
+            target_id=team.id,
+            after=public,
+        )
+        return public
 
     return _commit_or_explain(session, write, lambda: _refuse_taken(session, org_id, body, None))
 
 
-def replace_team(*, session: Session, org_id: str, team_id: str, body: TeamBody) -> TeamPublic:
-    """Replaces name, members and domains at once. Raises ``NotFound``
-    (``team_not_found``) and the conflicts of ``create_team``."""
+def replace_team(
+    *, session: Session, actor: Actor, org_id: str, team_id: str, body: TeamBody
+) -> TeamPublic:
+    """Replaces name, members and domains at once, with its audit row. Raises
+    ``NotFound`` (``team_not_found``) and the conflicts of ``create_team``."""
     team = _load_or_404(session, org_id, team_id, for_update=True)
     _refuse_taken(session, org_id, body, team_id=team.id)
+    before = _public(team, _members(session, team.id), _domains(session, team.id))
 
     def write() -> TeamPublic:
         team.name = body.name
         team.updated_at = utcnow()
         session.execute(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
         session.execute(delete(TeamDomain).where(col(TeamDomain.team_id) == team.id))
-        return _write_children(session, team, body)
+        after = _write_children(session, team, body)
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=actor,
+            kind="team.replaced",
+            target_id=team.id,
+            before=before,
+            after=after,
+        )
+        return after
 
     def explain() -> None:
         _load_or_404(session, org_id, team_id)
@@ -195,16 +222,25 @@ def replace_team(*, session: Session, org_id: str, team_id: str, body: TeamBody)
     return _commit_or_explain(session, write, explain)
 
 
-def delete_team(*, session: Session, org_id: str, team_id: str) -> None:
-    """Deletes the team with its members and domains. Raises ``NotFound``
+def delete_team(*, session: Session, actor: Actor, org_id: str, team_id: str) -> None:
+    """Deletes the team with its members and domains, with its audit row. Raises ``NotFound``
     (``team_not_found``) and ``Conflict`` (``team_in_use``, with ``levels``: the
     1-based policy levels naming it), which the levels' foreign key also enforces
     against a concurrent policy change."""
     team = _load_or_404(session, org_id, team_id, for_update=True)
     _refuse_in_use(session, org_id, team)
+    before = _public(team, _members(session, team.id), _domains(session, team.id))
 
     def write() -> None:
         session.execute(delete(Team).where(col(Team.id) == team.id, col(Team.org_id) == org_id))
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=actor,
+            kind="team.deleted",
+            target_id=team.id,
+            before=before,
+        )
 
     _commit_or_explain(session, write, lambda: _refuse_in_use(session, org_id, team))
 
@@ -405,14 +441,14 @@ def _policy_statement() -> Any:
 
 
 def put_policy(
-    *, session: Session, org_id: str, body: EscalationPolicyBody
+    *, session: Session, actor: Actor, org_id: str, body: EscalationPolicyBody
 ) -> EscalationPolicyPublic:
-    """Stores the whole policy. Raises ``InvalidInput`` (``unknown_team``, with
+    """Stores the whole policy, with its audit row. Raises ``InvalidInput`` (``unknown_team``, with
     ``team_id`` and ``level``) when a level names a team the org does not have,
     also one deleted concurrently (the levels' foreign key refuses it)."""
     for _ in range(2):
         try:
-            return _write_policy(session, org_id, body)
+            return _write_policy(session, actor, org_id, body)
         except IntegrityError:
             # A concurrent first policy of this org, or a team deleted meanwhile:
             # the second attempt updates that policy, or reports the missing team.
@@ -421,9 +457,10 @@ def put_policy(
 
 
 def _write_policy(
-    session: Session, org_id: str, body: EscalationPolicyBody
+    session: Session, actor: Actor, org_id: str, body: EscalationPolicyBody
 ) -> EscalationPolicyPublic:
     team_names = _named_teams(session, org_id, body)
+    before = _stored_policy(session, org_id)
     now = utcnow()
     statement = select(EscalationPolicy).where(EscalationPolicy.org_id == org_id)
     policy = session.exec(
@@ -450,8 +487,26 @@ def _write_policy(
     session.add_all(levels)
     session.flush()
     public = _policy_public(policy, levels, team_names)
+    audit.record(
+        session,
+        org_id=org_id,
+        actor=actor,
+        kind="policy.updated",
+        before=before,
+        after=public,
+    )
     session.commit()
     return public
+
+
+def _stored_policy(session: Session, org_id: str) -> dict[str, Any] | None:
+    """The org's stored policy as plain values (for the audit log); None: the default."""
+    rows = session.execute(_policy_statement(), {"org_id": org_id}).all()
+    if not rows:
+        return None
+    fields = ("after_seconds", "target", "team_id", "team_name", "mode")
+    levels = [{name: getattr(row, name) for name in fields} for row in rows if row.target]
+    return {"repeat": rows[0].repeat, "levels": levels}
 
 
 def _named_teams(session: Session, org_id: str, body: EscalationPolicyBody) -> dict[str, str]:

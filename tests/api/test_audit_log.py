@@ -49,8 +49,39 @@ def _resolved_handoff(client: TestClient, auth: TokenFactory) -> str:
 
 
 RETENTION_DAYS = {"handoff_content_days": 30, "event_days": 0, "delivery_days": 7}
+TEAM = {"name": "Databases", "members": [{"id": "dana", "name": "Dana Senior"}], "domains": ["db"]}
+POLICY = {"levels": [{"after_seconds": 60, "target": "all_seniors", "mode": "broadcast"}]}
+
+
+def _team(client: TestClient, auth: TokenFactory) -> str:
+    return str(_ok(client.post("/api/v1/teams", json=TEAM, headers=auth("admin")))["id"])
+
 
 CHANGES = [
+    Change(
+        "team.created",
+        lambda client, admin, _: _ok(client.post("/api/v1/teams", json=TEAM, headers=admin))["id"],
+    ),
+    Change(
+        "team.replaced",
+        lambda client, admin, team_id: _ok(
+            client.put(f"/api/v1/teams/{team_id}", json={**TEAM, "name": "DB"}, headers=admin)
+        )["id"],
+        prepare=_team,
+    ),
+    Change(
+        "team.deleted",
+        lambda client, admin, team_id: (
+            _ok(client.delete(f"/api/v1/teams/{team_id}", headers=admin)) or team_id
+        ),
+        prepare=_team,
+    ),
+    Change(
+        "policy.updated",
+        lambda client, admin, _: (
+            _ok(client.put("/api/v1/escalation-policy", json=POLICY, headers=admin)) and None
+        ),
+    ),
     Change(
         "retention.updated",
         lambda client, admin, _: (

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from shared import escalation
+from shared.audit import SYSTEM
 from shared.auth import Principal
 from shared.db import make_engine, session_scope
 from shared.escalation import sweep_escalations
@@ -40,13 +41,15 @@ SENIOR = Principal(user_id="u-2", name="Dana Senior", role=Role.senior, org_id="
 def _team(engine: Engine, name: str = "Networking", domains: tuple[str, ...] = ()) -> str:
     with session_scope(engine) as session:
         body = TeamBody(name=name, members=[], domains=list(domains))
-        return create_team(session=session, org_id="acme", body=body, max_teams=100).id
+        return create_team(
+            session=session, actor=SYSTEM, org_id="acme", body=body, max_teams=100
+        ).id
 
 
 def _policy(engine: Engine, levels: list[dict[str, Any]], repeat: int = 0) -> None:
     body = EscalationPolicyBody.model_validate({"levels": levels, "repeat": repeat})
     with session_scope(engine) as session:
-        put_policy(session=session, org_id="acme", body=body)
+        put_policy(session=session, actor=SYSTEM, org_id="acme", body=body)
 
 
 def _level(after_seconds: int, target: str = "all_seniors", **fields: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from services.worker.context import WorkerContext
 from services.worker.main import PeriodicMaintenance
+from shared.audit import SYSTEM
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.handoffs import create_handoff
@@ -49,7 +50,7 @@ def _create_under_three_1_s_levels(engine: Engine) -> tuple[str, datetime]:
     level = {"after_seconds": 1, "target": "all_seniors", "mode": "broadcast"}
     body = EscalationPolicyBody.model_validate({"levels": [level] * 3, "repeat": 0})
     with session_scope(engine) as session:
-        put_policy(session=session, org_id="acme", body=body)
+        put_policy(session=session, actor=SYSTEM, org_id="acme", body=body)
     with session_scope(engine) as session:
         handoff, _ = create_handoff(
             session=session,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from services.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep
 from services.api.errors import errors
 from shared import teams
+from shared.audit.service import actor_of
 from shared.models import (
     EscalationPolicyBody,
     EscalationPolicyPublic,
@@ -53,7 +54,11 @@ def create_team(
     """409 ``team_limit_reached`` once the org has ``ESCALATIONS_MAX_TEAMS_PER_ORG``
     teams (default 100)."""
     return teams.create_team(
-        session=session, org_id=principal.org_id, body=body, max_teams=settings.max_teams_per_org
+        actor=actor_of(principal),
+        session=session,
+        org_id=principal.org_id,
+        body=body,
+        max_teams=settings.max_teams_per_org,
     )
 
 
@@ -66,12 +71,20 @@ def get_team(team_id: str, principal: PrincipalDep, session: SessionDep) -> Team
 def replace_team(
     team_id: str, body: TeamBody, principal: AdminDep, session: SessionDep
 ) -> TeamPublic:
-    return teams.replace_team(session=session, org_id=principal.org_id, team_id=team_id, body=body)
+    return teams.replace_team(
+        session=session,
+        actor=actor_of(principal),
+        org_id=principal.org_id,
+        team_id=team_id,
+        body=body,
+    )
 
 
 @router.delete("/teams/{team_id}", status_code=204, responses=errors(403, 404, 409, 413, 429))
 def delete_team(team_id: str, principal: AdminDep, session: SessionDep) -> Response:
-    teams.delete_team(session=session, org_id=principal.org_id, team_id=team_id)
+    teams.delete_team(
+        session=session, actor=actor_of(principal), org_id=principal.org_id, team_id=team_id
+    )
     return Response(status_code=204)
 
 
@@ -88,4 +101,6 @@ def get_escalation_policy(
 def put_escalation_policy(
     body: EscalationPolicyBody, principal: AdminDep, session: SessionDep
 ) -> EscalationPolicyPublic:
-    return teams.put_policy(session=session, org_id=principal.org_id, body=body)
+    return teams.put_policy(
+        session=session, actor=actor_of(principal), org_id=principal.org_id, body=body
+    )
