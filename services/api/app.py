@@ -13,6 +13,7 @@ from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
 from services.api.routes import (
     analytics,
+    api_keys,
     console,
     demo,
     events,
@@ -24,6 +25,7 @@ from services.api.routes import (
 )
 from services.api.streaming.hub import EventHub
 from shared.claim_flights import ClaimFlights
+from shared.credentials import Credentials
 from shared.db import autocommit_reads, make_engine
 from shared.outbox import Outbox
 from shared.presence import Presence
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatcher = outbox.dispatcher
         outbox.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
+        app.state.credentials = credentials = Credentials.from_settings(settings, engine)
         app.state.presence = Presence.from_settings(redis, settings)
         app.state.stream_registry = streams = StreamRegistry(
             redis,
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.stop()
             outbox.stop()
             streams.stop()
+            credentials.close()
             redis.close()
             engine.dispose()
 
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams.router)
     app.include_router(presence.router)
     app.include_router(webhooks.router)
+    app.include_router(api_keys.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from shared.assignment import PresentLookup, present_from
-from shared.auth import Principal, decode_token
+from shared.auth import Principal
 from shared.claim_flights import ClaimFlights
+from shared.credentials import Credentials
 from shared.db import session_scope
 from shared.errors import Forbidden, NotAuthenticated
 from shared.handoffs import get_handoff
@@ -52,7 +53,10 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
-bearer = HTTPBearer(auto_error=False, description="A JWT from `escalations token`.")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT from `escalations token` or the identity provider, or an API key (`esk_…`).",
+)
 
 
 async def get_rate_limits(request: Request) -> RateLimits:
@@ -83,7 +87,7 @@ def client_address(request: Request) -> str:
 
 
 def authenticate(
-    settings: Settings,
+    credentials_check: Credentials,
     limits: RateLimits,
     address: str,
     credentials: HTTPAuthorizationCredentials | None,
@@ -95,16 +99,16 @@ def authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
     with limits.auth_failures_counted(address):
-        return decode_token(credentials.credentials, settings=settings)
+        return credentials_check.principal(credentials.credentials)
 
 
 def get_principal(
     request: Request,
-    settings: SettingsDep,
     limits: RateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    return authenticate(settings, limits, client_address(request), credentials)
+    check = request.app.state.credentials
+    return authenticate(check, limits, client_address(request), credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

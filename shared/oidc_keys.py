@@ -1,0 +1,174 @@
+"""The identity provider's discovery document and signing keys, cached per process.
+
+Nothing is fetched per request once the keys are here: a token whose ``kid`` is
+in the cached key set is verified without a round trip. The provider is asked
+again only when
+
+* a token names a ``kid`` the cache does not hold (the provider rotated its
+  keys), at most once per ``refetch_seconds``, so a flood of made-up kids cannot
+  hammer the provider (nor this process's threads);
+* the cached set is older than ``max_age_seconds`` (a key the provider dropped
+  stops being accepted); the request that notices it refreshes, the others go
+  on with the cached set.
+
+When the provider does not answer, the cached keys keep verifying; with none
+cached, :class:`ServiceUnavailable` (``identity_provider_unavailable``).
+Blocking (HTTP): call from a worker thread, never on the event loop.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from shared.errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What this service uses of ``{issuer}/.well-known/openid-configuration``."""
+
+    issuer: str
+    jwks_uri: str
+    authorization_endpoint: str | None
+    token_endpoint: str | None
+    end_session_endpoint: str | None
+
+
+def unavailable(detail: str) -> ServiceUnavailable:
+    return ServiceUnavailable(detail, code="identity_provider_unavailable")
+
+
+class ProviderKeys:
+    """Discovery and the JSON Web Key Set of one issuer. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        refetch_seconds: float,
+        max_age_seconds: float,
+        timeout_seconds: float,
+    ) -> None:
+        self.issuer = issuer
+        self._refetch_seconds = refetch_seconds
+        self._max_age_seconds = max_age_seconds
+        self._http = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+        self._lock = threading.Lock()
+        self._discovery: Discovery | None = None
+        self._keys: dict[str | None, dict[str, Any]] = {}  # kid → JWK (public members)
+        self._fetched_at = 0.0  # monotonic time of the last successful key fetch
+        self._last_try = -float("inf")  # monotonic time of the last key fetch tried
+
+    def close(self) -> None:
+        self._http.close()
+
+    def discovery(self) -> Discovery:
+        """The discovery document, fetched once. Raises ``ServiceUnavailable``."""
+        found = self._discovery
+        if found is None:
+            with self._lock:
+                found = self._discovery or self._discover()
+        return found
+
+    def jwk(self, kid: str | None) -> dict[str, Any] | None:
+        """The provider's public key named ``kid`` (a token without ``kid``: the
+        only key, if there is exactly one), or None when the provider does not
+        have it. Raises ``ServiceUnavailable`` only when no keys could ever be had."""
+        now = time.monotonic()
+        if now - self._fetched_at > self._max_age_seconds and self._lock.acquire(blocking=False):
+            try:  # stale: this request refreshes, the others read the cached set meanwhile
+                self._refresh_if_due(now)
+            finally:
+                self._lock.release()
+        found = self._lookup(kid)
+        if found is None:
+            with self._lock:  # the kid may have arrived while this thread waited
+                found = self._lookup(kid)
+                if found is None and self._refresh_if_due(time.monotonic()):
+                    found = self._lookup(kid)
+        if not self._keys and self._fetched_at == 0.0:
+            raise unavailable("The identity provider's keys cannot be fetched; retry shortly.")
+        return found
+
+    def _lookup(self, kid: str | None) -> dict[str, Any] | None:
+        keys = self._keys
+        if kid is None and len(keys) == 1:
+            return next(iter(keys.values()))
+        return keys.get(kid) if kid is not None else None
+
+    def _refresh_if_due(self, now: float) -> bool:
+        """Fetches the key set unless a fetch was tried within ``refetch_seconds``.
+        True when a fetch succeeded. Call with the lock held."""
+        if now - self._last_try < self._refetch_seconds:
+            return False
+        self._last_try = now
+        try:
+            discovery = self._discovery or self._discover()
+            keys = self._fetch_keys(discovery.jwks_uri)
+        except ServiceUnavailable as exc:
+            log.warning("identity provider keys not refreshed: %s", exc.detail)
+            return False
+        self._keys, self._fetched_at = keys, time.monotonic()
+        return True
+
+    def _discover(self) -> Discovery:
+        document = self._get_json(f"{self.issuer}/.well-known/openid-configuration")
+        if document.get("issuer", "").rstrip("/") != self.issuer:
+            raise unavailable("The identity provider's discovery names another issuer.")
+        if not isinstance(document.get("jwks_uri"), str):
+            raise unavailable("The identity provider's discovery has no jwks_uri.")
+        self._discovery = Discovery(
+            issuer=document["issuer"],
+            jwks_uri=document["jwks_uri"],
+            authorization_endpoint=document.get("authorization_endpoint"),
+            token_endpoint=document.get("token_endpoint"),
+            end_session_endpoint=document.get("end_session_endpoint"),
+        )
+        return self._discovery
+
+    def _fetch_keys(self, uri: str) -> dict[str | None, dict[str, Any]]:
+        """The set's signing keys by ``kid``; private members and keys for
+        encryption (``use: enc``) or of an unusable type are left out."""
+        document = self._get_json(uri)
+        keys: dict[str | None, dict[str, Any]] = {}
+        for jwk in document.get("keys", []):
+            if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
+                continue
+            if jwk.get("kty") not in ("RSA", "EC", "OKP"):
+                continue  # never "oct": a shared secret is not the provider's signature
+            public = {name: value for name, value in jwk.items() if name not in PRIVATE_MEMBERS}
+            keys[jwk.get("kid")] = public
+        return keys
+
+    def _get_json(self, url: str) -> dict[str, Any]:
+        try:
+            response = self._http.get(url)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise unavailable(
+                f"The identity provider did not answer: {type(exc).__name__}."
+            ) from exc
+        if not isinstance(document, dict):
+            raise unavailable("The identity provider answered with something else than an object.")
+        return document
+
+
+#: JWK members that hold private key material (RFC 7518 §6.2.2, §6.3.2; RFC 8037).
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def public_key(jwk: dict[str, Any], algorithm: str) -> jwt.PyJWK:
+    """``jwk`` as a key for ``algorithm``. Raises ``jwt.PyJWKError`` (or
+    ``InvalidKeyError``) when the key's type does not fit the algorithm or
+    the key names another ``alg``."""
+    if jwk.get("alg") not in (None, algorithm):
+        raise jwt.PyJWKError(f"the key is for {jwk['alg']}, the token says {algorithm}")
+    return jwt.PyJWK(jwk, algorithm=algorithm)
