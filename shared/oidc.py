@@ -74,7 +74,7 @@ class IdentityProvider:
             )
         except jwt.ExpiredSignatureError as exc:
             raise NotAuthenticated("Token expired.") from exc
-        except (jwt.InvalidTokenError, jwt.PyJWKError) as exc:
+        except jwt.PyJWTError as exc:  # InvalidKeyError: the key does not fit the alg
             raise NotAuthenticated("Invalid token.") from exc
         check_lifetime(claims, self.settings)
         if nonce is not None and claims.get("nonce") != nonce:

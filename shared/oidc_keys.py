@@ -5,14 +5,15 @@ in the cached key set is verified without a round trip. The provider is asked
 again only when
 
 * a token names a ``kid`` the cache does not hold (the provider rotated its
-  keys), at most once per ``refetch_seconds``, so a flood of made-up kids cannot
+  keys): at most once per ``refetch_seconds``, so a flood of made-up kids cannot
   hammer the provider (nor this process's threads);
 * the cached set is older than ``max_age_seconds`` (a key the provider dropped
   stops being accepted); the request that notices it refreshes, the others go
   on with the cached set.
 
 When the provider does not answer, the cached keys keep verifying; with none
-cached, :class:`ServiceUnavailable` (``identity_provider_unavailable``).
+cached, :class:`ServiceUnavailable` (``identity_provider_unavailable``). After a
+failed fetch the provider is not asked again for ``refetch_seconds``.
 Blocking (HTTP): call from a worker thread, never on the event loop.
 """
 
@@ -63,8 +64,9 @@ class ProviderKeys:
         self._lock = threading.Lock()
         self._discovery: Discovery | None = None
         self._keys: dict[str | None, dict[str, Any]] = {}  # kid → JWK (public members)
-        self._fetched_at = 0.0  # monotonic time of the last successful key fetch
-        self._last_try = -float("inf")  # monotonic time of the last key fetch tried
+        self._fetched_at: float | None = None  # monotonic time of the last successful fetch
+        self._last_failure = -float("inf")  # … of the last fetch that failed
+        self._last_kid_refetch = -float("inf")  # … of the last fetch for an unknown kid
 
     def close(self) -> None:
         self._http.close()
@@ -82,18 +84,19 @@ class ProviderKeys:
         only key, if there is exactly one), or None when the provider does not
         have it. Raises ``ServiceUnavailable`` only when no keys could ever be had."""
         now = time.monotonic()
-        if now - self._fetched_at > self._max_age_seconds and self._lock.acquire(blocking=False):
+        stale = self._fetched_at is None or now - self._fetched_at > self._max_age_seconds
+        if stale and self._lock.acquire(blocking=False):
             try:  # stale: this request refreshes, the others read the cached set meanwhile
-                self._refresh_if_due(now)
+                self._refresh_if_due(now, unknown_kid=False)
             finally:
                 self._lock.release()
         found = self._lookup(kid)
         if found is None:
             with self._lock:  # the kid may have arrived while this thread waited
                 found = self._lookup(kid)
-                if found is None and self._refresh_if_due(time.monotonic()):
+                if found is None and self._refresh_if_due(time.monotonic(), unknown_kid=True):
                     found = self._lookup(kid)
-        if not self._keys and self._fetched_at == 0.0:
+        if self._fetched_at is None:
             raise unavailable("The identity provider's keys cannot be fetched; retry shortly.")
         return found
 
@@ -103,16 +106,21 @@ class ProviderKeys:
             return next(iter(keys.values()))
         return keys.get(kid) if kid is not None else None
 
-    def _refresh_if_due(self, now: float) -> bool:
-        """Fetches the key set unless a fetch was tried within ``refetch_seconds``.
-        True when a fetch succeeded. Call with the lock held."""
-        if now - self._last_try < self._refetch_seconds:
+    def _refresh_if_due(self, now: float, *, unknown_kid: bool) -> bool:
+        """Fetches the key set unless a fetch failed within ``refetch_seconds`` or,
+        for an unknown kid, one was made for an unknown kid within it. True when
+        a fetch succeeded. Call with the lock held."""
+        if now - self._last_failure < self._refetch_seconds:
             return False
-        self._last_try = now
+        if unknown_kid:
+            if now - self._last_kid_refetch < self._refetch_seconds:
+                return False
+            self._last_kid_refetch = now
         try:
             discovery = self._discovery or self._discover()
             keys = self._fetch_keys(discovery.jwks_uri)
         except ServiceUnavailable as exc:
+            self._last_failure = now
             log.warning("identity provider keys not refreshed: %s", exc.detail)
             return False
         self._keys, self._fetched_at = keys, time.monotonic()
@@ -166,9 +174,8 @@ PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 def public_key(jwk: dict[str, Any], algorithm: str) -> jwt.PyJWK:
-    """``jwk`` as a key for ``algorithm``. Raises ``jwt.PyJWKError`` (or
-    ``InvalidKeyError``) when the key's type does not fit the algorithm or
-    the key names another ``alg``."""
+    """``jwk`` as a key for ``algorithm``. Raises ``jwt.PyJWTError`` when the
+    key's type does not fit the algorithm or the key names another ``alg``."""
     if jwk.get("alg") not in (None, algorithm):
         raise jwt.PyJWKError(f"the key is for {jwk['alg']}, the token says {algorithm}")
     return jwt.PyJWK(jwk, algorithm=algorithm)
