@@ -4,6 +4,7 @@
 // announcements, browser notifications). The views live in their own modules.
 
 import { mountAnalytics } from "./analytics.js";
+import { mountApiKeys } from "./api-keys-page.js";
 import { api, clearToken, getToken, onUnauthorized, readClaims, setToken } from "./api.js";
 import { loadConfig } from "./config.js";
 import { mountEscalate } from "./escalate.js";
@@ -170,6 +171,7 @@ const ROUTES = {
   routing: (ctx) => ctx.claims.role === "admin" && mountRouting(main, ctx),
   analytics: (ctx) => ctx.claims.role === "admin" && mountAnalytics(main, ctx),
   webhooks: (ctx) => ctx.claims.role === "admin" && mountWebhooks(main, ctx),
+  "api-keys": (ctx) => ctx.claims.role === "admin" && mountApiKeys(main),
   escalate: (ctx) => mountEscalate(main, ctx),
   mine: (ctx, arg, params) => mountMine(main, ctx, params),
   handoff: (ctx, arg) => arg && mountHandoff(main, ctx, arg),
