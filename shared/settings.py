@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     #: Cached keys are refreshed (in the request that finds them older) after this.
     oidc_jwks_max_age_seconds: float = Field(default=3600.0, ge=30)
     oidc_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: The console's own token after a sign-in at the provider lives this long; the
+    #: console renews it (the provider is asked again) while the session lasts.
+    oidc_session_token_seconds: int = Field(default=900, ge=10, le=86_400)
+    oidc_session_max_seconds: int = Field(default=12 * 3600, ge=60)
     #: A verified API key is trusted this long per process before it is read again, so a
     #: revoked or expired key is refused on every replica within it.
     api_key_cache_seconds: float = Field(default=0.5, ge=0, le=1)

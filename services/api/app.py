@@ -20,6 +20,7 @@ from services.api.routes import (
     handoffs,
     health,
     presence,
+    signin,
     teams,
     webhooks,
 )
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(presence.router)
     app.include_router(webhooks.router)
     app.include_router(api_keys.router)
+    app.include_router(signin.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
