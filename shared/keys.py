@@ -102,6 +102,6 @@ def oidc_sign_in(state: str) -> str:
 
 
 def console_session(session_id: str) -> str:
-    """A console session begun at the identity provider: who signed in, the
-    provider's refresh token and ID token (for sign-out); lives as long as the session may."""
+    """A console session begun at the identity provider: who signed in and the
+    provider's refresh token; lives as long as the session may."""
     return f"escalations:console-session:{session_id}"

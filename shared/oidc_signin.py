@@ -101,7 +101,7 @@ def finish(*, redis: Redis, provider: IdentityProvider, code: str, state: str) -
     )
     principal = principal_from_claims(claims, provider.settings)
     session_id = secrets.token_urlsafe(32)
-    record = _Session.of(principal, id_token=id_token, refresh_token=answer.get("refresh_token"))
+    record = _Session.of(principal, refresh_token=answer.get("refresh_token"))
     _store(redis, session_id, record, ttl=provider.settings.oidc_session_max_seconds)
     return session_id
 
@@ -131,11 +131,11 @@ def renew(*, redis: Redis, provider: IdentityProvider, session_id: str) -> Sessi
 
 def end(*, redis: Redis, provider: IdentityProvider | None, session_id: str | None) -> str | None:
     """Ends the console session (if any) and returns where the browser should go
-    to end the provider's session too (its ``end_session_endpoint``, if it offers one)."""
-    record = None
+    to end the provider's session too (its ``end_session_endpoint``, if it offers
+    one). The URL names the client (``client_id``), never the ID token
+    (``id_token_hint``): a token in a URL reaches the provider's access log."""
     if session_id:
-        raw = redis.getdel(keys.console_session(session_id))
-        record = _Session(**json.loads(raw)) if raw else None
+        redis.delete(keys.console_session(session_id))
     if provider is None:
         return None
     try:
@@ -146,8 +146,6 @@ def end(*, redis: Redis, provider: IdentityProvider | None, session_id: str | No
         return None
     query = {"client_id": provider.settings.oidc_client_id,
              "post_logout_redirect_uri": f"{provider.settings.public_url}/"}  # fmt: skip
-    if record is not None:
-        query["id_token_hint"] = record.id_token
     return f"{endpoint}?{urlencode(query)}"
 
 
@@ -157,14 +155,13 @@ class _Session:
     name: str
     role: str
     org: str
-    id_token: str
     refresh_token: str | None
 
     @classmethod
-    def of(cls, principal: Principal, *, id_token: str, refresh_token: Any) -> "_Session":
+    def of(cls, principal: Principal, *, refresh_token: Any) -> "_Session":
         return cls(
             sub=principal.user_id, name=principal.name, role=principal.role.value,
-            org=principal.org_id, id_token=id_token,
+            org=principal.org_id,
             refresh_token=refresh_token if isinstance(refresh_token, str) else None,
         )  # fmt: skip
 
@@ -188,9 +185,7 @@ def _refreshed(
         claims = provider.claims(id_token, audience=provider.settings.oidc_client_id)
         principal = principal_from_claims(claims, provider.settings)
     refresh_token = answer.get("refresh_token") or record.refresh_token
-    if not isinstance(id_token, str):
-        id_token = record.id_token
-    updated = _Session.of(principal, id_token=id_token, refresh_token=refresh_token)
+    updated = _Session.of(principal, refresh_token=refresh_token)
     ttl = redis.ttl(keys.console_session(session_id))
     if ttl > 0:
         _store(redis, session_id, updated, ttl=ttl)
