@@ -127,8 +127,9 @@ class ProviderKeys:
         return True
 
     def _discover(self) -> Discovery:
-        document = self._get_json(f"{self.issuer}/.well-known/openid-configuration")
-        if document.get("issuer", "").rstrip("/") != self.issuer:
+        # The issuer is compared exactly (Auth0's ends with "/"), the URL built without it.
+        document = self._get_json(f"{self.issuer.rstrip('/')}/.well-known/openid-configuration")
+        if document.get("issuer") != self.issuer:
             raise unavailable("The identity provider's discovery names another issuer.")
         if not isinstance(document.get("jwks_uri"), str):
             raise unavailable("The identity provider's discovery has no jwks_uri.")

@@ -246,11 +246,6 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("oidc_issuer")
-    @classmethod
-    def _issuer_without_slash(cls, value: str | None) -> str | None:
-        return value.rstrip("/") if value else value
-
     @model_validator(mode="after")
     def _identity_provider_complete(self) -> "Settings":
         if not self.oidc_issuer:

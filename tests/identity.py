@@ -132,8 +132,9 @@ class KeyServer:
     JWKS publishes (replace it to rotate); ``server.jwks_fetches`` counts fetches;
     ``server.answering = False`` makes every request a 503."""
 
-    def __init__(self, *keys: SigningKey) -> None:
+    def __init__(self, *keys: SigningKey, trailing_slash: bool = False) -> None:
         self.keys = list(keys)
+        self.trailing_slash = trailing_slash  # as Auth0's issuers are written
         self.jwks_fetches = 0
         self.answering = True
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -142,6 +143,11 @@ class KeyServer:
 
     @property
     def issuer(self) -> str:
+        slash = "/" if self.trailing_slash else ""
+        return f"http://127.0.0.1:{self._server.server_address[1]}{slash}"
+
+    @property
+    def origin(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
@@ -168,7 +174,7 @@ class KeyServer:
                     return self._send(503, {"error": "down"})
                 if self.path == "/.well-known/openid-configuration":
                     return self._send(200, {"issuer": server.issuer,
-                                            "jwks_uri": f"{server.issuer}/jwks"})  # fmt: skip
+                                            "jwks_uri": f"{server.origin}/jwks"})  # fmt: skip
                 if self.path == "/jwks":
                     server.jwks_fetches += 1
                     return self._send(200, {"keys": [key.jwk for key in server.keys]})

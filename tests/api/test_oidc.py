@@ -280,5 +280,18 @@ def test_settings_refuse_an_incomplete_provider(database_url: str) -> None:
         oidc_settings(database_url, "http://127.0.0.1:1", oidc_role_map={"x": "root"})
     settings = oidc_settings(database_url, "http://127.0.0.1:1/", oidc_audience="api://esc")
     assert (settings.oidc_issuer, settings.oidc_expected_audience) == (
-        "http://127.0.0.1:1", "api://esc",
-    )  # fmt: skip
+        "http://127.0.0.1:1/",
+        "api://esc",
+    )  # fmt: skip  (the issuer exactly as the provider writes it: Auth0's ends with "/")
+
+
+def test_an_issuer_ending_with_a_slash_is_matched_exactly(
+    database_url: str, engine: Engine, redis: Redis
+) -> None:
+    key = SigningKey("RS256", "rsa-1")
+    with KeyServer(key, trailing_slash=True) as server:
+        assert server.issuer.endswith("/")
+        with TestClient(create_app(oidc_settings(database_url, server.issuer))) as client:
+            assert client.get(ME, headers=bearer(key.sign(server.claims()))).status_code == 200
+            unslashed = server.claims(iss=server.issuer.rstrip("/"))
+            assert client.get(ME, headers=bearer(key.sign(unslashed))).status_code == 401
