@@ -19,6 +19,8 @@ from shared.models import Role
 from shared.settings import STREAM_AUDIENCE, Settings
 
 ALGORITHM = "HS256"
+#: The ids API keys act under (``apikey:<id>``); no person's id may start with it.
+API_KEY_PRINCIPAL_PREFIX = "apikey:"
 # STREAM_AUDIENCE (from settings) is the ``aud`` of stream-cookie tokens. Bearer
 # tokens carry no audience, or the configured ``ESCALATIONS_JWT_AUDIENCE`` (which
 # may not be that one), so neither kind is accepted where the other is expected.
@@ -29,7 +31,8 @@ MAX_CLAIM_LENGTH = {"sub": 128, "name": 256, "role": 16, "org": 128}  # the colu
 @dataclass(frozen=True)
 class Principal:
     """The caller, as the token says. ``expires_at`` is the token's ``exp`` (Unix
-    seconds); ``session_id`` is the ``jti`` of a stream-cookie token (else None)."""
+    seconds); ``session_id`` is the ``jti`` of a stream-cookie token, or an API
+    key's ``apikey:<id>`` (revoking either ends its open streams), else None."""
 
     user_id: str
     name: str
@@ -41,6 +44,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.admin
+
+    @property
+    def is_api_key(self) -> bool:
+        return self.user_id.startswith(API_KEY_PRINCIPAL_PREFIX)
 
 
 def issue_token(

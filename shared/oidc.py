@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from shared.auth import Principal, check_lifetime, checked_claim
+from shared.auth import API_KEY_PRINCIPAL_PREFIX, Principal, check_lifetime, checked_claim
 from shared.errors import Forbidden, NotAuthenticated
 from shared.models import Role
 from shared.oidc_keys import ProviderKeys, public_key
@@ -100,6 +100,8 @@ def principal_from_claims(claims: dict[str, Any], settings: Settings) -> Princip
     """``sub``; the name from ``name``, else ``preferred_username``, else ``email``
     (else ``sub``); the role from ``OIDC_ROLE_CLAIM`` through ``OIDC_ROLE_MAP``;
     the org from ``OIDC_ORG_CLAIM`` or ``OIDC_ORG``."""
+    if str(claims.get("sub", "")).startswith(API_KEY_PRINCIPAL_PREFIX):
+        raise NotAuthenticated("Invalid token: that subject is reserved for API keys.")
     name = next(
         (claims[key] for key in NAME_CLAIMS if _is_text(claims.get(key))), claims.get("sub")
     )

@@ -4,10 +4,13 @@ another org's key, and a revoked one, is ``NotFound`` (``api_key_not_found``).""
 
 import hashlib
 import secrets
+import time
 import uuid
 
+from redis import Redis
 from sqlmodel import Session, col, select
 
+from shared import stream_sessions
 from shared.api_keys.models import (
     KEY_PREFIX,
     ApiKey,
@@ -17,6 +20,7 @@ from shared.api_keys.models import (
     ApiKeyRole,
     ApiKeyWithSecret,
 )
+from shared.auth import API_KEY_PRINCIPAL_PREFIX
 from shared.db import load_in_org
 from shared.errors import NotFound
 from shared.timeutil import as_utc, utcnow
@@ -25,6 +29,15 @@ from shared.timeutil import as_utc, utcnow
 KEY_BYTES = 32
 #: Characters of the key kept in the clear (``esk_`` and 8 of the random part).
 SHOWN_CHARACTERS = len(KEY_PREFIX) + 8
+#: How long a revoked key's marker stays in Redis, for a stream that missed the
+#: revocation's message (the hub re-checks its sessions' markers).
+REVOKED_STREAMS_SECONDS = 7 * 86_400
+
+
+def principal_id(key_id: str) -> str:
+    """The id an API key acts under (``created_by_id`` of its handoffs), also the
+    stream session its open streams belong to (revoking the key ends them)."""
+    return f"{API_KEY_PRINCIPAL_PREFIX}{key_id}"
 
 
 def digest_of(key: str) -> str:
@@ -76,9 +89,17 @@ def load_api_key(*, session: Session, org_id: str, key_id: str) -> ApiKey:
     return row
 
 
-def revoke_api_key(*, session: Session, api_key: ApiKey) -> None:
+def revoke_api_key(*, session: Session, redis: Redis, api_key: ApiKey) -> None:
     """From now on the key is refused: by every replica within
-    ``ESCALATIONS_API_KEY_CACHE_SECONDS`` (``shared.api_keys.verifier``)."""
+    ``ESCALATIONS_API_KEY_CACHE_SECONDS`` (``shared.api_keys.verifier``), and its
+    open event streams end on every replica (``shared.stream_sessions``). Redis
+    first: when it does not answer, ``ServiceUnavailable`` and nothing changed."""
+    stream_sessions.revoke(
+        redis,
+        session_id=principal_id(api_key.id),
+        expires_at=time.time() + REVOKED_STREAMS_SECONDS,
+        leeway_seconds=0,
+    )
     api_key.revoked_at = utcnow()
     session.add(api_key)
     session.commit()

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
 from shared.api_keys.models import ApiKey
-from shared.api_keys.service import digest_of
+from shared.api_keys.service import digest_of, principal_id
 from shared.auth import Principal
 from shared.errors import NotAuthenticated
 from shared.models import Role
@@ -40,11 +40,6 @@ class _Verified:
     principal: Principal
     expires_at: float | None  # Unix seconds
     checked_at: float  # monotonic
-
-
-def principal_id(key_id: str) -> str:
-    """The id an API key acts under (``created_by_id`` of its handoffs)."""
-    return f"apikey:{key_id}"
 
 
 class ApiKeyVerifier:
@@ -81,6 +76,7 @@ class ApiKeyVerifier:
                     role=Role(row.role),
                     org_id=row.org_id,
                     expires_at=as_utc(row.expires_at).timestamp() if row.expires_at else None,
+                    session_id=principal_id(row.id),
                 ),
                 expires_at=as_utc(row.expires_at).timestamp() if row.expires_at else None,
                 checked_at=checked_at,

@@ -77,6 +77,13 @@ def test_create_use_list_revoke(client: TestClient, auth: TokenFactory) -> None:
     )
 
 
+def test_a_key_gets_no_stream_cookie(client: TestClient, auth: TokenFactory) -> None:
+    key = make_key(client, auth)["key"]
+    refused = client.post("/api/v1/events/session", headers=bearer(key))
+    assert_error(refused, 403, "api_key_stream_cookie")
+    assert "set-cookie" not in refused.headers
+
+
 def test_a_senior_key_claims_but_never_manages_keys(client: TestClient, auth: TokenFactory) -> None:
     key = make_key(client, auth, role="senior")["key"]
     handoff = create(client, auth("engineer"))

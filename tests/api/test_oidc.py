@@ -215,6 +215,7 @@ def test_bad_claims_are_401(own_client: TestClient, key_server: KeyServer) -> No
         "lifetime over the maximum": key_server.claims(exp=now + 2 * 86_400),
         "not yet valid": key_server.claims(nbf=now + 600),
         "no sub": key_server.claims(sub=None),
+        "a sub reserved for API keys": key_server.claims(sub="apikey:1"),
         "no org": key_server.claims(tenant=None),
     }
     for what, claims in bad.items():

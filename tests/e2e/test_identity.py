@@ -18,6 +18,7 @@ from tests import log_leaks
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
 from tests.e2e.procs import POLL_SECONDS, Proc, api_env, base_url, redis_url
+from tests.e2e.sse import SSEClient
 from tests.identity import CLIENT_SECRET, DANA, MAPPING, provider_url, sign_in, start_mock_provider
 
 pytestmark = pytest.mark.slow
@@ -92,22 +93,31 @@ def test_a_revoked_api_key_is_refused_by_both_replicas_within_a_second(
     assert handoff.status_code == 201, handoff.text
     assert handoff.json()["created_by_id"] == f"apikey:{created.json()['id']}"
     for url in (first, second):  # both replicas hold the key in their caches now
-        assert (
-            httpx.get(f"{url}/api/v1/handoffs", headers=bearer(key), timeout=10).status_code == 200
-        )
-
-    revoked = httpx.delete(f"{first}/api/v1/api-keys/{created.json()['id']}", headers=admin())
-    assert revoked.status_code == 204
-    revoked_at = time.monotonic()
-    refused_after: dict[str, float] = {}
-    with httpx.Client(timeout=5) as client:
-        while len(refused_after) < 2 and time.monotonic() - revoked_at < 3.0:
-            for url in (first, second):
-                if url not in refused_after:
-                    status = client.get(f"{url}/api/v1/handoffs", headers=bearer(key)).status_code
-                    if status == 401:
-                        refused_after[url] = time.monotonic() - revoked_at
-            time.sleep(POLL_SECONDS / 5)
+        assert httpx.get(f"{url}/api/v1/handoffs", headers=bearer(key)).status_code == 200
+    with SSEClient(two_replicas[1].port, token=key) as stream:  # open on the other replica
+        stream.wait_ready()
+        revoked = httpx.delete(f"{first}/api/v1/api-keys/{created.json()['id']}", headers=admin())
+        assert revoked.status_code == 204
+        revoked_at = time.monotonic()
+        refused_after = refusals(key, [first, second], since=revoked_at)
+        # Its open stream on the other replica ended too, with the reason.
+        stream.wait_for(lambda c: c.closed_by_server, timeout=5, what="the stream's end")
+        last = stream.messages[-1]
+        assert (last.event, last.data["reason"]) == ("session_expired", "revoked")
     assert set(refused_after) == {first, second}, refused_after
     assert max(refused_after.values()) < 1.0, refused_after
     print(f"revoked key refused after {sorted(refused_after.values())} s")
+
+
+def refusals(key: str, urls: list[str], *, since: float) -> dict[str, float]:
+    """Seconds after ``since`` at which each replica first refused ``key`` (3 s at most)."""
+    refused_after: dict[str, float] = {}
+    with httpx.Client(timeout=5) as client:
+        while len(refused_after) < len(urls) and time.monotonic() - since < 3.0:
+            for url in urls:
+                if url not in refused_after:
+                    status = client.get(f"{url}/api/v1/handoffs", headers=bearer(key)).status_code
+                    if status == 401:
+                        refused_after[url] = time.monotonic() - since
+            time.sleep(POLL_SECONDS / 5)
+    return refused_after

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from services.api.deps import AdminDep, SessionDep
+from services.api.deps import AdminDep, RedisDep, SessionDep
 from services.api.errors import errors
 from shared.api_keys import service
 from shared.api_keys.models import ApiKey, ApiKeyCreate, ApiKeyList, ApiKeyWithSecret
@@ -37,8 +37,9 @@ def list_api_keys(principal: AdminDep, session: SessionDep) -> ApiKeyList:
     return service.list_api_keys(session=session, org_id=principal.org_id)
 
 
-@router.delete("/{key_id}", status_code=204, responses=errors(403, 404, 429))
-def revoke_api_key(api_key: ApiKeyDep, session: SessionDep) -> Response:
-    """Refused on every replica within ``ESCALATIONS_API_KEY_CACHE_SECONDS`` (≤ 1 s)."""
-    service.revoke_api_key(session=session, api_key=api_key)
+@router.delete("/{key_id}", status_code=204, responses=errors(403, 404, 429, 503))
+def revoke_api_key(api_key: ApiKeyDep, session: SessionDep, redis: RedisDep) -> Response:
+    """Refused on every replica within ``ESCALATIONS_API_KEY_CACHE_SECONDS`` (≤ 1 s);
+    its open event streams end at once."""
+    service.revoke_api_key(session=session, redis=redis, api_key=api_key)
     return Response(status_code=204)
