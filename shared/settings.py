@@ -260,6 +260,11 @@ class Settings(BaseSettings):
                 "with ESCALATIONS_OIDC_ISSUER, set ESCALATIONS_OIDC_AUDIENCE or"
                 " ESCALATIONS_OIDC_CLIENT_ID (the audience the provider's tokens carry)"
             )
+        if self.oidc_session_token_seconds > self.jwt_max_lifetime_seconds:
+            raise ValueError(
+                "ESCALATIONS_OIDC_SESSION_TOKEN_SECONDS may not exceed"
+                " ESCALATIONS_JWT_MAX_LIFETIME_SECONDS (its tokens would be refused)"
+            )
         if self.jwt_issuer == self.oidc_issuer:
             raise ValueError("ESCALATIONS_JWT_ISSUER may not be the identity provider's issuer")
         return self
