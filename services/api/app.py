@@ -25,8 +25,8 @@ from services.api.routes import (
     webhooks,
 )
 from services.api.streaming.hub import EventHub
+from shared.authenticator import Authenticator
 from shared.claim_flights import ClaimFlights
-from shared.credentials import Credentials
 from shared.db import autocommit_reads, make_engine
 from shared.outbox import Outbox
 from shared.presence import Presence
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatcher = outbox.dispatcher
         outbox.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
-        app.state.credentials = credentials = Credentials.from_settings(settings, engine)
+        app.state.authenticator = authenticator = Authenticator.from_settings(settings, engine)
         app.state.presence = Presence.from_settings(redis, settings)
         app.state.stream_registry = streams = StreamRegistry(
             redis,
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.stop()
             outbox.stop()
             streams.stop()
-            credentials.close()
+            authenticator.close()
             redis.close()
             engine.dispose()
 

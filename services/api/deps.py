@@ -17,8 +17,8 @@ from sqlmodel import Session
 
 from shared.assignment import PresentLookup, present_from
 from shared.auth import Principal
+from shared.authenticator import Authenticator
 from shared.claim_flights import ClaimFlights
-from shared.credentials import Credentials
 from shared.db import session_scope
 from shared.errors import Forbidden, NotAuthenticated
 from shared.handoffs import get_handoff
@@ -87,19 +87,20 @@ def client_address(request: Request) -> str:
 
 
 def authenticate(
-    credentials_check: Credentials,
+    authenticator: Authenticator,
     limits: RateLimits,
     address: str,
     credentials: HTTPAuthorizationCredentials | None,
 ) -> Principal:
     """An address past the failed-authentication limit gets 429 before its token
     is looked at; a refused token counts one failure for its address. Blocking
-    (one Redis call): run it in a worker thread."""
+    (one Redis call; an API key's row at most every 0.5 s; the provider's keys
+    when they must be fetched): run it in a worker thread."""
     limits.check(Limit.AUTH_FAILURES, address)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
     with limits.auth_failures_counted(address):
-        return credentials_check.principal(credentials.credentials)
+        return authenticator.principal(credentials.credentials)
 
 
 def get_principal(
@@ -107,8 +108,8 @@ def get_principal(
     limits: RateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    check = request.app.state.credentials
-    return authenticate(check, limits, client_address(request), credentials)
+    authenticator = request.app.state.authenticator
+    return authenticate(authenticator, limits, client_address(request), credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

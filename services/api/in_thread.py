@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import authenticate, bearer, check_role, client_address
 from shared.auth import Principal
-from shared.credentials import Credentials
+from shared.authenticator import Authenticator
 from shared.db import session_scope
 from shared.models import Role
 from shared.ratelimit import Limit, RateLimits
@@ -43,7 +43,7 @@ class InThread:
     engine: Engine
     read_engine: Engine  # ``shared.db.autocommit_reads(engine)``
     settings: Settings
-    credentials_check: Credentials
+    authenticator: Authenticator
     limits: RateLimits
     address: str
     credentials: HTTPAuthorizationCredentials | None
@@ -78,9 +78,7 @@ class InThread:
             return work(connection, principal)
 
     def _principal(self) -> Principal:
-        principal = authenticate(
-            self.credentials_check, self.limits, self.address, self.credentials
-        )
+        principal = authenticate(self.authenticator, self.limits, self.address, self.credentials)
         if self.limit is not None:
             self.limits.hit(self.limit, principal.org_id, principal.user_id)
         if self.roles:
@@ -104,7 +102,7 @@ def in_thread(*roles: Role, limit: Limit | None = None):
             engine=state.engine,
             read_engine=state.read_engine,
             settings=state.settings,
-            credentials_check=state.credentials,
+            authenticator=state.authenticator,
             limits=state.rate_limits,
             address=client_address(request),
             credentials=credentials,

@@ -38,7 +38,7 @@ def stream_principal(request: Request, settings: Settings) -> Principal:
     """A bearer token (API clients) or the stream cookie (browsers)."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        return request.app.state.credentials.principal(credentials)
+        return request.app.state.authenticator.principal(credentials)
     cookie = request.cookies.get(STREAM_COOKIE)
     if cookie:
         principal = decode_token(cookie, settings=settings, audience=STREAM_AUDIENCE)

@@ -31,7 +31,7 @@ COOKIE_PATH = "/auth"
 
 
 def provider_of(request: Request, settings: Settings) -> IdentityProvider:
-    provider = request.app.state.credentials.provider
+    provider = request.app.state.authenticator.provider
     if provider is None or not settings.oidc_client_id:
         raise NotFound(
             "Sign-in with an identity provider is not configured.", code="sso_not_configured"

@@ -7,7 +7,7 @@
   as an HMAC secret gets nowhere;
 * anything else: the service's own HS256 token (``shared.auth.decode_token``).
 
-One :class:`Credentials` per process: it holds the provider's key cache and the
+One :class:`Authenticator` per process: it holds the provider's key cache and the
 API keys' cache. Blocking (database, the provider's keys when they must be
 fetched): call from a worker thread.
 """
@@ -21,7 +21,7 @@ from shared.oidc import IdentityProvider, is_provider_token
 from shared.settings import Settings
 
 
-class Credentials:
+class Authenticator:
     def __init__(
         self,
         *,
@@ -34,7 +34,7 @@ class Credentials:
         self.provider = provider
 
     @classmethod
-    def from_settings(cls, settings: Settings, engine: Engine) -> "Credentials":
+    def from_settings(cls, settings: Settings, engine: Engine) -> "Authenticator":
         provider = IdentityProvider(settings) if settings.oidc_issuer else None
         verifier = ApiKeyVerifier(engine, cache_seconds=settings.api_key_cache_seconds)
         return cls(settings=settings, api_keys=verifier, provider=provider)
