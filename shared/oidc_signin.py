@@ -18,6 +18,8 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,10 +27,11 @@ from urllib.parse import urlencode
 
 import httpx
 from redis import Redis
+from redis.exceptions import RedisError
 
 from shared import keys
 from shared.auth import Principal, issue_bearer_token
-from shared.errors import NotAuthenticated, ServiceUnavailable
+from shared.errors import Forbidden, NotAuthenticated, ServiceUnavailable
 from shared.models import Role
 from shared.oidc import IdentityProvider, principal_from_claims
 from shared.oidc_keys import unavailable
@@ -54,17 +57,31 @@ def redirect_uri(settings: Settings) -> str:
     return f"{settings.public_url}/auth/callback"
 
 
+@contextmanager
+def _redis_answers() -> Iterator[None]:
+    """A Redis error becomes ``ServiceUnavailable`` (``redis_unavailable``): a
+    sign-in or a renewal that could not be recorded is not reported as done."""
+    try:
+        yield
+    except RedisError as exc:
+        raise ServiceUnavailable(
+            "Sign-in is unavailable: Redis does not answer; retry shortly.",
+            code="redis_unavailable",
+        ) from exc
+
+
 def begin(*, redis: Redis, provider: IdentityProvider) -> SignInStart:
     """A new sign-in: its ``state``, ``nonce`` and PKCE verifier (kept in Redis for
     ``SIGN_IN_SECONDS``). Raises ``ServiceUnavailable`` when the provider's
-    discovery cannot be had."""
+    discovery cannot be had, or Redis does not answer."""
     settings = provider.settings
     endpoint = provider.keys.discovery().authorization_endpoint
     if not endpoint:
         raise unavailable("The identity provider names no authorization endpoint.")
     state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-    redis.set(keys.oidc_sign_in(state), json.dumps({"nonce": nonce, "verifier": verifier}),
-              ex=SIGN_IN_SECONDS)  # fmt: skip
+    with _redis_answers():
+        redis.set(keys.oidc_sign_in(state), json.dumps({"nonce": nonce, "verifier": verifier}),
+                  ex=SIGN_IN_SECONDS)  # fmt: skip
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     query = {
         "response_type": "code",
@@ -85,7 +102,8 @@ def finish(*, redis: Redis, provider: IdentityProvider, code: str, state: str) -
     ``NotAuthenticated`` (``sign_in_failed``) for an unknown, used or expired
     ``state``, a refused code or a bad ID token; ``Forbidden`` (``no_role``);
     ``ServiceUnavailable`` when the provider does not answer."""
-    raw = redis.getdel(keys.oidc_sign_in(state))
+    with _redis_answers():
+        raw = redis.getdel(keys.oidc_sign_in(state))
     if raw is None:
         raise _failed("This sign-in expired or was already used; sign in again.")
     pending = json.loads(raw)
@@ -102,7 +120,8 @@ def finish(*, redis: Redis, provider: IdentityProvider, code: str, state: str) -
     principal = principal_from_claims(claims, provider.settings)
     session_id = secrets.token_urlsafe(32)
     record = _Session.of(principal, refresh_token=answer.get("refresh_token"))
-    _store(redis, session_id, record, ttl=provider.settings.oidc_session_max_seconds)
+    with _redis_answers():
+        _store(redis, session_id, record, ttl=provider.settings.oidc_session_max_seconds)
     return session_id
 
 
@@ -113,14 +132,15 @@ def renew(*, redis: Redis, provider: IdentityProvider, session_id: str) -> Sessi
     raise ``Forbidden``, ``no_role``). Raises ``NotAuthenticated`` for a session
     that ended, ``ServiceUnavailable`` when the provider does not answer."""
     key = keys.console_session(session_id)
-    raw = redis.get(key)
-    if raw is None:
-        raise NotAuthenticated("The console session ended; sign in again.")
-    record = _Session(**json.loads(raw))
-    if record.refresh_token:
-        record = _refreshed(redis, provider, session_id, record)
+    with _redis_answers():
+        raw = redis.get(key)
+        if raw is None:
+            raise NotAuthenticated("The console session ended; sign in again.")
+        record = _Session(**json.loads(raw))
+        if record.refresh_token:
+            record = _refreshed(redis, provider, session_id, record)
+        remaining = max(1, redis.ttl(key))
     settings = provider.settings
-    remaining = max(1, redis.ttl(key))
     ttl = min(settings.oidc_session_token_seconds, remaining)
     token = issue_bearer_token(
         settings, sub=record.sub, name=record.name, role=record.principal().role,
@@ -135,7 +155,8 @@ def end(*, redis: Redis, provider: IdentityProvider | None, session_id: str | No
     one). The URL names the client (``client_id``), never the ID token
     (``id_token_hint``): a token in a URL reaches the provider's access log."""
     if session_id:
-        redis.delete(keys.console_session(session_id))
+        with _redis_answers():
+            redis.delete(keys.console_session(session_id))
     if provider is None:
         return None
     try:
@@ -176,14 +197,14 @@ def _refreshed(
         answer = _token_request(
             provider, {"grant_type": "refresh_token", "refresh_token": record.refresh_token}
         )
-    except NotAuthenticated:
+        principal = record.principal()
+        id_token = answer.get("id_token")
+        if isinstance(id_token, str):
+            claims = provider.claims(id_token, audience=provider.settings.oidc_client_id)
+            principal = principal_from_claims(claims, provider.settings)
+    except (NotAuthenticated, Forbidden):  # refused, or no longer has a role here
         redis.delete(keys.console_session(session_id))
         raise
-    principal = record.principal()
-    id_token = answer.get("id_token")
-    if isinstance(id_token, str):
-        claims = provider.claims(id_token, audience=provider.settings.oidc_client_id)
-        principal = principal_from_claims(claims, provider.settings)
     refresh_token = answer.get("refresh_token") or record.refresh_token
     updated = _Session.of(principal, refresh_token=refresh_token)
     ttl = redis.ttl(keys.console_session(session_id))

@@ -19,7 +19,7 @@ from shared.auth import decode_token
 from tests import log_leaks
 from tests.api.helpers import assert_error
 from tests.api.test_oidc import oidc_settings, provider  # noqa: F401  (the module's provider)
-from tests.e2e.procs import Proc
+from tests.e2e.procs import Proc, free_port
 from tests.identity import CLIENT_SECRET, provider_url, set_user
 
 PUBLIC_URL = "http://testserver"
@@ -151,3 +151,20 @@ def test_sign_in_is_404_when_not_configured(client: TestClient, database_url: st
         assert bare.get("/console/config.json").json()["sso"]["enabled"] is False
         assert_error(bare.get("/auth/login"), 404, "sso_not_configured")
         assert_error(bare.post("/auth/session"), 404, "sso_not_configured")
+
+
+def test_without_redis_sign_in_is_503_not_500(
+    provider: Proc,  # noqa: F811
+    database_url: str,
+    engine: Engine,
+) -> None:
+    settings = oidc_settings(
+        database_url,
+        provider_url(provider),
+        oidc_client_secret=CLIENT_SECRET,
+        public_url=PUBLIC_URL,
+    ).model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})  # nobody there
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        assert_error(client.get("/auth/login"), 503, "redis_unavailable")
+        client.cookies.set("escalations_console", "some-session", path="/auth")
+        assert_error(client.post("/auth/session"), 503, "redis_unavailable")
