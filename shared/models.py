@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    StrictInt,
     field_validator,
     model_serializer,
     model_validator,
@@ -111,6 +112,13 @@ class Handoff(SQLModel, table=True):
             sqlite_where=sa.text("next_escalation_at IS NOT NULL"),
             postgresql_where=sa.text("next_escalation_at IS NOT NULL"),
         ),
+        # The retention sweep's candidates (shared/retention): closed, content not yet purged.
+        sa.Index(
+            "ix_handoffs_purge_due",
+            "updated_at",
+            sqlite_where=sa.text("status IN ('resolved', 'cancelled') AND purged_at IS NULL"),
+            postgresql_where=sa.text("status IN ('resolved', 'cancelled') AND purged_at IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -159,6 +167,8 @@ class Handoff(SQLModel, table=True):
     #: ``first_claimed_at``): analytics' ``claimed_at_level`` and ``time_to_claim_by_team``.
     first_claim_level: int | None = None
     first_claim_team_id: str | None = Field(default=None, max_length=64)
+    #: When the transcript, tried steps and notes were purged (retention or an admin).
+    purged_at: datetime | None = _utc_column(nullable=True)
 
     @property
     def escalation_target(self) -> dict[str, Any]:
@@ -291,6 +301,22 @@ class TeamDomain(SQLModel, table=True):
     position: int
 
 
+class KnownPerson(SQLModel, table=True):
+    """Someone of the org who authenticated, as their last token said
+    (``shared.people``). ``last_seen_at`` is written at most once per
+    ``PEOPLE_SEEN_WRITE_SECONDS`` per person and replica, so it may lag by that."""
+
+    __tablename__ = "people"
+    __table_args__ = (sa.Index("ix_people_org_last_seen", "org_id", "last_seen_at"),)
+
+    org_id: str = Field(primary_key=True, max_length=128)
+    id: str = Field(primary_key=True, max_length=128)
+    name: str = Field(max_length=256)
+    role: str = Field(max_length=16)
+    first_seen_at: datetime = _utc_column()
+    last_seen_at: datetime = _utc_column()
+
+
 class EscalationPolicy(SQLModel, table=True):
     """An org's policy; its levels are ``escalation_levels`` rows. No row: the default."""
 
@@ -327,6 +353,12 @@ UtcTime = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
 
 
 class StrictModel(BaseModel):
+    """A request body: unknown fields refused, no NUL in a string. A number or a
+    flag in a body is declared ``StrictInt`` / ``StrictBool``: pydantic's lax mode
+    would store ``true`` as 1 and ``"5"`` as 5. (Not strict mode for the whole
+    model: FastAPI validates the parsed JSON as Python, where strict mode refuses
+    an enum's or a datetime's string.)"""
+
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
@@ -354,7 +386,7 @@ class Snapshot(StrictModel):
     problem_summary: str = PydField(min_length=1, max_length=2_000)
     problem_domain: str = PydField(min_length=1, max_length=64)
     status: str = PydField(min_length=1, max_length=64)
-    step_count: int = PydField(ge=0, le=1_000_000)
+    step_count: StrictInt = PydField(ge=0, le=1_000_000)
     confidence_tier: ConfidenceTier
     tried_steps: list[TriedStep] = PydField(default_factory=list, max_length=200)
     transcript: list[TranscriptMessage] | None = PydField(default=None, max_length=500)
@@ -469,6 +501,8 @@ class HandoffPublic(BaseModel):
     next_escalation_at: UtcTime | None = None
     assigned_to_id: str | None = None
     assigned_to_name: str | None = None
+    #: Set once retention or an admin purged the transcript, tried steps and notes.
+    purged_at: UtcTime | None = None
 
 
 class HandoffPage(BaseModel):
@@ -570,8 +604,22 @@ class TeamPublic(BaseModel):
     updated_at: UtcTime
 
 
-class TeamList(BaseModel):
-    items: list[TeamPublic]
+class TeamSummary(BaseModel):
+    """A team without its member list: ``GET /teams?members=false``."""
+
+    id: str
+    name: str
+    member_count: int
+    domains: list[str]
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class TeamPage(BaseModel):
+    """One page of ``GET /teams``: whole teams, or summaries with ``members=false``."""
+
+    items: list[TeamPublic] | list[TeamSummary]
+    next_cursor: str | None
 
 
 class TeamRef(BaseModel):
@@ -588,7 +636,7 @@ class MePublic(BaseModel):
 
 
 class PolicyLevelBody(StrictModel):
-    after_seconds: int = PydField(ge=1, le=MAX_LEVEL_AFTER_SECONDS)
+    after_seconds: StrictInt = PydField(ge=1, le=MAX_LEVEL_AFTER_SECONDS)
     target: LevelTarget
     team_id: str | None = PydField(default=None, min_length=1, max_length=64)
     mode: LevelMode = LevelMode.broadcast
@@ -604,7 +652,7 @@ class PolicyLevelBody(StrictModel):
 
 class EscalationPolicyBody(StrictModel):
     levels: list[PolicyLevelBody] = PydField(min_length=1, max_length=MAX_POLICY_LEVELS)
-    repeat: int = PydField(default=0, ge=0, le=MAX_POLICY_REPEAT)
+    repeat: StrictInt = PydField(default=0, ge=0, le=MAX_POLICY_REPEAT)
 
 
 class PolicyLevelPublic(BaseModel):

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     stream_slot_ttl_seconds: float = Field(default=30.0, gt=0)
     #: A senior or admin counts as present this long after ``POST /presence/heartbeat``.
     presence_heartbeat_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    #: A caller's row in ``people`` (last seen, name, role) is written at most this
+    #: often per person and replica; a changed name or role is written at once.
+    people_seen_write_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    #: Teams an org may have (``POST /teams`` beyond it: 409 ``team_limit_reached``).
+    max_teams_per_org: int = Field(default=100, ge=1, le=10_000)
 
     #: An OIDC identity provider whose tokens are accepted beside the service's own
     #: (docs/identity.md). ``oidc_issuer`` turns it on.
@@ -141,6 +146,11 @@ class Settings(BaseSettings):
     )
     #: One delivery try, from DNS resolution to the last byte read, ends within this.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    #: Retention defaults for orgs without settings of their own (days; 0 keeps for ever).
+    retention_handoff_content_days: int = Field(default=0, ge=0, le=36_500)
+    retention_event_days: int = Field(default=0, ge=0, le=36_500)
+    retention_delivery_days: int = Field(default=0, ge=0, le=36_500)
 
     @field_validator(
         "rate_limit_creates",

@@ -58,6 +58,9 @@ TABLES = (
     "team_members",
     "teams",
     "last_assignments",
+    "org_retention",
+    "audit_log",
+    "people",
 )
 
 

@@ -14,12 +14,15 @@ from services.api.middleware import BodySizeLimit, RequestObservation, route_tem
 from services.api.routes import (
     analytics,
     api_keys,
+    audit,
     console,
     demo,
     events,
     handoffs,
     health,
+    people,
     presence,
+    retention,
     signin,
     teams,
     webhooks,
@@ -29,6 +32,7 @@ from shared.authenticator import Authenticator
 from shared.claim_flights import ClaimFlights
 from shared.db import autocommit_reads, make_engine
 from shared.outbox import Outbox
+from shared.people import PeopleRegistry
 from shared.presence import Presence
 from shared.queue_metrics import QueueCollector
 from shared.ratelimit import RateLimits
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
         app.state.authenticator = authenticator = Authenticator.from_settings(settings, engine)
         app.state.presence = Presence.from_settings(redis, settings)
+        app.state.people = PeopleRegistry(engine, write_seconds=settings.people_seen_write_seconds)
         app.state.stream_registry = streams = StreamRegistry(
             redis,
             ttl_seconds=settings.stream_slot_ttl_seconds,
@@ -101,9 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(teams.router)
     app.include_router(presence.router)
+    app.include_router(people.router)
     app.include_router(webhooks.router)
     app.include_router(api_keys.router)
     app.include_router(signin.router)
+    app.include_router(retention.router)
+    app.include_router(audit.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -24,6 +24,7 @@ from shared.errors import Forbidden, NotAuthenticated
 from shared.handoffs import get_handoff
 from shared.locks import ClaimLock
 from shared.models import Handoff, Role
+from shared.people import PeopleRegistry
 from shared.presence import Presence
 from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
@@ -91,16 +92,28 @@ def authenticate(
     limits: RateLimits,
     address: str,
     credentials: HTTPAuthorizationCredentials | None,
+    people: PeopleRegistry,
 ) -> Principal:
     """An address past the failed-authentication limit gets 429 before its token
-    is looked at; a refused token counts one failure for its address. Blocking
-    (one Redis call; an API key's row at most every 0.5 s; the provider's keys
-    when they must be fetched): run it in a worker thread."""
+    is looked at; a refused token counts one failure for its address. The caller
+    is then ``recognized``. Blocking (Redis; now and then the database: people, an
+    API key's row at most every 0.5 s; the provider's keys when they must be
+    fetched): run it in a worker thread."""
     limits.check(Limit.AUTH_FAILURES, address)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
     with limits.auth_failures_counted(address):
-        return authenticator.principal(credentials.credentials)
+        principal = authenticator.principal(credentials.credentials)
+    return recognized(principal, people)
+
+
+def recognized(principal: Principal, people: PeopleRegistry) -> Principal:
+    """Every caller the API authenticates passes here, whatever proved who they
+    are (bearer token, stream cookie, and any other way added later): they are
+    remembered in the org's people (``shared.people``; throttled, so this is
+    usually a dictionary lookup). Returns ``principal``."""
+    people.seen(principal)
+    return principal
 
 
 def get_principal(
@@ -108,8 +121,9 @@ def get_principal(
     limits: RateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    authenticator = request.app.state.authenticator
-    return authenticate(authenticator, limits, client_address(request), credentials)
+    state = request.app.state
+    address = client_address(request)
+    return authenticate(state.authenticator, limits, address, credentials, state.people)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

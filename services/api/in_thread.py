@@ -24,6 +24,7 @@ from shared.auth import Principal
 from shared.authenticator import Authenticator
 from shared.db import session_scope
 from shared.models import Role
+from shared.people import PeopleRegistry
 from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
 
@@ -45,6 +46,7 @@ class InThread:
     settings: Settings
     authenticator: Authenticator
     limits: RateLimits
+    people: PeopleRegistry
     address: str
     credentials: HTTPAuthorizationCredentials | None
     roles: tuple[Role, ...]
@@ -78,7 +80,9 @@ class InThread:
             return work(connection, principal)
 
     def _principal(self) -> Principal:
-        principal = authenticate(self.authenticator, self.limits, self.address, self.credentials)
+        principal = authenticate(
+            self.authenticator, self.limits, self.address, self.credentials, self.people
+        )
         if self.limit is not None:
             self.limits.hit(self.limit, principal.org_id, principal.user_id)
         if self.roles:
@@ -104,6 +108,7 @@ def in_thread(*roles: Role, limit: Limit | None = None):
             settings=state.settings,
             authenticator=state.authenticator,
             limits=state.rate_limits,
+            people=state.people,
             address=client_address(request),
             credentials=credentials,
             roles=roles,

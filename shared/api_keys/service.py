@@ -20,7 +20,8 @@ from shared.api_keys.models import (
     ApiKeyRole,
     ApiKeyWithSecret,
 )
-from shared.auth import API_KEY_PRINCIPAL_PREFIX
+from shared.audit import service as audit
+from shared.auth import API_KEY_PRINCIPAL_PREFIX, Principal
 from shared.db import load_in_org
 from shared.errors import NotFound
 from shared.timeutil import as_utc, utcnow
@@ -51,24 +52,27 @@ def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
 
 
-def create_api_key(
-    *, session: Session, org_id: str, created_by_id: str, body: ApiKeyCreate
-) -> ApiKeyWithSecret:
+def create_api_key(*, session: Session, actor: Principal, body: ApiKeyCreate) -> ApiKeyWithSecret:
+    """A key of ``actor``'s org, made by ``actor`` (audited as ``api_key.created``,
+    without the key)."""
     key = new_key()
     row = ApiKey(
         id=str(uuid.uuid4()),
-        org_id=org_id,
+        org_id=actor.org_id,
         name=body.name,
         role=body.role.value,
         prefix=key[:SHOWN_CHARACTERS],
         digest=digest_of(key),
-        created_by_id=created_by_id,
+        created_by_id=actor.user_id,
         created_at=utcnow(),
         expires_at=body.expires_at,
     )
     session.add(row)
+    shown = public(row)
+    audit.record(session, org_id=actor.org_id, actor=actor, kind="api_key.created",
+                 target_id=row.id, after=shown)  # fmt: skip
     session.commit()
-    return ApiKeyWithSecret(**public(row).model_dump(), key=key)
+    return ApiKeyWithSecret(**shown.model_dump(), key=key)
 
 
 def list_api_keys(*, session: Session, org_id: str) -> ApiKeyList:
@@ -89,7 +93,7 @@ def load_api_key(*, session: Session, org_id: str, key_id: str) -> ApiKey:
     return row
 
 
-def revoke_api_key(*, session: Session, redis: Redis, api_key: ApiKey) -> None:
+def revoke_api_key(*, session: Session, redis: Redis, actor: Principal, api_key: ApiKey) -> None:
     """From now on the key is refused: by every replica within
     ``ESCALATIONS_API_KEY_CACHE_SECONDS`` (``shared.api_keys.verifier``), and its
     open event streams end on every replica (``shared.stream_sessions``). Redis
@@ -102,6 +106,8 @@ def revoke_api_key(*, session: Session, redis: Redis, api_key: ApiKey) -> None:
     )
     api_key.revoked_at = utcnow()
     session.add(api_key)
+    audit.record(session, org_id=api_key.org_id, actor=actor, kind="api_key.revoked",
+                 target_id=api_key.id, before=public(api_key))  # fmt: skip
     session.commit()
 
 

@@ -3,6 +3,7 @@ once), list and revoke keys; a key acts as ``apikey:<id>`` with its role in the
 creating admin's org, is refused soon after it is revoked or expires, is
 counted by the rate limits as its own user, and can never manage keys."""
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +63,13 @@ def test_create_use_list_revoke(client: TestClient, auth: TokenFactory) -> None:
     assert key not in client.get(API_KEYS, headers=auth("admin")).text
 
     assert client.delete(f"{API_KEYS}/{created['id']}", headers=auth("admin")).status_code == 204
+    audit = client.get("/api/v1/audit", headers=auth("admin")).json()["items"]
+    assert [(row["kind"], row["target_id"], row["actor_id"]) for row in audit] == [
+        ("api_key.revoked", created["id"], "admin-1"),
+        ("api_key.created", created["id"], "admin-1"),
+    ]
+    assert audit[1]["after"]["prefix"] == created["prefix"]
+    assert key not in json.dumps(audit)
     took = poll(
         lambda: client.get(HANDOFFS, headers=bearer(key)).status_code == 401,
         timeout=1.0,

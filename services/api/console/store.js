@@ -2,7 +2,7 @@
 // kept current by the event stream, the ones whose level targets this user
 // ("For me"), and the set of handoffs this user has seen.
 
-import { api, listAll } from "./api.js";
+import { allTeams, api, listAll } from "./api.js";
 import { isForMe } from "./routing.js";
 import { PRIORITIES } from "./ui.js";
 
@@ -96,12 +96,17 @@ export class QueueModel extends EventTarget {
   }
 }
 
+/** How long the set of teams with members is reused across refreshes. */
+const STAFFED_TEAMS_TTL_MS = 5 * 60 * 1000;
+
 /**
  * The waiting handoffs whose current level targets this user: fetched with
- * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams and ``GET /teams``
- * for which teams have members), then kept current from the stream by the same
- * rule (routing.js ``isForMe``), so a level change that reaches this user shows
- * without a refetch. Teams changed since are seen at the next refresh.
+ * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams and ``GET
+ * /teams?members=false`` for which teams have members), then kept current from
+ * the stream by the same rule (routing.js ``isForMe``), so a level change that
+ * reaches this user shows without a refetch. Which teams have members is fetched
+ * at most every five minutes (summaries, not member lists: those were megabytes
+ * in a big org); the server's ``for=me`` answer at each refresh is current.
  */
 export class ForMeSet extends EventTarget {
   constructor() {
@@ -110,17 +115,30 @@ export class ForMeSet extends EventTarget {
     this.ids = new Set();
     this.loaded = false;
     this.during = null;
+    this.staffed = null;
+    this.staffedAt = 0;
+  }
+
+  async staffedTeams() {
+    if (this.staffed && Date.now() - this.staffedAt < STAFFED_TEAMS_TTL_MS) return this.staffed;
+    try {
+      const teams = await allTeams({ members: false });
+      this.staffed = new Set(teams.items.filter((team) => team.member_count > 0).map((team) => team.id));
+      this.staffedAt = Date.now();
+    } catch {
+      // unknown: only the user's own teams count (an older answer is kept)
+    }
+    return this.staffed;
   }
 
   async refresh() {
     this.during = [];
-    const [me, teams, page] = await Promise.all([
+    const [me, staffed, page] = await Promise.all([
       api.me(),
-      api.teams().catch(() => null), // unknown: only the user's own teams count
+      this.staffedTeams(),
       listAll({ status: "pending", for: "me" }),
     ]);
-    const staffed = teams && teams.items.filter((team) => team.members.length).map((team) => team.id);
-    this.me = { ...me, staffedTeams: staffed && new Set(staffed) };
+    this.me = { ...me, staffedTeams: staffed };
     this.ids = new Set(page.items.map((x) => x.id));
     const during = this.during;
     this.during = null;

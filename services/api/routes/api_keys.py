@@ -26,9 +26,7 @@ def create_api_key(
     body: ApiKeyCreate, principal: AdminDep, session: SessionDep
 ) -> ApiKeyWithSecret:
     """``key`` is in this answer only; keep it, it cannot be shown again."""
-    return service.create_api_key(
-        session=session, org_id=principal.org_id, created_by_id=principal.user_id, body=body
-    )
+    return service.create_api_key(session=session, actor=principal, body=body)
 
 
 @router.get("", responses=errors(403, 429))
@@ -38,8 +36,10 @@ def list_api_keys(principal: AdminDep, session: SessionDep) -> ApiKeyList:
 
 
 @router.delete("/{key_id}", status_code=204, responses=errors(403, 404, 429, 503))
-def revoke_api_key(api_key: ApiKeyDep, session: SessionDep, redis: RedisDep) -> Response:
+def revoke_api_key(
+    api_key: ApiKeyDep, principal: AdminDep, session: SessionDep, redis: RedisDep
+) -> Response:
     """Refused on every replica within ``ESCALATIONS_API_KEY_CACHE_SECONDS`` (≤ 1 s);
     its open event streams end at once."""
-    service.revoke_api_key(session=session, redis=redis, api_key=api_key)
+    service.revoke_api_key(session=session, redis=redis, actor=principal, api_key=api_key)
     return Response(status_code=204)

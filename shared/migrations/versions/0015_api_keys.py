@@ -1,7 +1,7 @@
 """api_keys: machine clients' keys, stored as SHA-256 digests
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0019
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0010"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
