@@ -111,8 +111,10 @@ def recognized(principal: Principal, people: PeopleRegistry) -> Principal:
     """Every caller the API authenticates passes here, whatever proved who they
     are (bearer token, stream cookie, and any other way added later): they are
     remembered in the org's people (``shared.people``; throttled, so this is
-    usually a dictionary lookup). Returns ``principal``."""
-    people.seen(principal)
+    usually a dictionary lookup). An API key is not a person: it is not
+    remembered (so it is never a reassign target). Returns ``principal``."""
+    if not principal.is_api_key:
+        people.seen(principal)
     return principal
 
 

@@ -85,6 +85,13 @@ def test_create_use_list_revoke(client: TestClient, auth: TokenFactory) -> None:
     )
 
 
+def test_a_key_is_not_one_of_the_orgs_people(client: TestClient, auth: TokenFactory) -> None:
+    senior_key = make_key(client, auth, role="senior")
+    create(client, bearer(senior_key["key"]))
+    people = client.get("/api/v1/people", headers=auth("admin")).json()["items"]
+    assert [person["id"] for person in people] == ["admin-1"]  # the admin who made it
+
+
 def test_a_key_gets_no_stream_cookie(client: TestClient, auth: TokenFactory) -> None:
     key = make_key(client, auth)["key"]
     refused = client.post("/api/v1/events/session", headers=bearer(key))
