@@ -19,6 +19,8 @@ from shared.models import Role
 from shared.settings import STREAM_AUDIENCE, Settings
 
 ALGORITHM = "HS256"
+#: The ids API keys act under (``apikey:<id>``); no person's id may start with it.
+API_KEY_PRINCIPAL_PREFIX = "apikey:"
 # STREAM_AUDIENCE (from settings) is the ``aud`` of stream-cookie tokens. Bearer
 # tokens carry no audience, or the configured ``ESCALATIONS_JWT_AUDIENCE`` (which
 # may not be that one), so neither kind is accepted where the other is expected.
@@ -29,7 +31,8 @@ MAX_CLAIM_LENGTH = {"sub": 128, "name": 256, "role": 16, "org": 128}  # the colu
 @dataclass(frozen=True)
 class Principal:
     """The caller, as the token says. ``expires_at`` is the token's ``exp`` (Unix
-    seconds); ``session_id`` is the ``jti`` of a stream-cookie token (else None)."""
+    seconds); ``session_id`` is the ``jti`` of a stream-cookie token, or an API
+    key's ``apikey:<id>`` (revoking either ends its open streams), else None."""
 
     user_id: str
     name: str
@@ -41,6 +44,10 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.admin
+
+    @property
+    def is_api_key(self) -> bool:
+        return self.user_id.startswith(API_KEY_PRINCIPAL_PREFIX)
 
 
 def issue_token(
@@ -124,7 +131,7 @@ def decode_token(token: str, *, settings: Settings, audience: str | None = None)
     pass :data:`STREAM_AUDIENCE` for the stream cookie."""
     expected_audience = audience if audience is not None else settings.jwt_audience
     claims = _verified_claims(token, settings, expected_audience)
-    _check_lifetime(claims, settings)
+    check_lifetime(claims, settings)
     return _principal_from(claims, stream=expected_audience == STREAM_AUDIENCE)
 
 
@@ -154,7 +161,7 @@ def _verified_claims(token: str, settings: Settings, audience: str | None) -> di
     raise NotAuthenticated("Invalid token.")
 
 
-def _check_lifetime(claims: dict[str, Any], settings: Settings) -> None:
+def check_lifetime(claims: dict[str, Any], settings: Settings) -> None:
     """``exp`` (and ``iat``/``nbf`` when present) must be finite JSON numbers, and
     ``exp`` at most the maximum lifetime after now and after ``iat``. PyJWT alone
     takes ``"exp": "9999999999"`` and ``1e308`` (it only calls ``int()`` on them)."""
@@ -173,7 +180,7 @@ def _is_number(value: object) -> bool:
 
 
 def _principal_from(claims: dict[str, Any], *, stream: bool) -> Principal:
-    fields = {key: _claim(claims, key) for key in ("sub", "name", "role", "org")}
+    fields = {key: checked_claim(key, claims.get(key)) for key in ("sub", "name", "role", "org")}
     try:
         role = Role(fields["role"])
     except ValueError as exc:
@@ -191,8 +198,9 @@ def _principal_from(claims: dict[str, Any], *, stream: bool) -> Principal:
     )
 
 
-def _claim(claims: dict[str, Any], key: str) -> str:
-    value = claims.get(key)
+def checked_claim(key: str, value: object) -> str:
+    """``value`` of claim ``key`` when it is a string that fits its column; else
+    raises ``NotAuthenticated``."""
     if (
         not isinstance(value, str)
         or not 0 < len(value) <= MAX_CLAIM_LENGTH[key]

@@ -97,3 +97,15 @@ def revoked_stream_session(session_id: str) -> str:
     """Present while a revoked stream cookie could still be presented: it expires
     with the cookie's token."""
     return f"escalations:stream-revoked:{session_id}"
+
+
+def oidc_sign_in(state: str) -> str:
+    """A console sign-in under way at the identity provider: its PKCE verifier and
+    nonce, by its ``state``; taken (GETDEL) by the callback, so it is single-use."""
+    return f"escalations:oidc-sign-in:{state}"
+
+
+def console_session(session_id: str) -> str:
+    """A console session begun at the identity provider: who signed in and the
+    provider's refresh token; lives as long as the session may."""
+    return f"escalations:console-session:{session_id}"

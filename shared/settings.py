@@ -12,6 +12,8 @@ import limits
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.models import Role
+
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
 MIN_JWT_SECRET_LENGTH = 32  # HS256 wants a key at least as long as its 256-bit hash
 #: The stream cookie's ``aud`` (shared.auth.STREAM_AUDIENCE); bearer tokens may not use it.
@@ -103,6 +105,37 @@ class Settings(BaseSettings):
     #: Teams an org may have (``POST /teams`` beyond it: 409 ``team_limit_reached``).
     max_teams_per_org: int = Field(default=100, ge=1, le=10_000)
 
+    #: An OIDC identity provider whose tokens are accepted beside the service's own
+    #: (docs/identity.md). ``oidc_issuer`` turns it on.
+    oidc_issuer: str | None = None
+    #: The ``aud`` the provider's bearer tokens must carry (default: ``oidc_client_id``).
+    oidc_audience: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid profile email"
+    oidc_display_name: str = "SSO"
+    #: Where roles are read: a claim name or a dotted path (``realm_access.roles``).
+    oidc_role_claim: str = "roles"
+    #: JSON object from provider group or role names to roles; the highest mapped role wins.
+    oidc_role_map: dict[str, Role] = Field(default_factory=dict)
+    #: The role when nothing maps; empty: such a user is refused (403 ``no_role``).
+    oidc_default_role: Role | None = Role.engineer
+    #: The org from this claim, or ``oidc_org`` for everyone (exactly one of the two).
+    oidc_org_claim: str | None = None
+    oidc_org: str | None = None
+    #: A token naming a key not in the cached key set refetches it at most this often.
+    oidc_jwks_refetch_seconds: float = Field(default=30.0, ge=1)
+    #: Cached keys are refreshed (in the request that finds them older) after this.
+    oidc_jwks_max_age_seconds: float = Field(default=3600.0, ge=30)
+    oidc_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    #: The console's own token after a sign-in at the provider lives this long; the
+    #: console renews it (the provider is asked again) while the session lasts.
+    oidc_session_token_seconds: int = Field(default=900, ge=10, le=86_400)
+    oidc_session_max_seconds: int = Field(default=12 * 3600, ge=60)
+    #: A verified API key is trusted this long per process before it is read again, so a
+    #: revoked or expired key is refused on every replica within it.
+    api_key_cache_seconds: float = Field(default=0.5, ge=0, le=1)
+
     #: Where the console is reached from outside: links in notifications (Slack messages).
     public_url: str = "http://localhost:8000"
     #: Webhooks may target loopback, private, link-local and other non-public addresses.
@@ -182,7 +215,17 @@ class Settings(BaseSettings):
                     raise ValueError(f"a sentinel is host:port, not {address!r}")
         return value
 
-    @field_validator("jwt_issuer", "jwt_audience", mode="before")
+    @field_validator(
+        "jwt_issuer",
+        "jwt_audience",
+        "oidc_issuer",
+        "oidc_audience",
+        "oidc_client_id",
+        "oidc_org_claim",
+        "oidc_org",
+        "oidc_default_role",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -212,6 +255,33 @@ class Settings(BaseSettings):
                 f"ESCALATIONS_JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters"
             )
         return self
+
+    @model_validator(mode="after")
+    def _identity_provider_complete(self) -> "Settings":
+        if not self.oidc_issuer:
+            return self
+        if (self.oidc_org_claim is None) == (self.oidc_org is None):
+            raise ValueError(
+                "with ESCALATIONS_OIDC_ISSUER, set exactly one of ESCALATIONS_OIDC_ORG_CLAIM"
+                " and ESCALATIONS_OIDC_ORG"
+            )
+        if not (self.oidc_audience or self.oidc_client_id):
+            raise ValueError(
+                "with ESCALATIONS_OIDC_ISSUER, set ESCALATIONS_OIDC_AUDIENCE or"
+                " ESCALATIONS_OIDC_CLIENT_ID (the audience the provider's tokens carry)"
+            )
+        if self.oidc_session_token_seconds > self.jwt_max_lifetime_seconds:
+            raise ValueError(
+                "ESCALATIONS_OIDC_SESSION_TOKEN_SECONDS may not exceed"
+                " ESCALATIONS_JWT_MAX_LIFETIME_SECONDS (its tokens would be refused)"
+            )
+        if self.jwt_issuer == self.oidc_issuer:
+            raise ValueError("ESCALATIONS_JWT_ISSUER may not be the identity provider's issuer")
+        return self
+
+    @property
+    def oidc_expected_audience(self) -> str | None:
+        return self.oidc_audience or self.oidc_client_id
 
 
 @lru_cache

@@ -44,6 +44,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 #: Emptied before each test, in this order (rows before the rows they reference).
 TABLES = (
+    "api_keys",
     "webhook_deliveries",
     "webhook_event_types",
     "webhooks",

@@ -16,6 +16,8 @@ import re
 import threading
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+#: An API key (``esk_`` and 43 URL-safe characters); its shown ``prefix`` is much shorter.
+API_KEY = re.compile(r"esk_[A-Za-z0-9_-]{20,}")
 #: Secrets the suite uses; tests add their own with :func:`register_secret`.
 KNOWN_SECRETS: set[str] = set()
 EXCERPT_CHARS = 160
@@ -30,9 +32,10 @@ def register_secret(secret: str) -> str:
 
 
 def leaks_in(text: str) -> list[tuple[int, str]]:
-    """Where ``text`` holds something shaped like a JWT or a known secret, and
+    """Where ``text`` holds something shaped like a JWT, an API key or a known secret, and
     that thing shortened."""
     found = [(match.start(), match[0][:40] + "…") for match in JWT.finditer(text)]
+    found += [(match.start(), match[0][:12] + "…") for match in API_KEY.finditer(text)]
     found += [
         (text.index(secret), f"secret {secret[:6]}…") for secret in KNOWN_SECRETS if secret in text
     ]

@@ -13,6 +13,7 @@ from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
 from services.api.routes import (
     analytics,
+    api_keys,
     audit,
     console,
     demo,
@@ -22,10 +23,12 @@ from services.api.routes import (
     people,
     presence,
     retention,
+    signin,
     teams,
     webhooks,
 )
 from services.api.streaming.hub import EventHub
+from shared.authenticator import Authenticator
 from shared.claim_flights import ClaimFlights
 from shared.db import autocommit_reads, make_engine
 from shared.outbox import Outbox
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.dispatcher = outbox.dispatcher
         outbox.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
+        app.state.authenticator = authenticator = Authenticator.from_settings(settings, engine)
         app.state.presence = Presence.from_settings(redis, settings)
         app.state.people = PeopleRegistry(engine, write_seconds=settings.people_seen_write_seconds)
         app.state.stream_registry = streams = StreamRegistry(
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await hub.stop()
             outbox.stop()
             streams.stop()
+            authenticator.close()
             redis.close()
             engine.dispose()
 
@@ -103,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(presence.router)
     app.include_router(people.router)
     app.include_router(webhooks.router)
+    app.include_router(api_keys.router)
+    app.include_router(signin.router)
     app.include_router(retention.router)
     app.include_router(audit.router)
     app.include_router(demo.router)

@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from shared.assignment import PresentLookup, present_from
-from shared.auth import Principal, decode_token
+from shared.auth import Principal
+from shared.authenticator import Authenticator
 from shared.claim_flights import ClaimFlights
 from shared.db import session_scope
 from shared.errors import Forbidden, NotAuthenticated
@@ -53,7 +54,10 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
-bearer = HTTPBearer(auto_error=False, description="A JWT from `escalations token`.")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT from `escalations token` or the identity provider, or an API key (`esk_…`).",
+)
 
 
 async def get_rate_limits(request: Request) -> RateLimits:
@@ -84,7 +88,7 @@ def client_address(request: Request) -> str:
 
 
 def authenticate(
-    settings: Settings,
+    authenticator: Authenticator,
     limits: RateLimits,
     address: str,
     credentials: HTTPAuthorizationCredentials | None,
@@ -92,13 +96,14 @@ def authenticate(
 ) -> Principal:
     """An address past the failed-authentication limit gets 429 before its token
     is looked at; a refused token counts one failure for its address. The caller
-    is then ``recognized``. Blocking (Redis, and now and then the database): run
-    it in a worker thread."""
+    is then ``recognized``. Blocking (Redis; now and then the database: people, an
+    API key's row at most every 0.5 s; the provider's keys when they must be
+    fetched): run it in a worker thread."""
     limits.check(Limit.AUTH_FAILURES, address)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
     with limits.auth_failures_counted(address):
-        principal = decode_token(credentials.credentials, settings=settings)
+        principal = authenticator.principal(credentials.credentials)
     return recognized(principal, people)
 
 
@@ -106,19 +111,21 @@ def recognized(principal: Principal, people: PeopleRegistry) -> Principal:
     """Every caller the API authenticates passes here, whatever proved who they
     are (bearer token, stream cookie, and any other way added later): they are
     remembered in the org's people (``shared.people``; throttled, so this is
-    usually a dictionary lookup). Returns ``principal``."""
-    people.seen(principal)
+    usually a dictionary lookup). An API key is not a person: it is not
+    remembered (so it is never a reassign target). Returns ``principal``."""
+    if not principal.is_api_key:
+        people.seen(principal)
     return principal
 
 
 def get_principal(
     request: Request,
-    settings: SettingsDep,
     limits: RateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    people = request.app.state.people
-    return authenticate(settings, limits, client_address(request), credentials, people)
+    state = request.app.state
+    address = client_address(request)
+    return authenticate(state.authenticator, limits, address, credentials, state.people)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

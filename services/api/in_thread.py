@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import authenticate, bearer, check_role, client_address
 from shared.auth import Principal
+from shared.authenticator import Authenticator
 from shared.db import session_scope
 from shared.models import Role
 from shared.people import PeopleRegistry
@@ -43,6 +44,7 @@ class InThread:
     engine: Engine
     read_engine: Engine  # ``shared.db.autocommit_reads(engine)``
     settings: Settings
+    authenticator: Authenticator
     limits: RateLimits
     people: PeopleRegistry
     address: str
@@ -79,7 +81,7 @@ class InThread:
 
     def _principal(self) -> Principal:
         principal = authenticate(
-            self.settings, self.limits, self.address, self.credentials, self.people
+            self.authenticator, self.limits, self.address, self.credentials, self.people
         )
         if self.limit is not None:
             self.limits.hit(self.limit, principal.org_id, principal.user_id)
@@ -104,6 +106,7 @@ def in_thread(*roles: Role, limit: Limit | None = None):
             engine=state.engine,
             read_engine=state.read_engine,
             settings=state.settings,
+            authenticator=state.authenticator,
             limits=state.rate_limits,
             people=state.people,
             address=client_address(request),

@@ -19,6 +19,8 @@ access_log = logging.getLogger("escalations.access")
 
 #: A JWT anywhere in a logged path or query key (``shared/logs.py`` has the same).
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+#: An API key (``esk_`` and its random part) anywhere in a logged path or query key.
+API_KEY = re.compile(r"esk_[A-Za-z0-9_-]{16,}")
 #: Longest request target an access log line shows.
 MAX_LOGGED_TARGET = 2000
 
@@ -181,7 +183,7 @@ def route_templates(routes: Iterable[BaseRoute]) -> dict[object, str]:
 
 def loggable_target(scope: Scope) -> str:
     """The request's path and query keys, never query values (a token pasted into
-    a URL stays out of the log), with anything shaped like a JWT replaced."""
+    a URL stays out of the log), with anything shaped like a JWT or an API key replaced."""
     target = scope["path"]
     query = scope.get("query_string", b"")
     if query:
@@ -191,6 +193,8 @@ def loggable_target(scope: Scope) -> str:
         )
     if "eyJ" in target:
         target = JWT.sub("[jwt]", target)
+    if "esk_" in target:
+        target = API_KEY.sub("[api-key]", target)
     return target if len(target) <= MAX_LOGGED_TARGET else target[:MAX_LOGGED_TARGET] + "..."
 
 

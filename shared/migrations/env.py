@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import shared.api_keys.models  # noqa: F401
 import shared.audit.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import shared.models  # noqa: F401
 import shared.retention.models  # noqa: F401

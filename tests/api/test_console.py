@@ -111,6 +111,7 @@ def test_config_serves_the_event_types_and_no_demo_users_when_demo_is_off(make_c
     body = response.json()
     assert body["event_types"] == [event_type.value for event_type in EventType]
     assert body["demo"] == {"enabled": False, "users": []}
+    assert body["sso"] == {"enabled": False, "display_name": "SSO"}
 
 
 def test_config_lists_the_demo_users_when_demo_sign_in_is_on(make_client) -> None:

@@ -32,8 +32,12 @@ WRONG_SIGNATURE = issue_token(
 )  # fmt: skip
 
 
+#: Shaped like an API key (tests/log_leaks.py catches it); no such key exists.
+API_KEY = "esk_" + "Kq3" * 14 + "x"
+
+
 def careless_requests(client: httpx.Client | TestClient) -> None:
-    """Each answered 401 or 404, and each with a token somewhere."""
+    """Each answered 401 or 404 (or 200), and each with a token or API key somewhere."""
     answers = [
         client.get(f"/api/v1/handoffs?token={VALID}&status=pending"),
         client.get(f"/api/v1/events?access_token={VALID}"),
@@ -42,8 +46,12 @@ def careless_requests(client: httpx.Client | TestClient) -> None:
         client.get("/api/v1/handoffs", headers={"Authorization": f"Bearer {VALID}x.y"}),
         client.get(f"/api/v1/handoffs/{VALID}", headers={"Authorization": f"Bearer {VALID}"}),
         client.get(f"/metrics?{VALID}", headers={"Authorization": f"Bearer {VALID}"}),
+        client.get("/api/v1/handoffs", headers={"Authorization": f"Bearer {API_KEY}"}),
+        client.get(f"/api/v1/handoffs/{API_KEY}", headers={"Authorization": f"Bearer {VALID}"}),
+        client.get(f"/api/v1/handoffs?{API_KEY}", headers={"Authorization": f"Bearer {VALID}"}),
     ]
-    assert [answer.status_code for answer in answers] == [401, 401, 401, 401, 401, 404, 200]
+    statuses = [answer.status_code for answer in answers]
+    assert statuses == [401, 401, 401, 401, 401, 404, 200, 401, 404, 200]
 
 
 @pytest.fixture
@@ -69,6 +77,8 @@ def test_a_real_replica_logs_no_token_it_was_sent(api: Proc) -> None:
     assert any('"GET /api/v1/handoffs?token=*&status=*" 401' in line for line in access), access
     assert any('"GET /api/v1/handoffs/[jwt]" 404' in line for line in access), access
     assert any('"GET /metrics?[jwt]" 200' in line for line in access), access
+    assert any('"GET /api/v1/handoffs/[api-key]" 404' in line for line in access), access
+    assert any('"GET /api/v1/handoffs?[api-key]" 200' in line for line in access), access
 
 
 def test_in_process_logs_hold_no_token(
@@ -79,7 +89,7 @@ def test_in_process_logs_hold_no_token(
         careless_requests(loopback)
     assert log_leaks.take() == []
     lines = [record.getMessage() for record in caplog.records if record.name.endswith("access")]
-    assert len(lines) == 7, lines
+    assert len(lines) == 10, lines
     assert '"GET /api/v1/events?access_token=*" 401' in lines[1]
 
 

@@ -3,6 +3,8 @@
 // sees it: it uses the HttpOnly cookie set by POST events/session.
 
 const TOKEN_KEY = "escalations.token";
+// Set while the token came from a sign-in at the identity provider (renewed by auth/session).
+const SSO_KEY = "escalations.sso";
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -30,6 +32,37 @@ export function setToken(token) {
 
 export function clearToken() {
   sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SSO_KEY);
+}
+
+export function isSsoToken() {
+  return sessionStorage.getItem(SSO_KEY) === "1";
+}
+
+/** POST to the API's sign-in routes (auth/…; the session is an HttpOnly cookie). */
+async function authPost(path) {
+  const response = await fetch(`auth/${path}`, { method: "POST", headers: { Accept: "application/json" }, cache: "no-store" });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+/** ``{token, expires_at}`` for the session begun at the identity provider; the token is kept. */
+export async function ssoSessionToken() {
+  const issued = await authPost("session");
+  sessionStorage.setItem(TOKEN_KEY, issued.token);
+  sessionStorage.setItem(SSO_KEY, "1");
+  return issued;
+}
+
+/** Ends the session begun at the identity provider: ``{end_session_url}`` (may be null). */
+export function ssoSignOut() {
+  return authPost("logout");
 }
 
 /** The token's claims, read without verifying (the server verifies); null if unreadable. */
@@ -107,6 +140,9 @@ export const api = {
   deleteTeam: (teamId) => request("DELETE", `teams/${id(teamId)}`),
   policy: () => request("GET", "escalation-policy"),
   putPolicy: (body) => request("PUT", "escalation-policy", { body }),
+  apiKeys: () => request("GET", "api-keys"),
+  createApiKey: (body) => request("POST", "api-keys", { body }),
+  revokeApiKey: (keyId) => request("DELETE", `api-keys/${id(keyId)}`),
   webhooks: () => request("GET", "webhooks"),
   createWebhook: (body) => request("POST", "webhooks", { body }),
   patchWebhook: (webhookId, body) => request("PATCH", `webhooks/${id(webhookId)}`, { body }),

@@ -4,7 +4,10 @@
 // announcements, browser notifications). The views live in their own modules.
 
 import { mountAnalytics } from "./analytics.js";
-import { api, clearToken, getToken, onUnauthorized, readClaims, setToken } from "./api.js";
+import { mountApiKeys } from "./api-keys-page.js";
+import {
+  api, clearToken, getToken, isSsoToken, onUnauthorized, readClaims, setToken, ssoSessionToken, ssoSignOut,
+} from "./api.js";
 import { loadConfig } from "./config.js";
 import { mountEscalate } from "./escalate.js";
 import { mountHandoff } from "./handoff.js";
@@ -15,7 +18,7 @@ import { PresenceModel } from "./presence.js";
 import { mountQueue } from "./queue.js";
 import { isForMe, levelLabel, targetName } from "./routing.js";
 import { mountRouting } from "./routing-page.js";
-import { APP_NAME, showSignIn } from "./signin.js";
+import { APP_NAME, showSignIn, signInProblem } from "./signin.js";
 import { ForMeSet, QueueModel, SeenSet } from "./store.js";
 import { EventStream } from "./stream.js";
 import { mountWebhooks } from "./webhooks-page.js";
@@ -77,13 +80,42 @@ async function start(token) {
   });
   if (isSeniorRole(claims.role)) await startSenior(session);
   stream.addEventListener("event", onStreamEvent);
-  if (claims.exp) {
+  if (isSsoToken()) scheduleRenewal(session);
+  else if (claims.exp) {
     const ms = claims.exp * 1000 - Date.now();
     if (ms < 2 ** 31) session.expiry = setTimeout(() => signOut("Your session expired. Sign in again."), Math.max(0, ms));
   }
   renderHeader(topbar, session, signOut);
   window.addEventListener("hashchange", route);
   route();
+}
+
+// A token from a sign-in at the identity provider is short-lived: renew it from
+// the session cookie (auth/session) when three quarters of it have passed. The
+// stream renews its cookie with the new token when the old one ends it.
+function scheduleRenewal(s) {
+  const left = s.claims.exp * 1000 - Date.now();
+  clearTimeout(s.expiry);
+  s.expiry = setTimeout(() => renew(s), Math.max(1000, left * 0.75));
+}
+
+async function renew(s) {
+  if (session !== s) return;
+  try {
+    const issued = await ssoSessionToken();
+    s.token = issued.token;
+    s.claims = readClaims(issued.token) || s.claims;
+    scheduleRenewal(s);
+  } catch (error) {
+    if (session !== s) return;
+    if (error.status === 401 || error.status === 403) {
+      signOut(error.code === "no_role" ? signInProblem("no_role") : "Your session ended. Sign in again.");
+      return;
+    }
+    const left = s.claims.exp * 1000 - Date.now();
+    if (left <= 0) signOut("Your session expired. Sign in again.");
+    else s.expiry = setTimeout(() => renew(s), Math.min(15000, Math.max(1000, left / 2)));
+  }
 }
 
 async function startSenior(s) {
@@ -108,6 +140,7 @@ async function signOut(message) {
   if (signingOut || !session) return;
   signingOut = true;
   const s = session;
+  const sso = isSsoToken();
   session = null;
   clearTimeout(s.expiry);
   s.stream.stop();
@@ -124,7 +157,23 @@ async function signOut(message) {
     // Best effort: the cookie expires on its own.
   }
   history.replaceState(null, "", location.pathname + location.search);
+  if (sso && (await endProviderSession(!message))) return;
   signInPage(message);
+}
+
+/** Ends the console session begun at the provider; with ``leave``, goes on to the
+provider's own sign-out page when it has one (true: the page is leaving). */
+async function endProviderSession(leave) {
+  try {
+    const { end_session_url: url } = await ssoSignOut();
+    if (leave && url) {
+      location.assign(url);
+      return true;
+    }
+  } catch {
+    // Best effort: the session cookie is cleared by the server, or expires.
+  }
+  return false;
 }
 
 // Leaving or reloading the page: close the stream ourselves rather than have it torn down.
@@ -170,6 +219,7 @@ const ROUTES = {
   routing: (ctx) => ctx.claims.role === "admin" && mountRouting(main, ctx),
   analytics: (ctx) => ctx.claims.role === "admin" && mountAnalytics(main, ctx),
   webhooks: (ctx) => ctx.claims.role === "admin" && mountWebhooks(main, ctx),
+  "api-keys": (ctx) => ctx.claims.role === "admin" && mountApiKeys(main),
   escalate: (ctx) => mountEscalate(main, ctx),
   mine: (ctx, arg, params) => mountMine(main, ctx, params),
   handoff: (ctx, arg) => arg && mountHandoff(main, ctx, arg),
@@ -204,7 +254,41 @@ function navigate(hash) {
 
 // --- boot ----------------------------------------------------------------------------------
 
+/** ``#/signed-out?error=code``: where a failed sign-in at the provider comes back to. */
+function signInError() {
+  const [path, search] = location.hash.replace(/^#\/?/, "").split("?");
+  if (path !== "signed-out") return null;
+  history.replaceState(null, "", location.pathname + location.search);
+  return signInProblem(new URLSearchParams(search || "").get("error"));
+}
+
+/** Signs in with the session cookie of a sign-in at the provider, if there is one. */
+async function resumeSso() {
+  let config;
+  try {
+    config = await loadConfig();
+  } catch {
+    return false;
+  }
+  if (!config.sso || !config.sso.enabled) return false;
+  try {
+    const issued = await ssoSessionToken();
+    await start(issued.token);
+    return true;
+  } catch (error) {
+    clearToken();
+    if (error.status === 401) return false; // no session: the sign-in page
+    await signInPage(error.code === "no_role" ? signInProblem("no_role") : errorMessage(error));
+    return true;
+  }
+}
+
 async function boot() {
+  const problem = signInError();
+  if (problem) {
+    await signInPage(problem);
+    return;
+  }
   const token = getToken();
   const claims = token && readClaims(token);
   if (claims && (!claims.exp || claims.exp * 1000 > Date.now())) {
@@ -218,6 +302,7 @@ async function boot() {
     }
   }
   if (token) clearToken();
+  if (await resumeSso()) return;
   await signInPage();
 }
 

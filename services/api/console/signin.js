@@ -1,5 +1,8 @@
-// The sign-in screen: paste a token, or (when the server offers it) one click
-// as a demo user. The demo users' names come from the server (config.js).
+// The sign-in screen: "Sign in with {provider}" when the server offers it (the
+// API signs in at the identity provider for us: /auth/login, see
+// services/api/routes/signin.py), one click as a demo user when offered, and
+// the token form (behind "Use a token" when the provider is offered). What is
+// offered comes from the server (config.js).
 
 import { api, readClaims } from "./api.js";
 import { loadConfig } from "./config.js";
@@ -68,6 +71,20 @@ function demoButton(user, onToken, fail) {
   }, h("span", { class: "demo-name" }, `Sign in as ${user.name}`), h("span", { class: "demo-what" }, DEMO_WHAT[user.role] || user.role));
 }
 
+async function offerSso(slot, tokens) {
+  let config;
+  try {
+    config = await loadConfig();
+  } catch {
+    return;
+  }
+  if (!config.sso || !config.sso.enabled) return;
+  fill(slot, ssoSection(config.sso));
+  slot.hidden = false;
+  const form = tokens.firstChild;
+  fill(tokens, h("details", { class: "use-token" }, h("summary", {}, "Use a token"), form));
+}
+
 async function offerDemo(demo, onToken, fail) {
   let config;
   try {
@@ -84,6 +101,21 @@ async function offerDemo(demo, onToken, fail) {
   demo.hidden = false;
 }
 
+/** The words for a sign-in that came back from the provider with ``code``. */
+export function signInProblem(code) {
+  if (code === "no_role") {
+    return "You are signed in at your identity provider, but none of your groups gives you a role here. Ask an admin to map one of your groups to a role.";
+  }
+  if (code === "identity_provider_unavailable") return "Your identity provider is not answering. Try again in a moment.";
+  return "The sign-in did not complete. Try again.";
+}
+
+function ssoSection(sso) {
+  return h("section", { class: "sso" },
+    h("a", { class: "btn btn-primary btn-block", id: "sso-sign-in", href: "auth/login" }, `Sign in with ${sso.display_name}`),
+    h("p", { class: "divider" }, h("span", {}, "or")));
+}
+
 /** Show the sign-in card in ``main``; ``onToken(token)`` signs in (it throws to refuse). */
 export async function showSignIn(main, { message, onToken }) {
   const error = h("p", { class: "notice notice-error", role: "alert", hidden: !message }, message || "");
@@ -92,14 +124,18 @@ export async function showSignIn(main, { message, onToken }) {
     error.hidden = false;
   };
   const demo = h("section", { class: "demo", hidden: true, "aria-labelledby": "demo-h" });
+  const sso = h("div", { hidden: true });
+  const tokens = h("div", {}, tokenForm(onToken, fail));
   const card = h("div", { class: "signin-card" },
     h("div", { class: "signin-brand" }, logo(), h("span", {}, APP_NAME)),
     h("h1", { tabindex: "-1" }, "Sign in to the console"),
     h("p", { class: "muted" }, "Escalate stuck sessions, and pick them up live."),
     error,
+    sso,
     demo,
-    tokenForm(onToken, fail),
+    tokens,
   );
   fill(main, h("div", { class: "signin" }, card));
+  await offerSso(sso, tokens);
   await offerDemo(demo, onToken, fail);
 }

@@ -9,7 +9,7 @@ import { secretPanel, webhookForm } from "./webhook-form.js";
 import { errorMessage, fill, h, toast } from "./ui.js";
 
 /** A button that asks "Confirm …" on the first click and runs ``action`` on the second within 5 s. */
-function twoClick(label, confirmLabel, action) {
+export function twoClick(label, confirmLabel, action) {
   let armed = false;
   const button = h("button", { type: "button", class: "btn btn-ghost btn-small" }, label);
   button.addEventListener("click", () => {

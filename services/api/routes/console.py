@@ -46,23 +46,36 @@ class DemoConfig(BaseModel):
     users: list[DemoUser]
 
 
+class SsoConfig(BaseModel):
+    """Sign-in at the identity provider (``/auth/login``), when configured."""
+
+    enabled: bool
+    display_name: str
+
+
 class ConsoleConfig(BaseModel):
     """What the console would otherwise copy from Python by hand."""
 
     event_types: list[EventType]
     demo: DemoConfig
+    sso: SsoConfig
 
 
 @router.get("/console/config.json")
 def console_config(settings: SettingsDep, response: Response) -> ConsoleConfig:
-    """The event types the console's stream listens for (``shared.models.EventType``)
-    and the demo users it offers (``shared.demo_users``; none unless
-    ``ESCALATIONS_DEMO_SIGN_IN`` is on). Public: nothing here is a secret."""
+    """The event types the console's stream listens for (``shared.models.EventType``),
+    whether it offers sign-in at the identity provider, and the demo users it
+    offers (``shared.demo_users``; none unless ``ESCALATIONS_DEMO_SIGN_IN`` is on).
+    Public: nothing here is a secret."""
     response.headers["Cache-Control"] = "no-cache"
     enabled = settings.demo_sign_in
     users = [DemoUser(role=role, id=sub, name=name) for role, (sub, name) in DEMO_USERS.items()]
     demo = DemoConfig(enabled=enabled, users=users if enabled else [])
-    return ConsoleConfig(event_types=list(EventType), demo=demo)
+    sso = SsoConfig(
+        enabled=bool(settings.oidc_issuer and settings.oidc_client_id),
+        display_name=settings.oidc_display_name,
+    )
+    return ConsoleConfig(event_types=list(EventType), demo=demo, sso=sso)
 
 
 class ConsoleFiles(StaticFiles):

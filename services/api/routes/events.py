@@ -24,7 +24,7 @@ from services.api.streaming.response import EventStreamResponse
 from services.api.streaming.stream import OrgEventStream, StreamAccess
 from shared import stream_sessions
 from shared.auth import STREAM_AUDIENCE, Principal, decode_token, issue_stream_token
-from shared.errors import InvalidInput, NotAuthenticated
+from shared.errors import Forbidden, InvalidInput, NotAuthenticated
 from shared.settings import Settings
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -38,7 +38,7 @@ def stream_principal(request: Request, settings: Settings) -> Principal:
     """A bearer token (API clients) or the stream cookie (browsers)."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials:
-        return decode_token(credentials, settings=settings)
+        return request.app.state.authenticator.principal(credentials)
     cookie = request.cookies.get(STREAM_COOKIE)
     if cookie:
         principal = decode_token(cookie, settings=settings, audience=STREAM_AUDIENCE)
@@ -98,10 +98,16 @@ def event_stream_response(request: Request, principal: Principal) -> EventStream
 router.routes.append(Route(STREAM_PATH, StreamEndpoint(), methods=["GET"], include_in_schema=False))
 
 
-@router.post("/session", status_code=204, responses=errors(429))
+@router.post("/session", status_code=204, responses=errors(403, 429))
 def open_stream_session(principal: PrincipalDep, settings: SettingsDep) -> Response:
     """Set the HttpOnly stream cookie for this caller (scoped to the stream's path),
-    expiring no later than the bearer token."""
+    expiring no later than the bearer token. Not for API keys (403): they read the
+    stream with their bearer header, so revoking the key ends it."""
+    if principal.is_api_key:
+        raise Forbidden(
+            "API keys read the event stream with their Authorization header.",
+            code="api_key_stream_cookie",
+        )
     max_ttl = timedelta(seconds=settings.stream_cookie_ttl_seconds)
     issued = issue_stream_token(principal, settings=settings, max_ttl=max_ttl)
     response = Response(status_code=204)
