@@ -2,6 +2,7 @@
 one row naming the admin, the kind, the target and before/after without secrets;
 the log cannot be changed through the API; another org's rows never show."""
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,25 @@ def _team(client: TestClient, auth: TokenFactory) -> str:
     return str(_ok(client.post("/api/v1/teams", json=TEAM, headers=auth("admin")))["id"])
 
 
+def _api_key(client: TestClient, auth: TokenFactory) -> str:
+    body = {"name": "assistant backend", "role": "engineer"}
+    return str(_ok(client.post("/api/v1/api-keys", json=body, headers=auth("admin")))["id"])
+
+
 CHANGES = [
+    Change(
+        "api_key.created",
+        lambda client, admin, _: _ok(
+            client.post("/api/v1/api-keys", json={"name": "ci", "role": "senior"}, headers=admin)
+        )["id"],
+    ),
+    Change(
+        "api_key.revoked",
+        lambda client, admin, key_id: (
+            _ok(client.delete(f"/api/v1/api-keys/{key_id}", headers=admin)) or key_id
+        ),
+        prepare=_api_key,
+    ),
     Change(
         "team.created",
         lambda client, admin, _: _ok(client.post("/api/v1/teams", json=TEAM, headers=admin))["id"],
@@ -172,3 +191,15 @@ def test_filters_and_pages(client: TestClient, auth: TokenFactory) -> None:
             break
     assert len(seen) == 6 and seen == sorted(seen, reverse=True)
     assert_error(client.get(AUDIT, params={"cursor": "bogus"}, headers=ada), 422, "invalid_cursor")
+
+
+def test_no_secret_reaches_a_row(client: TestClient, auth: TokenFactory) -> None:
+    admin = auth("admin")
+    created = _ok(
+        client.post("/api/v1/api-keys", json={"name": "ci", "role": "senior"}, headers=admin)
+    )
+    assert created["key"].startswith("esk_")
+    stored = json.dumps(_ok(client.get(AUDIT, headers=admin))["items"])
+    assert "api_key.created" in stored and created["key"] not in stored
+    # The shown prefix identifies the key; no longer piece of it is recorded.
+    assert created["key"][: len(created["prefix"]) + 4] not in stored
