@@ -143,6 +143,7 @@ export const api = {
   apiKeys: () => request("GET", "api-keys"),
   createApiKey: (body) => request("POST", "api-keys", { body }),
   revokeApiKey: (keyId) => request("DELETE", `api-keys/${id(keyId)}`),
+  audit: (params = {}) => request("GET", `audit${query(params)}`),
   webhooks: () => request("GET", "webhooks"),
   createWebhook: (body) => request("POST", "webhooks", { body }),
   patchWebhook: (webhookId, body) => request("PATCH", `webhooks/${id(webhookId)}`, { body }),

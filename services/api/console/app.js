@@ -5,6 +5,7 @@
 
 import { mountAnalytics } from "./analytics.js";
 import { mountApiKeys } from "./api-keys-page.js";
+import { mountAudit } from "./audit-page.js";
 import {
   api, clearToken, getToken, isSsoToken, onUnauthorized, readClaims, setToken, ssoSessionToken, ssoSignOut,
 } from "./api.js";
@@ -220,6 +221,7 @@ const ROUTES = {
   analytics: (ctx) => ctx.claims.role === "admin" && mountAnalytics(main, ctx),
   webhooks: (ctx) => ctx.claims.role === "admin" && mountWebhooks(main, ctx),
   "api-keys": (ctx) => ctx.claims.role === "admin" && mountApiKeys(main),
+  audit: (ctx) => ctx.claims.role === "admin" && mountAudit(main),
   escalate: (ctx) => mountEscalate(main, ctx),
   mine: (ctx, arg, params) => mountMine(main, ctx, params),
   handoff: (ctx, arg) => arg && mountHandoff(main, ctx, arg),

@@ -11,7 +11,7 @@ export const isSeniorRole = (role) => role === "senior" || role === "admin";
 const NAV = {
   engineer: [["mine", "My escalations"], ["escalate", "Escalate"]],
   senior: [["queue", "Queue"]],
-  admin: [["queue", "Queue"], ["routing", "Routing"], ["analytics", "Analytics"], ["webhooks", "Webhooks"], ["api-keys", "API keys"]],
+  admin: [["queue", "Queue"], ["routing", "Routing"], ["analytics", "Analytics"], ["webhooks", "Webhooks"], ["api-keys", "API keys"], ["audit", "Audit"]],
 };
 
 function bell() {
