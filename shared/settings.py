@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     #: One delivery try, from DNS resolution to the last byte read, ends within this.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    #: The Slack app's signing secret; without it the interactivity endpoint answers 404.
+    slack_signing_secret: str = Field(default="", repr=False)
+    #: Slack's Web API (tests point it at a local stub).
+    slack_api_url: str = "https://slack.com/api/"
+
     @field_validator(
         "rate_limit_creates",
         "rate_limit_claims",
@@ -133,6 +138,11 @@ class Settings(BaseSettings):
         if any(interval <= 0 or interval > 86_400 for interval in value):
             raise ValueError("each retry interval must be above 0 and at most 86400 seconds")
         return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("public_url")
     @classmethod

@@ -44,6 +44,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 #: Emptied before each test, in this order (rows before the rows they reference).
 TABLES = (
+    "slack_messages",
+    "slack_links",
+    "slack_connections",
     "webhook_deliveries",
     "webhook_event_types",
     "webhooks",

@@ -19,6 +19,7 @@ from services.api.routes import (
     handoffs,
     health,
     presence,
+    slack,
     teams,
     webhooks,
 )
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams.router)
     app.include_router(presence.router)
     app.include_router(webhooks.router)
+    app.include_router(slack.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
