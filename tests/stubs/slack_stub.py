@@ -4,7 +4,8 @@
 and ``chat.update`` (JSON or form bodies; ``Authorization: Bearer <token>``
 else ``invalid_auth``) and answers like Slack (``ok``, ``channel``, ``ts``).
 It keeps each message as the last ``chat.update`` left it
-(:meth:`messages`), and every call (:attr:`calls`). ``stub.fail_next(method,
+(:meth:`messages`), and every call (:attr:`calls`); ``stub.on_call`` runs
+before a call is answered. ``stub.fail_next(method,
 429, retry_after=2)`` makes the next call(s) of a method answer 429 with
 ``Retry-After``. ``POST /response/<name>`` records what was posted to a
 ``response_url`` (:meth:`responses`).
@@ -13,7 +14,9 @@ It keeps each message as the last ``chat.update`` left it
 import itertools
 import json
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -26,6 +29,7 @@ class Call:
     method: str
     body: dict[str, Any]
     status: int
+    at: float = field(default_factory=time.monotonic)
 
 
 class SlackStub:
@@ -35,6 +39,8 @@ class SlackStub:
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._responses: dict[str, list[dict[str, Any]]] = {}
         self._failures: dict[str, list[tuple[int, int]]] = {}
+        #: Called with the method's name before a Web API call is answered.
+        self.on_call: Callable[[str], None] | None = None
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, 0), self._handler())
@@ -122,6 +128,8 @@ class SlackStub:
                     self._answer(200, {"ok": True}, {})
                 elif self.path.startswith("/api/"):
                     auth = self.headers.get("Authorization", "")
+                    if stub.on_call is not None:
+                        stub.on_call(self.path[5:])
                     self._answer(*stub._api(self.path[5:], body, auth))
                 else:
                     self._answer(404, {"ok": False, "error": "not_found"}, {})
