@@ -106,6 +106,7 @@ export const api = {
   deleteTeam: (teamId) => request("DELETE", `teams/${id(teamId)}`),
   policy: () => request("GET", "escalation-policy"),
   putPolicy: (body) => request("PUT", "escalation-policy", { body }),
+  linkSlack: (code) => request("POST", "integrations/slack/links", { body: { code } }),
   webhooks: () => request("GET", "webhooks"),
   createWebhook: (body) => request("POST", "webhooks", { body }),
   patchWebhook: (webhookId, body) => request("PATCH", `webhooks/${id(webhookId)}`, { body }),
