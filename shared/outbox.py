@@ -121,7 +121,12 @@ def record_event(
             session, org_id=event.org_id, event_seq=event.seq, event_type=event.type, at=event.at
         )
     note_event(
-        session, org_id=event.org_id, handoff_id=handoff.id, event_type=event.type, at=event.at
+        session,
+        org_id=event.org_id,
+        handoff_id=handoff.id,
+        team_id=handoff.escalation_team_id,
+        event_type=event.type,
+        at=event.at,
     )
     session.info.setdefault(EVENTS_WRITTEN, []).append((event.org_id, event))
     return event

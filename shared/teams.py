@@ -101,7 +101,14 @@ def create_team(*, session: Session, org_id: str, body: TeamBody) -> TeamPublic:
     ``domain_taken`` (with ``domain``, ``team_id``, ``team_name`` of its owner)."""
     _refuse_taken(session, org_id, body, team_id=None)
     now = utcnow()
-    team = Team(id=str(uuid.uuid4()), org_id=org_id, name=body.name, created_at=now, updated_at=now)
+    team = Team(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        name=body.name,
+        slack_channel=body.slack_channel,
+        created_at=now,
+        updated_at=now,
+    )
 
     def write() -> TeamPublic:
         session.add(team)
@@ -112,13 +119,14 @@ def create_team(*, session: Session, org_id: str, body: TeamBody) -> TeamPublic:
 
 
 def replace_team(*, session: Session, org_id: str, team_id: str, body: TeamBody) -> TeamPublic:
-    """Replaces name, members and domains at once. Raises ``NotFound``
+    """Replaces name, members, domains and Slack channel at once. Raises ``NotFound``
     (``team_not_found``) and the conflicts of ``create_team``."""
     team = _load_or_404(session, org_id, team_id, for_update=True)
     _refuse_taken(session, org_id, body, team_id=team.id)
 
     def write() -> TeamPublic:
         team.name = body.name
+        team.slack_channel = body.slack_channel
         team.updated_at = utcnow()
         session.execute(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
         session.execute(delete(TeamDomain).where(col(TeamDomain.team_id) == team.id))
@@ -248,6 +256,7 @@ def _public(team: Team, members: list[TeamMember], domains: list[TeamDomain]) ->
         name=team.name,
         members=[TeamMemberPublic(id=member.user_id, name=member.name) for member in members],
         domains=[domain.domain for domain in domains],
+        slack_channel=team.slack_channel,
         created_at=team.created_at,
         updated_at=team.updated_at,
     )

@@ -1,9 +1,11 @@
 """Which Slack messages need sending: written with each event, enqueued on RQ.
 
 The outbox calls :func:`note_event` in every event's transaction. A
-``handoff_created`` event adds the handoff's message (one row, due now) when
-its org has a workspace connected; any later event bumps the version of the
-handoff's messages and makes them due. So the database says what Slack should
+``handoff_created`` event adds the handoff's message (one row, due now) in the
+org's channel when its org has a workspace connected, and one in the channel
+of its level's team if that team has one; a ``handoff_escalated`` to such a
+team adds one there (once per channel). Any event after the first bumps the
+version of the handoff's messages and makes them due. So the database says what Slack should
 show, whatever happens to Redis or a worker after the commit.
 
 :class:`SlackDispatcher` (a thread in every API and worker process, woken after
@@ -36,6 +38,7 @@ from sqlmodel import Session, col
 
 from shared import keys
 from shared.db import rows_changed, session_scope
+from shared.models import Team
 from shared.slack.models import SlackConnection, SlackMessage
 from shared.timeutil import utcnow
 
@@ -58,15 +61,23 @@ FAILURE_TTL_SECONDS = 24 * 3600
 
 
 def note_event(
-    session: Session, *, org_id: str, handoff_id: str, event_type: str, at: datetime
+    session: Session,
+    *,
+    org_id: str,
+    handoff_id: str,
+    team_id: str | None,
+    event_type: str,
+    at: datetime,
 ) -> None:
-    """In the event's transaction: a new handoff gets its message (when the org
-    is connected); a later event makes the handoff's messages due again."""
-    if event_type == "handoff_created":
-        written = session.execute(_new_message(org_id, handoff_id, at))
-    else:
+    """In the event's transaction, when the org has a workspace connected: a new
+    handoff gets its message in the org's channel; a new handoff or a level
+    move whose team (``team_id``, the current level's) has a channel also gets
+    one there (once per channel); every later event makes the handoff's
+    messages due again."""
+    written = 0
+    if event_type != "handoff_created":
         table = SlackMessage.__table__  # type: ignore[attr-defined]
-        written = session.execute(
+        bumped = session.execute(
             update(table)
             .where(table.c.handoff_id == handoff_id, table.c.org_id == org_id)
             .values(
@@ -76,25 +87,47 @@ def note_event(
                 updated_at=at,
             )
         )
-    if rows_changed(written):
+        written += rows_changed(bumped)
+    if event_type == "handoff_created":
+        written += rows_changed(session.execute(_new_message(org_id, handoff_id, None, at)))
+    if team_id is not None and event_type in ("handoff_created", "handoff_escalated"):
+        written += rows_changed(session.execute(_new_message(org_id, handoff_id, team_id, at)))
+    if written:
         session.info[SLACK_DUE] = True
 
 
-def _new_message(org_id: str, handoff_id: str, at: datetime) -> Any:
+def _new_message(org_id: str, handoff_id: str, team_id: str | None, at: datetime) -> Any:
+    """``INSERT … SELECT``: the handoff's message in the org's channel (no
+    ``team_id``) or in the team's, unless the org is not connected, the team
+    has no channel, or the handoff has a message there already."""
     connections = SlackConnection.__table__  # type: ignore[attr-defined]
     messages = SlackMessage.__table__  # type: ignore[attr-defined]
-    rows = select(
-        literal(str(uuid.uuid4())),
-        connections.c.org_id,
-        literal(handoff_id),
-        connections.c.channel,
-        literal(1),
-        literal(0),
-        literal(0),
-        literal(at, messages.c.due_at.type),
-        literal(at, messages.c.created_at.type),
-        literal(at, messages.c.updated_at.type),
-    ).where(connections.c.org_id == org_id)
+    teams = Team.__table__  # type: ignore[attr-defined]
+    channel = connections.c.channel if team_id is None else teams.c.slack_channel
+    source = connections
+    if team_id is not None:
+        source = connections.join(
+            teams, (teams.c.org_id == connections.c.org_id) & (teams.c.id == team_id)
+        )
+    existing = select(messages.c.id).where(
+        messages.c.handoff_id == handoff_id, messages.c.channel == channel
+    )
+    rows = (
+        select(
+            literal(str(uuid.uuid4())),
+            connections.c.org_id,
+            literal(handoff_id),
+            channel,
+            literal(1),
+            literal(0),
+            literal(0),
+            literal(at, messages.c.due_at.type),
+            literal(at, messages.c.created_at.type),
+            literal(at, messages.c.updated_at.type),
+        )
+        .select_from(source)
+        .where(connections.c.org_id == org_id, channel.is_not(None), ~existing.exists())
+    )
     columns = [
         "id",
         "org_id",

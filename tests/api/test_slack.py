@@ -303,3 +303,17 @@ def test_interactions_are_404_without_a_signing_secret(client: TestClient) -> No
     body, headers = signed_interaction("whatever", {}, timestamp=int(time.time()))
     response = client.post(f"{SLACK}/interactions", content=body, headers=headers)
     assert_error(response, 404, "slack_not_configured")
+
+
+def test_a_team_may_name_its_slack_channel(slack_client: TestClient, auth: TokenFactory) -> None:
+    body = {"name": "Platform", "domains": ["kubernetes"], "slack_channel": "C0PLATFORM"}
+    created = slack_client.post("/api/v1/teams", json=body, headers=auth("admin"))
+    assert created.status_code == 201, created.text
+    assert created.json()["slack_channel"] == "C0PLATFORM"
+    team_url = f"/api/v1/teams/{created.json()['id']}"
+    cleared = slack_client.put(team_url, json={"name": "Platform"}, headers=auth("admin"))
+    assert cleared.json()["slack_channel"] is None
+    bad = slack_client.put(
+        team_url, json={"name": "Platform", "slack_channel": "#ops"}, headers=auth("admin")
+    )
+    assert_error(bad, 422)

@@ -16,11 +16,12 @@ from sqlmodel import Session, select
 
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
+from shared import keys, teams
 from shared.auth import Principal
 from shared.db import session_scope
+from shared.escalation import sweep_escalations
 from shared.handoffs import claim_handoff, create_handoff, resolve_handoff
-from shared.models import HandoffCreate, Role
+from shared.models import EscalationPolicyBody, HandoffCreate, Role, TeamBody
 from shared.settings import Settings
 from shared.slack import service
 from shared.slack.models import ConnectionBody, SlackMessage
@@ -230,3 +231,40 @@ def test_a_lost_job_is_enqueued_again(context: WorkerContext, stub: SlackStub) -
     assert unmark_lost(engine=context.engine, redis=context.redis) == 1
     work_until(context, synced(context.engine))
     assert len(stub.calls_of("chat.postMessage")) == 1
+
+
+def test_a_team_with_a_channel_gets_its_own_message_when_its_level_comes(
+    context: WorkerContext, stub: SlackStub
+) -> None:
+    """Level 1 is all seniors (the org's channel); level 2 the platform team,
+    whose channel gets a message of its own when the handoff moves there."""
+    with session_scope(context.engine) as session:
+        connect(session)
+        team = teams.create_team(
+            session=session,
+            org_id="acme",
+            body=TeamBody(name="Platform", slack_channel="C0PLATFORM"),
+        )
+        policy = {
+            "levels": [
+                {"after_seconds": 60, "target": "all_seniors", "mode": "broadcast"},
+                {"after_seconds": 60, "target": "team", "team_id": team.id, "mode": "broadcast"},
+            ]
+        }
+        teams.put_policy(
+            session=session, org_id="acme", body=EscalationPolicyBody.model_validate(policy)
+        )
+        handoff_id = new_handoff(session)
+    work_until(context, synced(context.engine))
+    assert {channel for channel, _ in stub.messages()} == {CHANNEL}
+
+    assert sweep_escalations(engine=context.engine, now=utcnow() + timedelta(seconds=61)) == 1
+    work_until(context, synced(context.engine))
+    messages = stub.messages()
+    assert {channel for channel, _ in messages} == {CHANNEL, "C0PLATFORM"}
+    assert all(handoff_id in str(message["blocks"]) for message in messages.values())
+    with session_scope(context.engine) as session:
+        claim(session, handoff_id)
+    work_until(context, synced(context.engine))
+    assert all(m["text"].startswith("Claimed by Dana") for m in stub.messages().values())
+    assert len(stub.calls_of("chat.postMessage")) == 2

@@ -1,6 +1,6 @@
 """slack app: a workspace connection per org, links between Slack users and
-people, and the bot's messages (one per handoff and channel, with the version
-Slack shows)
+people, the bot's messages (one per handoff and channel, with the version
+Slack shows), and a team's optional Slack channel
 
 Revision ID: 0017
 Revises: 0010
@@ -64,9 +64,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("handoff_id", "channel", name="uq_slack_messages_handoff_channel"),
     )
     op.create_index("ix_slack_messages_due", "slack_messages", ["due_at"])
+    with op.batch_alter_table("teams") as teams:
+        teams.add_column(sa.Column("slack_channel", _string(32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("teams") as teams:
+        teams.drop_column("slack_channel")
     op.drop_index("ix_slack_messages_due", table_name="slack_messages")
     op.drop_table("slack_messages")
     op.drop_table("slack_links")
