@@ -47,6 +47,8 @@ WEB_API_TIMEOUT_SECONDS = 10
 #: Back-off after the n-th failed try in a row (the last value repeats).
 BACKOFF_SECONDS = (1, 2, 5, 15, 30, 60, 120, 300)
 MAX_RETRY_AFTER_SECONDS = 3600
+#: Another job holds the message (one judged lost that still runs): try after this.
+BUSY_RETRY_SECONDS = 2.0
 #: Slack errors worth trying again (others wait for the next event).
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
 
@@ -57,6 +59,7 @@ def sync_message(*, engine: Engine, redis: Redis, settings: Settings, message_id
     ``busy`` (another job holds the message)."""
     lock = redis.lock(keys.slack_message_lock(message_id), timeout=JOB_TIMEOUT_SECONDS)
     if not lock.acquire(blocking=False):
+        _retry_later(engine, message_id, delay=BUSY_RETRY_SECONDS)
         return "busy"
     try:
         return _sync_locked(engine, settings, message_id)
@@ -178,6 +181,23 @@ def _retry(engine: Engine, message: SlackMessage, *, delay: float, error: str) -
         session.commit()
     log.info("slack message %s: %s; next try in %.1f s", message.id, error, delay)
     return "retry"
+
+
+def _retry_later(engine: Engine, message_id: str, *, delay: float) -> None:
+    """Unmarks the row, due again after ``delay`` (it keeps a later due time)."""
+    later = utcnow() + timedelta(seconds=delay)
+    with session_scope(engine) as session:
+        session.execute(
+            update(SlackMessage)
+            .where(col(SlackMessage.id) == message_id)
+            .values(
+                enqueued_at=None,
+                due_at=case(
+                    (col(SlackMessage.due_at) > later, col(SlackMessage.due_at)), else_=later
+                ),
+            )
+        )
+        session.commit()
 
 
 def _unmark(session: Session, message: SlackMessage) -> None:

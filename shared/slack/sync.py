@@ -40,7 +40,7 @@ from shared import keys
 from shared.db import rows_changed, session_scope
 from shared.models import Team
 from shared.slack.models import SlackConnection, SlackMessage
-from shared.timeutil import utcnow
+from shared.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -247,17 +247,20 @@ def unmark_lost(*, engine: Engine, redis: Redis) -> int:
 
 
 def _job_live(redis: Redis, job_id: str) -> bool:
+    """Waiting, or running for less than its timeout and a grace period (a job
+    whose worker was killed stays "started" until RQ notices, much later)."""
     try:
         job = Job.fetch(job_id, connection=redis)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
-    return status in (
-        JobStatus.QUEUED,
-        JobStatus.DEFERRED,
-        JobStatus.SCHEDULED,
-        JobStatus.STARTED,  # bounded by its timeout: RQ fails it, or it finishes
-    )
+    if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+        return True
+    if status != JobStatus.STARTED:
+        return False
+    started = as_utc(job.started_at or job.enqueued_at or utcnow())
+    limit = timedelta(seconds=JOB_TIMEOUT_SECONDS + LOST_JOB_GRACE_SECONDS)
+    return utcnow() - started < limit
 
 
 class SlackDispatcher:

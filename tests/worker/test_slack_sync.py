@@ -24,9 +24,10 @@ from shared.handoffs import claim_handoff, create_handoff, resolve_handoff
 from shared.models import EscalationPolicyBody, HandoffCreate, Role, TeamBody
 from shared.settings import Settings
 from shared.slack import service
+from shared.slack.jobs import sync_message
 from shared.slack.models import ConnectionBody, SlackMessage
 from shared.slack.sync import dispatch_due, unmark_lost
-from shared.timeutil import utcnow
+from shared.timeutil import as_utc, utcnow
 from tests import log_leaks
 from tests.conftest import REDIS_URL, TEST_SECRET, handoff_body
 from tests.e2e.procs import GENEROUS_LIMITS
@@ -268,3 +269,24 @@ def test_a_team_with_a_channel_gets_its_own_message_when_its_level_comes(
     work_until(context, synced(context.engine))
     assert all(m["text"].startswith("Claimed by Dana") for m in stub.messages().values())
     assert len(stub.calls_of("chat.postMessage")) == 2
+
+
+def test_a_message_another_job_holds_is_tried_again_later(
+    context: WorkerContext, stub: SlackStub
+) -> None:
+    with session_scope(context.engine) as session:
+        connect(session)
+        new_handoff(session)
+    [row] = rows(context.engine)
+    held = context.redis.lock(keys.slack_message_lock(row.id), timeout=5)
+    assert held.acquire(blocking=False)
+    outcome = sync_message(
+        engine=context.engine, redis=context.redis, settings=context.settings, message_id=row.id
+    )
+    assert outcome == "busy" and stub.calls == []
+    [row] = rows(context.engine)
+    assert row.enqueued_at is None and row.due_at is not None
+    assert as_utc(row.due_at) > utcnow() + timedelta(seconds=1)
+    held.release()
+    work_until(context, synced(context.engine))
+    assert len(stub.calls_of("chat.postMessage")) == 1

@@ -6,7 +6,10 @@ token, a signature instead; it answers at once and does the click's work after
 the answer (Slack wants one within 3 seconds), telling the user the outcome
 through the payload's ``response_url``."""
 
+import logging
+
 from fastapi import APIRouter, BackgroundTasks, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.deps import AdminDep, PrincipalDep, RedisDep, SessionDep, SettingsDep
 from services.api.errors import errors
@@ -22,6 +25,9 @@ from shared.slack.models import (
     LinkPublic,
     SlackUserId,
 )
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "Escalation Mode could not finish that just now; try again shortly."
 
 router = APIRouter(prefix="/api/v1/integrations/slack", tags=["slack"])
 
@@ -101,12 +107,19 @@ async def interactions(
 def _act(request: Request, click: Click) -> None:
     """After the answer, in the thread pool: the click's work, then its outcome."""
     state = request.app.state
-    text = handle_click(
-        engine=state.engine,
-        redis=state.redis,
-        settings=state.settings,
-        click=click,
-        flights=state.claim_flights,
-    )
+    try:
+        text = handle_click(
+            engine=state.engine,
+            redis=state.redis,
+            settings=state.settings,
+            click=click,
+            flights=state.claim_flights,
+        )
+    except SQLAlchemyError as exc:
+        log.warning("slack click by %s: database unavailable: %s", click.slack_user_id, exc)
+        text = UNAVAILABLE
+    except Exception:  # the user must hear something; the bug goes to the log
+        log.exception("slack click by %s failed", click.slack_user_id)
+        text = UNAVAILABLE
     if text is not None:
         respond(click.response_url, text)
