@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     slack_signing_secret: str = Field(default="", repr=False)
     #: Slack's Web API (tests point it at a local stub).
     slack_api_url: str = "https://slack.com/api/"
+    #: Retention defaults for orgs without settings of their own (days; 0 keeps for ever).
+    retention_handoff_content_days: int = Field(default=0, ge=0, le=36_500)
+    retention_event_days: int = Field(default=0, ge=0, le=36_500)
+    retention_delivery_days: int = Field(default=0, ge=0, le=36_500)
 
     @field_validator(
         "rate_limit_creates",

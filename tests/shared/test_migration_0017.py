@@ -1,5 +1,5 @@
 """Migration 0017 on SQLite and PostgreSQL: the Slack tables and the teams'
-``slack_channel`` column, down to 0010 (teams keep their rows) and up again."""
+``slack_channel`` column, down to 0019 (teams keep their rows) and up again."""
 
 from alembic import command
 from sqlalchemy import inspect, text
@@ -34,7 +34,7 @@ def test_slack_tables_downgrade_and_upgrade_again(migrated_url: str) -> None:
             {"now": "2026-12-07 12:00:00+00:00"},
         )
     engine.dispose()
-    command.downgrade(config, "0010")
+    command.downgrade(config, "0019")
     tables, team_columns = shape(migrated_url)
     assert tables == set() and "slack_channel" not in team_columns
     command.upgrade(config, "head")

@@ -3,7 +3,7 @@ people, the bot's messages (one per handoff and channel, with the version
 Slack shows), and a team's optional Slack channel
 
 Revision ID: 0017
-Revises: 0010
+Revises: 0019
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0010"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
