@@ -16,8 +16,9 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from shared import keys
+from shared import audit, keys
 from shared.auth import Principal
+from shared.db import rows_changed
 from shared.errors import Conflict, NotFound, ServiceUnavailable
 from shared.models import Role
 from shared.slack.models import (
@@ -61,11 +62,21 @@ def connect(*, session: Session, principal: Principal, body: ConnectionBody) -> 
         "connected_at": utcnow(),
     }
     connection = session.get(SlackConnection, principal.org_id)
+    before = None if connection is None else _public(connection)
     if connection is None:
         connection = SlackConnection(org_id=principal.org_id, **values)
     else:
         connection.sqlmodel_update(values)
     session.add(connection)
+    audit.record(
+        session,
+        org_id=principal.org_id,
+        actor=principal,
+        kind="slack.connected",
+        target_id=body.workspace_id,
+        before=before,
+        after=_public(connection),
+    )
     try:
         session.commit()
     except IntegrityError:  # another org connected it at the same moment
@@ -82,12 +93,21 @@ def describe(*, session: Session, org_id: str) -> ConnectionPublic:
     return _public(connection)
 
 
-def disconnect(*, session: Session, org_id: str) -> None:
+def disconnect(*, session: Session, principal: Principal) -> None:
     """Forgets the workspace and the bot's messages (no more updates are sent);
     links stay, for a reconnection. Raises ``NotFound`` ``slack_not_connected``."""
+    org_id = principal.org_id
     connection = session.get(SlackConnection, org_id)
     if connection is None:
         raise _not_connected()
+    audit.record(
+        session,
+        org_id=org_id,
+        actor=principal,
+        kind="slack.disconnected",
+        target_id=connection.workspace_id,
+        before=_public(connection),
+    )
     session.delete(connection)
     session.execute(delete(SlackMessage).where(col(SlackMessage.org_id) == org_id))
     session.commit()
@@ -145,7 +165,7 @@ def redeem_link_code(
         ) from exc
     return _write_link(
         session,
-        org_id=principal.org_id,
+        actor=principal,
         slack_user_id=str(wanted["slack_user_id"]),
         user_id=principal.user_id,
         user_name=principal.name,
@@ -153,11 +173,13 @@ def redeem_link_code(
     )
 
 
-def put_link(*, session: Session, org_id: str, slack_user_id: str, body: LinkBody) -> LinkPublic:
+def put_link(
+    *, session: Session, principal: Principal, slack_user_id: str, body: LinkBody
+) -> LinkPublic:
     """An admin's link (created or replaced)."""
     return _write_link(
         session,
-        org_id=org_id,
+        actor=principal,
         slack_user_id=slack_user_id,
         user_id=body.user_id,
         user_name=body.user_name,
@@ -174,24 +196,42 @@ def list_links(*, session: Session, org_id: str) -> LinkList:
     return LinkList(items=[_link_public(link) for link in session.exec(statement)])
 
 
-def delete_link(*, session: Session, org_id: str, slack_user_id: str) -> None:
+def delete_link(*, session: Session, principal: Principal, slack_user_id: str) -> None:
     """Raises ``NotFound`` ``slack_link_not_found``."""
-    link = find_link(session=session, org_id=org_id, slack_user_id=slack_user_id)
+    link = find_link(session=session, org_id=principal.org_id, slack_user_id=slack_user_id)
     if link is None:
         raise NotFound(f"Slack user {slack_user_id} is not linked.", code="slack_link_not_found")
+    audit.record(
+        session,
+        org_id=principal.org_id,
+        actor=principal,
+        kind="slack_link.deleted",
+        target_id=slack_user_id,
+        before=_link_public(link),
+    )
     session.delete(link)
     session.commit()
+
+
+def remove_person_links(session: Session, *, org_id: str, user_id: str) -> int:
+    """In the caller's transaction (erasing a person): their Slack links go."""
+    removed = session.execute(
+        delete(SlackLink).where(col(SlackLink.org_id) == org_id, col(SlackLink.user_id) == user_id)
+    )
+    return rows_changed(removed)
 
 
 def _write_link(
     session: Session,
     *,
-    org_id: str,
+    actor: Principal,
     slack_user_id: str,
     user_id: str,
     user_name: str,
     role: Role,
 ) -> LinkPublic:
+    """Creates or replaces the link, with its audit row; commits."""
+    org_id = actor.org_id
     values: dict[str, Any] = {
         "user_id": user_id,
         "user_name": user_name,
@@ -199,18 +239,28 @@ def _write_link(
         "created_at": utcnow(),
     }
     link = find_link(session=session, org_id=org_id, slack_user_id=slack_user_id)
+    before = None if link is None else _link_public(link)
     if link is None:
         link = SlackLink(org_id=org_id, slack_user_id=slack_user_id, **values)
     else:
         link.sqlmodel_update(values)
     session.add(link)
+    audit.record(
+        session,
+        org_id=org_id,
+        actor=actor,
+        kind="slack_link.updated",
+        target_id=slack_user_id,
+        before=before,
+        after=_link_public(link),
+    )
     try:
         session.commit()
     except IntegrityError:  # the same Slack user linked concurrently: last one wins
         session.rollback()
         return _write_link(
             session,
-            org_id=org_id,
+            actor=actor,
             slack_user_id=slack_user_id,
             user_id=user_id,
             user_name=user_name,

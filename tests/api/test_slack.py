@@ -97,6 +97,9 @@ def test_connection_never_shows_the_token(slack_client: TestClient, auth: TokenF
     assert got.status_code == 200 and got.json() == answer
     assert BOT_TOKEN not in got.text
     assert_error(slack_client.get(SLACK, headers=auth("senior")), 403)
+    audit = slack_client.get("/api/v1/audit", headers=auth("admin"))
+    assert audit.json()["items"][0]["kind"] == "slack.connected"
+    assert BOT_TOKEN not in audit.text
     assert slack_client.delete(SLACK, headers=auth("admin")).status_code == 204
     assert_error(slack_client.get(SLACK, headers=auth("admin")), 404, "slack_not_connected")
     assert_error(slack_client.delete(SLACK, headers=auth("admin")), 404, "slack_not_connected")
@@ -156,6 +159,12 @@ def test_an_unlinked_user_gets_a_one_time_link(
     assert_error(again, 404, "link_code_invalid")
     listed = slack_client.get(f"{SLACK}/links", headers=auth("admin")).json()["items"]
     assert [item["user_id"] for item in listed] == ["dana"]
+    row = slack_client.get("/api/v1/audit", headers=auth("admin")).json()["items"][0]
+    assert (row["kind"], row["actor_id"], row["target_id"]) == (
+        "slack_link.updated",
+        "dana",
+        "U0DANA",
+    )
     # Now the click claims.
     assert click(slack_client, stub, user="U0DANA", value=handoff["id"])["text"] == (
         "You claimed this escalation."
@@ -317,3 +326,15 @@ def test_a_team_may_name_its_slack_channel(slack_client: TestClient, auth: Token
         team_url, json={"name": "Platform", "slack_channel": "#ops"}, headers=auth("admin")
     )
     assert_error(bad, 422)
+
+
+def test_erasing_a_person_removes_their_slack_links(
+    slack_client: TestClient, auth: TokenFactory
+) -> None:
+    link(slack_client, auth, "U0DANA", "senior", sub="dana", name="Dana Senior")
+    link(slack_client, auth, "U0SAM", "senior", sub="sam", name="Sam Senior")
+    erased = slack_client.post("/api/v1/people/dana/erase", headers=auth("admin"))
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["removed_slack_links"] == 1
+    items = slack_client.get(f"{SLACK}/links", headers=auth("admin")).json()["items"]
+    assert [item["slack_user_id"] for item in items] == ["U0SAM"]

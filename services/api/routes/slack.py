@@ -45,7 +45,7 @@ def describe(principal: AdminDep, session: SessionDep) -> ConnectionPublic:
 
 @router.delete("", status_code=204, responses=errors(403, 404, 429))
 def disconnect(principal: AdminDep, session: SessionDep) -> Response:
-    service.disconnect(session=session, org_id=principal.org_id)
+    service.disconnect(session=session, principal=principal)
     return Response(status_code=204)
 
 
@@ -69,13 +69,13 @@ def put_link(
     slack_user_id: SlackUserId, body: LinkBody, principal: AdminDep, session: SessionDep
 ) -> LinkPublic:
     return service.put_link(
-        session=session, org_id=principal.org_id, slack_user_id=slack_user_id, body=body
+        session=session, principal=principal, slack_user_id=slack_user_id, body=body
     )
 
 
 @router.delete("/links/{slack_user_id}", status_code=204, responses=errors(403, 404, 429))
 def delete_link(slack_user_id: str, principal: AdminDep, session: SessionDep) -> Response:
-    service.delete_link(session=session, org_id=principal.org_id, slack_user_id=slack_user_id)
+    service.delete_link(session=session, principal=principal, slack_user_id=slack_user_id)
     return Response(status_code=204)
 
 
