@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from redis import Redis
+from sqlalchemy import text as sql
 
 from shared.auth import issue_token
 from shared.db import make_engine
@@ -165,8 +166,21 @@ def button_ids(message: dict[str, Any]) -> set[str]:
     return {button["action_id"] for button in actions["elements"]}
 
 
+def synced(database_url: str, handoff_id: str) -> bool:
+    """The handoff's message shows its current state (the row is not due)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            due = connection.execute(
+                sql("SELECT due_at FROM slack_messages WHERE handoff_id = :id"), {"id": handoff_id}
+            ).all()
+    finally:
+        engine.dispose()
+    return len(due) == 1 and due[0].due_at is None
+
+
 def test_claim_from_slack_races_http_and_one_wins(
-    cluster: tuple[str, str], stub: SlackStub
+    cluster: tuple[str, str], stub: SlackStub, postgres_url: str
 ) -> None:
     first, second = cluster
     created = create(first, "sess-slack-race")
@@ -176,10 +190,13 @@ def test_claim_from_slack_races_http_and_one_wins(
     poll(
         lambda: (
             handoff(first, created["id"])["assessment_status"] == "ready"
-            and len(texts_sent(stub, key)) == 1
+            and synced(postgres_url, created["id"])
         ),
         timeout=15,
-        what="the assessment, and its update of the message",
+        what="the assessment, and the message showing it",
+    )  # so that the claim's is the only update from here on
+    updates_before = len(
+        texts_sent(stub, key)
     )  # so that the claim's is the only update from here on
 
     barrier = threading.Barrier(4)
@@ -248,8 +265,8 @@ def test_claim_from_slack_races_http_and_one_wins(
         timeout=10,
         what="the message updated to the resolution",
     )
-    sent = texts_sent(stub, key)
-    assert [text.split(":")[0] for text in sent[1:]] == [
+    sent = texts_sent(stub, key)[updates_before:]
+    assert [text.split(":")[0] for text in sent] == [
         f"Claimed by {winner}",
         f"Resolved by {winner}",
     ]
