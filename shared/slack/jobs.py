@@ -90,6 +90,9 @@ def _sync_locked(engine: Engine, settings: Settings, message_id: str) -> str:
         return _after_refusal(engine, message, exc)
     except (SlackClientError, OSError) as exc:
         return _retry(engine, message, delay=_backoff(message), error=type(exc).__name__)
+    except Exception:  # a bug must cost a back-off, not loop the message through RQ
+        log.exception("slack message %s: unexpected error while sending", message.id)
+        return _retry(engine, message, delay=_backoff(message), error="internal error")
     with session_scope(engine) as session:
         _finish(session, message, ts)
     return "sent"

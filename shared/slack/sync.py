@@ -20,6 +20,7 @@ empty, a worker killed mid-send) is unmarked and so sent again.
 """
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -32,7 +33,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import Engine, func, insert, literal, select, update
+from sqlalchemy import Engine, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
@@ -74,59 +75,77 @@ def note_event(
     move whose team (``team_id``, the current level's) has a channel also gets
     one there (once per channel); every later event makes the handoff's
     messages due again."""
+    parameters = {"p_org_id": org_id, "p_handoff_id": handoff_id, "p_at": at}
     written = 0
     if event_type != "handoff_created":
-        table = SlackMessage.__table__  # type: ignore[attr-defined]
-        bumped = session.execute(
-            update(table)
-            .where(table.c.handoff_id == handoff_id, table.c.org_id == org_id)
-            .values(
-                version=table.c.version + 1,
-                # A due row keeps its time: a Retry-After wait is not cut short.
-                due_at=func.coalesce(table.c.due_at, at),
-                updated_at=at,
-            )
-        )
-        written += rows_changed(bumped)
+        written += rows_changed(session.execute(_bump_statement(), parameters))
     if event_type == "handoff_created":
-        written += rows_changed(session.execute(_new_message(org_id, handoff_id, None, at)))
+        new = {**parameters, "p_id": str(uuid.uuid4())}
+        written += rows_changed(session.execute(_new_message_statement(False), new))
     if team_id is not None and event_type in ("handoff_created", "handoff_escalated"):
-        written += rows_changed(session.execute(_new_message(org_id, handoff_id, team_id, at)))
+        new = {**parameters, "p_id": str(uuid.uuid4()), "p_team_id": team_id}
+        written += rows_changed(session.execute(_new_message_statement(True), new))
     if written:
         session.info[SLACK_DUE] = True
 
 
-def _new_message(org_id: str, handoff_id: str, team_id: str | None, at: datetime) -> Any:
-    """``INSERT … SELECT``: the handoff's message in the org's channel (no
-    ``team_id``) or in the team's, unless the org is not connected, the team
-    has no channel, or the handoff has a message there already."""
+@functools.cache
+def _bump_statement() -> Any:
+    """The handoff's messages: one version more, due (built once: every event runs it)."""
+    table = SlackMessage.__table__  # type: ignore[attr-defined]
+    at = bindparam("p_at", type_=table.c.due_at.type)
+    return (
+        update(table)
+        .where(
+            table.c.handoff_id == bindparam("p_handoff_id"), table.c.org_id == bindparam("p_org_id")
+        )
+        .values(
+            version=table.c.version + 1,
+            # A due row keeps its time: a Retry-After wait is not cut short.
+            due_at=func.coalesce(table.c.due_at, at),
+            updated_at=at,
+        )
+        .execution_options(preserve_rowcount=True)
+    )
+
+
+@functools.cache
+def _new_message_statement(for_team: bool) -> Any:
+    """``INSERT … SELECT``: the handoff's message in the org's channel, or (``for_team``)
+    in the channel of the team ``team_id``, unless the org is not connected, the team
+    has no channel, or the handoff has a message there already (built once)."""
     connections = SlackConnection.__table__  # type: ignore[attr-defined]
     messages = SlackMessage.__table__  # type: ignore[attr-defined]
     teams = Team.__table__  # type: ignore[attr-defined]
-    channel = connections.c.channel if team_id is None else teams.c.slack_channel
+    channel = teams.c.slack_channel if for_team else connections.c.channel
     source = connections
-    if team_id is not None:
+    if for_team:
         source = connections.join(
-            teams, (teams.c.org_id == connections.c.org_id) & (teams.c.id == team_id)
+            teams,
+            (teams.c.org_id == connections.c.org_id) & (teams.c.id == bindparam("p_team_id")),
         )
+    handoff_id = bindparam("p_handoff_id", type_=messages.c.handoff_id.type)
+    at = bindparam("p_at", type_=messages.c.due_at.type)
     existing = select(messages.c.id).where(
         messages.c.handoff_id == handoff_id, messages.c.channel == channel
     )
     rows = (
         select(
-            literal(str(uuid.uuid4())),
+            bindparam("p_id", type_=messages.c.id.type),
             connections.c.org_id,
-            literal(handoff_id),
+            handoff_id,
             channel,
             literal(1),
             literal(0),
             literal(0),
-            literal(at, messages.c.due_at.type),
-            literal(at, messages.c.created_at.type),
-            literal(at, messages.c.updated_at.type),
+            at,
+            at,
+            at,
         )
         .select_from(source)
-        .where(connections.c.org_id == org_id, channel.is_not(None), ~existing.exists())
+        .where(
+            connections.c.org_id == bindparam("p_org_id"), channel.is_not(None), ~existing.exists()
+        )
     )
     columns = [
         "id",
@@ -140,7 +159,7 @@ def _new_message(org_id: str, handoff_id: str, team_id: str | None, at: datetime
         "created_at",
         "updated_at",
     ]
-    return insert(messages).from_select(columns, rows)
+    return insert(messages).from_select(columns, rows).execution_options(preserve_rowcount=True)
 
 
 # --- from rows to jobs --------------------------------------------------------------
