@@ -12,8 +12,9 @@ Slack's answers: 429 makes the row due after its ``Retry-After``; a network
 error or a 5xx after a back-off (tries never end: the message is only ever
 delayed); any other refusal (``invalid_auth``, ``channel_not_found``, …) is
 recorded in ``last_error`` and the row waits for the next event. The bot
-token reaches Slack only: the Web API client logs through a logger that keeps
-below WARNING quiet (its DEBUG lines carry the request headers).
+token reaches Slack only; the Web API client logs through a logger that keeps
+below WARNING quiet (its DEBUG lines carry whole requests and answers, handoff
+text included; it redacts the ``Authorization`` header itself).
 """
 
 import logging
@@ -39,7 +40,7 @@ from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-#: The Web API client's own logger: its DEBUG lines hold the Authorization header.
+#: The Web API client's own logger: its DEBUG lines hold whole requests and answers.
 _web_api_log = logging.getLogger("shared.slack.web_api")
 _web_api_log.setLevel(logging.WARNING)
 

@@ -4,6 +4,7 @@ enqueues them into real Redis, the service's RQ SimpleWorker runs the sync job
 against a local stub of Slack's Web API. Posted once, updated in place, never
 to an older state; Slack's 429 waits out its ``Retry-After``."""
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -290,3 +291,18 @@ def test_a_message_another_job_holds_is_tried_again_later(
     held.release()
     work_until(context, synced(context.engine))
     assert len(stub.calls_of("chat.postMessage")) == 1
+
+
+def test_the_token_stays_out_of_debug_logs(
+    context: WorkerContext, stub: SlackStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With every logger at DEBUG, no record holds the bot token (slack_sdk
+    redacts its Authorization header; this guards that and our own logging;
+    the suite's leak check also fails the test)."""
+    caplog.set_level(logging.DEBUG)
+    with session_scope(context.engine) as session:
+        connect(session)
+        new_handoff(session)
+    work_until(context, synced(context.engine))
+    assert len(stub.calls_of("chat.postMessage")) == 1
+    assert not any(BOT_TOKEN in record.getMessage() for record in caplog.records)
