@@ -1,6 +1,7 @@
 """The Slack link page in a real browser (issue 21): a Slack user who clicked
 Claim unlinked got a link with a one-time code; signed in to the console, they
-confirm on ``#/slack/link?code=…`` and are linked; the used code is refused
+confirm on ``#/slack/link?code=…`` (opened before signing in, it follows the
+sign-in) and are linked; the used code is refused
 with a clear message."""
 
 import pytest
@@ -8,7 +9,7 @@ from playwright.sync_api import expect
 
 from shared.redis_client import make_redis
 from shared.slack.service import new_link_code
-from tests.browser.conftest import OpenConsole, Org, Problems, Stack
+from tests.browser.conftest import OpenConsole, Org, Problems, Stack, sign_in
 from tests.e2e.procs import redis_url
 
 pytestmark = pytest.mark.slow
@@ -22,8 +23,9 @@ def test_a_senior_links_their_slack_account(
         code = new_link_code(redis=client, org_id=org.id, slack_user_id="U0DANA")
     finally:
         client.close()
-    page = console(org.token("senior", "dana", "Dana Senior"))
-    page.goto(f"{stack.url}#/slack/link?code={code}")
+    # The link from Slack opened before signing in: the page follows the sign-in.
+    page = console(None, path=f"#/slack/link?code={code}")
+    sign_in(page, org.token("senior", "dana", "Dana Senior"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Link your Slack account")
     page.get_by_role("button", name="Link my Slack account to Dana Senior").click()
     expect(page.locator("#slack-link-status")).to_contain_text("Linked.")
