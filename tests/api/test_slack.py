@@ -338,3 +338,23 @@ def test_erasing_a_person_removes_their_slack_links(
     assert erased.json()["removed_slack_links"] == 1
     items = slack_client.get(f"{SLACK}/links", headers=auth("admin")).json()["items"]
     assert [item["slack_user_id"] for item in items] == ["U0SAM"]
+
+
+def test_another_orgs_workspace_cannot_claim(
+    slack_client: TestClient, auth: TokenFactory, stub: SlackStub
+) -> None:
+    """The org is the clicking workspace's: a senior of globex's workspace who
+    clicks with an acme handoff's id finds nothing, and nothing changes."""
+    connect(slack_client, auth)
+    globex = {"workspace_id": "T0GLOBEX", "bot_token": BOT_TOKEN, "channel": "C0GLOBEX"}
+    assert slack_client.put(SLACK, json=globex, headers=auth("admin", org="globex")).is_success
+    body = {"user_id": "gus", "user_name": "Gus Globex", "role": "senior"}
+    linked = slack_client.put(
+        f"{SLACK}/links/U0GUS", json=body, headers=auth("admin", org="globex")
+    )
+    assert linked.status_code == 200, linked.text
+    handoff = create(slack_client, auth("engineer"))
+    answer = click(slack_client, stub, user="U0GUS", value=handoff["id"], workspace="T0GLOBEX")
+    assert answer["text"] == "This escalation no longer exists."
+    got = slack_client.get(f"/api/v1/handoffs/{handoff['id']}", headers=auth("senior")).json()
+    assert got["status"] == "pending"
