@@ -222,6 +222,7 @@ def test_claim_from_slack_races_http_and_one_wins(
     for thread in threads:
         thread.join(timeout=30)
     assert all(answers[user] < SLACK_ANSWER_SECONDS for user in SENIORS), answers
+    print("interaction answered in", ", ".join(f"{answers[u] * 1000:.0f} ms" for u in SENIORS))
 
     poll(
         lambda: handoff(first, created["id"])["status"] == "claimed",
@@ -315,7 +316,8 @@ def test_429_and_a_redis_outage_delay_and_lose_nothing(
                 for handoff_id, text in expected.items()
             )
 
-        poll(final, timeout=60, what="every message in its handoff's final state")
+        took = poll(final, timeout=60, what="every message in its handoff's final state")
+        print(f"Redis back → every message final in {took:.1f} s")
     finally:
         if restarted is not None:
             restarted.stop()
