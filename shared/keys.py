@@ -4,6 +4,7 @@ ASSESSMENTS_QUEUE = "assessments"
 ASSESS_JOB_FUNC = "services.worker.tasks.assess_handoff"
 NOTIFICATIONS_QUEUE = "notifications"
 DELIVER_JOB_FUNC = "services.worker.webhooks.deliver_webhook"
+SLACK_SYNC_JOB_FUNC = "services.worker.slack.sync_slack_message"
 
 
 def claim_lock(handoff_id: str) -> str:
@@ -109,3 +110,19 @@ def console_session(session_id: str) -> str:
     """A console session begun at the identity provider: who signed in and the
     provider's refresh token; lives as long as the session may."""
     return f"escalations:console-session:{session_id}"
+
+
+def slack_message_job_id(message_id: str) -> str:
+    """RQ job id of the job bringing one Slack message up to date: one per
+    message, so the updates of a message never run side by side."""
+    return f"slack-message-{message_id}"
+
+
+def slack_message_lock(message_id: str) -> str:
+    """Held while one job renders and sends a Slack message."""
+    return f"escalations:slack-message-lock:{message_id}"
+
+
+def slack_link_code(code: str) -> str:
+    """A one-time code linking a Slack user to a person (JSON; expires in 15 minutes)."""
+    return f"escalations:slack-link-code:{code}"

@@ -264,6 +264,8 @@ class Team(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     org_id: str = Field(max_length=128)
     name: str = Field(max_length=64)
+    #: The Slack channel (id) where the bot posts handoffs reaching this team's level.
+    slack_channel: str | None = Field(default=None, max_length=32)
     created_at: datetime = _utc_column()
     updated_at: datetime = _utc_column()
 
@@ -627,6 +629,8 @@ class TeamBody(StrictModel):
     name: str = PydField(min_length=1, max_length=64)
     members: list[TeamMemberBody] = PydField(default_factory=list, max_length=MAX_TEAM_MEMBERS)
     domains: list[DomainName] = PydField(default_factory=list, max_length=MAX_TEAM_DOMAINS)
+    #: A Slack channel id (``C…``): handoffs reaching this team's level are posted there too.
+    slack_channel: str | None = PydField(default=None, pattern=r"^[CG][A-Z0-9]{2,31}$")
 
     @field_validator("name")
     @classmethod
@@ -666,6 +670,7 @@ class TeamPublic(BaseModel):
     name: str
     members: list[TeamMemberPublic]
     domains: list[str]
+    slack_channel: str | None = None
     created_at: UtcTime
     updated_at: UtcTime
 
@@ -677,6 +682,7 @@ class TeamSummary(BaseModel):
     name: str
     member_count: int
     domains: list[str]
+    slack_channel: str | None = None
     created_at: UtcTime
     updated_at: UtcTime
 

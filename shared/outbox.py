@@ -1,11 +1,12 @@
 """The outbox: events written with their state change, and relayed to Redis.
 
-Recording: :func:`record_event` adds the event (and its webhook deliveries) to
-the caller's transaction and keeps it in ``session.info``.
+Recording: :func:`record_event` adds the event (and its webhook deliveries, and
+makes the handoff's Slack messages due) in the caller's transaction and keeps it
+in ``session.info``.
 
 Waking: after a commit through an engine with a started :class:`Outbox`, the
 committed events (their JSON built in the committing thread) go to that
-process's relay, and the webhook dispatcher wakes.
+process's relay, and the webhook and Slack dispatchers wake.
 
 Relaying: every publish goes through one Redis script that keeps, per org, the
 last ``seq`` published: it publishes only events after it, and in order, so no
@@ -51,6 +52,7 @@ from shared.metrics import EVENTS_PUBLISHED
 from shared.models import Event, EventType, Handoff, OrgEventCounter
 from shared.request_context import REQUEST_ID
 from shared.settings import Settings
+from shared.slack.sync import SLACK_DUE, SlackDispatcher, note_event
 from shared.timeutil import utcnow
 from shared.webhooks.deliveries import DELIVERIES_WRITTEN, create_deliveries, delivery_insert
 from shared.webhooks.dispatch import DeliveryDispatcher
@@ -120,6 +122,14 @@ def record_event(
         create_deliveries(
             session, org_id=event.org_id, event_seq=event.seq, event_type=event.type, at=event.at
         )
+    note_event(
+        session,
+        org_id=event.org_id,
+        handoff_id=handoff.id,
+        team_id=handoff.escalation_team_id,
+        event_type=event.type,
+        at=event.at,
+    )
     session.info.setdefault(EVENTS_WRITTEN, []).append((event.org_id, event))
     return event
 
@@ -234,11 +244,14 @@ _outboxes: "weakref.WeakKeyDictionary[Engine, Outbox]" = weakref.WeakKeyDictiona
 def _after_commit(session: OrmSession) -> None:
     events: list[tuple[str, Event]] = session.info.pop(EVENTS_WRITTEN, [])
     deliveries = session.info.pop(DELIVERIES_WRITTEN, False)
-    if not (events or deliveries) or session.bind is None:
+    slack_due = session.info.pop(SLACK_DUE, False)
+    if not (events or deliveries or slack_due) or session.bind is None:
         return
     outbox = _outboxes.get(session.bind.engine)
     if outbox is None:
         return
+    if slack_due:
+        outbox.slack.notify()
     committed, expired = [], set()
     for org_id, written in events:
         if inspect(written).expired_attributes:  # a session that expires on commit
@@ -254,16 +267,18 @@ def _after_rollback(session: OrmSession, _previous: Any) -> None:
     """A rolled-back event must never be published (its ``seq`` will be reused)."""
     session.info.pop(EVENTS_WRITTEN, None)
     session.info.pop(DELIVERIES_WRITTEN, None)
+    session.info.pop(SLACK_DUE, None)
 
 
 class Outbox:
-    """One process's outbox threads: the event relay and the webhook dispatcher,
-    woken by commits through ``engine`` (any session) while started."""
+    """One process's outbox threads: the event relay, the webhook dispatcher and
+    the Slack dispatcher, woken by commits through ``engine`` (any session) while started."""
 
     def __init__(self, *, engine: Engine, redis: Redis, settings: Settings) -> None:
         self._engine = engine
         self.relay = EventRelay(engine=engine, redis=redis)
         self.dispatcher = DeliveryDispatcher(engine=engine, redis=redis, settings=settings)
+        self.slack = SlackDispatcher(engine=engine, redis=redis)
 
     def start(self) -> None:
         if not sa_event.contains(OrmSession, "after_commit", _after_commit):
@@ -272,10 +287,12 @@ class Outbox:
         _outboxes[self._engine] = self
         self.relay.start()
         self.dispatcher.start()
+        self.slack.start()
 
     def stop(self) -> None:
         """Stop waking; the relay publishes what is pending (best effort)."""
         _outboxes.pop(self._engine, None)
+        self.slack.stop()
         self.dispatcher.stop()
         self.relay.stop()
 

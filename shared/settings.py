@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     #: One delivery try, from DNS resolution to the last byte read, ends within this.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
+    #: The Slack app's signing secret; without it the interactivity endpoint answers 404.
+    slack_signing_secret: str = Field(default="", repr=False)
+    #: Slack's Web API (tests point it at a local stub).
+    slack_api_url: str = "https://slack.com/api/"
     #: Retention defaults for orgs without settings of their own (days; 0 keeps for ever).
     retention_handoff_content_days: int = Field(default=0, ge=0, le=36_500)
     retention_event_days: int = Field(default=0, ge=0, le=36_500)
@@ -176,6 +180,11 @@ class Settings(BaseSettings):
         if any(interval <= 0 or interval > 86_400 for interval in value):
             raise ValueError("each retry interval must be above 0 and at most 86400 seconds")
         return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("public_url")
     @classmethod

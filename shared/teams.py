@@ -170,7 +170,14 @@ def create_team(
     _refuse_over_limit(session, org_id, max_teams)
     _refuse_taken(session, org_id, body, team_id=None)
     now = utcnow()
-    team = Team(id=str(uuid.uuid4()), org_id=org_id, name=body.name, created_at=now, updated_at=now)
+    team = Team(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        name=body.name,
+        slack_channel=body.slack_channel,
+        created_at=now,
+        updated_at=now,
+    )
 
     def write() -> TeamPublic:
         session.add(team)
@@ -192,14 +199,15 @@ def create_team(
 def replace_team(
     *, session: Session, actor: Actor, org_id: str, team_id: str, body: TeamBody
 ) -> TeamPublic:
-    """Replaces name, members and domains at once, with its audit row. Raises
-    ``NotFound`` (``team_not_found``) and the conflicts of ``create_team``."""
+    """Replaces name, members, domains and Slack channel at once, with its audit row.
+    Raises ``NotFound`` (``team_not_found``) and the conflicts of ``create_team``."""
     team = _load_or_404(session, org_id, team_id, for_update=True)
     _refuse_taken(session, org_id, body, team_id=team.id)
     before = _public(team, _members(session, team.id), _domains(session, team.id))
 
     def write() -> TeamPublic:
         team.name = body.name
+        team.slack_channel = body.slack_channel
         team.updated_at = utcnow()
         session.execute(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
         session.execute(delete(TeamDomain).where(col(TeamDomain.team_id) == team.id))
@@ -359,6 +367,7 @@ def _summary(team: Team, member_count: int, domains: list[TeamDomain]) -> TeamSu
         name=team.name,
         member_count=member_count,
         domains=[domain.domain for domain in domains],
+        slack_channel=team.slack_channel,
         created_at=team.created_at,
         updated_at=team.updated_at,
     )
@@ -370,6 +379,7 @@ def _public(team: Team, members: list[TeamMember], domains: list[TeamDomain]) ->
         name=team.name,
         members=[TeamMemberPublic(id=member.user_id, name=member.name) for member in members],
         domains=[domain.domain for domain in domains],
+        slack_channel=team.slack_channel,
         created_at=team.created_at,
         updated_at=team.updated_at,
     )

@@ -45,6 +45,9 @@ PG_ADMIN_URL = os.environ.get(
 #: Emptied before each test, in this order (rows before the rows they reference).
 TABLES = (
     "api_keys",
+    "slack_messages",
+    "slack_links",
+    "slack_connections",
     "webhook_deliveries",
     "webhook_event_types",
     "webhooks",

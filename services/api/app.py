@@ -24,6 +24,7 @@ from services.api.routes import (
     presence,
     retention,
     signin,
+    slack,
     teams,
     webhooks,
 )
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(api_keys.router)
     app.include_router(signin.router)
+    app.include_router(slack.router)
     app.include_router(retention.router)
     app.include_router(audit.router)
     app.include_router(demo.router)

@@ -17,6 +17,7 @@ from shared.auth import Principal
 from shared.errors import Conflict
 from shared.models import Event, Handoff, TeamMember
 from shared.retention.service import CLOSED, purge_content
+from shared.slack.service import remove_person_links
 
 ERASED_NAME = "Erased user"
 
@@ -36,6 +37,7 @@ class ErasureReport(BaseModel):
     renamed_handoffs: int
     renamed_events: int
     renamed_memberships: int
+    removed_slack_links: int = 0
 
 
 def erase_person(*, session: Session, actor: Principal, user_id: str) -> ErasureReport:
@@ -63,6 +65,7 @@ def erase_person(*, session: Session, actor: Principal, user_id: str) -> Erasure
         renamed_handoffs=_rename_in_handoffs(session, org_id, user_id),
         renamed_events=_rename_in_events(session, org_id, user_id),
         renamed_memberships=_rename_in_teams(session, org_id, user_id),
+        removed_slack_links=remove_person_links(session, org_id=org_id, user_id=user_id),
     )
     people.forget_person(session=session, org_id=org_id, person_id=user_id)
     audit.record(

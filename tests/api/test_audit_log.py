@@ -49,6 +49,23 @@ def _resolved_handoff(client: TestClient, auth: TokenFactory) -> str:
     return str(handoff["id"])
 
 
+SLACK = "/api/v1/integrations/slack"
+SLACK_CONNECTION = {
+    "workspace_id": "T0AUDIT",
+    "bot_token": "xoxb-0000-audit-" + "x" * 20,
+    "channel": "C0AUDIT",
+}
+SLACK_LINK = {"user_id": "dana", "user_name": "Dana Senior"}
+
+
+def _slack_connected(client: TestClient, auth: TokenFactory) -> None:
+    _ok(client.put(SLACK, json=SLACK_CONNECTION, headers=auth("admin")))
+
+
+def _slack_linked(client: TestClient, auth: TokenFactory) -> None:
+    _ok(client.put(f"{SLACK}/links/U0DANA", json=SLACK_LINK, headers=auth("admin")))
+
+
 RETENTION_DAYS = {"handoff_content_days": 30, "event_days": 0, "delivery_days": 7}
 TEAM = {"name": "Databases", "members": [{"id": "dana", "name": "Dana Senior"}], "domains": ["db"]}
 POLICY = {"levels": [{"after_seconds": 60, "target": "all_seniors", "mode": "broadcast"}]}
@@ -114,6 +131,30 @@ CHANGES = [
             client.post(f"{HANDOFFS}/{handoff_id}/purge", headers=admin)
         )["id"],
         prepare=_resolved_handoff,
+    ),
+    Change(
+        "slack.connected",
+        lambda client, admin, _: _ok(client.put(SLACK, json=SLACK_CONNECTION, headers=admin))[
+            "workspace_id"
+        ],
+    ),
+    Change(
+        "slack.disconnected",
+        lambda client, admin, _: _ok(client.delete(SLACK, headers=admin)) or "T0AUDIT",
+        prepare=_slack_connected,
+    ),
+    Change(
+        "slack_link.updated",
+        lambda client, admin, _: _ok(
+            client.put(f"{SLACK}/links/U0DANA", json=SLACK_LINK, headers=admin)
+        )["slack_user_id"],
+    ),
+    Change(
+        "slack_link.deleted",
+        lambda client, admin, _: (
+            _ok(client.delete(f"{SLACK}/links/U0DANA", headers=admin)) or "U0DANA"
+        ),
+        prepare=_slack_linked,
     ),
     Change(
         "person.erased",

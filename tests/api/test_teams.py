@@ -68,7 +68,15 @@ def unchanged(client: TestClient, auth: TokenFactory) -> Callable[[], None]:
 
 def test_create_get_list_replace_delete(client: TestClient, auth: TokenFactory) -> None:
     created = make_team(client, auth)
-    assert set(created) == {"id", "name", "members", "domains", "created_at", "updated_at"}
+    assert set(created) == {
+        "id",
+        "name",
+        "members",
+        "domains",
+        "slack_channel",
+        "created_at",
+        "updated_at",
+    }
     assert created["name"] == "Networking"
     assert created["members"] == team_body()["members"]
     assert created["domains"] == ["networking", "dns"]  # the order given

@@ -144,6 +144,7 @@ export const api = {
   createApiKey: (body) => request("POST", "api-keys", { body }),
   revokeApiKey: (keyId) => request("DELETE", `api-keys/${id(keyId)}`),
   audit: (params = {}) => request("GET", `audit${query(params)}`),
+  linkSlack: (code) => request("POST", "integrations/slack/links", { body: { code } }),
   webhooks: () => request("GET", "webhooks"),
   createWebhook: (body) => request("POST", "webhooks", { body }),
   patchWebhook: (webhookId, body) => request("PATCH", `webhooks/${id(webhookId)}`, { body }),

@@ -20,6 +20,7 @@ import { mountQueue } from "./queue.js";
 import { isForMe, levelLabel, targetName } from "./routing.js";
 import { mountRouting } from "./routing-page.js";
 import { APP_NAME, showSignIn, signInProblem } from "./signin.js";
+import { mountSlackLink } from "./slack-link.js";
 import { ForMeSet, QueueModel, SeenSet } from "./store.js";
 import { EventStream } from "./stream.js";
 import { mountWebhooks } from "./webhooks-page.js";
@@ -225,6 +226,7 @@ const ROUTES = {
   escalate: (ctx) => mountEscalate(main, ctx),
   mine: (ctx, arg, params) => mountMine(main, ctx, params),
   handoff: (ctx, arg) => arg && mountHandoff(main, ctx, arg),
+  slack: (ctx, arg, params) => arg === "link" && mountSlackLink(main, ctx, params),
 };
 
 function route() {

@@ -76,6 +76,7 @@ export function teamForm(team, { onSaved, onCancel }) {
   fields.add("members", members.add, membersError);
   const name = h("input", { type: "text", maxlength: 64, autocomplete: "off", value: team ? team.name : "" });
   const domains = h("input", { type: "text", autocomplete: "off", placeholder: "e.g. networking, dns", value: team ? team.domains.join(", ") : "" });
+  const slackChannel = h("input", { type: "text", maxlength: 32, autocomplete: "off", placeholder: "e.g. C0123ABCD", value: (team && team.slack_channel) || "" });
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, team ? "Save team" : "Create team");
   const title = team ? `Edit team ${team.name}` : "New team";
   const form = h("form", { class: "form panel team-form", novalidate: true, "aria-label": title },
@@ -88,6 +89,8 @@ export function teamForm(team, { onSaved, onCancel }) {
       members.list, membersError, members.add),
     fields.field("domains", "Owned domains", domains,
       { hint: "Problem domains this team owns, separated by commas. A domain belongs to one team at most." }),
+    fields.field("slack_channel", "Slack channel (optional)", slackChannel,
+      { hint: "A channel id: when an escalation reaches this team's level, the Slack bot posts it there too." }),
     h("div", { class: "button-row" }, submit, h("button", { type: "button", class: "btn btn-ghost", onclick: onCancel }, "Cancel")),
   );
 
@@ -98,6 +101,7 @@ export function teamForm(team, { onSaved, onCancel }) {
       name: name.value.trim(),
       members: members.sent(fields),
       domains: domains.value.split(",").map((d) => d.trim()).filter(Boolean),
+      slack_channel: slackChannel.value.trim() || null,
     };
     submit.disabled = true;
     try {
