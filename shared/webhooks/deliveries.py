@@ -15,6 +15,7 @@ import binascii
 import functools
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,9 +37,13 @@ from sqlmodel import Session, col
 
 from shared.db import rows_changed
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.settings import Settings
 from shared.timeutil import as_utc, isoformat, utcnow
+from shared.webhooks import circuit
+from shared.webhooks.circuit import Breaker
 from shared.webhooks.models import (
     TEST_EVENT_TYPE,
+    CircuitState,
     DeliveryPage,
     DeliveryPublic,
     DeliveryStatus,
@@ -243,13 +248,19 @@ def list_deliveries(
     ).limit(limit + 1)
     rows = list(session.scalars(statement))
     page, more = rows[:limit], len(rows) > limit
+    now = utcnow()
+    paused = webhook.paused_until if circuit.state(webhook, now=now) is CircuitState.open else None
     return DeliveryPage(
-        items=[delivery_public(row) for row in page],
+        items=[delivery_public(row, paused_until=paused) for row in page],
         next_cursor=_encode_cursor(page[-1]) if more else None,
     )
 
 
-def delivery_public(delivery: WebhookDelivery) -> DeliveryPublic:
+def delivery_public(
+    delivery: WebhookDelivery, *, paused_until: datetime | None = None
+) -> DeliveryPublic:
+    """``paused_until``: the webhook's, while its circuit is open (shown on pending rows)."""
+    pending = delivery.status == PENDING
     return DeliveryPublic(
         id=delivery.id,
         event_id=delivery.event_seq,
@@ -258,7 +269,8 @@ def delivery_public(delivery: WebhookDelivery) -> DeliveryPublic:
         attempts=delivery.attempts,
         last_status_code=delivery.last_status_code,
         last_error=delivery.last_error,
-        next_attempt_at=delivery.next_attempt_at if delivery.status == PENDING else None,
+        next_attempt_at=delivery.next_attempt_at if pending else None,
+        paused_until=paused_until if pending else None,
         delivered_at=delivery.delivered_at,
         created_at=delivery.created_at,
     )
@@ -290,24 +302,37 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 # --- tries --------------------------------------------------------------------------
 
 
-def claim_due(session: Session, *, now: datetime, limit: int) -> list[WebhookDelivery]:
-    """Marks up to ``limit`` due, unqueued deliveries as enqueued and returns
-    them; commits. The conditional update lets concurrent dispatchers share the
-    work without taking the same row twice."""
-    due = (
-        select(col(WebhookDelivery.id))
-        .where(
-            col(WebhookDelivery.status) == PENDING,
-            col(WebhookDelivery.enqueued_at).is_(None),
-            col(WebhookDelivery.next_attempt_at) <= now,
+@dataclass(frozen=True)
+class InFlightCaps:
+    """Tries in flight (enqueued or being sent), across every worker, that the
+    dispatcher lets one org and one receiver have (``Settings.webhook_max_in_flight_*``)."""
+
+    per_org: int
+    per_host: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "InFlightCaps":
+        return cls(
+            per_org=settings.webhook_max_in_flight_per_org,
+            per_host=settings.webhook_max_in_flight_per_host,
         )
-        .order_by(col(WebhookDelivery.next_attempt_at))
-        .limit(limit)
-    )
+
+
+def claim_due(
+    session: Session, *, now: datetime, limit: int, caps: InFlightCaps
+) -> list[WebhookDelivery]:
+    """Marks up to ``limit`` due, unqueued deliveries as enqueued and returns
+    them, oldest due first; commits. Fair: an org, or a receiver, that already
+    has ``caps`` tries in flight gets no more now, and so cannot fill the queue
+    ahead of the others. A paused webhook (circuit open) gets none, a half-open
+    one a single try at a time. The caps are counted in the same statement;
+    concurrent dispatchers may each see the same free room, so an org can
+    briefly hold a few tries more than its cap. The conditional update lets
+    concurrent dispatchers share the work without taking the same row twice."""
     statement = (
         update(WebhookDelivery)
         .where(
-            col(WebhookDelivery.id).in_(due.scalar_subquery()),
+            col(WebhookDelivery.id).in_(_fair_due(now=now, limit=limit, caps=caps)),
             col(WebhookDelivery.enqueued_at).is_(None),
             col(WebhookDelivery.status) == PENDING,
         )
@@ -315,9 +340,75 @@ def claim_due(session: Session, *, now: datetime, limit: int) -> list[WebhookDel
         .returning(WebhookDelivery)
         .execution_options(synchronize_session=False)
     )
-    claimed = list(session.scalars(statement))
+    claimed = sorted(session.scalars(statement), key=lambda d: as_utc(d.next_attempt_at or now))
     session.commit()
     return claimed
+
+
+def _fair_due(*, now: datetime, limit: int, caps: InFlightCaps) -> Any:
+    """The ids to claim: due rows ranked within their org, receiver and webhook,
+    kept while rank + that group's tries in flight stays within its cap."""
+    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    webhooks = Webhook.__table__  # type: ignore[attr-defined]
+    same_webhook = and_(
+        webhooks.c.id == deliveries.c.webhook_id, webhooks.c.org_id == deliveries.c.org_id
+    )
+    busy = (
+        select(
+            deliveries.c.org_id,
+            webhooks.c.receiver,
+            deliveries.c.webhook_id,
+            func.count().label("n"),
+        )
+        .select_from(deliveries.join(webhooks, same_webhook))
+        .where(deliveries.c.status == PENDING, deliveries.c.enqueued_at.is_not(None))
+        .group_by(deliveries.c.org_id, webhooks.c.receiver, deliveries.c.webhook_id)
+        .cte("busy")
+    )
+    org_busy = (
+        select(busy.c.org_id, func.sum(busy.c.n).label("n")).group_by(busy.c.org_id).subquery()
+    )
+    host_busy = (
+        select(busy.c.receiver, func.sum(busy.c.n).label("n")).group_by(busy.c.receiver).subquery()
+    )
+    order = (deliveries.c.next_attempt_at, deliveries.c.id)
+    due = (
+        select(
+            deliveries.c.id,
+            deliveries.c.org_id,
+            deliveries.c.webhook_id,
+            deliveries.c.next_attempt_at,
+            webhooks.c.receiver,
+            webhooks.c.paused_until,
+            func.row_number().over(partition_by=deliveries.c.org_id, order_by=order).label("o"),
+            func.row_number().over(partition_by=webhooks.c.receiver, order_by=order).label("h"),
+            func.row_number().over(partition_by=deliveries.c.webhook_id, order_by=order).label("w"),
+        )
+        .select_from(deliveries.join(webhooks, same_webhook))
+        .where(
+            deliveries.c.status == PENDING,
+            deliveries.c.enqueued_at.is_(None),
+            deliveries.c.next_attempt_at <= now,
+            or_(webhooks.c.paused_until.is_(None), webhooks.c.paused_until <= now),
+        )
+        .subquery()
+    )
+    return (
+        select(due.c.id)
+        .select_from(
+            due.outerjoin(org_busy, org_busy.c.org_id == due.c.org_id)
+            .outerjoin(host_busy, host_busy.c.receiver == due.c.receiver)
+            .outerjoin(busy, busy.c.webhook_id == due.c.webhook_id)
+        )
+        .where(
+            due.c.o + func.coalesce(org_busy.c.n, 0) <= caps.per_org,
+            due.c.h + func.coalesce(host_busy.c.n, 0) <= caps.per_host,
+            or_(due.c.paused_until.is_(None), due.c.w + func.coalesce(busy.c.n, 0) <= 1),
+        )
+        .order_by(due.c.next_attempt_at)
+        .limit(limit)
+        .scalar_subquery()
+    )
 
 
 def release(session: Session, *, delivery_ids: list[str]) -> None:
@@ -340,13 +431,16 @@ def finish_try(
     status_code: int | None,
     error: str | None,
     intervals: list[float],
+    breaker: Breaker,
     now: datetime | None = None,
 ) -> str:
     """Records one try of ``delivery`` (as loaded when the try began) and
     decides what follows; commits. Returns the outcome: ``delivered`` (2xx),
     ``disabled`` (410: the subscription is disabled, the delivery failed),
     ``retry`` (due again after the next interval) or ``failed`` (no try left),
-    or ``stale`` when another run recorded this try first."""
+    or ``stale`` when another run recorded this try first. The webhook's
+    circuit breaker counts the try in the same transaction (``circuit``); the
+    try that opens it says so in its ``last_error``."""
     now = now or utcnow()
     round_attempts = delivery.round_attempts + 1
     values: dict[str, Any] = {
@@ -379,8 +473,36 @@ def finish_try(
         return "stale"
     if outcome == "disabled":
         _disable(session, delivery, reason=f"The receiver answered 410 Gone at {isoformat(now)}.")
+    else:
+        _count_for_breaker(session, delivery, outcome, values, now=now, breaker=breaker)
     session.commit()
     return outcome
+
+
+def _count_for_breaker(
+    session: Session,
+    delivery: WebhookDelivery,
+    outcome: str,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    breaker: Breaker,
+) -> None:
+    ids = {"org_id": delivery.org_id, "webhook_id": delivery.webhook_id}
+    if outcome == "delivered":
+        circuit.record_delivered(session, **ids)
+        return
+    paused_until = circuit.record_failure(session, **ids, now=now, breaker=breaker)
+    if paused_until is not None:
+        webhook = session.get(Webhook, delivery.webhook_id)
+        failures = webhook.consecutive_failures if webhook is not None else 0
+        note = circuit.paused_note(paused_until, failures)
+        error = (values["last_error"] or "")[: MAX_ERROR_LENGTH - len(note)] + note
+        session.execute(
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id) == delivery.id)
+            .values(last_error=error)
+        )
 
 
 def _outcome(status_code: int | None, round_attempts: int, tries: int) -> str:

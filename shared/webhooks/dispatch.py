@@ -3,8 +3,10 @@
 The dispatcher (a thread in every API and worker process, woken after each
 commit that wrote events, and every ``POLL_INTERVAL_SECONDS`` for retries
 falling due) marks due rows as enqueued and enqueues one job per try on the
-``notifications`` queue. The job id names the delivery and the try, so a
-finished try never shadows the next. The database stays the truth: when Redis
+``notifications`` queue, never more than the per-org and per-receiver caps
+allow in flight (``deliveries.claim_due``), so the queue stays short and fair.
+The job id names the delivery and the try, so a finished try never shadows the
+next. The database stays the truth: when Redis
 is down the mark is undone and the rows wait; when a job is lost anyway (Redis
 restarted empty, a worker killed mid-try) :func:`reconcile_deliveries`, run by
 the workers' maintenance pass, makes the row due again.
@@ -79,9 +81,10 @@ def dispatch_due(*, engine: Engine, redis: Redis, settings: Settings) -> int:
     """Enqueue every due delivery; returns how many. Rows whose enqueue failed
     are released for the next pass, and the ``RedisError`` is raised."""
     total = 0
+    caps = deliveries.InFlightCaps.from_settings(settings)
     while True:
         with session_scope(engine) as session:
-            claimed = deliveries.claim_due(session, now=utcnow(), limit=BATCH_SIZE)
+            claimed = deliveries.claim_due(session, now=utcnow(), limit=BATCH_SIZE, caps=caps)
         if not claimed:
             return total
         for index, delivery in enumerate(claimed):
@@ -158,7 +161,7 @@ def reconcile_deliveries(
             rows = deliveries.enqueued_before(session, cutoff=cutoff, after=after, limit=500)
         for row in rows:
             report.checked += 1
-            if _job_live(redis, keys.delivery_job_id(row.id, row.attempts + 1), settings):
+            if _try_live(redis, row.id, row.attempts + 1, settings):
                 continue
             with session_scope(engine) as session:
                 if deliveries.requeue(session, delivery_id=row.id, enqueued_at=row.enqueued_at):
@@ -169,9 +172,13 @@ def reconcile_deliveries(
         after = rows[-1].id
 
 
-def _job_live(redis: Redis, job_id: str, settings: Settings) -> bool:
+def _try_live(redis: Redis, delivery_id: str, attempt: int, settings: Settings) -> bool:
+    """The try's job is waiting or running, or a notifications worker's pool is
+    sending it (its lease is held: the job itself finished when it handed it over)."""
+    if redis.exists(keys.delivery_try_lease(delivery_id, attempt)):
+        return True
     try:
-        job = Job.fetch(job_id, connection=redis)
+        job = Job.fetch(keys.delivery_job_id(delivery_id, attempt), connection=redis)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
