@@ -346,45 +346,28 @@ def claim_due(
 
 
 def _fair_due(*, now: datetime, limit: int, caps: InFlightCaps) -> Any:
-    """The ids to claim: due rows ranked within their org, receiver and webhook,
-    kept while rank + that group's tries in flight stays within its cap."""
+    """The ids to claim, in three filters, each ranking only the rows the one
+    before kept (so rows held back by one cap never take another cap's room):
+    a half-open webhook's first row; then each org's oldest rows while rank +
+    its tries in flight stays within its cap; then each receiver's likewise."""
     deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
     webhooks = Webhook.__table__  # type: ignore[attr-defined]
-    same_webhook = and_(
-        webhooks.c.id == deliveries.c.webhook_id, webhooks.c.org_id == deliveries.c.org_id
-    )
-    busy = (
-        select(
-            deliveries.c.org_id,
-            webhooks.c.receiver,
-            deliveries.c.webhook_id,
-            func.count().label("n"),
-        )
-        .select_from(deliveries.join(webhooks, same_webhook))
-        .where(deliveries.c.status == PENDING, deliveries.c.enqueued_at.is_not(None))
-        .group_by(deliveries.c.org_id, webhooks.c.receiver, deliveries.c.webhook_id)
-        .cte("busy")
-    )
-    org_busy = (
-        select(busy.c.org_id, func.sum(busy.c.n).label("n")).group_by(busy.c.org_id).subquery()
-    )
-    host_busy = (
-        select(busy.c.receiver, func.sum(busy.c.n).label("n")).group_by(busy.c.receiver).subquery()
-    )
-    order = (deliveries.c.next_attempt_at, deliveries.c.id)
+    busy = _in_flight(deliveries, webhooks)
     due = (
         select(
             deliveries.c.id,
             deliveries.c.org_id,
-            deliveries.c.webhook_id,
             deliveries.c.next_attempt_at,
             webhooks.c.receiver,
             webhooks.c.paused_until,
-            func.row_number().over(partition_by=deliveries.c.org_id, order_by=order).label("o"),
-            func.row_number().over(partition_by=webhooks.c.receiver, order_by=order).label("h"),
-            func.row_number().over(partition_by=deliveries.c.webhook_id, order_by=order).label("w"),
+            _rank(deliveries.c.webhook_id, deliveries).label("rank"),
+            func.coalesce(busy.c.n, 0).label("busy"),
         )
-        .select_from(deliveries.join(webhooks, same_webhook))
+        .select_from(
+            deliveries.join(webhooks, _same_webhook(deliveries, webhooks)).outerjoin(
+                busy, busy.c.webhook_id == deliveries.c.webhook_id
+            )
+        )
         .where(
             deliveries.c.status == PENDING,
             deliveries.c.enqueued_at.is_(None),
@@ -393,22 +376,62 @@ def _fair_due(*, now: datetime, limit: int, caps: InFlightCaps) -> Any:
         )
         .subquery()
     )
+    probes = _within(due, or_(due.c.paused_until.is_(None), due.c.rank + due.c.busy <= 1))
+    by_org = _capped(probes, probes.c.org_id, busy.c.org_id, busy, caps.per_org)
+    by_host = _capped(by_org, by_org.c.receiver, busy.c.receiver, busy, caps.per_host)
+    return select(by_host.c.id).order_by(by_host.c.next_attempt_at).limit(limit).scalar_subquery()
+
+
+def _same_webhook(deliveries: Any, webhooks: Any) -> Any:
+    return and_(webhooks.c.id == deliveries.c.webhook_id, webhooks.c.org_id == deliveries.c.org_id)
+
+
+def _in_flight(deliveries: Any, webhooks: Any) -> Any:
+    """Per webhook (with its org and receiver): pending rows enqueued, i.e. tries
+    queued in RQ or being sent."""
     return (
-        select(due.c.id)
-        .select_from(
-            due.outerjoin(org_busy, org_busy.c.org_id == due.c.org_id)
-            .outerjoin(host_busy, host_busy.c.receiver == due.c.receiver)
-            .outerjoin(busy, busy.c.webhook_id == due.c.webhook_id)
+        select(
+            deliveries.c.org_id,
+            webhooks.c.receiver,
+            deliveries.c.webhook_id,
+            func.count().label("n"),
         )
-        .where(
-            due.c.o + func.coalesce(org_busy.c.n, 0) <= caps.per_org,
-            due.c.h + func.coalesce(host_busy.c.n, 0) <= caps.per_host,
-            or_(due.c.paused_until.is_(None), due.c.w + func.coalesce(busy.c.n, 0) <= 1),
-        )
-        .order_by(due.c.next_attempt_at)
-        .limit(limit)
-        .scalar_subquery()
+        .select_from(deliveries.join(webhooks, _same_webhook(deliveries, webhooks)))
+        .where(deliveries.c.status == PENDING, deliveries.c.enqueued_at.is_not(None))
+        .group_by(deliveries.c.org_id, webhooks.c.receiver, deliveries.c.webhook_id)
+        .cte("in_flight")
     )
+
+
+def _rank(partition: Any, rows: Any) -> Any:
+    """1 for the oldest due row of ``partition``, 2 for the next…"""
+    return func.row_number().over(
+        partition_by=partition, order_by=(rows.c.next_attempt_at, rows.c.id)
+    )
+
+
+def _within(rows: Any, condition: Any) -> Any:
+    columns = [rows.c.id, rows.c.org_id, rows.c.next_attempt_at, rows.c.receiver]
+    return select(*columns).where(condition).subquery()
+
+
+def _capped(rows: Any, group: Any, busy_group: Any, busy: Any, cap: int) -> Any:
+    """``rows`` kept while their rank in ``group`` plus the group's tries in flight
+    stays within ``cap``."""
+    in_flight = select(busy_group.label("key"), func.sum(busy.c.n).label("n")).group_by(busy_group)
+    in_flight_sq = in_flight.subquery()
+    ranked = (
+        select(
+            rows.c.id,
+            rows.c.org_id,
+            rows.c.next_attempt_at,
+            rows.c.receiver,
+            (_rank(group, rows) + func.coalesce(in_flight_sq.c.n, 0)).label("taken"),
+        )
+        .select_from(rows.outerjoin(in_flight_sq, in_flight_sq.c.key == group))
+        .subquery()
+    )
+    return _within(ranked, ranked.c.taken <= cap)
 
 
 def release(session: Session, *, delivery_ids: list[str]) -> None:

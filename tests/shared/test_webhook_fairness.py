@@ -100,6 +100,36 @@ def test_a_receiver_shared_by_orgs_is_capped_across_them(engine: Engine) -> None
     assert claim(engine) == []
 
 
+def test_an_orgs_backlog_at_a_shared_receiver_leaves_room_for_another_org(
+    engine: Engine,
+) -> None:
+    """Org B's rows beyond its own cap do not count against the receiver's."""
+    noisy = webhook(engine, "org-b", "https://hooks.example/b")
+    quiet = webhook(engine, "org-c", "https://hooks.example/c")
+    due(engine, noisy, 20)
+    [late] = due(engine, quiet, 1)
+    claimed = claim(engine)
+    assert sorted(d.org_id for d in claimed) == ["org-b"] * CAPS.per_org + ["org-c"]
+    assert late in {d.id for d in claimed}
+
+
+def test_a_half_open_webhooks_backlog_leaves_room_for_its_orgs_other_webhooks(
+    engine: Engine,
+) -> None:
+    probing = webhook(engine, "org-b", "http://failing.example/hook")
+    healthy = webhook(engine, "org-b", "http://fine.example/hook")
+    due(engine, probing, 10)
+    [other] = due(engine, healthy, 1)
+    with session_scope(engine) as session:  # paused, and the pause is over: half-open
+        row = session.get(Webhook, probing.id)
+        assert row is not None
+        row.paused_until, row.consecutive_failures = utcnow() - timedelta(seconds=1), 5
+        session.commit()
+    claimed = claim(engine)
+    assert [d.webhook_id for d in claimed].count(probing.id) == 1
+    assert other in {d.id for d in claimed}
+
+
 def test_the_receiver_is_host_and_port() -> None:
     assert receiver_of("https://Hooks.Slack.com/services/x") == "hooks.slack.com:443"
     assert receiver_of("http://127.0.0.1:8123/a") == "127.0.0.1:8123"
