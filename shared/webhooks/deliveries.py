@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     String,
     and_,
     bindparam,
@@ -329,10 +330,29 @@ def claim_due(
     concurrent dispatchers may each see the same free room, so an org can
     briefly hold a few tries more than its cap. The conditional update lets
     concurrent dispatchers share the work without taking the same row twice."""
-    statement = (
+    parameters = {"now": now, "limit": limit, "per_org": caps.per_org, "per_host": caps.per_host}
+    claimed = session.scalars(_claim_statement(), parameters)
+    ordered = sorted(claimed, key=lambda d: as_utc(d.next_attempt_at or now))
+    session.commit()
+    return ordered
+
+
+@functools.cache
+def _claim_statement() -> Any:
+    """``claim_due``'s statement, built once with bound parameters (building it
+    costs far more than the database's half a millisecond to run it)."""
+    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    now = bindparam("now", type_=deliveries.c.next_attempt_at.type)
+    due = _fair_due(
+        now=now,
+        limit=bindparam("limit", type_=Integer),
+        per_org=bindparam("per_org", type_=Integer),
+        per_host=bindparam("per_host", type_=Integer),
+    )
+    return (
         update(WebhookDelivery)
         .where(
-            col(WebhookDelivery.id).in_(_fair_due(now=now, limit=limit, caps=caps)),
+            col(WebhookDelivery.id).in_(due),
             col(WebhookDelivery.enqueued_at).is_(None),
             col(WebhookDelivery.status) == PENDING,
         )
@@ -340,12 +360,9 @@ def claim_due(
         .returning(WebhookDelivery)
         .execution_options(synchronize_session=False)
     )
-    claimed = sorted(session.scalars(statement), key=lambda d: as_utc(d.next_attempt_at or now))
-    session.commit()
-    return claimed
 
 
-def _fair_due(*, now: datetime, limit: int, caps: InFlightCaps) -> Any:
+def _fair_due(*, now: Any, limit: Any, per_org: Any, per_host: Any) -> Any:
     """The ids to claim, in three filters, each ranking only the rows the one
     before kept (so rows held back by one cap never take another cap's room):
     a half-open webhook's first row; then each org's oldest rows while rank +
@@ -373,12 +390,15 @@ def _fair_due(*, now: datetime, limit: int, caps: InFlightCaps) -> Any:
             deliveries.c.enqueued_at.is_(None),
             deliveries.c.next_attempt_at <= now,
             or_(webhooks.c.paused_until.is_(None), webhooks.c.paused_until <= now),
+            # Groups already at their cap: none of their rows can go, so rank none of them.
+            deliveries.c.org_id.not_in(_full(busy.c.org_id, busy, per_org)),
+            webhooks.c.receiver.not_in(_full(busy.c.receiver, busy, per_host)),
         )
         .subquery()
     )
     probes = _within(due, or_(due.c.paused_until.is_(None), due.c.rank + due.c.busy <= 1))
-    by_org = _capped(probes, probes.c.org_id, busy.c.org_id, busy, caps.per_org)
-    by_host = _capped(by_org, by_org.c.receiver, busy.c.receiver, busy, caps.per_host)
+    by_org = _capped(probes, probes.c.org_id, busy.c.org_id, busy, per_org)
+    by_host = _capped(by_org, by_org.c.receiver, busy.c.receiver, busy, per_host)
     return select(by_host.c.id).order_by(by_host.c.next_attempt_at).limit(limit).scalar_subquery()
 
 
@@ -403,6 +423,11 @@ def _in_flight(deliveries: Any, webhooks: Any) -> Any:
     )
 
 
+def _full(group: Any, busy: Any, cap: Any) -> Any:
+    """The groups (orgs or receivers) with ``cap`` tries or more in flight."""
+    return select(group).group_by(group).having(func.sum(busy.c.n) >= cap)
+
+
 def _rank(partition: Any, rows: Any) -> Any:
     """1 for the oldest due row of ``partition``, 2 for the next…"""
     return func.row_number().over(
@@ -415,7 +440,7 @@ def _within(rows: Any, condition: Any) -> Any:
     return select(*columns).where(condition).subquery()
 
 
-def _capped(rows: Any, group: Any, busy_group: Any, busy: Any, cap: int) -> Any:
+def _capped(rows: Any, group: Any, busy_group: Any, busy: Any, cap: Any) -> Any:
     """``rows`` kept while their rank in ``group`` plus the group's tries in flight
     stays within ``cap``."""
     in_flight = select(busy_group.label("key"), func.sum(busy.c.n).label("n")).group_by(busy_group)

@@ -93,7 +93,9 @@ def test_a_hanging_receiver_holds_one_thread_not_the_worker(
         work_once(context, redis)
         poll(lambda: len(quick.hook_requests()) == 1, timeout=2, what="org A's delivery")
         assert time.monotonic() - started < 2
-        assert context.delivery_pool is not None and context.delivery_pool.running == 3
+        pool = context.delivery_pool
+        assert pool is not None
+        poll(lambda: pool.running == 3, timeout=5, what="org A's try recorded, its thread free")
         # The reconciler sees a try in the pool as live (its lease), not as lost.
         assert len(redis.keys("escalations:delivery-try:*")) == 3
 
@@ -114,6 +116,8 @@ def test_a_receiver_failing_every_try_is_paused_as_the_webhook_and_log_show(
             return shown()["circuit"] == "open"
 
         poll(opened, timeout=10, what="the breaker open")
+        pool = context.delivery_pool
+        assert pool is not None and pool.drain(TRY_SECONDS)  # a try sent before it opened lands
         tries = len(failing.hook_requests())
         webhook = shown()
         assert webhook["consecutive_failures"] >= 2 and webhook["paused_until"] is not None
@@ -124,7 +128,7 @@ def test_a_receiver_failing_every_try_is_paused_as_the_webhook_and_log_show(
 
         for _ in range(5):  # retries fall due every 50 ms; none goes out while paused
             work_once(context, redis)
-            assert context.delivery_pool is not None and context.delivery_pool.drain(TRY_SECONDS)
+            assert pool.drain(TRY_SECONDS)
         assert len(failing.hook_requests()) == tries
 
 
