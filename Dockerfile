@@ -7,7 +7,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY . .
 RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install -c constraints.txt ".[ops]"
+ && /opt/venv/bin/pip install ".[ops]" -c constraints.txt
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \

@@ -135,7 +135,10 @@ def up(
     from services.demo import DEMO_SETTINGS, DemoPlayer, start_demo
     from services.local import LocalStack, StartupError, banner
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop like Ctrl-C
+    # Stop on Ctrl-C and SIGTERM alike, also when started with SIGINT ignored (`nohup`, `&` in
+    # a script): Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack = LocalStack(host=host, port=port, defaults=DEMO_SETTINGS if demo else {})
     player: DemoPlayer | None = None
     code = 0

@@ -69,6 +69,11 @@ SCENARIOS = [
 ]
 
 
+#: Open before the banner and never claimed by the demo's seniors: the newcomer signing in
+#: as Sam Senior finds them waiting "for me" (no team owns their domains, so they go to all
+#: seniors) instead of an empty queue while the first rounds play.
+WAITING = [SCENARIOS[1][:4], SCENARIOS[0][:4], SCENARIOS[4][:4]]
+
 UNCLAIMED = (
     "networking",
     "high",
@@ -87,6 +92,7 @@ def start_demo(stack: LocalStack, *, level_seconds: int) -> tuple["DemoPlayer", 
         )
         player = DemoPlayer(url=stack.url, secret=secret)
         handoff = player.open_unclaimed()
+        player.open_waiting()
     except (DemoRoutingError, httpx.HTTPError) as exc:
         raise StartupError(f"demo: {exc}") from exc
     senior = demo_token(Role.senior, secret=secret)
@@ -111,8 +117,17 @@ class DemoPlayer(threading.Thread):
     def open_unclaimed(self) -> dict:
         """Create the networking escalation nobody in the demo claims; returns the
         handoff. Raises ``httpx.HTTPError`` when the API refuses it."""
-        domain, priority, summary, tried = UNCLAIMED
-        body = _body(f"demo-{self._run}-unclaimed", 0, domain, priority, summary, tried)
+        return self._escalate("unclaimed", 0, UNCLAIMED)
+
+    def open_waiting(self) -> None:
+        """Create the ``WAITING`` escalations, left for the newcomer to claim.
+        Raises ``httpx.HTTPError`` when the API refuses one."""
+        for number, scenario in enumerate(WAITING):
+            self._escalate(f"waiting-{number}", number, scenario)
+
+    def _escalate(self, name: str, number: int, scenario: tuple) -> dict:
+        domain, priority, summary, tried = scenario
+        body = _body(f"demo-{self._run}-{name}", number, domain, priority, summary, tried)
         response = self._client.post(
             "/handoffs", json=body, headers={"Authorization": f"Bearer {self._junior}"}
         )

@@ -4,10 +4,13 @@ Starts, as child processes: a Redis server (unless ``ESCALATIONS_REDIS_URL``
 is set), one API and one worker (which also runs the SLA sweep and the
 reconciler). SQLite is used unless ``ESCALATIONS_DATABASE_URL`` is set. Prints
 the URL, a token per role and an example ``curl``. Ctrl-C (or SIGTERM) stops
-every child it started, Redis last, and waits for them.
+every child it started, Redis last, and waits for them. If ``up`` itself is
+killed outright (SIGKILL, an OOM kill), each child gets SIGTERM from the kernel
+(Linux's parent-death signal), so nothing is left holding its port.
 """
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import secrets
@@ -17,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +36,25 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 class StartupError(RuntimeError):
     pass
+
+
+#: prctl(2) option: the signal a child gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking the kernel to SIGTERM the child when ``up`` dies,
+    however it dies; ``None`` where there is no prctl (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def set_parent_death_signal() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before the prctl: go now
+            os._exit(1)
+
+    return set_parent_death_signal
 
 
 def redis_server_binary() -> str:
@@ -116,7 +139,12 @@ class LocalStack:
         output = subprocess.DEVNULL if quiet else None
         # A session of its own: Ctrl-C reaches only us, and we stop children in order.
         process = subprocess.Popen(
-            argv, env=self.env or None, stdout=output, stderr=output, start_new_session=True
+            argv,
+            env=self.env or None,
+            stdout=output,
+            stderr=output,
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
         )
         self.processes.append(process)
 

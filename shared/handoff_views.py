@@ -4,7 +4,10 @@ Validating the snapshot (every field of every tried step and transcript message
 goes through ``StrictModel``'s NUL check) is most of the cost of a
 ``HandoffPublic``; a queue page of 50 paid it 50 times per read. A snapshot
 never changes after the create, so each process keeps the validated one by
-handoff id (bounded; the oldest entry goes first).
+handoff id (bounded; the oldest entry goes first). Purging the content
+(``shared/retention``) is the one change a snapshot sees, and it sets
+``purged_at``: the purged snapshot is kept under a key of its own, so no
+process serves the content it still holds for that handoff.
 
 The read routes (get by id, the queue page) go further: they select only the
 columns a ``HandoffPublic`` is built from, as plain rows without ORM instances,
@@ -48,9 +51,10 @@ class SnapshotCache:
         self._lock = threading.Lock()
 
     def get(self, handoff: Handoff) -> Snapshot:
-        snapshot = self.cached(handoff.id)
+        key = cache_key(handoff.id, handoff.purged_at)
+        snapshot = self.cached(key)
         if snapshot is None:
-            snapshot = self.keep(handoff.id, handoff.snapshot)
+            snapshot = self.keep(key, handoff.snapshot)
         return snapshot
 
     def cached(self, handoff_id: str) -> Snapshot | None:
@@ -69,6 +73,11 @@ class SnapshotCache:
             if len(self._snapshots) > self._max_size:
                 self._snapshots.popitem(last=False)
         return snapshot
+
+
+def cache_key(handoff_id: str, purged_at: object) -> str:
+    """The snapshot cache's key: the id, or the id marked purged once it is."""
+    return handoff_id if purged_at is None else f"{handoff_id}:purged"
 
 
 _snapshots = SnapshotCache(SNAPSHOT_CACHE_SIZE)
@@ -94,7 +103,7 @@ def public_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[H
     snapshots: dict[str, Snapshot] = {}
     missing = []
     for row in rows:
-        snapshot = _snapshots.cached(row.id)
+        snapshot = _snapshots.cached(cache_key(row.id, row.purged_at))
         if snapshot is None:
             missing.append(row.id)
         else:
@@ -105,10 +114,12 @@ def public_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[H
 
 
 def _read_snapshots(connection: Connection, handoff_ids: Iterable[str]) -> dict[str, Snapshot]:
-    statement = select(_handoffs.id, _handoffs.snapshot).where(_handoffs.id.in_(handoff_ids))
+    statement = select(_handoffs.id, _handoffs.snapshot, _handoffs.purged_at).where(
+        _handoffs.id.in_(handoff_ids)
+    )
     return {
-        handoff_id: _snapshots.keep(handoff_id, stored)
-        for handoff_id, stored in connection.execute(statement)
+        handoff_id: _snapshots.keep(cache_key(handoff_id, purged_at), stored)
+        for handoff_id, stored, purged_at in connection.execute(statement)
     }
 
 

@@ -42,6 +42,10 @@ RECONCILER_LOCK = "escalations:reconciler-lock"
 #: Taken for one pass by the worker re-enqueueing lost webhook deliveries.
 DELIVERY_RECONCILER_LOCK = "escalations:delivery-reconciler-lock"
 
+#: Taken by the worker running the retention sweep (``shared/retention/sweep.py``):
+#: one sweep per ``RETENTION_SWEEP_SECONDS`` across all workers.
+RETENTION_SWEEP_LOCK = "escalations:retention-sweep-lock"
+
 #: The one pub/sub channel every process publishes events on and every API
 #: process subscribes to (one subscription per process, fanned out in-process).
 EVENTS_CHANNEL = "escalations:events"

@@ -111,6 +111,13 @@ class Handoff(SQLModel, table=True):
             sqlite_where=sa.text("next_escalation_at IS NOT NULL"),
             postgresql_where=sa.text("next_escalation_at IS NOT NULL"),
         ),
+        # The retention sweep's candidates (shared/retention): closed, content not yet purged.
+        sa.Index(
+            "ix_handoffs_purge_due",
+            "updated_at",
+            sqlite_where=sa.text("status IN ('resolved', 'cancelled') AND purged_at IS NULL"),
+            postgresql_where=sa.text("status IN ('resolved', 'cancelled') AND purged_at IS NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -159,6 +166,8 @@ class Handoff(SQLModel, table=True):
     #: ``first_claimed_at``): analytics' ``claimed_at_level`` and ``time_to_claim_by_team``.
     first_claim_level: int | None = None
     first_claim_team_id: str | None = Field(default=None, max_length=64)
+    #: When the transcript, tried steps and notes were purged (retention or an admin).
+    purged_at: datetime | None = _utc_column(nullable=True)
 
     @property
     def escalation_target(self) -> dict[str, Any]:
@@ -469,6 +478,8 @@ class HandoffPublic(BaseModel):
     next_escalation_at: UtcTime | None = None
     assigned_to_id: str | None = None
     assigned_to_name: str | None = None
+    #: Set once retention or an admin purged the transcript, tried steps and notes.
+    purged_at: UtcTime | None = None
 
 
 class HandoffPage(BaseModel):

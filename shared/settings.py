@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     webhook_circuit_pause_seconds: float = Field(default=30.0, gt=0, le=86_400)
     webhook_circuit_max_pause_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
 
+    #: Retention defaults for orgs without settings of their own (days; 0 keeps for ever).
+    retention_handoff_content_days: int = Field(default=0, ge=0, le=36_500)
+    retention_event_days: int = Field(default=0, ge=0, le=36_500)
+    retention_delivery_days: int = Field(default=0, ge=0, le=36_500)
+
     @field_validator(
         "rate_limit_creates",
         "rate_limit_claims",

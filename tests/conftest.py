@@ -57,6 +57,8 @@ TABLES = (
     "team_members",
     "teams",
     "last_assignments",
+    "org_retention",
+    "audit_log",
 )
 
 

@@ -13,12 +13,14 @@ from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
 from services.api.routes import (
     analytics,
+    audit,
     console,
     demo,
     events,
     handoffs,
     health,
     presence,
+    retention,
     teams,
     webhooks,
 )
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(teams.router)
     app.include_router(presence.router)
     app.include_router(webhooks.router)
+    app.include_router(retention.router)
+    app.include_router(audit.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -32,6 +32,7 @@ from shared.outbox import Outbox
 from shared.presence import Presence
 from shared.reconciler import try_reconcile
 from shared.redis_client import redis_for
+from shared.retention.sweep import try_sweep_retention
 from shared.settings import Settings
 from shared.sla import sweep_sla_breaches
 from shared.webhooks.dispatch import dispatch_due, try_reconcile_deliveries
@@ -68,6 +69,9 @@ class PeriodicMaintenance(threading.Thread):
             deliveries = try_reconcile_deliveries(
                 engine=context.engine, redis=context.redis, settings=context.settings
             )
+            retention = try_sweep_retention(
+                engine=context.engine, redis=context.redis, settings=context.settings
+            )
         except SQLAlchemyError as exc:
             log.warning("maintenance: database unavailable: %s", exc)
             return
@@ -79,6 +83,8 @@ class PeriodicMaintenance(threading.Thread):
             log.info("reconciler: %s", report)
         if deliveries is not None and deliveries.requeued:
             log.info("webhook reconciler: %s", deliveries)
+        if retention:
+            log.info("retention: %s", retention)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -7,7 +7,9 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-import shared.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import shared.audit.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import shared.models  # noqa: F401
+import shared.retention.models  # noqa: F401
 import shared.webhooks.models  # noqa: F401
 from shared.settings import Settings
 

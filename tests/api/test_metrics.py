@@ -1,4 +1,4 @@
-"""``/metrics`` exposes every metric family the README promises, with values
+"""``/metrics`` exposes every metric family docs/operations.md promises, with values
 that move when the thing they count happens."""
 
 import re

@@ -1,4 +1,4 @@
-"""The README's screenshots, taken from a realistic org on the real stack:
+"""The screenshots of the README and docs, taken from a realistic org on the real stack:
 docs/screenshots/queue.png, queue-phone.png, handoff.png, handoff-phone.png,
 escalate.png, analytics.png and routing.png.
 

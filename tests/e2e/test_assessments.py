@@ -1,7 +1,7 @@
 """Assessments with real processes: an ``escalations api``, ``escalations worker``
 processes, a private redis-server, PostgreSQL, and the OpenAI stub as the LLM.
 
-The recovery bound tested here is the one the README states: a worker killed
+The recovery bound tested here is the one docs/operations.md states: a worker killed
 mid-job is replaced within LEASE_TTL (10 s) + one reconciler interval (5 s),
 plus the assessment's own run time.
 """

@@ -35,11 +35,17 @@ REPO = Path(__file__).parents[2]
 
 @contextlib.contextmanager
 def _up(
-    escalations: list[str], *, workdir: Path, args: Sequence[str] = (), log_name: str = "up.log"
+    escalations: list[str],
+    *,
+    workdir: Path,
+    args: Sequence[str] = (),
+    log_name: str = "up.log",
+    sigint_ignored: bool = False,
 ) -> Iterator[tuple[int, str]]:
     """Start ``escalations up`` with no configuration and no redis-server on PATH;
     yields its port and banner. When the block ends, Ctrl-C must stop every
-    process it started."""
+    process it started. With ``sigint_ignored`` it starts as ``nohup`` or ``&``
+    in a script would start it: SIGINT ignored."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("ESCALATIONS_")}
     env["PATH"] = str(Path(escalations[0]).parent)  # no redis-server: the bundled one is used
@@ -48,6 +54,7 @@ def _up(
         up = subprocess.Popen(
             [*escalations, "up", "--port", str(port), *args],
             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=_ignore_sigint if sigint_ignored else _default_sigint,
         )  # fmt: skip
     try:
         started = time.monotonic()
@@ -67,6 +74,15 @@ def _up(
             up.wait()
         # The banner shows its user tokens on purpose; the rest is logs.
         log_leaks.report("escalations up", log_leaks.without_up_banner(output.read_text()))
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it, whatever this suite inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _token(banner: str, role: str) -> str:
@@ -106,6 +122,40 @@ def test_up_runs_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     _run_up_and_use_it([sys.executable, "-m", "services.cli"], workdir=tmp_path)
 
 
+def test_up_started_with_sigint_ignored_still_stops_on_ctrl_c(tmp_path: Path) -> None:
+    with _up([sys.executable, "-m", "services.cli"], workdir=tmp_path, sigint_ignored=True):
+        pass
+
+
+def test_up_killed_outright_leaves_no_process_behind(tmp_path: Path) -> None:
+    """An OOM kill or a harness's SIGKILL gives ``up`` no chance to stop its
+    children: the kernel's parent-death signal must."""
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ESCALATIONS_")}
+    output = tmp_path / "up.log"
+    with output.open("wb") as log:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    children: set[int] = set()
+    try:
+        poll(lambda: "Press Ctrl-C" in output.read_text() or up.poll() is not None,
+             timeout=STARTUP_LIMIT_SECONDS, what="up's banner")  # fmt: skip
+        children = descendants(up.pid)
+        assert len(children) >= 3, output.read_text()  # the Redis server, api, worker
+        up.kill()
+        up.wait()
+        poll(lambda: not [pid for pid in children if alive(pid)],
+             timeout=5, what="every child of the killed up to exit")  # fmt: skip
+    finally:
+        up.kill()
+        up.wait()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def test_up_demo_moves_an_unclaimed_escalation_up_a_level(tmp_path: Path) -> None:
     """``up --demo`` seeds a Networking team and a two-level policy (the domain's
     team, then all seniors) and opens a networking escalation nobody claims; with
@@ -124,8 +174,16 @@ def test_up_demo_moves_an_unclaimed_escalation_up_a_level(tmp_path: Path) -> Non
             handoff_id = re.search(r"/handoffs/([0-9a-f-]{36})/history", banner)[1]  # type: ignore[index]
             api = f"http://127.0.0.1:{port}/api/v1"
             team_id = _check_demo_routing(api, admin=_token(banner, "admin"))
+            _check_waiting_for_sam(api, senior=_token(banner, "senior"))
             escalated.append(_wait_escalated(api, handoff_id, team_id, _token(banner, "senior")))
     assert escalated[0] != escalated[1]
+
+
+def _check_waiting_for_sam(api: str, *, senior: str) -> None:
+    """The first screen Sam Senior sees already lists escalations waiting for him."""
+    headers = {"Authorization": f"Bearer {senior}"}
+    waiting = httpx.get(f"{api}/handoffs?for=me&status=pending", headers=headers).json()["items"]
+    assert len(waiting) >= 3, waiting
 
 
 def _check_demo_routing(api: str, *, admin: str) -> str:

@@ -119,7 +119,7 @@ def test_primary_killed_under_load_fails_over_and_loses_nothing(
         replicas = [start_replica(env), start_replica(env)]
         master = Sentinel([("127.0.0.1", s.port) for s in cluster.sentinels]).master_for(MASTER)
         worker = start_worker("worker-sentinel", env=env, log_dir=process_logs, redis=master)
-        # rq-dashboard as the README tells operators to run it with Sentinel.
+        # rq-dashboard as docs/operations.md tells operators to run it with Sentinel.
         dashboard_url = f"redis+sentinel://{cluster.addresses}/{MASTER}/0"
         dashboard = start_dashboard(free_port(), redis=dashboard_url, log_dir=process_logs)
         processes = [*replicas, worker, dashboard]

@@ -14,7 +14,7 @@ def test_existing_webhooks_get_their_receiver_and_a_closed_breaker(migrated_url:
     config = alembic_config(migrated_url)
     engine = make_engine(migrated_url)
     try:
-        command.downgrade(config, "0010")
+        command.downgrade(config, "0019")
         columns = {column["name"] for column in inspect(engine).get_columns("webhooks")}
         assert not COLUMNS & columns
         with engine.begin() as connection:
