@@ -37,9 +37,11 @@ from shared.models import (
     LastAssignment,
     LevelMode,
     LevelTarget,
+    Role,
     TeamMember,
 )
 from shared.outbox import record_event
+from shared.people import CLAIMING_ROLES, known_person
 from shared.presence import Presence
 
 log = logging.getLogger(__name__)
@@ -156,18 +158,20 @@ def assign_on_level(
 def reassignee_name(
     session: Session, *, org_id: str, to_id: str, to_name: str, present: PresentLookup | None
 ) -> str | None:
-    """The name to record for handing a claim to ``to_id``, who must be present
-    as a senior or admin of the org, or a member of one of its teams (the service
-    keeps no other directory of people); None when they are neither. ``to_name``
-    is kept when it is a name the org knows them by, else the known one is used.
-    Read presence before locking anything: it waits on Redis."""
+    """The name to record for handing a claim to ``to_id``, who must be able to
+    work it: present now (presence counts only seniors and admins), or known to
+    the org as a senior or admin (``shared.people``: seen within 90 days with that
+    role). None for anyone else, a team member whose role is unknown included: a
+    claim given to someone who cannot resolve, release or reassign it is stuck.
+    ``to_name`` is kept when it is a name the org knows them by, else the known
+    one is used. Read presence before locking anything: it waits on Redis."""
     known: list[str] = []
     if present is not None:
-        with suppress(ServiceUnavailable):  # without Redis, team members can still be chosen
+        with suppress(ServiceUnavailable):  # without Redis, known seniors can still be chosen
             known += [name for person_id, name in present(org_id) if person_id == to_id]
-    known += session.exec(
-        select(TeamMember.name).where(TeamMember.org_id == org_id, TeamMember.user_id == to_id)
-    ).all()
+    person = known_person(session=session, org_id=org_id, person_id=to_id)
+    if person is not None and Role(person.role) in CLAIMING_ROLES:
+        known.append(person.name)
     if not known:
         return None
     return to_name if to_name in known else known[0]

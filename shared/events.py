@@ -9,13 +9,14 @@ from sqlalchemy import Connection, LargeBinary, Text, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from shared.handoff_views import stored_summary, stored_summary_json
 from shared.models import (
     Event,
     EventData,
     EventPublic,
     EventType,
     Handoff,
-    HandoffPublic,
+    HandoffSummary,
 )
 from shared.timeutil import isoformat
 
@@ -31,7 +32,7 @@ def event_public(event: Event) -> EventPublic:
         actor_name=event.actor_name,
         request_id=event.request_id,
         data=EventData.model_validate(event.data) if event.data is not None else None,
-        handoff=HandoffPublic.model_validate(event.handoff),
+        handoff=HandoffSummary.model_validate(event.handoff),
     )
 
 
@@ -47,8 +48,10 @@ def handoff_history(session: Session, *, handoff: Handoff) -> list[EventPublic]:
 
 def event_json(event: Event) -> str:
     """The event as published and streamed: ``EventPublic``'s JSON, built
-    without re-validating the stored handoff (it was validated when written)."""
-    return _splice(event_head_json(event), json.dumps(event.handoff, separators=(",", ":")))
+    without re-validating the stored handoff (it was validated when written);
+    a full handoff stored before events were slim is slimmed."""
+    handoff = stored_summary(event.handoff)
+    return _splice(event_head_json(event), json.dumps(handoff, separators=(",", ":")))
 
 
 def event_head_json(event: Any) -> str:
@@ -78,7 +81,8 @@ def _splice(head: str, handoff_json: str) -> str:
 @dataclass(frozen=True, slots=True)
 class ReplayEvent:
     """An event read for replay: its number, type, and JSON as :func:`event_json`
-    shapes it, with the stored handoff JSON spliced in as stored (never decoded)."""
+    shapes it, with the stored handoff JSON spliced in as stored (decoded only
+    to slim a full handoff stored before events were slim)."""
 
     seq: int
     type: str
@@ -98,7 +102,8 @@ def replay_page(
     as many more as keep the stored handoff JSON within ``max_bytes`` in all, at
     most ``max_events``. Sizes are read first (the database measures them), so a
     page never holds more than ``max_bytes`` of payload unless one event is larger
-    on its own. Events never change once committed, and later ones have larger
+    on its own (an old event's full handoff counts at its stored size, though it
+    goes out slimmed). Events never change once committed, and later ones have larger
     ``seq``, so the two reads agree."""
     sizes = replay_sizes(session, org_id=org_id, after_seq=after_seq, limit=max_events)
     total, taken = 0, 0
@@ -164,8 +169,9 @@ def wire_columns() -> tuple[Any, ...]:
 
 def row_json(row: Any) -> str:
     """:func:`event_json` of a row with the event's columns and its stored
-    handoff JSON as text (``handoff_json``), spliced in without decoding."""
-    return _splice(event_head_json(row), _one_line(row.handoff_json))
+    handoff JSON as text (``handoff_json``), spliced in without decoding (unless
+    it is a full handoff stored before events were slim: that is slimmed)."""
+    return _splice(event_head_json(row), _one_line(stored_summary_json(row.handoff_json)))
 
 
 def _stored_json_bytes(connection: Connection, column: Any) -> Any:

@@ -13,8 +13,15 @@ The read routes (get by id, the queue page) go further: they select only the
 columns a ``HandoffPublic`` is built from, as plain rows without ORM instances,
 and leave the snapshot out of that query; only the snapshots missing from the
 cache are read, in one more query (``public_from_rows``).
+
+Events carry the slim view (``HandoffSummary``: no transcript, tried steps or
+notes), built by ``handoff_summary``; an event stored before events were slim
+holds a full ``HandoffPublic`` and is slimmed when it is read
+(``stored_summary``, ``stored_summary_json``).
 """
 
+import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -22,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, select
 
-from shared.models import Handoff, HandoffPublic, Snapshot, escalation_target
+from shared.models import Handoff, HandoffPublic, HandoffSummary, Snapshot, escalation_target
 
 #: Validated snapshots kept per process (a few KiB each).
 SNAPSHOT_CACHE_SIZE = 10_000
@@ -32,6 +39,12 @@ _PUBLIC_FIELDS = tuple(HandoffPublic.model_fields)
 _COLUMN_FIELDS = tuple(
     name for name in _PUBLIC_FIELDS if name not in ("snapshot", "escalation_target")
 )
+_SUMMARY_FIELDS = tuple(HandoffSummary.model_fields)
+#: A key of every full ``HandoffPublic`` dict that ``HandoffSummary`` never has:
+#: an event stored before events were slim. In JSON text a string cannot hold it
+#: unescaped, so only the key itself matches.
+_FULL_VIEW_KEY = "engineer_notes"
+_FULL_VIEW_PATTERN = re.compile(rf'"{_FULL_VIEW_KEY}"\s*:')
 _handoffs = Handoff.__table__.c  # type: ignore[attr-defined]
 #: What ``public_from_rows`` needs: the column fields, then the levels that
 #: ``escalation_target`` comes from and the queue rank (for a page's cursor).
@@ -128,3 +141,26 @@ def _public(row: Row[Any], snapshot: Snapshot) -> HandoffPublic:
     fields["snapshot"] = snapshot
     fields["escalation_target"] = escalation_target(row.escalation_levels, row.escalation_level)
     return HandoffPublic.model_validate(fields)
+
+
+def handoff_summary(handoff: Handoff) -> dict[str, Any]:
+    """``HandoffSummary`` of ``handoff`` as JSON (what an event stores): the snapshot's
+    tried steps and transcript are counted, not validated or copied."""
+    fields = {name: getattr(handoff, name) for name in _SUMMARY_FIELDS}
+    return HandoffSummary.model_validate(fields).model_dump(mode="json")
+
+
+def stored_summary(stored: dict[str, Any]) -> dict[str, Any]:
+    """An event's stored handoff as events carry it: as stored, or slimmed when it
+    is a full handoff (an event stored before events were slim)."""
+    if _FULL_VIEW_KEY not in stored:
+        return stored
+    return HandoffSummary.model_validate(stored).model_dump(mode="json")
+
+
+def stored_summary_json(stored: str) -> str:
+    """:func:`stored_summary` of an event's stored handoff JSON text: the text
+    itself (never decoded) unless it is a full handoff."""
+    if not _FULL_VIEW_PATTERN.search(stored):
+        return stored
+    return json.dumps(stored_summary(json.loads(stored)), separators=(",", ":"))

@@ -535,8 +535,8 @@ def reassign_handoff(
     """Hand a claimed handoff to another senior: it stays claimed, by ``body.to_id``
     now, and records ``handoff_reassigned``. The claimer or an admin may; 409
     ``invalid_state`` when not claimed, ``already_claimer`` when it is theirs; 422
-    ``invalid_reassignee`` unless ``to_id`` is present as a senior or admin of the
-    org or a member of one of its teams (``shared.assignment.reassignee_name``)."""
+    ``invalid_reassignee`` unless ``to_id`` is a senior or admin of the org, present
+    now or known (``shared.assignment.reassignee_name``)."""
     get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)  # 404 first
     session.rollback()  # hold no database lock while presence is read from Redis
     to_name = reassignee_name(
@@ -544,7 +544,8 @@ def reassign_handoff(
     )
     if to_name is None:
         raise InvalidInput(
-            f"{body.to_id} is neither present as a senior nor a member of a team.",
+            f"{body.to_id} cannot take the claim over: only a senior or admin who is online"
+            " now, or who signed in within 90 days (GET /api/v1/people), can.",
             code="invalid_reassignee",
         )
     handoff = _load_for_update(session, principal, handoff_id)

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    StrictInt,
     field_validator,
     model_serializer,
     model_validator,
@@ -300,6 +301,22 @@ class TeamDomain(SQLModel, table=True):
     position: int
 
 
+class KnownPerson(SQLModel, table=True):
+    """Someone of the org who authenticated, as their last token said
+    (``shared.people``). ``last_seen_at`` is written at most once per
+    ``PEOPLE_SEEN_WRITE_SECONDS`` per person and replica, so it may lag by that."""
+
+    __tablename__ = "people"
+    __table_args__ = (sa.Index("ix_people_org_last_seen", "org_id", "last_seen_at"),)
+
+    org_id: str = Field(primary_key=True, max_length=128)
+    id: str = Field(primary_key=True, max_length=128)
+    name: str = Field(max_length=256)
+    role: str = Field(max_length=16)
+    first_seen_at: datetime = _utc_column()
+    last_seen_at: datetime = _utc_column()
+
+
 class EscalationPolicy(SQLModel, table=True):
     """An org's policy; its levels are ``escalation_levels`` rows. No row: the default."""
 
@@ -336,6 +353,12 @@ UtcTime = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
 
 
 class StrictModel(BaseModel):
+    """A request body: unknown fields refused, no NUL in a string. A number or a
+    flag in a body is declared ``StrictInt`` / ``StrictBool``: pydantic's lax mode
+    would store ``true`` as 1 and ``"5"`` as 5. (Not strict mode for the whole
+    model: FastAPI validates the parsed JSON as Python, where strict mode refuses
+    an enum's or a datetime's string.)"""
+
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
@@ -359,11 +382,15 @@ class TranscriptMessage(StrictModel):
     content: str = PydField(max_length=20_000)
 
 
+#: The snapshot's lists that ``SnapshotSummary`` counts instead of carrying.
+_SNAPSHOT_LISTS = ("tried_steps", "transcript")
+
+
 class Snapshot(StrictModel):
     problem_summary: str = PydField(min_length=1, max_length=2_000)
     problem_domain: str = PydField(min_length=1, max_length=64)
     status: str = PydField(min_length=1, max_length=64)
-    step_count: int = PydField(ge=0, le=1_000_000)
+    step_count: StrictInt = PydField(ge=0, le=1_000_000)
     confidence_tier: ConfidenceTier
     tried_steps: list[TriedStep] = PydField(default_factory=list, max_length=200)
     transcript: list[TranscriptMessage] | None = PydField(default=None, max_length=500)
@@ -482,6 +509,67 @@ class HandoffPublic(BaseModel):
     purged_at: UtcTime | None = None
 
 
+class SnapshotSummary(BaseModel):
+    """The snapshot as an event carries it: what a queue card and a notification
+    show, with counts in place of the tried steps and the transcript (the full
+    snapshot is ``GET /handoffs/{id}``'s). A full snapshot (an event stored before
+    events were slim) validates to the same summary."""
+
+    problem_summary: str
+    problem_domain: str
+    status: str
+    step_count: int
+    confidence_tier: ConfidenceTier
+    tried_step_count: int = 0
+    transcript_message_count: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counted(cls, value: Any) -> Any:
+        if isinstance(value, dict) and ("tried_steps" in value or "transcript" in value):
+            counted = {key: item for key, item in value.items() if key not in _SNAPSHOT_LISTS}
+            counted["tried_step_count"] = len(value.get("tried_steps") or [])
+            counted["transcript_message_count"] = len(value.get("transcript") or [])
+            return counted
+        return value
+
+
+class HandoffSummary(BaseModel):
+    """A handoff as an event carries it (``EventPublic.handoff``): ``HandoffPublic``
+    without its long text (``engineer_notes``, ``resolution_notes``,
+    ``ai_assessment_data``) and with a ``SnapshotSummary``. Every string it keeps
+    has a length limit (the summary 2,000 characters, names 256, ids 128), so an
+    event's size does not grow with the transcript, the tried steps or the notes.
+    A full ``HandoffPublic`` dict (an event stored before events were slim)
+    validates to the same summary."""
+
+    id: str
+    org_id: str
+    session_id: str
+    status: HandoffStatus
+    priority: Priority
+    created_by_id: str
+    created_by_name: str
+    created_at: UtcTime
+    updated_at: UtcTime
+    snapshot: SnapshotSummary
+    assessment_status: AssessmentStatus
+    claimed_by_id: str | None
+    claimed_by_name: str | None
+    claimed_at: UtcTime | None
+    resolved_at: UtcTime | None
+    claim_deadline_at: UtcTime | None = None
+    sla_breached_at: UtcTime | None = None
+    escalation_level: int = 0
+    escalation_loop: int = 0
+    escalation_target: EscalationTarget = PydField(default_factory=EscalationTarget)
+    next_escalation_at: UtcTime | None = None
+    assigned_to_id: str | None = None
+    assigned_to_name: str | None = None
+    #: Set once retention or an admin purged the transcript, tried steps and notes.
+    purged_at: UtcTime | None = None
+
+
 class HandoffPage(BaseModel):
     items: list[HandoffPublic]
     next_cursor: str | None
@@ -497,7 +585,8 @@ class EventPublic(BaseModel):
     actor_name: str | None
     request_id: str | None = None
     data: EventData | None = None
-    handoff: HandoffPublic
+    #: The handoff after the change, slim: the rest is one ``GET /handoffs/{id}`` away.
+    handoff: HandoffSummary
 
 
 class EventList(BaseModel):
@@ -581,8 +670,22 @@ class TeamPublic(BaseModel):
     updated_at: UtcTime
 
 
-class TeamList(BaseModel):
-    items: list[TeamPublic]
+class TeamSummary(BaseModel):
+    """A team without its member list: ``GET /teams?members=false``."""
+
+    id: str
+    name: str
+    member_count: int
+    domains: list[str]
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class TeamPage(BaseModel):
+    """One page of ``GET /teams``: whole teams, or summaries with ``members=false``."""
+
+    items: list[TeamPublic] | list[TeamSummary]
+    next_cursor: str | None
 
 
 class TeamRef(BaseModel):
@@ -599,7 +702,7 @@ class MePublic(BaseModel):
 
 
 class PolicyLevelBody(StrictModel):
-    after_seconds: int = PydField(ge=1, le=MAX_LEVEL_AFTER_SECONDS)
+    after_seconds: StrictInt = PydField(ge=1, le=MAX_LEVEL_AFTER_SECONDS)
     target: LevelTarget
     team_id: str | None = PydField(default=None, min_length=1, max_length=64)
     mode: LevelMode = LevelMode.broadcast
@@ -615,7 +718,7 @@ class PolicyLevelBody(StrictModel):
 
 class EscalationPolicyBody(StrictModel):
     levels: list[PolicyLevelBody] = PydField(min_length=1, max_length=MAX_POLICY_LEVELS)
-    repeat: int = PydField(default=0, ge=0, le=MAX_POLICY_REPEAT)
+    repeat: StrictInt = PydField(default=0, ge=0, le=MAX_POLICY_REPEAT)
 
 
 class PolicyLevelPublic(BaseModel):

@@ -46,7 +46,7 @@ from shared import keys
 from shared.auth import Principal
 from shared.db import dialect_insert, session_scope
 from shared.events import event_json, row_json, wire_columns
-from shared.handoff_views import handoff_public
+from shared.handoff_views import handoff_summary
 from shared.metrics import EVENTS_PUBLISHED
 from shared.models import Event, EventType, Handoff, OrgEventCounter
 from shared.request_context import REQUEST_ID
@@ -89,6 +89,8 @@ def record_event(
     data: dict[str, Any] | None = None,
 ) -> Event:
     """Write the event for ``handoff``'s new state in the session's transaction.
+    The event carries the slim view (``HandoffSummary``), whatever the size of
+    the transcript, tried steps and notes.
 
     The caller commits. The per-org counter row stays locked until then, so an
     org's events commit in ``seq`` order and a replay after ``seq`` N never
@@ -105,7 +107,7 @@ def record_event(
         actor_id=actor.user_id if actor else None,
         actor_name=actor.name if actor else None,
         at=utcnow(),
-        handoff=handoff_public(handoff).model_dump(mode="json"),
+        handoff=handoff_summary(handoff),
         request_id=REQUEST_ID.get(),
         data=data,
     )

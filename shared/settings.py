@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     stream_slot_ttl_seconds: float = Field(default=30.0, gt=0)
     #: A senior or admin counts as present this long after ``POST /presence/heartbeat``.
     presence_heartbeat_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    #: A caller's row in ``people`` (last seen, name, role) is written at most this
+    #: often per person and replica; a changed name or role is written at once.
+    people_seen_write_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    #: Teams an org may have (``POST /teams`` beyond it: 409 ``team_limit_reached``).
+    max_teams_per_org: int = Field(default=100, ge=1, le=10_000)
 
     #: Where the console is reached from outside: links in notifications (Slack messages).
     public_url: str = "http://localhost:8000"

@@ -7,13 +7,16 @@ replicas racing cannot both win; the checks made first only give the loser a
 precise answer (which team has the name or the domain).
 """
 
+import base64
+import binascii
 import functools
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import and_, bindparam, delete, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -33,11 +36,12 @@ from shared.models import (
     Team,
     TeamBody,
     TeamDomain,
-    TeamList,
     TeamMember,
     TeamMemberPublic,
+    TeamPage,
     TeamPublic,
     TeamRef,
+    TeamSummary,
 )
 from shared.timeutil import utcnow
 
@@ -69,22 +73,78 @@ def describe_me(*, session: Session, principal: Principal) -> MePublic:
 # --- teams: read -------------------------------------------------------------------
 
 
-def list_teams(*, session: Session, org_id: str) -> TeamList:
-    """The org's teams by name, each whole (members and domains in the order given)."""
-    teams = session.exec(
-        select(Team).where(Team.org_id == org_id).order_by(col(Team.name), col(Team.id))
-    ).all()
-    members: defaultdict[str, list[TeamMember]] = defaultdict(list)
-    for member in session.exec(
-        select(TeamMember).where(TeamMember.org_id == org_id).order_by(col(TeamMember.position))
-    ):
-        members[member.team_id].append(member)
+def list_teams(
+    *, session: Session, org_id: str, limit: int, cursor: str | None, members: bool = True
+) -> TeamPage:
+    """The org's teams by name (then id), ``limit`` per page after ``cursor`` (a
+    ``next_cursor`` this returned; ``InvalidInput`` ``invalid_cursor`` otherwise).
+    Whole teams (members and domains in the order given), or with ``members``
+    false ``TeamSummary`` items: the member count instead of the members."""
+    statement = select(Team).where(Team.org_id == org_id)
+    if cursor is not None:
+        name, team_id = _decode_cursor(cursor)
+        statement = statement.where(
+            or_(col(Team.name) > name, and_(col(Team.name) == name, col(Team.id) > team_id))
+        )
+    rows = session.exec(statement.order_by(col(Team.name), col(Team.id)).limit(limit + 1)).all()
+    teams, more = rows[:limit], len(rows) > limit
+    ids = [team.id for team in teams]
     domains: defaultdict[str, list[TeamDomain]] = defaultdict(list)
     for domain in session.exec(
-        select(TeamDomain).where(TeamDomain.org_id == org_id).order_by(col(TeamDomain.position))
+        select(TeamDomain)
+        .where(TeamDomain.org_id == org_id, col(TeamDomain.team_id).in_(ids))
+        .order_by(col(TeamDomain.position))
     ):
         domains[domain.team_id].append(domain)
-    return TeamList(items=[_public(team, members[team.id], domains[team.id]) for team in teams])
+    items: list[TeamPublic] | list[TeamSummary]
+    if members:
+        listed = _members_of(session, org_id, ids)
+        items = [_public(team, listed[team.id], domains[team.id]) for team in teams]
+    else:
+        counts = _member_counts(session, org_id, ids)
+        items = [_summary(team, counts.get(team.id, 0), domains[team.id]) for team in teams]
+    return TeamPage(items=items, next_cursor=_encode_cursor(teams[-1]) if more else None)
+
+
+def _members_of(session: Session, org_id: str, team_ids: list[str]) -> dict[str, list[TeamMember]]:
+    members: defaultdict[str, list[TeamMember]] = defaultdict(list)
+    for member in session.exec(
+        select(TeamMember)
+        .where(TeamMember.org_id == org_id, col(TeamMember.team_id).in_(team_ids))
+        .order_by(col(TeamMember.position))
+    ):
+        members[member.team_id].append(member)
+    return members
+
+
+def _member_counts(session: Session, org_id: str, team_ids: list[str]) -> dict[str, int]:
+    counts = session.exec(
+        select(TeamMember.team_id, func.count())
+        .where(TeamMember.org_id == org_id, col(TeamMember.team_id).in_(team_ids))
+        .group_by(col(TeamMember.team_id))
+    )
+    return {team_id: count for team_id, count in counts}
+
+
+def _encode_cursor(team: Team) -> str:
+    return base64.urlsafe_b64encode(json.dumps([team.name, team.id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        name, team_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(name, str) or not isinstance(team_id, str) or "\x00" in name + team_id:
+            raise ValueError("not a team position")
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise InvalidInput(
+            "The cursor is not one this API returned.", code="invalid_cursor"
+        ) from exc
+    return name, team_id
+
+
+def team_named(*, session: Session, org_id: str, name: str) -> str | None:
+    """The id of the org's team called ``name``, or None."""
+    return session.exec(select(Team.id).where(Team.org_id == org_id, Team.name == name)).first()
 
 
 def get_team(*, session: Session, org_id: str, team_id: str) -> TeamPublic:
@@ -96,9 +156,13 @@ def get_team(*, session: Session, org_id: str, team_id: str) -> TeamPublic:
 # --- teams: write ------------------------------------------------------------------
 
 
-def create_team(*, session: Session, org_id: str, body: TeamBody) -> TeamPublic:
-    """Raises ``Conflict``: ``team_name_taken`` (with ``team_id``), or
-    ``domain_taken`` (with ``domain``, ``team_id``, ``team_name`` of its owner)."""
+def create_team(*, session: Session, org_id: str, body: TeamBody, max_teams: int) -> TeamPublic:
+    """Raises ``Conflict``: ``team_limit_reached`` (with ``limit``) when the org
+    has ``max_teams`` already, ``team_name_taken`` (with ``team_id``), or
+    ``domain_taken`` (with ``domain``, ``team_id``, ``team_name`` of its owner).
+    The limit is a quota, counted before the insert: creates racing on several
+    replicas may pass it by the number in flight."""
+    _refuse_over_limit(session, org_id, max_teams)
     _refuse_taken(session, org_id, body, team_id=None)
     now = utcnow()
     team = Team(id=str(uuid.uuid4()), org_id=org_id, name=body.name, created_at=now, updated_at=now)
@@ -143,6 +207,17 @@ def delete_team(*, session: Session, org_id: str, team_id: str) -> None:
         session.execute(delete(Team).where(col(Team.id) == team.id, col(Team.org_id) == org_id))
 
     _commit_or_explain(session, write, lambda: _refuse_in_use(session, org_id, team))
+
+
+def _refuse_over_limit(session: Session, org_id: str, max_teams: int) -> None:
+    count = session.exec(select(func.count()).select_from(Team).where(Team.org_id == org_id)).one()
+    if count >= max_teams:
+        raise Conflict(
+            f"The org has {count} teams, the most it may have ({max_teams});"
+            " delete one or merge teams first.",
+            code="team_limit_reached",
+            limit=max_teams,
+        )
 
 
 def _write_children(session: Session, team: Team, body: TeamBody) -> TeamPublic:
@@ -240,6 +315,17 @@ def _members(session: Session, team_id: str) -> list[TeamMember]:
 def _domains(session: Session, team_id: str) -> list[TeamDomain]:
     statement = select(TeamDomain).where(TeamDomain.team_id == team_id)
     return list(session.exec(statement.order_by(col(TeamDomain.position))))
+
+
+def _summary(team: Team, member_count: int, domains: list[TeamDomain]) -> TeamSummary:
+    return TeamSummary(
+        id=team.id,
+        name=team.name,
+        member_count=member_count,
+        domains=[domain.domain for domain in domains],
+        created_at=team.created_at,
+        updated_at=team.updated_at,
+    )
 
 
 def _public(team: Team, members: list[TeamMember], domains: list[TeamDomain]) -> TeamPublic:

@@ -59,6 +59,7 @@ TABLES = (
     "last_assignments",
     "org_retention",
     "audit_log",
+    "people",
 )
 
 

@@ -19,6 +19,7 @@ from services.api.routes import (
     events,
     handoffs,
     health,
+    people,
     presence,
     retention,
     teams,
@@ -28,6 +29,7 @@ from services.api.streaming.hub import EventHub
 from shared.claim_flights import ClaimFlights
 from shared.db import autocommit_reads, make_engine
 from shared.outbox import Outbox
+from shared.people import PeopleRegistry
 from shared.presence import Presence
 from shared.queue_metrics import QueueCollector
 from shared.ratelimit import RateLimits
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox.start()
         app.state.rate_limits = RateLimits.from_settings(redis, settings)
         app.state.presence = Presence.from_settings(redis, settings)
+        app.state.people = PeopleRegistry(engine, write_seconds=settings.people_seen_write_seconds)
         app.state.stream_registry = streams = StreamRegistry(
             redis,
             ttl_seconds=settings.stream_slot_ttl_seconds,
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(teams.router)
     app.include_router(presence.router)
+    app.include_router(people.router)
     app.include_router(webhooks.router)
     app.include_router(retention.router)
     app.include_router(audit.router)

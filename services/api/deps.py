@@ -23,6 +23,7 @@ from shared.errors import Forbidden, NotAuthenticated
 from shared.handoffs import get_handoff
 from shared.locks import ClaimLock
 from shared.models import Handoff, Role
+from shared.people import PeopleRegistry
 from shared.presence import Presence
 from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
@@ -87,15 +88,27 @@ def authenticate(
     limits: RateLimits,
     address: str,
     credentials: HTTPAuthorizationCredentials | None,
+    people: PeopleRegistry,
 ) -> Principal:
     """An address past the failed-authentication limit gets 429 before its token
-    is looked at; a refused token counts one failure for its address. Blocking
-    (one Redis call): run it in a worker thread."""
+    is looked at; a refused token counts one failure for its address. The caller
+    is then ``recognized``. Blocking (Redis, and now and then the database): run
+    it in a worker thread."""
     limits.check(Limit.AUTH_FAILURES, address)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Missing bearer token.")
     with limits.auth_failures_counted(address):
-        return decode_token(credentials.credentials, settings=settings)
+        principal = decode_token(credentials.credentials, settings=settings)
+    return recognized(principal, people)
+
+
+def recognized(principal: Principal, people: PeopleRegistry) -> Principal:
+    """Every caller the API authenticates passes here, whatever proved who they
+    are (bearer token, stream cookie, and any other way added later): they are
+    remembered in the org's people (``shared.people``; throttled, so this is
+    usually a dictionary lookup). Returns ``principal``."""
+    people.seen(principal)
+    return principal
 
 
 def get_principal(
@@ -104,7 +117,8 @@ def get_principal(
     limits: RateLimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    return authenticate(settings, limits, client_address(request), credentials)
+    people = request.app.state.people
+    return authenticate(settings, limits, client_address(request), credentials, people)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

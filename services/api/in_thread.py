@@ -23,6 +23,7 @@ from services.api.deps import authenticate, bearer, check_role, client_address
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.models import Role
+from shared.people import PeopleRegistry
 from shared.ratelimit import Limit, RateLimits
 from shared.settings import Settings
 
@@ -43,6 +44,7 @@ class InThread:
     read_engine: Engine  # ``shared.db.autocommit_reads(engine)``
     settings: Settings
     limits: RateLimits
+    people: PeopleRegistry
     address: str
     credentials: HTTPAuthorizationCredentials | None
     roles: tuple[Role, ...]
@@ -76,7 +78,9 @@ class InThread:
             return work(connection, principal)
 
     def _principal(self) -> Principal:
-        principal = authenticate(self.settings, self.limits, self.address, self.credentials)
+        principal = authenticate(
+            self.settings, self.limits, self.address, self.credentials, self.people
+        )
         if self.limit is not None:
             self.limits.hit(self.limit, principal.org_id, principal.user_id)
         if self.roles:
@@ -101,6 +105,7 @@ def in_thread(*roles: Role, limit: Limit | None = None):
             read_engine=state.read_engine,
             settings=state.settings,
             limits=state.rate_limits,
+            people=state.people,
             address=client_address(request),
             credentials=credentials,
             roles=roles,

@@ -2,7 +2,8 @@
 the content of every handoff they created is purged (``service.purge_content``)
 and their name is replaced by ``ERASED_NAME`` wherever it is stored: handoffs
 (creator, claimer, assignee), events (actor, and the copies of the handoff and
-of a reassignment they carry) and team memberships. Their id stays, so counts
+of a reassignment they carry) and team memberships; their row in the org's
+people goes (they are remembered again, as anyone, if they sign in later). Their id stays, so counts
 and analytics keep adding up; it is an opaque id, not a name."""
 
 from typing import Any
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col, or_, select
 
-from shared import audit
+from shared import audit, people
 from shared.auth import Principal
 from shared.errors import Conflict
 from shared.models import Event, Handoff, TeamMember
@@ -63,6 +64,7 @@ def erase_person(*, session: Session, actor: Principal, user_id: str) -> Erasure
         renamed_events=_rename_in_events(session, org_id, user_id),
         renamed_memberships=_rename_in_teams(session, org_id, user_id),
     )
+    people.forget_person(session=session, org_id=org_id, person_id=user_id)
     audit.record(
         session, org_id=org_id, actor=actor, kind="person.erased", target_id=user_id, after=report
     )

@@ -112,8 +112,13 @@ def purge_content(*, session: Session, handoff_id: str, snapshot: dict[str, Any]
 
 
 def purged_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """``snapshot`` without its transcript and tried steps (``step_count`` stays)."""
-    return {**snapshot, "tried_steps": [], "transcript": None}
+    """``snapshot`` without its transcript and tried steps (``step_count`` stays).
+    A copy without them (an event's slim snapshot, ``SnapshotSummary``) stays as it is."""
+    purged = dict(snapshot)
+    for key, empty in (("tried_steps", []), ("transcript", None)):
+        if key in purged:
+            purged[key] = empty
+    return purged
 
 
 def purged_handoff(handoff: dict[str, Any], *, purged_at: datetime) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from shared.db import rows_changed
+from shared.db import is_uuid, rows_changed
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.settings import Settings
 from shared.timeutil import as_utc, isoformat, utcnow
@@ -222,7 +222,10 @@ def _refuse_disabled(webhook: Webhook) -> None:
 
 def get_delivery(session: Session, *, webhook: Webhook, delivery_id: str) -> WebhookDelivery:
     """The webhook's delivery, or ``NotFound`` (``delivery_not_found``, also for
-    another webhook's or org's)."""
+    another webhook's or org's, and for an id that is not a UUID: PostgreSQL
+    refuses to compare one holding a NUL)."""
+    if not is_uuid(delivery_id):
+        raise NotFound(f"Delivery {delivery_id!r} not found.", code="delivery_not_found")
     statement = select(WebhookDelivery).where(
         col(WebhookDelivery.org_id) == webhook.org_id,
         col(WebhookDelivery.webhook_id) == webhook.id,

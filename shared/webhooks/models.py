@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import sqlalchemy as sa
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, StrictBool, field_validator
 from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
@@ -173,7 +173,7 @@ class WebhookPatch(StrictModel):
     events: list[str] | None = PydField(default=None, min_length=1, max_length=len(SUBSCRIBABLE))
     format: WebhookFormat | None = None
     description: str | None = PydField(default=None, max_length=MAX_DESCRIPTION_LENGTH)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     _events = field_validator("events")(_refuse_bad_events)
 

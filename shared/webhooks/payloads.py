@@ -6,9 +6,17 @@ or for a test delivery an object of the same shape with ``type``
 incoming-webhook message, ``text`` (the notification's fallback) plus
 ``blocks``: a header, the summary with priority, domain, status and the level
 or assignee, a button and a link to the handoff in the console.
+
+User text (a summary, a domain, a name) never reaches Slack as markup: in the
+blocks it is ``plain_text`` (shown as typed, no links, mentions or formatting);
+in the top-level ``text``, which Slack always reads as mrkdwn, it is cut first,
+then escaped (``&``, ``<``, ``>``: no mention or link) and its formatting
+characters replaced by look-alikes (no bold, italic, strike or code). Our own
+mrkdwn (the console link) is ``verbatim``: Slack links nothing in it by itself.
 """
 
 import json
+import re
 from typing import Any
 
 from shared.timeutil import isoformat
@@ -19,6 +27,9 @@ HEADER_MAX = 150
 SECTION_MAX = 3_000
 FIELD_MAX = 2_000
 BUTTON_MAX = 75
+#: The summary in the top-level ``text`` (before escaping): all of it (at most
+#: 2,000 characters, ``Snapshot.problem_summary``).
+TEXT_SUMMARY_MAX = 2_000
 
 TITLES = {
     "handoff_created": "New escalation",
@@ -74,10 +85,8 @@ def slack_message(event: dict[str, Any], *, public_url: str) -> dict[str, Any]:
         {"type": "header", "text": _plain(title, HEADER_MAX)},
         {
             "type": "section",
-            "text": _mrkdwn(f"*{_escape(summary)}*", SECTION_MAX),
-            "fields": [
-                _mrkdwn(f"*{name}*\n{_escape(str(value))}", FIELD_MAX) for name, value in fields
-            ],
+            "text": _plain(summary, SECTION_MAX),
+            "fields": [_plain(f"{name}: {value}", FIELD_MAX) for name, value in fields],
         },
         {
             "type": "actions",
@@ -95,8 +104,9 @@ def slack_message(event: dict[str, Any], *, public_url: str) -> dict[str, Any]:
             "elements": [_mrkdwn(f"<{link}|Open in Escalation Mode> · {event['type']}", FIELD_MAX)],
         },
     ]
-    text = f"{title}: {summary} ({handoff.get('priority', '')}) {link}"
-    return {"text": text[:SECTION_MAX], "blocks": blocks}
+    said = f"{_as_text(title, HEADER_MAX)}: {_as_text(summary, TEXT_SUMMARY_MAX)}"
+    text = f"{said} ({_as_text(str(handoff.get('priority', '')), HEADER_MAX)}) {link}"
+    return {"text": text, "blocks": blocks}
 
 
 def _slack_test_message(event: dict[str, Any], public_url: str) -> dict[str, Any]:
@@ -136,8 +146,18 @@ def _level_or_assignee(handoff: dict[str, Any]) -> tuple[str, str]:
     return "Level", f"{handoff.get('escalation_level', 0) + 1} · {who}"
 
 
-def _field(name: str, value: object) -> dict[str, Any]:
-    return _mrkdwn(f"*{name}*\n{_escape(str(value))}", FIELD_MAX)
+#: mrkdwn's formatting characters (bold, italic, strike, code) and the look-alikes
+#: that stand in for them in user text.
+_LOOK_ALIKES = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _as_text(user_text: str, limit: int) -> str:
+    """``user_text`` for mrkdwn (the top-level ``text``): on one line (no quote or
+    code block), cut to ``limit`` characters *before* escaping (a cut never splits
+    an entity), escaped, and its formatting characters replaced by look-alikes."""
+    line = _cut(_WHITESPACE.sub(" ", user_text).strip(), limit)
+    return _escape(line).translate(_LOOK_ALIKES)
 
 
 def _escape(text: str) -> str:
@@ -146,11 +166,13 @@ def _escape(text: str) -> str:
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+    """Text Slack shows as it is: no markup, links, mentions or emoji codes."""
+    return {"type": "plain_text", "text": _cut(text, limit), "emoji": False}
 
 
 def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": _cut(text, limit)}
+    """Our own markup (never user text); ``verbatim``: Slack adds no links or mentions."""
+    return {"type": "mrkdwn", "text": _cut(text, limit), "verbatim": True}
 
 
 def _cut(text: str, limit: int) -> str:

@@ -26,7 +26,10 @@ _NON_PUBLIC = (
     "is_multicast",
     "is_reserved",
     "is_unspecified",
+    "is_site_local",  # IPv6 fec0::/10: deprecated, still routed inside some networks
 )
+#: The ports a URL can name; httpx reads any integer (``:99999`` wraps modulo 65536).
+PORTS = range(1, 65536)
 
 
 class WebhookUrlForbidden(InvalidInput):
@@ -54,25 +57,32 @@ def parse_url(raw: str) -> httpx.URL:
     ``WebhookUrlInvalid``."""
     try:
         url = httpx.URL(raw)
-        port = url.port  # httpx checks the range
+        # httpx decodes an IDNA host (``xn--…``) only when ``host`` is read: an
+        # invalid A-label raises ``idna.IDNAError``, a ``UnicodeError``, there.
+        host, port = url.host, url.port
     except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
         raise WebhookUrlInvalid(f"Not a valid URL: {exc}.") from exc
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not host:
         raise WebhookUrlInvalid("A webhook URL is an absolute http:// or https:// URL.")
     if url.userinfo:
         raise WebhookUrlInvalid("A webhook URL may not carry a user name or password.")
-    if port == 0:
-        raise WebhookUrlInvalid("Port 0 cannot be reached.")
+    if port is not None and port not in PORTS:
+        raise WebhookUrlInvalid(f"Port {port} cannot be reached: a port is 1 to 65535.")
     return url
 
 
 def non_public_reason(address: IPAddress) -> str | None:
     """Why ``address`` is not a public one (``"loopback"``, ``"private"``, …), or
-    None when it is. An IPv4-mapped IPv6 address is judged as its IPv4 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    None when it is. An IPv6 address embedding an IPv4 one that a router would
+    reach (IPv4-mapped ``::ffff:0:0/96``, 6to4 ``2002::/16``) is judged as that
+    IPv4 address too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            return non_public_reason(address.sixtofour)
     for check in _NON_PUBLIC:
-        if getattr(address, check):
+        if getattr(address, check, False):  # is_site_local is IPv6's alone
             return check.removeprefix("is_").replace("_", "-")
     return None if address.is_global else "non-public"
 

@@ -50,6 +50,21 @@ def history(client: TestClient, headers: dict[str, str], handoff_id: str) -> lis
     return response.json()["items"]
 
 
+#: What an event's handoff leaves out of the full handoff (docs/events.md).
+LONG_TEXT = ("engineer_notes", "resolution_notes", "ai_assessment_data")
+
+
+def slim(handoff: dict[str, Any]) -> dict[str, Any]:
+    """What an event carries of ``handoff`` (as ``GET /handoffs/{id}`` answers it):
+    no long text, the snapshot's tried steps and transcript counted."""
+    kept = {key: value for key, value in handoff.items() if key not in LONG_TEXT}
+    snapshot = dict(handoff["snapshot"])
+    tried, transcript = snapshot.pop("tried_steps"), snapshot.pop("transcript")
+    snapshot["tried_step_count"] = len(tried)
+    snapshot["transcript_message_count"] = len(transcript or [])
+    return {**kept, "snapshot": snapshot}
+
+
 def event_types(client: TestClient, headers: dict[str, str], handoff_id: str) -> list[str]:
     return [event["type"] for event in history(client, headers, handoff_id)]
 

@@ -186,7 +186,8 @@ def test_reassign_moves_the_claim_and_records_the_event(
     client: TestClient, auth: TokenFactory
 ) -> None:
     _present(client, auth, "u-ben")
-    _team(client, auth, "u-cy", domain="networking")  # cy: away, but in a team
+    # cy: away (no stream, no heartbeat), but known as a senior from an earlier request
+    assert client.get("/api/v1/me", headers=_senior(auth, "u-cy")).status_code == 200
     handoff = _create(client, auth)
     ana = _senior(auth, "u-ana")
     assert client.post(f"{HANDOFFS}/{handoff['id']}/claim", headers=ana).status_code == 200
@@ -224,7 +225,7 @@ def test_reassign_moves_the_claim_and_records_the_event(
     assert by_admin.status_code == 200, by_admin.text
     assert (by_admin.json()["claimed_by_id"], by_admin.json()["claimed_by_name"]) == (
         "u-cy",
-        "Cy Senior",  # the team's name for them
+        "Cy Senior",  # the name cy signed in with
     )
     reassignment = history(client, ana, handoff["id"])[-1]["data"]["reassignment"]
     assert (reassignment["to_name"], reassignment["note"]) == ("Cy Senior", "")
@@ -264,7 +265,7 @@ def test_reassign_refusals_change_nothing(client: TestClient, auth: TokenFactory
     assert_error(client.post(url, json=body, headers=_senior(auth, "u-cy")), 403, "not_claim_owner")
     to_self = {"to_id": "u-ana", "to_name": "Ana"}
     assert_error(client.post(url, json=to_self, headers=ana), 409, "already_claimer")
-    for stranger in ("engineer-1", "u-nobody", "   "):  # not present as a senior, in no team
+    for stranger in ("engineer-1", "u-nobody", "   "):  # an engineer, unknown ids
         to_stranger = {"to_id": stranger, "to_name": "Dana"}
         assert_error(client.post(url, json=to_stranger, headers=ana), 422, "invalid_reassignee")
     other_org = _senior(auth, "u-ana", org="globex")

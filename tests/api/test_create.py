@@ -143,6 +143,9 @@ REJECTED = {
     "domain-65": ({"snapshot": with_snapshot(problem_domain="d" * 65)}, "problem_domain"),
     "step_count-negative": ({"snapshot": with_snapshot(step_count=-1)}, "step_count"),
     "step_count-text": ({"snapshot": with_snapshot(step_count="four")}, "step_count"),
+    # No coercion (lax mode took ``"4"`` as 4 and ``true`` as 1).
+    "step_count-digits": ({"snapshot": with_snapshot(step_count="4")}, "step_count"),
+    "step_count-true": ({"snapshot": with_snapshot(step_count=True)}, "step_count"),
     "confidence-unknown": (
         {"snapshot": with_snapshot(confidence_tier="certain")},
         "confidence_tier",

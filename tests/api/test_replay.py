@@ -1,6 +1,7 @@
 """Replay after ``Last-Event-ID`` reads the event log in pages bounded by bytes:
-every event carries its whole handoff (a transcript makes one ~200 KB), so a
-page of 500 events would be ~100 MB per stream."""
+an event stored before events were slim carries its whole handoff (a transcript
+makes one ~200 KB; these are such rows), so a page of 500 events would be ~100 MB
+per stream."""
 
 import json
 import tracemalloc

@@ -258,6 +258,8 @@ def test_erasing_a_person_purges_what_they_created_and_replaces_their_name(
     stored = stored_text(engine)
     assert "Erin Junior" not in stored and TYPED not in stored
     assert get(client, auth("admin"), handoff_id)["created_by_name"] == "Erased user"
+    people = client.get("/api/v1/people", headers=auth("admin")).json()["items"]
+    assert "erin" not in [person["id"] for person in people]
     assert get(client, auth("admin"), other["id"])["created_by_name"] == "Olga Junior"
     assert (
         client.post("/api/v1/people/erin/erase", headers=auth("admin")).json()["purged_handoffs"]

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared import teams as domain
+from shared.settings import Settings
 from tests.api.helpers import assert_error
 from tests.conftest import TokenFactory
 
@@ -77,7 +78,10 @@ def test_create_get_list_replace_delete(client: TestClient, auth: TokenFactory) 
 
     for role in ("engineer", "senior", "admin"):  # everyone in the org reads
         assert client.get(path, headers=auth(role)).json() == created
-        assert client.get(TEAMS, headers=auth(role)).json() == {"items": [created]}
+        assert client.get(TEAMS, headers=auth(role)).json() == {
+            "items": [created],
+            "next_cursor": None,
+        }
 
     new = team_body("Network & DNS", members=[{"id": "u-9", "name": "Kim"}], domains=["dns", "tls"])
     replaced = client.put(path, json=new, headers=auth("admin"))
@@ -95,7 +99,7 @@ def test_create_get_list_replace_delete(client: TestClient, auth: TokenFactory) 
     deleted = client.delete(path, headers=auth("admin"))
     assert deleted.status_code == 204 and deleted.content == b""
     assert_error(client.get(path, headers=auth("admin")), 404, "team_not_found")
-    assert client.get(TEAMS, headers=auth("admin")).json() == {"items": []}
+    assert client.get(TEAMS, headers=auth("admin")).json() == {"items": [], "next_cursor": None}
     assert_error(client.delete(path, headers=auth("admin")), 404, "team_not_found")
 
 
@@ -105,6 +109,72 @@ def test_teams_are_listed_by_name(client: TestClient, auth: TokenFactory) -> Non
     items = client.get(TEAMS, headers=auth("senior")).json()["items"]
     assert [team["name"] for team in items] == ["Databases", "Networking", "Storage"]
     assert [team["domains"] for team in items] == [["databases"], ["networking"], ["storage"]]
+
+
+def test_teams_page_by_name(client: TestClient, auth: TokenFactory) -> None:
+    names = ["Edge", "Apps", "Storage", "Databases", "Networking"]
+    for name in names:
+        make_team(client, auth, name=name, domains=[name.lower()])
+    pages, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        body = client.get(TEAMS, params=params, headers=auth("engineer")).json()
+        pages.append([team["name"] for team in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [["Apps", "Databases"], ["Edge", "Networking"], ["Storage"]]
+    first = client.get(TEAMS, headers=auth("engineer")).json()  # default: 20 a page
+    assert (len(first["items"]), first["next_cursor"]) == (5, None)
+
+
+def test_teams_without_their_members(client: TestClient, auth: TokenFactory) -> None:
+    """What the queue needs (which teams have members), without the members: a
+    page of 40 teams of 500 members was 8.2 MB."""
+    full = make_team(client, auth)  # two members
+    empty = make_team(client, auth, name="Later", members=[], domains=[])
+    response = client.get(TEAMS, params={"members": "false"}, headers=auth("senior"))
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "items": [
+            {key: value for key, value in team.items() if key != "members"}
+            | {"member_count": count}
+            for team, count in ((empty, 0), (full, 2))
+        ],
+        "next_cursor": None,
+    }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # sizes, not SQL
+def test_forty_maximum_teams_are_a_small_summary_and_paged_pages(
+    client: TestClient, auth: TokenFactory
+) -> None:
+    """The probe's org: 40 teams of 500 members made one 8.2 MB answer, fetched by
+    the console on every queue refresh."""
+    for t in range(40):
+        members = [{"id": f"u-{t}-{m}", "name": f"Senior {t}-{m} " + "x" * 100} for m in range(500)]
+        body = team_body(f"Team {t:02}", members=members, domains=[f"d{t}"])
+        assert client.post(TEAMS, json=body, headers=auth("admin")).status_code == 201
+    summary = client.get(TEAMS, params={"members": "false", "limit": 100}, headers=auth("senior"))
+    assert len(summary.json()["items"]) == 40
+    assert len(summary.content) < 10_000, len(summary.content)
+    page = client.get(TEAMS, headers=auth("senior"))
+    assert len(page.json()["items"]) == 20 and page.json()["next_cursor"]
+    assert len(page.content) < 4_500_000, len(page.content)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 101}, {"limit": "x"}, {"cursor": "not-ours"}, {"cursor": "WzFd"}],
+    ids=["limit-0", "limit-101", "limit-text", "cursor-garbage", "cursor-wrong-shape"],
+)
+def test_bad_team_paging_is_422(
+    client: TestClient, auth: TokenFactory, params: dict[str, Any]
+) -> None:
+    make_team(client, auth)
+    response = client.get(TEAMS, params=params, headers=auth("admin"))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] in ("validation_error", "invalid_cursor")
 
 
 def test_a_team_may_be_empty(client: TestClient, auth: TokenFactory) -> None:
@@ -130,7 +200,7 @@ def test_a_missing_team_is_a_404(client: TestClient, auth: TokenFactory, team_id
     response = client.put(f"{TEAMS}/{team_id}", json=team_body(), headers=admin)
     assert_error(response, 404, "team_not_found")
     assert_error(client.delete(f"{TEAMS}/{team_id}", headers=admin), 404, "team_not_found")
-    assert client.get(TEAMS, headers=admin).json() == {"items": []}
+    assert client.get(TEAMS, headers=admin).json() == {"items": [], "next_cursor": None}
 
 
 # --- teams: limits -----------------------------------------------------------------
@@ -322,7 +392,7 @@ def test_another_org_sees_nothing_and_touches_nothing(
     unchanged()
     other = auth("admin", sub="u-42", org="globex")  # even a member's id, in another org
     path = f"{TEAMS}/{team['id']}"
-    assert client.get(TEAMS, headers=other).json() == {"items": []}
+    assert client.get(TEAMS, headers=other).json() == {"items": [], "next_cursor": None}
     assert_error(client.get(path, headers=other), 404, "team_not_found")
     assert_error(client.put(path, json=team_body("Mine"), headers=other), 404, "team_not_found")
     assert_error(client.delete(path, headers=other), 404, "team_not_found")
@@ -335,6 +405,28 @@ def test_another_org_sees_nothing_and_touches_nothing(
     # Names and domains are per org: the other org may use the same ones.
     assert client.post(TEAMS, json=team_body(), headers=other).status_code == 201
     unchanged()
+
+
+@pytest.fixture
+def three_teams_at_most(settings: Settings) -> Settings:
+    settings.max_teams_per_org = 3
+    return settings
+
+
+def test_an_org_has_at_most_max_teams(
+    three_teams_at_most: Settings, client: TestClient, auth: TokenFactory
+) -> None:
+    teams = [make_team(client, auth, name=f"T{i}", domains=[f"d{i}"]) for i in range(3)]
+    before = client.get(TEAMS, headers=auth("admin")).json()
+    response = client.post(TEAMS, json=team_body("T3", domains=["d3"]), headers=auth("admin"))
+    body = assert_error(response, 409, "team_limit_reached")
+    assert body["limit"] == 3
+    assert client.get(TEAMS, headers=auth("admin")).json() == before
+    # Another org's quota is its own; a deleted team frees a place.
+    other = auth("admin", org="globex")
+    assert client.post(TEAMS, json=team_body("T0"), headers=other).status_code == 201
+    client.delete(f"{TEAMS}/{teams[0]['id']}", headers=auth("admin"))
+    assert client.post(TEAMS, json=team_body("T3"), headers=auth("admin")).status_code == 201
 
 
 # --- me ----------------------------------------------------------------------------
@@ -450,6 +542,12 @@ INVALID_POLICIES = {
     "after-0": {"levels": [level(after_seconds=0)]},
     "after-86401": {"levels": [level(after_seconds=86_401)]},
     "after-not-int": {"levels": [level(after_seconds=1.5)]},
+    # No coercion (lax mode stored ``true`` as 1 and ``"5"`` as 5).
+    "after-true": {"levels": [level(after_seconds=True)]},
+    "after-string": {"levels": [level(after_seconds="5")]},
+    "after-whole-float": {"levels": [level(after_seconds=5.0)]},
+    "repeat-true": {"levels": [level()], "repeat": True},
+    "repeat-string": {"levels": [level()], "repeat": "1"},
     "repeat-6": {"levels": [level()], "repeat": 6},
     "repeat-negative": {"levels": [level()], "repeat": -1},
     "unknown-target": {"levels": [level("everyone")]},

@@ -157,6 +157,19 @@ def test_invalid_bodies_are_422(
     assert client.get(WEBHOOKS, headers=auth("admin")).json() == {"items": []}
 
 
+@pytest.mark.parametrize("enabled", ["false", 0, "no", None])
+def test_enabled_is_a_json_boolean(client: TestClient, auth: TokenFactory, enabled: Any) -> None:
+    """Lax mode took ``"false"``, ``0`` and ``"no"`` for False."""
+    webhook = make_webhook(client, auth)
+    path = f"{WEBHOOKS}/{webhook['id']}"
+    response = client.patch(path, json={"enabled": enabled}, headers=auth("admin"))
+    if enabled is None:  # an explicit null is an absent field: nothing to change
+        assert response.status_code == 200, response.text
+    else:
+        assert "enabled" in assert_error(response, 422, "validation_error")["detail"]
+    assert client.get(path, headers=auth("admin")).json()["enabled"] is True
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -165,6 +178,14 @@ def test_invalid_bodies_are_422(
         "https://user:pass@93.184.215.14/x",
         "http://93.184.215.14:0/x",
         "https://",
+        # Invalid IDNA A-labels: httpx raises only when the host is read (was a 500).
+        "http://xn--localhost-/",
+        "http://xn--/",
+        "http://xn--zz/",
+        # Out of range: httpx reads any integer and the connection wraps it (was accepted).
+        "http://93.184.215.14:99999/x",
+        "http://93.184.215.14:65536/x",
+        "http://93.184.215.14:-1/x",
     ],
 )
 def test_a_url_that_is_not_an_http_url_is_refused(
@@ -172,6 +193,17 @@ def test_a_url_that_is_not_an_http_url_is_refused(
 ) -> None:
     response = client.post(WEBHOOKS, json={"url": url}, headers=auth("admin"))
     assert_error(response, 422, "invalid_webhook_url")
+    webhook = make_webhook(client, auth)
+    patched = client.patch(f"{WEBHOOKS}/{webhook['id']}", json={"url": url}, headers=auth("admin"))
+    assert_error(patched, 422, "invalid_webhook_url")
+    assert [
+        item["url"] for item in client.get(WEBHOOKS, headers=auth("admin")).json()["items"]
+    ] == [PUBLIC_URL]
+
+
+def test_the_highest_port_is_accepted(client: TestClient, auth: TokenFactory) -> None:
+    url = "https://93.184.215.14:65535/x"
+    assert make_webhook(client, auth, url=url)["url"] == url
 
 
 @pytest.mark.parametrize(
@@ -187,6 +219,11 @@ def test_a_url_that_is_not_an_http_url_is_refused(
         ("http://0.0.0.0/hook", "unspecified"),
         ("http://100.64.0.1/hook", "non-public"),
         ("http://224.0.0.1/hook", "multicast"),
+        # 6to4 (2002::/16) embeds an IPv4 address a relay would reach (were accepted).
+        ("http://[2002:a00:1::1]/hook", "private"),  # 10.0.0.1
+        ("http://[2002:7f00:1::]/hook", "loopback"),  # 127.0.0.1
+        ("http://[2002:a9fe:a9fe::1]/hook", "link-local"),  # 169.254.169.254
+        ("http://[fec0::1]/hook", "site-local"),  # deprecated site-local (was accepted)
     ],
 )
 def test_a_non_public_address_is_refused(
@@ -201,6 +238,13 @@ def test_a_non_public_address_is_refused(
     assert client.get(f"{WEBHOOKS}/{webhook['id']}", headers=auth("admin")).json()["url"] == (
         PUBLIC_URL
     )
+
+
+def test_a_6to4_address_of_a_public_ipv4_is_accepted(
+    client: TestClient, auth: TokenFactory
+) -> None:
+    url = "https://[2002:5db8:d70e::1]/hook"  # 93.184.215.14
+    assert make_webhook(client, auth, url=url)["url"] == url
 
 
 def test_a_host_that_does_not_resolve_is_refused(client: TestClient, auth: TokenFactory) -> None:
@@ -310,6 +354,16 @@ def test_test_makes_one_webhook_test_delivery(client: TestClient, auth: TokenFac
 
     client.patch(path, json={"enabled": False}, headers=auth("admin"))
     assert_error(client.post(f"{path}/test", headers=auth("admin")), 409, "webhook_disabled")
+
+
+@pytest.mark.parametrize("delivery_id", ["%00", "a%00b", "%C3%A9", "x" * 300])
+def test_a_delivery_id_that_is_no_uuid_is_404(
+    client: TestClient, auth: TokenFactory, delivery_id: str
+) -> None:
+    """PostgreSQL refused a NUL in the compared id (DataError, a 500)."""
+    webhook = make_webhook(client, auth)
+    path = f"{WEBHOOKS}/{webhook['id']}/deliveries/{delivery_id}/redeliver"
+    assert_error(client.post(path, headers=auth("admin")), 404, "delivery_not_found")
 
 
 def test_deleting_a_webhook_deletes_its_deliveries(

@@ -77,3 +77,36 @@ def test_the_queue_and_a_claim_work_by_keyboard_alone(org: Org, console: OpenCon
     tab_to(page, 'button[type="submit"]')
     page.keyboard.press("Enter")
     expect(page.locator(".hv-head .status")).to_have_text("Resolved")
+
+
+def test_an_open_handoff_follows_its_slim_events_and_fetches_only_a_resolution(
+    org: Org, console: OpenConsole
+) -> None:
+    """Events carry a slim handoff: another senior's claim shows in the open view
+    without a request, and what the full handoff alone holds stays (the
+    assessment, the transcript); the resolution's notes come with one fetch."""
+    org.token("engineer", "j-1", "Jo Junior")
+    org.token("senior", "s-2", "Sue Other")
+    page = console(org.token("senior", "s-1", "Sam Senior"))
+    handoff = org.create("j-1", "sess-slim")
+    card = page.locator(f'.card[data-id="{handoff["id"]}"]')
+    expect(card.locator(".ai-ready")).to_be_visible()  # its assessment event came first
+    card.locator("a").click()
+    assessment = page.locator(".assessment")
+    expect(assessment).to_contain_text("Likely causes")
+    fetched: list[str] = []
+    own_url = f"/api/v1/handoffs/{handoff['id']}"
+    page.on("request", lambda r: fetched.append(r.url) if r.url.endswith(own_url) else None)
+
+    assert org.call("s-2", "POST", f"handoffs/{handoff['id']}/claim").status_code == 200
+    expect(page.locator(".actions-panel")).to_contain_text("Sue Other is working on this")
+    expect(assessment).to_contain_text("Likely causes")
+    expect(page.locator(".transcript summary")).to_have_text("Session transcript (1 message)")
+    assert fetched == []
+
+    notes = {"resolution_notes": "Raised the memory limit to 1Gi."}
+    resolved = org.call("s-2", "POST", f"handoffs/{handoff['id']}/resolve", json=notes)
+    assert resolved.status_code == 200
+    expect(page.locator(".resolution")).to_have_text("Raised the memory limit to 1Gi.")
+    expect(assessment).to_contain_text("Likely causes")
+    assert len(fetched) == 1

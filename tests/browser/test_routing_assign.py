@@ -69,3 +69,24 @@ def test_assign_mode_shows_the_assignee_and_reassign_moves_the_claim(
     seniors = admin.locator("#table-seniors tbody")
     expect(seniors.locator("tr").first.locator("th")).to_have_text("Ana Senior")
     expect(seniors.locator("tr").first.locator("td").first).to_have_text("1")
+
+
+def test_reassign_offers_a_known_senior_who_is_offline(org: Org, console: OpenConsole) -> None:
+    """Cy signed in earlier (a call to the API) and is not online: the org's people
+    know him as a senior, so he is offered; the junior, known as an engineer, is not."""
+    org.token("senior", "s-cy", "Cy Senior")
+    assert org.call("s-cy", "GET", "me").status_code == 200
+    org.token("engineer", "j-1", "Jo Junior")
+    handoff = org.create("j-1", "sess-offline")
+    ana = console(org.token("senior", "s-ana", "Ana Senior"))
+    card(ana, handoff["id"]).get_by_role("link").click()
+    ana.get_by_role("button", name="Claim", exact=True).click()
+    expect(ana.get_by_role("heading", name="You are on it")).to_be_visible()
+
+    ana.get_by_text("Reassign to another senior").click()
+    choices = ana.get_by_label("Reassign to")
+    expect(choices.locator('optgroup[label="Other seniors"] option')).to_have_text(["Cy Senior"])
+    choices.select_option(label="Cy Senior")
+    ana.get_by_role("button", name="Reassign", exact=True).click()
+    expect(ana.locator(".actions-panel")).to_contain_text("Cy Senior is working on this")
+    assert org.get("j-1", handoff["id"])["claimed_by_id"] == "s-cy"

@@ -20,6 +20,7 @@ class SSEMessage:
     event: str
     id: int | None
     data: Any
+    size: int = 0  # bytes of the data line
 
 
 class SSEClient:
@@ -142,4 +143,5 @@ def _parse(block: str) -> SSEMessage | None:
         event=fields.get("event", "message"),
         id=int(raw_id) if raw_id else None,
         data=json.loads(fields["data"]) if "data" in fields else None,
+        size=len(fields.get("data", "").encode()),
     )

@@ -40,7 +40,7 @@ SENIOR = Principal(user_id="u-2", name="Dana Senior", role=Role.senior, org_id="
 def _team(engine: Engine, name: str = "Networking", domains: tuple[str, ...] = ()) -> str:
     with session_scope(engine) as session:
         body = TeamBody(name=name, members=[], domains=list(domains))
-        return create_team(session=session, org_id="acme", body=body).id
+        return create_team(session=session, org_id="acme", body=body, max_teams=100).id
 
 
 def _policy(engine: Engine, levels: list[dict[str, Any]], repeat: int = 0) -> None:

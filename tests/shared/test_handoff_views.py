@@ -2,6 +2,7 @@
 validating the row from its attributes gives, in every state a handoff reaches;
 so does ``public_from_rows`` (plain rows, the snapshot read only on a cache miss)."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,10 +11,19 @@ from sqlalchemy import Engine
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.escalation import Plan
-from shared.handoff_views import SnapshotCache, handoff_public, public_from_rows, select_public
+from shared.events import event_json
+from shared.handoff_views import (
+    SnapshotCache,
+    handoff_public,
+    handoff_summary,
+    public_from_rows,
+    select_public,
+    stored_summary,
+    stored_summary_json,
+)
 from shared.handoffs import _new_handoff
-from shared.models import Handoff, HandoffCreate, HandoffPublic, HandoffStatus, Role
-from tests.samples import handoff_body
+from shared.models import Event, Handoff, HandoffCreate, HandoffPublic, HandoffStatus, Role
+from tests.samples import handoff_body, long_handoff_body
 
 ENGINEER = Principal(user_id="eng-1", name="Eve", role=Role.engineer, org_id="org-1")
 
@@ -77,3 +87,58 @@ def test_plain_rows_give_the_same_models_as_the_orm(engine: Engine) -> None:
     assert first == again == expected
     assert [p.model_dump_json() for p in again] == [p.model_dump_json() for p in expected]
     assert again[1].escalation_target.team_name == "Platform"
+
+
+# --- the slim view events carry (issue 18, item 7) ------------------------------------
+
+
+def at_every_limit() -> Handoff:
+    """Claimed, assigned, at a team's level: every string the slim view keeps at
+    its longest (ASCII), and every long field it leaves out at its limit too."""
+    body = HandoffCreate.model_validate(long_handoff_body())
+    body.snapshot.problem_domain, body.snapshot.status = "d" * 64, "s" * 64
+    principal = Principal(user_id="e" * 128, name="E" * 256, role=Role.engineer, org_id="o" * 128)
+    team_level = {"after_seconds": 60, "target": "team", "team_id": "t" * 36, "team_name": "T" * 64}
+    handoff = claimed_and_assessed(_new_handoff(principal, body, 300, Plan([team_level], 5)))
+    handoff.id, handoff.session_id = "i" * 36, "x" * 128
+    handoff.claimed_by_id, handoff.claimed_by_name = "c" * 128, "C" * 256
+    handoff.assigned_to_id, handoff.assigned_to_name = "a" * 128, "A" * 256
+    handoff.resolution_notes = "r" * 10_000
+    return handoff
+
+
+def test_the_slim_view_is_bounded_whatever_the_long_fields() -> None:
+    """At most ~4.5 KB of JSON for ASCII text, with 1 MB of transcript, tried steps
+    and notes left out; a reassignment event around it (a 2,000-character note,
+    every name at 256) stays under 8 KiB."""
+    handoff = at_every_limit()
+    summary = handoff_summary(handoff)
+    assert summary["snapshot"]["tried_step_count"] == 200
+    assert summary["snapshot"]["transcript_message_count"] == 500
+    assert not {"engineer_notes", "resolution_notes", "ai_assessment_data"} & set(summary)
+    assert len(json.dumps(summary, separators=(",", ":"))) <= 4_600
+    note = {"from_id": "f" * 128, "from_name": "F" * 256, "to_id": "t" * 128, "to_name": "T" * 256}
+    event = Event(
+        org_id=handoff.org_id, seq=2**40, type="handoff_reassigned", handoff_id=handoff.id,
+        actor_id="a" * 128, actor_name="A" * 256, at=datetime.now(UTC), handoff=summary,
+        request_id="q" * 64, data={"reassignment": {**note, "note": "n" * 2_000}},
+    )  # fmt: skip
+    assert len(event_json(event).encode()) < 8 * 1024
+
+
+def test_a_full_handoff_stored_by_an_older_version_slims_to_the_same_view() -> None:
+    handoff = at_every_limit()
+    full = handoff_public(handoff).model_dump(mode="json")
+    assert stored_summary(full) == handoff_summary(handoff)
+    for separators in ((",", ":"), (", ", ": ")):  # ours, and SQLAlchemy's default
+        text = json.dumps(full, separators=separators)
+        assert json.loads(stored_summary_json(text)) == handoff_summary(handoff)
+
+
+def test_slim_json_is_passed_through_untouched() -> None:
+    """Not decoded: the text comes back as it is, even when a summary quotes the
+    key that marks a full handoff."""
+    handoff = new_handoff()
+    handoff.snapshot = {**handoff.snapshot, "problem_summary": 'says "engineer_notes": x'}
+    text = json.dumps(handoff_summary(handoff))
+    assert stored_summary_json(text) is text

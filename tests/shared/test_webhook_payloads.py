@@ -4,6 +4,7 @@ reference, and which addresses count as public."""
 
 import ipaddress
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def test_a_level_move_names_the_level_and_its_team() -> None:
     )  # fmt: skip
     jsonschema.validate(message, SCHEMA)
     assert message["blocks"][0]["text"]["text"] == "Escalated to level 2"
-    assert message["blocks"][1]["fields"][3]["text"] == "*Level*\n2 · Networking"
+    assert message["blocks"][1]["fields"][3]["text"] == "Level: 2 · Networking"
 
 
 def test_an_assignment_names_the_assignee() -> None:
@@ -73,7 +74,7 @@ def test_an_assignment_names_the_assignee() -> None:
     )
     jsonschema.validate(message, SCHEMA)
     assert message["blocks"][0]["text"]["text"] == "Assigned to Kim"
-    assert message["blocks"][1]["fields"][3]["text"] == "*Assigned to*\nKim"
+    assert message["blocks"][1]["fields"][3]["text"] == "Assigned to: Kim"
 
 
 def test_long_and_marked_up_summaries_stay_within_slacks_limits() -> None:
@@ -85,8 +86,93 @@ def test_long_and_marked_up_summaries_stay_within_slacks_limits() -> None:
         public_url=PUBLIC_URL,
     )
     jsonschema.validate(message, SCHEMA)
-    section = message["blocks"][1]["text"]["text"]
-    assert section.startswith("*&lt;script&gt;&amp;") and len(section) <= 3000
+    section = message["blocks"][1]["text"]
+    assert section["type"] == "plain_text" and section["text"].startswith("<script>&")
+    assert len(section["text"]) <= 3000 and message["text"].startswith("New escalation: &lt;")
+
+
+# --- user text is never markup (issue 18, item 4) ---------------------------------
+
+HOSTILE = "<!channel> prod is down <https://evil.example|click to fix>"
+MARKED_UP = "*not bold* _not italic_ ~not struck~ `not code` ```not a block```"
+#: What only markup makes in mrkdwn: a control sequence (mention, link), or a
+#: formatting character.
+MARKUP = re.compile(r"<|>|[*_~`]")
+
+
+def text_objects(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every text object of the message's blocks."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("plain_text", "mrkdwn"):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message["blocks"])
+    return found
+
+
+def hostile_messages() -> list[dict[str, Any]]:
+    """A message of each event type whose every user text is ``HOSTILE`` or ``MARKED_UP``."""
+    snapshot = {**handoff_body()["snapshot"], "problem_summary": f"{HOSTILE} {MARKED_UP}"}
+    snapshot["problem_domain"] = "*db*"  # type: ignore[index]
+    names = {"claimed_by_name": HOSTILE, "assigned_to_name": MARKED_UP}
+    data = {
+        "assignment": {"assigned_to_id": "u", "assigned_to_name": HOSTILE, "level": 0, "loop": 0},
+        "reassignment": {"from_id": None, "from_name": None, "to_id": "u", "to_name": MARKED_UP,
+                         "note": HOSTILE},
+    }  # fmt: skip
+    return [
+        slack_message(event(type_, data, snapshot=snapshot, **names), public_url=PUBLIC_URL)
+        for type_ in sorted(TITLES)
+    ]
+
+
+def test_no_mention_link_or_markup_from_user_text_in_the_top_level_text() -> None:
+    """The text Slack shows in push notifications: ``<!channel>`` stays text, the
+    disguised link is no link, ``*`` ``_`` ``~`` and backticks format nothing."""
+    for message in hostile_messages():
+        jsonschema.validate(message, SCHEMA)
+        text = message["text"]
+        link = f"{PUBLIC_URL}/#/handoff/h-1"
+        assert text.endswith(f" {link}")
+        assert not MARKUP.search(text.removesuffix(link)), text
+        assert "&lt;!channel&gt; prod is down &lt;https://evil.example|click to fix&gt;" in text
+
+
+def test_user_text_in_blocks_is_plain_text_shown_as_typed() -> None:
+    for message in hostile_messages():
+        objects = text_objects(message)
+        for obj in objects:
+            if obj["type"] == "mrkdwn":  # ours only, and Slack adds no links to it
+                assert obj["verbatim"] is True
+                assert "channel" not in obj["text"] and "evil" not in obj["text"]
+            else:
+                assert obj["emoji"] is False
+        section = message["blocks"][1]["text"]
+        assert section == {
+            "type": "plain_text", "text": f"{HOSTILE} {MARKED_UP}", "emoji": False,
+        }  # fmt: skip
+        assert message["blocks"][1]["fields"][1]["text"] == "Domain: *db*"
+
+
+def test_a_cut_never_splits_an_entity() -> None:
+    """Cut first, then escape: every ``&`` in the mrkdwn Slack reads starts an entity."""
+    for summary in ("&" * 2000, "x" + "<" * 1999, "a" * 1998 + "&>"):
+        snapshot = {**handoff_body()["snapshot"], "problem_summary": summary}
+        message = slack_message(event("handoff_created", snapshot=snapshot), public_url=PUBLIC_URL)
+        jsonschema.validate(message, SCHEMA)
+        mrkdwn = [message["text"]] + [
+            obj["text"] for obj in text_objects(message) if obj["type"] == "mrkdwn"
+        ]
+        for text in mrkdwn:
+            assert "&" not in re.sub("&(amp|lt|gt);", "", text), text[-40:]
 
 
 def test_our_signature_is_the_reference_librarys() -> None:

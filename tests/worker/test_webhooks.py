@@ -45,6 +45,7 @@ from shared.webhooks.sender import MAX_RESPONSE_BYTES
 from tests.api.helpers import HANDOFFS, create
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
 from tests.e2e.procs import GENEROUS_LIMITS, free_port
+from tests.samples import LONG_TRANSCRIPT, long_handoff_body
 from tests.webhook_receiver import BIG, BIG_BYTES, HANG, REDIRECT, Receiver
 
 WEBHOOKS = "/api/v1/webhooks"
@@ -64,6 +65,7 @@ def settings(database_url: str) -> Settings:
         webhook_allow_private_networks=True,
         webhook_timeout_seconds=TIMEOUT_SECONDS,
         webhook_retry_intervals_seconds=INTERVALS,
+        max_body_bytes=2 * 2**20,  # a create with every long field at its limit
         **GENEROUS_LIMITS,
     )
 
@@ -307,12 +309,52 @@ def test_a_slack_delivery_is_a_valid_slack_message_linking_the_handoff(
     assert link in created["text"] and link in text
     assert created["blocks"][0]["text"]["text"] == "New escalation"
     fields = [field["text"] for field in created["blocks"][1]["fields"]]
-    assert fields[0] == "*Priority*\nurgent"
-    assert fields[1] == f"*Domain*\n{handoff['snapshot']['problem_domain']}"
-    assert fields[3] == "*Level*\n1 · all seniors"
+    assert fields[0] == "Priority: urgent"
+    assert fields[1] == f"Domain: {handoff['snapshot']['problem_domain']}"
+    assert fields[3] == "Level: 1 · all seniors"
     assert handoff["snapshot"]["problem_summary"] in created["blocks"][1]["text"]["text"]
     assert claim["blocks"][0]["text"]["text"] == "Claimed by Dana <Senior>"  # plain text
     assert "Dana &lt;Senior&gt;" not in json.dumps(claim["blocks"][0])
+
+
+# --- slim events (issue 18, item 7) -----------------------------------------------------
+
+EVENT_BYTES_MAX = 8 * 1024
+
+
+def test_a_handoff_with_a_200_kb_transcript_sends_bodies_under_8_kb_in_both_formats(
+    client: TestClient, auth: TokenFactory, work_until: Work
+) -> None:
+    """Created (1 MB: a 200 KB transcript, 200 long tried steps, 10,000 characters
+    of notes) and claimed by a senior with a 256-character name: each delivery
+    body is under 8 KB; the Slack message still shows the whole summary, and the
+    rest is one GET away."""
+    with Receiver() as standard_receiver, Receiver() as slack_receiver:
+        standard = subscribe(client, auth, standard_receiver.url())
+        slack = subscribe(client, auth, slack_receiver.url(), format="slack")
+        response = client.post(HANDOFFS, json=long_handoff_body(), headers=auth("engineer"))
+        assert response.status_code == 201, response.text
+        handoff = response.json()
+        claimer = auth("senior", name="D" * 256)
+        assert client.post(f"{HANDOFFS}/{handoff['id']}/claim", headers=claimer).status_code == 200
+        work_until(settled(client, auth, standard["id"], count=2))
+        work_until(settled(client, auth, slack["id"], count=2))
+    bodies = [r.body for r in standard_receiver.hook_requests() + slack_receiver.hook_requests()]
+    assert len(bodies) == 4
+    assert max(len(body) for body in bodies) < EVENT_BYTES_MAX, [len(body) for body in bodies]
+    events = [json.loads(r.body) for r in standard_receiver.hook_requests()]
+    assert [event["type"] for event in events] == ["handoff_created", "handoff_claimed"]
+    summary = handoff["snapshot"]["problem_summary"]
+    for event in events:
+        snapshot = event["handoff"]["snapshot"]
+        assert (snapshot["transcript_message_count"], snapshot["tried_step_count"]) == (500, 200)
+        assert snapshot["problem_summary"] == summary
+        assert "transcript" not in snapshot and "engineer_notes" not in event["handoff"]
+    for message in (json.loads(r.body) for r in slack_receiver.hook_requests()):
+        jsonschema.validate(message, SLACK_SCHEMA)
+        assert message["blocks"][1]["text"]["text"] == summary
+    full = client.get(f"{HANDOFFS}/{handoff['id']}", headers=auth("senior")).json()
+    assert full["snapshot"]["transcript"] == LONG_TRANSCRIPT
 
 
 def test_a_schema_check_refuses_a_broken_slack_message() -> None:

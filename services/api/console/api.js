@@ -100,7 +100,8 @@ export const api = {
   demoSignIn: (role) => request("POST", "demo/sign-in", { body: { role }, auth: false }),
   me: () => request("GET", "me"),
   presence: () => request("GET", "presence"),
-  teams: () => request("GET", "teams"),
+  teams: (params = {}) => request("GET", `teams${query(params)}`),
+  people: () => request("GET", "people"),
   createTeam: (body) => request("POST", "teams", { body }),
   replaceTeam: (teamId, body) => request("PUT", `teams/${id(teamId)}`, { body }),
   deleteTeam: (teamId) => request("DELETE", `teams/${id(teamId)}`),
@@ -116,6 +117,19 @@ export const api = {
   redeliver: (webhookId, deliveryId) =>
     request("POST", `webhooks/${id(webhookId)}/deliveries/${id(deliveryId)}/redeliver`),
 };
+
+/** Every team of the org, by name, a page of 100 at a time; ``{members: false}``
+ * gives summaries (``member_count``) instead of member lists. */
+export async function allTeams(params = {}) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api.teams({ ...params, limit: 100, cursor });
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return { items };
+}
 
 /** Every page of a listing (up to ``maxPages`` of ``limit``), in queue order. */
 export async function listAll(params, { limit = 200, maxPages = 10 } = {}) {

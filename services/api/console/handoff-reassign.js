@@ -1,34 +1,37 @@
 // "Reassign": the claimer or an admin hands a claimed handoff to another
-// senior — one who is online now, or a member of a team — with an optional note
-// (POST handoffs/{id}/reassign). The API's errors show next to the form.
+// senior — one who is online now, or a senior or admin the org knows (GET
+// /people: signed in within 90 days) — with an optional note (POST
+// handoffs/{id}/reassign). The API's errors show next to the form.
 
 import { api } from "./api.js";
 import { FormFields, formSummary } from "./forms.js";
 import { fill, h, toast } from "./ui.js";
 
-/** Option groups: who is online, then each team's members; never the current claimer. */
-function candidateGroups(presence, teams, claimerId) {
+const CLAIMING_ROLES = new Set(["senior", "admin"]);
+
+/** Option groups: who is online, then the other seniors and admins the org knows;
+ * never the current claimer. Only they can work a claim (the API refuses others). */
+function candidateGroups(presence, people, claimerId) {
   const groups = [];
   const online = (presence?.items || []).filter((p) => p.id !== claimerId);
   if (online.length) groups.push(["Online now", online]);
-  for (const team of teams) {
-    const members = team.members.filter((m) => m.id !== claimerId);
-    if (members.length) groups.push([team.name, members]);
-  }
+  const onlineIds = new Set(online.map((p) => p.id));
+  const known = people.filter((p) => CLAIMING_ROLES.has(p.role) && p.id !== claimerId && !onlineIds.has(p.id));
+  if (known.length) groups.push(["Other seniors", known]);
   return groups;
 }
 
 function fillCandidates(select, groups) {
   fill(select,
-    h("option", { value: "" }, groups.length ? "Choose a senior…" : "Nobody else is online or in a team"),
+    h("option", { value: "" }, groups.length ? "Choose a senior…" : "No other senior is online or known"),
     groups.map(([label, people]) => h("optgroup", { label },
       people.map((p) => h("option", { value: p.id, dataset: { name: p.name } }, p.name)))));
 }
 
 /** The panel, shown only while it applies: ``render(page)`` redraws or hides it. */
 export function reassignPanel() {
-  let teams = [];
-  let teamsLoaded = false;
+  let people = [];
+  let peopleLoaded = false;
   let current = null;
   const fields = new FormFields(formSummary(), "r");
   const to = h("select", {});
@@ -48,20 +51,20 @@ export function reassignPanel() {
     if (el.open) current?.ctx.presence?.refresh();
   });
 
-  async function loadTeams(page) {
-    if (teamsLoaded) return;
-    teamsLoaded = true;
+  async function loadPeople(page) {
+    if (peopleLoaded) return;
+    peopleLoaded = true;
     try {
-      teams = (await api.teams()).items;
+      people = (await api.people()).items;
     } catch {
-      teams = []; // online seniors are still offered
+      people = []; // online seniors are still offered
     }
     refreshOptions(page);
   }
 
   function refreshOptions(page) {
     const chosen = to.value;
-    fillCandidates(to, candidateGroups(page.ctx.presence, teams, page.handoff.claimed_by_id));
+    fillCandidates(to, candidateGroups(page.ctx.presence, people, page.handoff.claimed_by_id));
     to.value = chosen;
   }
 
@@ -96,7 +99,7 @@ export function reassignPanel() {
     el.hidden = !applies;
     if (!applies) return;
     refreshOptions(page);
-    loadTeams(page);
+    loadPeople(page);
   }
 
   return { el, render };

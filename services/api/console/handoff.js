@@ -1,7 +1,8 @@
 // One handoff: what the junior saw and tried, the AI assessment (filling in
 // place when its event arrives), where it is routed and its escalation
 // timeline, and the senior's claim / release / resolve / reassign. This module
-// loads and keeps the page's state; the panels are their own modules.
+// loads and keeps the page's state (the full handoff, fetched: events carry a
+// slim one); the panels are their own modules.
 
 import { api } from "./api.js";
 import { assessmentPanel } from "./handoff-assessment.js";
@@ -10,7 +11,7 @@ import { reassignPanel } from "./handoff-reassign.js";
 import { statusPanel } from "./handoff-status.js";
 import { activityPanel, routingPanel } from "./handoff-timeline.js";
 import { workPanel } from "./handoff-work.js";
-import { isNewer } from "./store.js";
+import { HandoffFollower, isNewer } from "./store.js";
 import { errorMessage, fill, h } from "./ui.js";
 
 function layout(main, isSenior) {
@@ -98,12 +99,16 @@ export function mountHandoff(main, ctx, handoffId) {
     }
   }
 
+  // Events carry a slim handoff: merged into the full one shown, or (an assessment,
+  // a resolution) the full handoff fetched again.
+  const follower = new HandoffFollower(update);
+
   function onEvent({ detail }) {
     const data = detail.data;
     if (data.handoff_id !== handoffId) return;
     events.set(data.id, data);
     if (!page.handoff) return;
-    update(data.handoff);
+    follower.follow(data.type, data.handoff, page.handoff);
     renderHistory();
   }
 

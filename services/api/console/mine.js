@@ -4,7 +4,7 @@
 
 import { listAll } from "./api.js";
 import { routedToText } from "./routing.js";
-import { isNewer } from "./store.js";
+import { HandoffFollower, isNewer } from "./store.js";
 import { announce, domainChip, errorMessage, fill, h, priorityBadge, statusBadge, timeEl } from "./ui.js";
 
 function stateLine(handoff) {
@@ -87,11 +87,19 @@ export function mountMine(main, ctx, params) {
     }
   }
 
+  function show(handoff) {
+    if (!isNewer(handoff, items.get(handoff.id))) return;
+    items.set(handoff.id, handoff);
+    render();
+  }
+
+  // Events carry a slim handoff: a resolution's notes come with the full one.
+  const follower = new HandoffFollower(show, new Set(["handoff_resolved"]));
+
   function onEvent({ detail }) {
     const handoff = detail.data.handoff;
     if (!handoff || handoff.created_by_id !== claims.sub || !isNewer(handoff, items.get(handoff.id))) return;
-    items.set(handoff.id, handoff);
-    render();
+    follower.follow(detail.type, handoff, items.get(handoff.id));
     announceChange(detail.type, handoff);
   }
 

@@ -2,7 +2,7 @@
 // and its escalation policy, both through forms. Team changes refresh the
 // policy's team pickers.
 
-import { api } from "./api.js";
+import { allTeams, api } from "./api.js";
 import { policyForm } from "./policy-form.js";
 import { teamForm } from "./team-form.js";
 import { errorMessage, fill, h, toast } from "./ui.js";
@@ -96,13 +96,13 @@ export function mountRouting(main, ctx) {
   }
 
   async function loadTeams() {
-    teams = (await api.teams()).items;
+    teams = (await allTeams()).items;
     if (mounted) renderTeams();
   }
 
   async function load() {
     try {
-      const [teamList, current] = await Promise.all([api.teams(), api.policy()]);
+      const [teamList, current] = await Promise.all([allTeams(), api.policy()]);
       teams = teamList.items;
       renderTeams();
       policy.setPolicy(current);

@@ -19,7 +19,8 @@ export function targetName(target) {
 }
 
 /** True when the handoff's current level targets the user ``me`` (GET /me, with
- * ``staffedTeams``: the ids of the org's teams that have members, from GET /teams):
+ * ``staffedTeams``: the ids of the org's teams that have members, from GET
+ * /teams?members=false):
  * a team they are in; for a senior or an admin also all seniors, and a team with
  * no members (it reaches nobody, so it counts as all seniors'). What ``GET
  * /handoffs?for=me`` answers, decided here for a handoff that arrives on the stream. */

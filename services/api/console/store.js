@@ -1,8 +1,14 @@
 // Client state for seniors and admins: the open handoffs (pending and claimed),
 // kept current by the event stream, the ones whose level targets this user
-// ("For me"), and the set of handoffs this user has seen.
+// ("For me"), and the set of handoffs this user has seen; and how a view keeps
+// a full handoff current from events.
+//
+// An event carries a slim handoff (docs/events.md): everything a queue card or
+// a notification shows, without the transcript, tried steps (counted instead),
+// notes and AI assessment. The queue renders from it as it is; a view that
+// shows more fetches the full handoff (HandoffFollower).
 
-import { api, listAll } from "./api.js";
+import { allTeams, api, listAll } from "./api.js";
 import { isForMe } from "./routing.js";
 import { PRIORITIES } from "./ui.js";
 
@@ -96,12 +102,17 @@ export class QueueModel extends EventTarget {
   }
 }
 
+/** How long the set of teams with members is reused across refreshes. */
+const STAFFED_TEAMS_TTL_MS = 5 * 60 * 1000;
+
 /**
  * The waiting handoffs whose current level targets this user: fetched with
- * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams and ``GET /teams``
- * for which teams have members), then kept current from the stream by the same
- * rule (routing.js ``isForMe``), so a level change that reaches this user shows
- * without a refetch. Teams changed since are seen at the next refresh.
+ * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams and ``GET
+ * /teams?members=false`` for which teams have members), then kept current from
+ * the stream by the same rule (routing.js ``isForMe``), so a level change that
+ * reaches this user shows without a refetch. Which teams have members is fetched
+ * at most every five minutes (summaries, not member lists: those were megabytes
+ * in a big org); the server's ``for=me`` answer at each refresh is current.
  */
 export class ForMeSet extends EventTarget {
   constructor() {
@@ -110,17 +121,30 @@ export class ForMeSet extends EventTarget {
     this.ids = new Set();
     this.loaded = false;
     this.during = null;
+    this.staffed = null;
+    this.staffedAt = 0;
+  }
+
+  async staffedTeams() {
+    if (this.staffed && Date.now() - this.staffedAt < STAFFED_TEAMS_TTL_MS) return this.staffed;
+    try {
+      const teams = await allTeams({ members: false });
+      this.staffed = new Set(teams.items.filter((team) => team.member_count > 0).map((team) => team.id));
+      this.staffedAt = Date.now();
+    } catch {
+      // unknown: only the user's own teams count (an older answer is kept)
+    }
+    return this.staffed;
   }
 
   async refresh() {
     this.during = [];
-    const [me, teams, page] = await Promise.all([
+    const [me, staffed, page] = await Promise.all([
       api.me(),
-      api.teams().catch(() => null), // unknown: only the user's own teams count
+      this.staffedTeams(),
       listAll({ status: "pending", for: "me" }),
     ]);
-    const staffed = teams && teams.items.filter((team) => team.members.length).map((team) => team.id);
-    this.me = { ...me, staffedTeams: staffed && new Set(staffed) };
+    this.me = { ...me, staffedTeams: staffed };
     this.ids = new Set(page.items.map((x) => x.id));
     const during = this.during;
     this.during = null;
@@ -201,5 +225,51 @@ export class SeenSet extends EventTarget {
     } catch {
       // Storage full or disabled: dots just won't survive a reload.
     }
+  }
+}
+
+/** Event types that change what only the full handoff holds: the AI assessment, the resolution notes. */
+export const FULL_CHANGES = new Set(["handoff_assessment_ready", "handoff_assessment_failed", "handoff_resolved"]);
+
+/** ``current`` (a full handoff, or none) brought up to an event's slim handoff:
+ * what the event carries replaces what ``current`` had; the rest is kept. */
+export function mergeSlim(current, slim) {
+  if (!current) return slim;
+  return { ...current, ...slim, snapshot: { ...current.snapshot, ...slim.snapshot } };
+}
+
+/**
+ * Keeps full handoffs current from their events: ``apply(handoff)`` gets the
+ * event's slim handoff merged into the one in hand, or, for an event of one of
+ * ``fetchOn``'s types, the full handoff from ``GET /handoffs/{id}``. One fetch
+ * per handoff at a time; an event that arrives meanwhile fetches once more
+ * after it, so the last answer applied is never older than the last event.
+ * ``apply`` must ignore a handoff older than the one it shows (``isNewer``).
+ */
+export class HandoffFollower {
+  constructor(apply, fetchOn = FULL_CHANGES) {
+    this.apply = apply;
+    this.fetchOn = fetchOn;
+    this.fetching = new Map(); // handoff id -> { again }
+  }
+
+  /** One event (its type and slim handoff) about the handoff ``current`` shows. */
+  follow(type, slim, current) {
+    const running = this.fetching.get(slim.id);
+    if (running) running.again = true;
+    if (this.fetchOn.has(type)) this.fetch(slim.id);
+    else this.apply(mergeSlim(current, slim));
+  }
+
+  fetch(id) {
+    if (this.fetching.has(id)) return;
+    const state = { again: false };
+    this.fetching.set(id, state);
+    api.getHandoff(id)
+      .then((full) => this.apply(full), () => {}) // unreachable or gone: the next resync reloads
+      .finally(() => {
+        this.fetching.delete(id);
+        if (state.again) this.fetch(id);
+      });
   }
 }

@@ -2,7 +2,8 @@
 
 Before a stream starts: an address past the failed-authentication limit gets
 429 before its credentials are looked at; a refused token or cookie counts one
-failure for its address; the caller's stream opens are counted per (org, user);
+failure for its address; the caller is recognized (``deps.recognized``: the
+org's people remember them); the caller's stream opens are counted per (org, user);
 and the stream takes one of the user's ``max_streams_per_user`` slots in the
 registry shared by every replica. With the limits off there is no cap, but the
 stream is registered all the same: a senior's or admin's open stream makes them
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from starlette.requests import Request
 
-from services.api.deps import client_address
+from services.api.deps import client_address, recognized
 from shared.auth import Principal
 from shared.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
 from shared.presence import present_as
@@ -35,7 +36,7 @@ async def admitted_stream(
     state = request.app.state
     principal, slot = await anyio.to_thread.run_sync(
         _admit, state.rate_limits, state.stream_registry, state.settings,
-        client_address(request), authenticate,
+        client_address(request), lambda: recognized(authenticate(), state.people),
     )  # fmt: skip
     try:
         yield principal

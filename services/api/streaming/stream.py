@@ -8,8 +8,9 @@ is a duplicate and is dropped. Together: no gap and no duplicate at the seam
 between replay and live.
 
 Replay reads the database in pages of at most ``replay_batch_bytes`` of event
-JSON (every event carries its whole handoff, transcript included), spliced into
-frames without decoding, and at most ``EventHub.replay_limiter``'s number of
+JSON (an event carries a slim handoff of a few KiB; an event stored before events
+were slim holds the whole handoff and is slimmed as it is read), spliced into
+frames, and at most ``EventHub.replay_limiter``'s number of
 pages are read at once per process: a burst of reconnects costs a few MiB, not
 a copy of the event log per client. Opening reads (the org's latest ``seq``)
 are bounded the same way, by ``EventHub.open_limiter``.

@@ -1,7 +1,7 @@
 """retention: per-org settings, and handoffs marked when their content is purged
 
 Revision ID: 0018
-Revises: 0010
+Revises: 0012
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
