@@ -462,6 +462,20 @@ def _capped(rows: Any, group: Any, busy_group: Any, busy: Any, cap: Any) -> Any:
     return _within(ranked, ranked.c.taken <= cap)
 
 
+def in_flight_by_org(session: Session, *, org_ids: list[str]) -> dict[str, int]:
+    """Pending deliveries enqueued (tries queued or being sent), per org of ``org_ids``."""
+    statement = (
+        select(col(WebhookDelivery.org_id), func.count())
+        .where(
+            col(WebhookDelivery.status) == PENDING,
+            col(WebhookDelivery.enqueued_at).is_not(None),
+            col(WebhookDelivery.org_id).in_(org_ids),
+        )
+        .group_by(col(WebhookDelivery.org_id))
+    )
+    return {org_id: count for org_id, count in session.execute(statement)}
+
+
 def release(session: Session, *, delivery_ids: list[str]) -> None:
     """Undo :func:`claim_due` for jobs that could not be enqueued; commits."""
     if delivery_ids:

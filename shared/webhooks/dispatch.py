@@ -15,6 +15,7 @@ the workers' maintenance pass, makes the row due again.
 import contextlib
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -47,9 +48,12 @@ RESULT_TTL_SECONDS = 3600
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 
 
-def enqueue_delivery(redis: Redis, delivery: WebhookDelivery, *, settings: Settings) -> Job:
-    """Enqueue the next try of ``delivery``. A stale job under the same id (lost,
-    abandoned, finished) is replaced. Raises ``RedisError``."""
+def enqueue_delivery(
+    redis: Redis, delivery: WebhookDelivery, *, settings: Settings, at_front: bool = False
+) -> Job:
+    """Enqueue the next try of ``delivery`` (at the head of the queue with
+    ``at_front``). A stale job under the same id (lost, abandoned, finished) is
+    replaced. Raises ``RedisError``."""
     attempt = delivery.attempts + 1
     job_id = keys.delivery_job_id(delivery.id, attempt)
     with contextlib.suppress(NoSuchJobError):
@@ -74,6 +78,7 @@ def enqueue_delivery(redis: Redis, delivery: WebhookDelivery, *, settings: Setti
         job_timeout=int(settings.webhook_timeout_seconds) + 5,
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
+        at_front=at_front,
     )
 
 
@@ -87,9 +92,13 @@ def dispatch_due(*, engine: Engine, redis: Redis, settings: Settings) -> int:
             claimed = deliveries.claim_due(session, now=utcnow(), limit=BATCH_SIZE, caps=caps)
         if not claimed:
             return total
+        # The try of an org that had none in flight jumps the queue, so a quiet org
+        # never waits behind another org's burst (a cap's worth refilled at once).
+        # An org's later tries go to the back: its own tries keep their order.
+        alone = _alone_in_flight(engine, claimed)
         for index, delivery in enumerate(claimed):
             try:
-                enqueue_delivery(redis, delivery, settings=settings)
+                enqueue_delivery(redis, delivery, settings=settings, at_front=delivery.id in alone)
             except RedisError:
                 with session_scope(engine) as session:
                     deliveries.release(session, delivery_ids=[d.id for d in claimed[index:]])
@@ -97,6 +106,17 @@ def dispatch_due(*, engine: Engine, redis: Redis, settings: Settings) -> int:
         total += len(claimed)
         if len(claimed) < BATCH_SIZE:
             return total
+
+
+def _alone_in_flight(engine: Engine, claimed: list[WebhookDelivery]) -> set[str]:
+    """Ids of the claimed deliveries that are their org's only try in flight."""
+    per_org = Counter(delivery.org_id for delivery in claimed)
+    single = [org_id for org_id, count in per_org.items() if count == 1]
+    if not single:
+        return set()
+    with session_scope(engine) as session:
+        in_flight = deliveries.in_flight_by_org(session, org_ids=single)
+    return {d.id for d in claimed if per_org[d.org_id] == 1 and in_flight.get(d.org_id) == 1}
 
 
 class DeliveryDispatcher:

@@ -7,13 +7,19 @@ so nothing here waits."""
 
 from datetime import datetime, timedelta
 
+from redis import Redis
+from rq import Queue
 from sqlalchemy import Engine
 
+from shared import keys
 from shared.db import session_scope
+from shared.settings import Settings
 from shared.timeutil import as_utc, utcnow
 from shared.webhooks import deliveries, subscriptions
 from shared.webhooks.circuit import Breaker, receiver_of
+from shared.webhooks.dispatch import dispatch_due
 from shared.webhooks.models import Webhook, WebhookCreate, WebhookDelivery
+from tests.conftest import REDIS_URL, TEST_SECRET
 
 CAPS = deliveries.InFlightCaps(per_org=3, per_host=5)
 BREAKER = Breaker(failures=3, min_seconds=10, pause_seconds=30, max_pause_seconds=100)
@@ -128,6 +134,28 @@ def test_a_half_open_webhooks_backlog_leaves_room_for_its_orgs_other_webhooks(
     claimed = claim(engine)
     assert [d.webhook_id for d in claimed].count(probing.id) == 1
     assert other in {d.id for d in claimed}
+
+
+def test_an_orgs_only_try_of_a_batch_jumps_the_queue(engine: Engine, redis: Redis) -> None:
+    """Org B's cap refilled at once must not queue ahead of org A's one try."""
+    noisy = webhook(engine, "org-b", "http://b.example/hook")
+    quiet = webhook(engine, "org-a", "http://a.example/hook")
+    due(engine, noisy, 3)
+    [late] = due(engine, quiet, 1)
+    settings = Settings(
+        database_url="sqlite://", redis_url=REDIS_URL, jwt_secret=TEST_SECRET,
+        webhook_max_in_flight_per_org=CAPS.per_org,
+    )  # fmt: skip
+    assert dispatch_due(engine=engine, redis=redis, settings=settings) == 4
+    queue = Queue(keys.NOTIFICATIONS_QUEUE, connection=redis)
+    assert queue.job_ids[0] == keys.delivery_job_id(late, 1)
+    assert len(queue.job_ids) == 4
+
+    # Org A's next try, with its first still queued, goes to the back: its order holds.
+    [later] = due(engine, quiet, 1)
+    assert dispatch_due(engine=engine, redis=redis, settings=settings) == 1
+    assert queue.job_ids[0] == keys.delivery_job_id(late, 1)
+    assert queue.job_ids[-1] == keys.delivery_job_id(later, 1)
 
 
 def test_the_receiver_is_host_and_port() -> None:
