@@ -35,7 +35,13 @@ Faults (times from the start of the load; a 60 s run has each once):
   redis     redis-server killed at 0.5 x seconds + 5 s, a new empty one on the same
             port 15 s later
 
-Then: wait (up to ``--settle-seconds``) for no assessment pending, and for every
+Webhooks (``bench/soak_webhooks.py``): each org subscribes a quick receiver to
+``handoff_created``; a noisy org outside the load has 20 webhooks to a receiver
+that never answers, one to a receiver that fails every try, and creates 50
+handoffs over the run.
+
+Then: wait (up to ``--settle-seconds``) for no assessment pending, for every
+``handoff_created`` of the load's orgs at its receiver, and for every
 stream to be at its org's last event; check and print the invariants (see
 ``bench/soak_checks.py``), RSS of each replica before and after, the status
 counts per action. Exits 1 when an invariant fails; one of them is that no API
@@ -66,6 +72,7 @@ from soak_cluster import ORPHAN_GRACE_SECONDS, Cluster  # noqa: E402
 from soak_escalations import check_escalations  # noqa: E402
 from soak_sse import StreamClient  # noqa: E402
 from soak_users import Load, make_orgs, set_policies  # noqa: E402
+from soak_webhooks import Webhooks  # noqa: E402
 from sse_harness import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, rss_kib  # noqa: E402
 
 from tests.pg import fresh_database  # noqa: E402
@@ -171,6 +178,7 @@ class Soak:
             )
             for index in range(args.clients)
         ]
+        self.webhooks = Webhooks(self.orgs, secret=cluster.secret, ttl=ttl)
         self.fault_log: list[str] = []
         self.fault_errors: list[str] = []
         self.t0 = 0.0
@@ -180,7 +188,14 @@ class Soak:
         return org.users[(index // len(self.orgs)) % len(org.users)].token
 
     async def run(self) -> bool:
+        try:
+            return await self._run()
+        finally:
+            self.webhooks.close()
+
+    async def _run(self) -> bool:
         await set_policies(self.orgs, url=self.cluster.urls[0])
+        await self.webhooks.subscribe(self.cluster.urls[0])
         stop = asyncio.Event()
         streams = [asyncio.create_task(client.run(stop)) for client in self.clients]
         await self._until(
@@ -190,7 +205,8 @@ class Soak:
         self.t0 = time.monotonic()
         load = Load(self.orgs, urls=self.cluster.urls, seconds=self.args.seconds, rng=self.rng)
         plan = fault_plan(self.args.seconds)
-        await asyncio.gather(load.run(), *(self._fault(fault) for fault in plan))
+        noise = self.webhooks.run(urls=self.cluster.urls, seconds=self.args.seconds)
+        await asyncio.gather(load.run(), noise, *(self._fault(fault) for fault in plan))
         load_ended = time.monotonic()
         for client in self.clients:
             client.settling.set()
@@ -210,6 +226,9 @@ class Soak:
         done = await self._until(settled, self.args.settle_seconds)
         settled_after = None if done is None else max(0.0, done - quiet)
         slowest = max(settled_at.items(), key=lambda item: item[1], default=None)
+        await self._until(
+            lambda: self.webhooks.all_arrived(self.cluster.database_url), self.args.settle_seconds
+        )
         final = await self._streams_caught_up()
         stop.set()
         await asyncio.gather(*streams)
@@ -243,6 +262,7 @@ class Soak:
             checks.check_stream_endings(self.clients, self.cluster.windows, self.ports),
             checks.check_answers(load.answers, self.cluster.windows, self.ports),
             checks.check_processes(exits, watched=self._watched()),
+            self.webhooks.check(self.cluster.database_url, self.cluster.windows),
             checks.Check(
                 "SIGKILLed workers leave no process running",
                 not self.cluster.outlived and not orphans,

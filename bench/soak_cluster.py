@@ -121,6 +121,9 @@ class Cluster:
             llm_base_url=f"{base_url(self.stub.port)}/v1",
             llm_model="stub",
             event_replay_limit=str(self.replay_limit),
+            # The soak's webhook receivers listen on 127.0.0.1 (bench/soak_webhooks.py).
+            webhook_allow_private_networks="true",
+            max_webhooks_per_org="25",
             **GENEROUS_LIMITS,
             **self.settings,
         )

@@ -85,18 +85,34 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port.")
     ] = None,
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Which pool: assessments, notifications, or both (comma-separated), as served."
+        ),
+    ] = "assessments,notifications",
 ) -> None:
-    """Run a worker (RQ, queues `assessments` then `notifications`) with its retry mover,
-    reconcilers and webhook dispatcher."""
-    from services.worker.main import WORKER_CLASSES, run_worker
+    """Run a worker (RQ, queues `assessments` then `notifications`, or one of them) with its
+    retry mover, reconcilers and webhook dispatcher; webhook tries run many at once."""
+    from services.worker.main import WORKER_CLASSES, parse_queues, run_worker
 
     if worker_class not in WORKER_CLASSES:
         typer.echo(f"unknown worker class {worker_class!r}: {', '.join(WORKER_CLASSES)}", err=True)
         raise typer.Exit(2)
+    try:
+        served = parse_queues(queues)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
     settings = _settings()
     _configure_logging(settings)
     run_worker(
-        settings, burst=burst, worker_class=worker_class, name=name, metrics_port=metrics_port
+        settings,
+        queues=served,
+        burst=burst,
+        worker_class=worker_class,
+        name=name,
+        metrics_port=metrics_port,
     )
 
 

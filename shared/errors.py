@@ -34,6 +34,16 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class QuotaExceeded(Conflict):
+    """An org already has as many of something as it may (a 409). ``extra`` carries
+    ``quota`` (what is counted) and ``limit``."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, detail: str, *, quota: str, limit: int) -> None:
+        super().__init__(detail, quota=quota, limit=limit)
+
+
 class InvalidInput(DomainError):
     code = "invalid_input"
 

@@ -5,6 +5,8 @@ ASSESS_JOB_FUNC = "services.worker.tasks.assess_handoff"
 NOTIFICATIONS_QUEUE = "notifications"
 DELIVER_JOB_FUNC = "services.worker.webhooks.deliver_webhook"
 SLACK_SYNC_JOB_FUNC = "services.worker.slack.sync_slack_message"
+#: What ``escalations worker --queues`` accepts, in the order a worker serves them.
+WORKER_QUEUES = (ASSESSMENTS_QUEUE, NOTIFICATIONS_QUEUE)
 
 
 def claim_lock(handoff_id: str) -> str:
@@ -28,6 +30,12 @@ def delivery_job_id(delivery_id: str, attempt: int) -> str:
     digits and ``-`` only; each try is its own job, so a finished try never
     shadows the next one."""
     return f"deliver-{delivery_id}-{attempt}"
+
+
+def delivery_try_lease(delivery_id: str, attempt: int) -> str:
+    """Present (with a TTL above the try's deadline) while a notifications worker's
+    pool sends that try; the reconciler counts its job as live meanwhile."""
+    return f"escalations:delivery-try:{delivery_id}:{attempt}"
 
 
 RECONCILER_LOCK = "escalations:reconciler-lock"

@@ -57,7 +57,7 @@ WEBHOOK_DELIVERIES = Counter(
     "escalations_webhook_deliveries_total",
     "Webhook delivery tries by outcome (delivered; retry: due again later; failed: no try "
     "left or the webhook is disabled; disabled: the receiver answered 410; skipped: nothing "
-    "to do) and format.",
+    "to do; deferred: the worker's try pool stayed full, due again at once) and format.",
     ["outcome", "format"],
 )
 WEBHOOK_TRY_DURATION = Histogram(

@@ -45,6 +45,7 @@ class Limit(StrEnum):
     CLAIMS = "claims"
     STREAM_OPENS = "stream_opens"
     AUTH_FAILURES = "auth_failures"
+    WEBHOOK_SENDS = "webhook_sends"
     CONCURRENT_STREAMS = "concurrent_streams"
 
 
@@ -53,6 +54,7 @@ DETAIL = {
     Limit.CLAIMS: "Too many claims",
     Limit.STREAM_OPENS: "Too many event streams opened",
     Limit.AUTH_FAILURES: "Too many failed authentications from this address",
+    Limit.WEBHOOK_SENDS: "Too many webhook tests and redeliveries for this organization",
 }
 
 
@@ -63,6 +65,7 @@ def rates_from(settings: Settings) -> dict[Limit, limits.RateLimitItem]:
         Limit.CLAIMS: limits.parse(settings.rate_limit_claims),
         Limit.STREAM_OPENS: limits.parse(settings.rate_limit_stream_opens),
         Limit.AUTH_FAILURES: limits.parse(settings.rate_limit_auth_failures),
+        Limit.WEBHOOK_SENDS: limits.parse(settings.rate_limit_webhook_sends),
     }
 
 

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     rate_limit_claims: str = "60/minute"
     rate_limit_stream_opens: str = "30/minute"
     rate_limit_auth_failures: str = "20/minute"
+    #: ``POST /webhooks/{id}/test`` and ``…/redeliver`` together, per org.
+    rate_limit_webhook_sends: str = "20/minute"
     max_streams_per_user: int = Field(default=24, ge=1)
     #: A replica refreshes its open streams' registry entries this often; an entry
     #: not refreshed for ``stream_slot_ttl_seconds`` (its replica died) stops counting.
@@ -146,6 +148,21 @@ class Settings(BaseSettings):
     )
     #: One delivery try, from DNS resolution to the last byte read, ends within this.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    #: Subscriptions one org may have (``POST /webhooks`` past it: 409 ``quota_exceeded``).
+    max_webhooks_per_org: int = Field(default=20, ge=1, le=10_000)
+    #: Tries one notifications worker runs at once (threads waiting on receivers).
+    webhook_concurrency: int = Field(default=32, ge=1, le=1024)
+    #: Tries in flight (queued in RQ or being sent) across every worker, per org and per
+    #: receiver (``host:port``); the dispatcher enqueues no more (``docs/decisions.md``).
+    webhook_max_in_flight_per_org: int = Field(default=8, ge=1, le=10_000)
+    webhook_max_in_flight_per_host: int = Field(default=16, ge=1, le=10_000)
+    #: Circuit breaker: a webhook whose tries have all failed, at least this many in a row
+    #: over at least ``webhook_circuit_min_seconds``, is paused (no try) for
+    #: ``webhook_circuit_pause_seconds``, doubled at each re-opening up to the maximum.
+    webhook_circuit_failures: int = Field(default=10, ge=1, le=10_000)
+    webhook_circuit_min_seconds: float = Field(default=30.0, ge=0, le=86_400)
+    webhook_circuit_pause_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    webhook_circuit_max_pause_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
 
     #: The Slack app's signing secret; without it the interactivity endpoint answers 404.
     slack_signing_secret: str = Field(default="", repr=False)
@@ -161,6 +178,7 @@ class Settings(BaseSettings):
         "rate_limit_claims",
         "rate_limit_stream_opens",
         "rate_limit_auth_failures",
+        "rate_limit_webhook_sends",
     )
     @classmethod
     def _one_rate(cls, value: str) -> str:

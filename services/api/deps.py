@@ -175,6 +175,16 @@ def rate_limit(limit: Limit):
     return Depends(hit)
 
 
+def org_rate_limit(limit: Limit):
+    """As :func:`rate_limit`, keyed by the caller's org alone: every user of the
+    org counts against one window (for what costs the org's shared resources)."""
+
+    def hit(principal: PrincipalDep, limits: RateLimitsDep) -> None:
+        limits.hit(limit, principal.org_id)
+
+    return Depends(hit)
+
+
 async def get_claim_lock_factory(settings: SettingsDep, redis: RedisDep):
     def make(handoff_id: str) -> ClaimLock | None:
         if not settings.claim_lock_enabled:

@@ -4,13 +4,14 @@ and assessor. Built on first use in the process that uses them, and dropped
 RQ worker's work horse never shares a socket with its parent."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis import Redis
 from sqlalchemy import Engine
 
 from services.worker.assessors import make_assessor
 from services.worker.assessors.base import Assessor
+from services.worker.delivery_pool import DeliveryPool
 from shared.db import make_engine
 from shared.redis_client import redis_for
 from shared.settings import Settings, get_settings
@@ -22,6 +23,8 @@ class WorkerContext:
     engine: Engine
     redis: Redis
     assessor: Assessor
+    #: Set in a worker serving ``notifications``: webhook tries run there, many at once.
+    delivery_pool: DeliveryPool | None = field(default=None)
 
     @classmethod
     def build(cls, settings: Settings) -> "WorkerContext":

@@ -1,5 +1,7 @@
 """The worker process: an RQ worker on the ``assessments`` and ``notifications``
-queues (assessments first), plus four background threads: the due-retry mover
+queues (assessments first; ``--queues`` picks one pool or both), a pool of
+webhook-try threads when it serves ``notifications``
+(services/worker/delivery_pool.py), plus four background threads: the due-retry mover
 (assessment retries with back-off; it replaces RQ's forked scheduler, see
 services/worker/retries.py), periodic maintenance (reconcilers, claim SLA),
 the outbox relay that publishes the events jobs commit, and the webhook
@@ -10,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -23,6 +25,7 @@ from rq.worker.base import BaseWorker
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.worker.context import WorkerContext, set_context
+from services.worker.delivery_pool import DeliveryPool
 from services.worker.retries import DueRetryMover, move_due_retries
 from services.worker.rq_classes import WORKER_CLASSES
 from shared import keys
@@ -128,21 +131,38 @@ class PeriodicMaintenance(threading.Thread):
         self._stopped.set()
 
 
+def parse_queues(text: str) -> tuple[str, ...]:
+    """``assessments,notifications`` → the queues, in the order served. Raises
+    ``ValueError`` naming an unknown or repeated queue, or none at all."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in keys.WORKER_QUEUES]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ValueError(
+            f"--queues takes one or both of {', '.join(keys.WORKER_QUEUES)},"
+            f" comma-separated, not {text!r}"
+        )
+    return tuple(name for name in keys.WORKER_QUEUES if name in names)
+
+
 def run_worker(
     settings: Settings,
     *,
+    queues: Sequence[str] = keys.WORKER_QUEUES,
     burst: bool = False,
     worker_class: str = "simple",
     name: str | None = None,
     metrics_port: int | None = None,
 ) -> bool:
-    """Work the ``assessments`` and ``notifications`` queues until stopped (or,
-    with ``burst``, until they are empty). Returns whether any job was performed.
+    """Work ``queues`` (``assessments`` and ``notifications``, or one of them)
+    until stopped (or, with ``burst``, until they are empty and the webhook tries
+    handed to the pool are done). Returns whether any job was performed.
     With ``metrics_port``, serves Prometheus metrics (assessments and webhook
     deliveries by outcome and duration) on that port."""
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.metrics_bind_host)
     context = WorkerContext.build(settings)
+    if keys.NOTIFICATIONS_QUEUE in queues:
+        context.delivery_pool = DeliveryPool(size=settings.webhook_concurrency)
     set_context(context)
     outbox = Outbox(engine=context.engine, redis=context.redis, settings=context.settings)
     outbox.start()
@@ -157,8 +177,12 @@ def run_worker(
         maintenance.start()
         retries.start()
     try:
-        return _work_until_stopped(context, burst=burst, worker_class=worker_class, name=name)
+        return _work_until_stopped(
+            context, queues=queues, burst=burst, worker_class=worker_class, name=name
+        )
     finally:
+        if context.delivery_pool is not None:
+            context.delivery_pool.stop()  # the tries in flight finish and are recorded
         retries.stop()
         maintenance.stop()
         outbox.stop()
@@ -166,7 +190,12 @@ def run_worker(
 
 
 def _work_until_stopped(
-    context: WorkerContext, *, burst: bool, worker_class: str, name: str | None
+    context: WorkerContext,
+    *,
+    queues: Sequence[str],
+    burst: bool,
+    worker_class: str,
+    name: str | None,
 ) -> bool:
     """Runs RQ's work loop, and runs it again after Redis comes back.
 
@@ -183,21 +212,26 @@ def _work_until_stopped(
     """
     rq_redis = redis_for(context.settings)
     try:
-        return _work_loop(context, rq_redis, burst=burst, worker_class=worker_class, name=name)
+        return _work_loop(
+            context, rq_redis, queues=queues, burst=burst, worker_class=worker_class, name=name
+        )
     finally:
         rq_redis.close()
 
 
 def _work_loop(
-    context: WorkerContext, rq_redis: Redis, *, burst: bool, worker_class: str, name: str | None
+    context: WorkerContext,
+    rq_redis: Redis,
+    *,
+    queues: Sequence[str],
+    burst: bool,
+    worker_class: str,
+    name: str | None,
 ) -> bool:
     """Builds RQ's worker and runs it; after a Redis error anywhere in that (the
     constructor's ``CLIENT SETNAME`` too), waits for Redis and builds a new one.
     Returns on a warm shutdown (SIGTERM/SIGINT) or, with ``burst``, when done."""
-    queues = [
-        Queue(name, connection=rq_redis)
-        for name in (keys.ASSESSMENTS_QUEUE, keys.NOTIFICATIONS_QUEUE)
-    ]
+    rq_queues = [Queue(queue, connection=rq_redis) for queue in queues]
     worked = False
     pause = RebuildPause()
     previous = _stop_on_signal()
@@ -206,7 +240,7 @@ def _work_loop(
             worker: BaseWorker | None = None
             pause.started()
             try:
-                worker = WORKER_CLASSES[worker_class](queues, connection=rq_redis, name=name)
+                worker = WORKER_CLASSES[worker_class](rq_queues, connection=rq_redis, name=name)
                 worked |= worker.work(burst=burst, logging_level=context.settings.log_level)
             except RedisError as exc:
                 log.warning("worker: redis unavailable (%s)", exc)

@@ -1,6 +1,11 @@
 """The RQ job: ``services.worker.webhooks.deliver_webhook(delivery_id, attempt)``.
 
-One try of one delivery: load it, build its body for the subscription's
+In a worker serving ``notifications`` the job hands the try to the process's
+pool (``services.worker.delivery_pool``) and returns at once, so many tries
+wait on their receivers together; anywhere else (a forked work horse, tests)
+it makes the try itself.
+
+One try of one delivery (:func:`try_delivery`): load it, build its body for the subscription's
 format, sign it, send it (``shared.webhooks.sender``: the address checked after
 resolution, one deadline, no redirects, a bounded read) and record the outcome
 (``shared.webhooks.deliveries.finish_try``), which schedules the next try or
@@ -8,13 +13,18 @@ ends the delivery. The job itself never raises for a receiver's failure: the
 retry schedule lives in the database, not in RQ.
 """
 
+import contextlib
+import functools
 import json
 import logging
 import time
 
+from redis.exceptions import RedisError
 from sqlmodel import Session, select
 
 from services.worker.context import get_context
+from services.worker.delivery_pool import PoolFull
+from shared import keys
 from shared.db import session_scope
 from shared.events import event_json
 from shared.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_LATENCY, WEBHOOK_TRY_DURATION
@@ -22,6 +32,8 @@ from shared.models import Event
 from shared.settings import Settings
 from shared.timeutil import as_utc, utcnow
 from shared.webhooks import deliveries, payloads
+from shared.webhooks.circuit import Breaker
+from shared.webhooks.dispatch import STARTED_GRACE_SECONDS
 from shared.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookFormat
 from shared.webhooks.sender import TryResult, send
 from shared.webhooks.signing import signed_headers
@@ -30,7 +42,42 @@ log = logging.getLogger(__name__)
 
 
 def deliver_webhook(delivery_id: str, attempt: int) -> str:
-    """Returns the try's outcome: ``delivered``, ``retry``, ``failed``,
+    """Returns ``pooled`` when the try was handed to this worker's pool,
+    ``deferred`` when the pool stayed full for a try's deadline (the delivery is
+    due again at once, for the dispatcher), else the try's outcome (see
+    :func:`try_delivery`). Raises ``RedisError`` if the lease cannot be taken
+    (the reconciler makes the delivery due again)."""
+    context = get_context()
+    pool = context.delivery_pool
+    if pool is None:
+        return try_delivery(delivery_id, attempt)
+    settings = context.settings
+    lease = keys.delivery_try_lease(delivery_id, attempt)
+    lease_ms = int((settings.webhook_timeout_seconds + STARTED_GRACE_SECONDS) * 1000)
+    context.redis.set(lease, "1", px=lease_ms)
+    try:
+        pool.submit(
+            functools.partial(_pooled_try, delivery_id, attempt, lease),
+            wait=settings.webhook_timeout_seconds,
+        )
+    except PoolFull:
+        context.redis.delete(lease)
+        with session_scope(context.engine) as session:
+            deliveries.release(session, delivery_ids=[delivery_id])
+        return _count("deferred", "none")
+    return "pooled"
+
+
+def _pooled_try(delivery_id: str, attempt: int, lease: str) -> None:
+    try:
+        try_delivery(delivery_id, attempt)
+    finally:
+        with contextlib.suppress(RedisError):  # it expires on its own
+            get_context().redis.delete(lease)
+
+
+def try_delivery(delivery_id: str, attempt: int) -> str:
+    """One try. Returns its outcome: ``delivered``, ``retry``, ``failed``,
     ``disabled``, or ``skipped`` (gone, no longer pending, or this try was
     made already)."""
     context = get_context()
@@ -56,6 +103,7 @@ def deliver_webhook(delivery_id: str, attempt: int) -> str:
             status_code=result.status_code,
             error=result.error,
             intervals=context.settings.webhook_retry_intervals_seconds,
+            breaker=Breaker.from_settings(context.settings),
         )
     _observe(outcome, format_, delivery, result)
     if outcome != "delivered":

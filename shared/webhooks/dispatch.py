@@ -3,8 +3,10 @@
 The dispatcher (a thread in every API and worker process, woken after each
 commit that wrote events, and every ``POLL_INTERVAL_SECONDS`` for retries
 falling due) marks due rows as enqueued and enqueues one job per try on the
-``notifications`` queue. The job id names the delivery and the try, so a
-finished try never shadows the next. The database stays the truth: when Redis
+``notifications`` queue, never more than the per-org and per-receiver caps
+allow in flight (``deliveries.claim_due``), so the queue stays short and fair.
+The job id names the delivery and the try, so a finished try never shadows the
+next. The database stays the truth: when Redis
 is down the mark is undone and the rows wait; when a job is lost anyway (Redis
 restarted empty, a worker killed mid-try) :func:`reconcile_deliveries`, run by
 the workers' maintenance pass, makes the row due again.
@@ -13,6 +15,7 @@ the workers' maintenance pass, makes the row due again.
 import contextlib
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -45,9 +48,12 @@ RESULT_TTL_SECONDS = 3600
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 
 
-def enqueue_delivery(redis: Redis, delivery: WebhookDelivery, *, settings: Settings) -> Job:
-    """Enqueue the next try of ``delivery``. A stale job under the same id (lost,
-    abandoned, finished) is replaced. Raises ``RedisError``."""
+def enqueue_delivery(
+    redis: Redis, delivery: WebhookDelivery, *, settings: Settings, at_front: bool = False
+) -> Job:
+    """Enqueue the next try of ``delivery`` (at the head of the queue with
+    ``at_front``). A stale job under the same id (lost, abandoned, finished) is
+    replaced. Raises ``RedisError``."""
     attempt = delivery.attempts + 1
     job_id = keys.delivery_job_id(delivery.id, attempt)
     with contextlib.suppress(NoSuchJobError):
@@ -72,6 +78,7 @@ def enqueue_delivery(redis: Redis, delivery: WebhookDelivery, *, settings: Setti
         job_timeout=int(settings.webhook_timeout_seconds) + 5,
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
+        at_front=at_front,
     )
 
 
@@ -79,14 +86,19 @@ def dispatch_due(*, engine: Engine, redis: Redis, settings: Settings) -> int:
     """Enqueue every due delivery; returns how many. Rows whose enqueue failed
     are released for the next pass, and the ``RedisError`` is raised."""
     total = 0
+    caps = deliveries.InFlightCaps.from_settings(settings)
     while True:
         with session_scope(engine) as session:
-            claimed = deliveries.claim_due(session, now=utcnow(), limit=BATCH_SIZE)
+            claimed = deliveries.claim_due(session, now=utcnow(), limit=BATCH_SIZE, caps=caps)
         if not claimed:
             return total
+        # The try of an org that had none in flight jumps the queue, so a quiet org
+        # never waits behind another org's burst (a cap's worth refilled at once).
+        # An org's later tries go to the back: its own tries keep their order.
+        alone = _alone_in_flight(engine, claimed)
         for index, delivery in enumerate(claimed):
             try:
-                enqueue_delivery(redis, delivery, settings=settings)
+                enqueue_delivery(redis, delivery, settings=settings, at_front=delivery.id in alone)
             except RedisError:
                 with session_scope(engine) as session:
                     deliveries.release(session, delivery_ids=[d.id for d in claimed[index:]])
@@ -94,6 +106,17 @@ def dispatch_due(*, engine: Engine, redis: Redis, settings: Settings) -> int:
         total += len(claimed)
         if len(claimed) < BATCH_SIZE:
             return total
+
+
+def _alone_in_flight(engine: Engine, claimed: list[WebhookDelivery]) -> set[str]:
+    """Ids of the claimed deliveries that are their org's only try in flight."""
+    per_org = Counter(delivery.org_id for delivery in claimed)
+    single = [org_id for org_id, count in per_org.items() if count == 1]
+    if not single:
+        return set()
+    with session_scope(engine) as session:
+        in_flight = deliveries.in_flight_by_org(session, org_ids=single)
+    return {d.id for d in claimed if per_org[d.org_id] == 1 and in_flight.get(d.org_id) == 1}
 
 
 class DeliveryDispatcher:
@@ -161,7 +184,7 @@ def reconcile_deliveries(
             rows = deliveries.enqueued_before(session, cutoff=cutoff, after=after, limit=500)
         for row in rows:
             report.checked += 1
-            if _job_live(redis, keys.delivery_job_id(row.id, row.attempts + 1), settings):
+            if _try_live(redis, row.id, row.attempts + 1, settings):
                 continue
             with session_scope(engine) as session:
                 if deliveries.requeue(session, delivery_id=row.id, enqueued_at=row.enqueued_at):
@@ -172,9 +195,13 @@ def reconcile_deliveries(
         after = rows[-1].id
 
 
-def _job_live(redis: Redis, job_id: str, settings: Settings) -> bool:
+def _try_live(redis: Redis, delivery_id: str, attempt: int, settings: Settings) -> bool:
+    """The try's job is waiting or running, or a notifications worker's pool is
+    sending it (its lease is held: the job itself finished when it handed it over)."""
+    if redis.exists(keys.delivery_try_lease(delivery_id, attempt)):
+        return True
     try:
-        job = Job.fetch(job_id, connection=redis)
+        job = Job.fetch(keys.delivery_job_id(delivery_id, attempt), connection=redis)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)

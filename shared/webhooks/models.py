@@ -18,8 +18,15 @@ from shared.models import EventType, StrictModel, UtcTime, _utc_column
 
 MAX_URL_LENGTH = 2_048
 MAX_DESCRIPTION_LENGTH = 500
+MAX_RECEIVER_LENGTH = 300
 #: ``event_type`` of the delivery ``POST /webhooks/{id}/test`` makes; it has no event.
 TEST_EVENT_TYPE = "webhook_test"
+
+
+class CircuitState(StrEnum):
+    closed = "closed"  # tries go out
+    open = "open"  # paused: no try before ``paused_until``
+    half_open = "half_open"  # the pause is over: one try at a time until one is delivered
 
 
 class WebhookFormat(StrEnum):
@@ -55,6 +62,16 @@ class Webhook(SQLModel, table=True):
     #: Why it was disabled by the service (a 410 from the receiver); null otherwise.
     disabled_reason: str | None = Field(default=None, max_length=256)
     secret: str = Field(max_length=128)
+    #: ``host:port`` of ``url``: the unit of the per-receiver cap on tries in flight.
+    receiver: str = Field(default="", max_length=MAX_RECEIVER_LENGTH)
+    #: Circuit breaker (``shared.webhooks.circuit``): tries failed in a row, since when,
+    #: and while ``paused_until`` is set the breaker is open (no try before that time)
+    #: or, once it has passed, half-open (one try at a time until one is delivered).
+    consecutive_failures: int = 0
+    failing_since: datetime | None = _utc_column(nullable=True)
+    paused_until: datetime | None = _utc_column(nullable=True)
+    #: The length of the last pause; the next one is twice as long (up to the maximum).
+    pause_seconds: float = 0.0
     created_at: datetime = _utc_column()
     updated_at: datetime = _utc_column()
 
@@ -169,6 +186,11 @@ class WebhookPublic(BaseModel):
     description: str
     enabled: bool
     disabled_reason: str | None
+    #: The circuit breaker: ``open`` while the receiver is paused after failing every try
+    #: for a while (``paused_until`` says until when), ``half_open`` while one try probes it.
+    circuit: CircuitState
+    consecutive_failures: int
+    paused_until: UtcTime | None
     created_at: UtcTime
     updated_at: UtcTime
 
@@ -193,6 +215,8 @@ class DeliveryPublic(BaseModel):
     last_status_code: int | None
     last_error: str | None
     next_attempt_at: UtcTime | None
+    #: Pending while its webhook's receiver is paused (circuit open): no try before this.
+    paused_until: UtcTime | None = None
     delivered_at: UtcTime | None
     created_at: UtcTime
 

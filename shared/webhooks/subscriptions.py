@@ -6,14 +6,17 @@ and raise ``shared.errors`` exceptions; another org's subscription is
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from shared.db import load_in_org
-from shared.errors import NotFound
+from shared.errors import NotFound, QuotaExceeded
 from shared.timeutil import utcnow
+from shared.webhooks import circuit
+from shared.webhooks.circuit import receiver_of
 from shared.webhooks.models import (
     SUBSCRIBABLE,
+    CircuitState,
     Webhook,
     WebhookCreate,
     WebhookEventType,
@@ -27,10 +30,13 @@ from shared.webhooks.signing import new_secret
 
 
 def create_webhook(
-    *, session: Session, org_id: str, body: WebhookCreate, allow_private: bool
+    *, session: Session, org_id: str, body: WebhookCreate, allow_private: bool, max_webhooks: int
 ) -> WebhookWithSecret:
     """Raises ``InvalidInput``: ``invalid_webhook_url``, ``webhook_url_forbidden``
-    (a non-public address, unless ``allow_private``), ``webhook_url_unresolvable``."""
+    (a non-public address, unless ``allow_private``), ``webhook_url_unresolvable``;
+    ``QuotaExceeded`` (``quota_exceeded``, 409) when the org has ``max_webhooks``
+    already. Two creates at the same moment may both pass the count (one over)."""
+    _refuse_over_quota(session, org_id=org_id, max_webhooks=max_webhooks)
     check_subscription_url(body.url, allow_private=allow_private)
     now = utcnow()
     webhook = Webhook(
@@ -41,6 +47,7 @@ def create_webhook(
         description=body.description,
         enabled=True,
         secret=new_secret(),
+        receiver=receiver_of(body.url),
         created_at=now,
         updated_at=now,
     )
@@ -50,6 +57,17 @@ def create_webhook(
     _write_events(session, webhook, events)
     session.commit()
     return WebhookWithSecret(**_public(webhook, events).model_dump(), secret=webhook.secret)
+
+
+def _refuse_over_quota(session: Session, *, org_id: str, max_webhooks: int) -> None:
+    count = session.scalar(select(func.count()).where(col(Webhook.org_id) == org_id)) or 0
+    if count >= max_webhooks:
+        raise QuotaExceeded(
+            f"The organization has {count} webhooks; the limit is {max_webhooks}."
+            " Delete one first.",
+            quota="webhooks",
+            limit=max_webhooks,
+        )
 
 
 def list_webhooks(*, session: Session, org_id: str) -> WebhookList:
@@ -90,6 +108,7 @@ def update_webhook(
     if fields.get("url") is not None:
         check_subscription_url(fields["url"], allow_private=allow_private)
         webhook.url = fields["url"]
+        webhook.receiver = receiver_of(webhook.url)
     if fields.get("format") is not None:
         webhook.format = fields["format"].value
     if fields.get("description") is not None:
@@ -149,6 +168,7 @@ def _events(session: Session, webhook: Webhook) -> list[str]:
 
 
 def _public(webhook: Webhook, events: list[str]) -> WebhookPublic:
+    circuit_state = circuit.state(webhook, now=utcnow())
     return WebhookPublic(
         id=webhook.id,
         url=webhook.url,
@@ -157,6 +177,9 @@ def _public(webhook: Webhook, events: list[str]) -> WebhookPublic:
         description=webhook.description,
         enabled=webhook.enabled,
         disabled_reason=webhook.disabled_reason,
+        circuit=circuit_state,
+        consecutive_failures=webhook.consecutive_failures,
+        paused_until=webhook.paused_until if circuit_state is CircuitState.open else None,
         created_at=webhook.created_at,
         updated_at=webhook.updated_at,
     )

@@ -43,8 +43,13 @@ def test_create_read_patch_rotate_delete(client: TestClient, auth: TokenFactory)
     created = make_webhook(client, auth, description="Pager bridge")
     assert set(created) == {
         "id", "url", "events", "format", "description", "enabled", "disabled_reason",
-        "secret", "created_at", "updated_at",
+        "circuit", "consecutive_failures", "paused_until", "secret", "created_at", "updated_at",
     }  # fmt: skip
+    assert (created["circuit"], created["consecutive_failures"], created["paused_until"]) == (
+        "closed",
+        0,
+        None,
+    )
     assert created["events"] == list(SUBSCRIBABLE)  # every handoff_* type by default
     assert (created["format"], created["enabled"], created["url"]) == (
         "standard",
@@ -274,9 +279,10 @@ def test_each_matching_enabled_subscription_gets_one_delivery_per_event(
     first = items[-1]
     assert set(first) == {
         "id", "event_id", "event_type", "status", "attempts", "last_status_code",
-        "last_error", "next_attempt_at", "delivered_at", "created_at",
+        "last_error", "next_attempt_at", "paused_until", "delivered_at", "created_at",
     }  # fmt: skip
     assert (first["status"], first["attempts"], first["delivered_at"]) == ("pending", 0, None)
+    assert first["paused_until"] is None
     assert [i["event_type"] for i in log_of(client, auth, claims_only["id"])["items"]] == [
         "handoff_claimed"
     ]

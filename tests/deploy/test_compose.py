@@ -1,6 +1,6 @@
 """docker-compose.yml: valid against the Compose specification, and shaped as
 the spec's "Running it" says (Redis, PostgreSQL, a one-shot migration, two API
-replicas behind a proxy configured for SSE, two workers, rq-dashboard).
+replicas behind a proxy configured for SSE, the two worker pools, rq-dashboard).
 
 No Docker engine is needed: the file is checked, not run.
 """
@@ -16,7 +16,8 @@ import yaml  # type: ignore[import-untyped]  # PyYAML comes with uvicorn[standar
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 IMAGE = "escalation-mode:local"
-APP_SERVICES = ("migrate", "api-1", "api-2", "worker-1", "worker-2", "rq-dashboard")
+WORKERS = {"worker-assessments": "assessments", "worker-notifications": "notifications"}
+APP_SERVICES = ("migrate", "api-1", "api-2", *WORKERS, "rq-dashboard")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_postgres_has_a_healthcheck_and_migrate_is_a_one_shot_after_it(
     assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
 
 
-@pytest.mark.parametrize("name", ["api-1", "api-2", "worker-1", "worker-2"])
+@pytest.mark.parametrize("name", ["api-1", "api-2", *WORKERS])
 def test_api_and_workers_start_after_the_migration_and_redis(
     services: dict[str, Any], name: str
 ) -> None:
@@ -84,11 +85,13 @@ def test_two_api_replicas_serve_the_default_command(services: dict[str, Any]) ->
         assert services[name]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
 
 
-def test_two_named_workers(services: dict[str, Any]) -> None:
-    for n in (1, 2):
-        worker = services[f"worker-{n}"]
-        assert worker["command"] == ["escalations", "worker", "--name", f"worker-{n}"]
+def test_one_service_per_worker_pool_each_scalable(services: dict[str, Any]) -> None:
+    for name, queue in WORKERS.items():
+        worker = services[name]
+        # No fixed --name: replicas made by `--scale` would take each other's name over.
+        assert worker["command"] == ["escalations", "worker", "--queues", queue]
         assert worker["healthcheck"] == {"disable": True}  # it serves no /healthz
+        assert "container_name" not in worker
 
 
 def test_proxy_fronts_both_replicas_on_8080_with_the_repo_config(

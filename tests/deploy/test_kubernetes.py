@@ -71,11 +71,29 @@ def test_ingress_does_not_buffer_or_time_out_streams() -> None:
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > 10 * heartbeat
 
 
-def test_worker_finishes_its_job_before_it_is_killed() -> None:
-    spec = _one("Deployment", "escalations-worker")["spec"]["template"]["spec"]
+POOLS = {name: f"escalations-worker-{name}" for name in keys.WORKER_QUEUES}
+
+
+def test_each_worker_pool_serves_its_queue_alone() -> None:
+    for queue, deployment in POOLS.items():
+        command = _container(deployment)["command"]
+        assert command[:2] == ["escalations", "worker"]
+        assert command[command.index("--queues") + 1] == queue
+    workers = [
+        d for d in _applied() if d["kind"] == "Deployment" and "worker" in d["metadata"]["name"]
+    ]
+    assert sorted(d["metadata"]["name"] for d in workers) == sorted(POOLS.values())
+
+
+def test_each_worker_finishes_its_job_or_try_before_it_is_killed() -> None:
+    def grace(deployment: str) -> int:
+        spec = _one("Deployment", deployment)["spec"]["template"]["spec"]
+        return int(spec["terminationGracePeriodSeconds"])
+
     job_timeout = Settings.model_fields["assessment_job_timeout_seconds"].default
-    assert spec["terminationGracePeriodSeconds"] > job_timeout
-    assert spec["containers"][0]["command"][:2] == ["escalations", "worker"]
+    assert grace(POOLS[keys.ASSESSMENTS_QUEUE]) > job_timeout
+    try_timeout = Settings.model_fields["webhook_timeout_seconds"].default
+    assert grace(POOLS[keys.NOTIFICATIONS_QUEUE]) > try_timeout + 5
 
 
 def test_every_autoscaler_and_budget_targets_a_deployment_that_exists() -> None:
@@ -91,14 +109,17 @@ def test_every_autoscaler_and_budget_targets_a_deployment_that_exists() -> None:
             assert doc["spec"]["selector"]["matchLabels"] in deployments.values()
 
 
-def test_worker_autoscaling_reads_the_assessment_queue() -> None:
-    external = _one("HorizontalPodAutoscaler", "escalations-worker")["spec"]["metrics"][0]
-    assert external["external"]["metric"]["name"] == "escalations_queue_depth"
-    keda = _documents("keda-scaledobject.yaml")[0]
-    assert keda["spec"]["scaleTargetRef"]["name"] == "escalations-worker"
-    assert keda["spec"]["triggers"][0]["metadata"]["listName"] == (
-        f"rq:queue:{keys.ASSESSMENTS_QUEUE}"
-    )
+def test_each_pool_scales_on_its_own_queue() -> None:
+    keda = {
+        doc["spec"]["scaleTargetRef"]["name"]: doc for doc in _documents("keda-scaledobject.yaml")
+    }
+    for queue, deployment in POOLS.items():
+        external = _one("HorizontalPodAutoscaler", deployment)["spec"]["metrics"][0]["external"]
+        assert external["metric"]["name"] == "escalations_queue_depth"
+        assert external["metric"]["selector"]["matchLabels"] == {"queue": queue}
+        trigger = keda[deployment]["spec"]["triggers"][0]["metadata"]
+        assert trigger["listName"] == f"rq:queue:{queue}"
+        _one("PodDisruptionBudget", deployment)
 
 
 def test_config_names_only_settings_that_exist() -> None:

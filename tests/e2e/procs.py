@@ -223,6 +223,7 @@ GENEROUS_LIMITS = {
     "rate_limit_claims": "1000000/minute",
     "rate_limit_stream_opens": "1000000/minute",
     "rate_limit_auth_failures": "1000000/minute",
+    "rate_limit_webhook_sends": "1000000/minute",
     "max_streams_per_user": "1000000",
 }
 

@@ -37,6 +37,7 @@ def test_webhook_tables_downgrade_and_upgrade_again(migrated_url: str) -> None:
             org_id="acme",
             body=WebhookCreate(url="https://93.184.215.14/hook"),
             allow_private=False,
+            max_webhooks=20,
         )
         create_handoff(
             session=session,

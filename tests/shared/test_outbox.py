@@ -269,6 +269,7 @@ def test_a_commit_wakes_the_dispatcher_only_when_it_wrote_a_delivery(
                 org_id="acme",
                 body=WebhookCreate(url="https://93.184.215.14/hook"),
                 allow_private=False,
+                max_webhooks=20,
             )
         create_in(engine, "acme", "subscribed")
         assert len(wakes) == 1

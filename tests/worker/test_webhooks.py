@@ -505,6 +505,7 @@ def test_deliveries_wait_out_a_redis_outage(
                 org_id="acme",
                 body=WebhookCreate(url=receiver.url(), events=["handoff_created"]),
                 allow_private=True,
+                max_webhooks=20,
             )
             principal = Principal(user_id="u-1", name="Jo", role=Role.engineer, org_id="acme")
             create_handoff(

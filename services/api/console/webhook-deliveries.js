@@ -33,7 +33,9 @@ function row(delivery, onRedeliver) {
     h("td", { class: "num" }, String(delivery.attempts)),
     h("td", { class: "num" }, delivery.last_status_code === null ? "—" : String(delivery.last_status_code)),
     h("td", { class: "wrap" }, delivery.last_error || "—"),
-    h("td", {}, when(delivery.next_attempt_at)),
+    h("td", {}, delivery.paused_until
+      ? [when(delivery.paused_until), h("br"), h("span", { class: "muted small" }, "receiver paused")]
+      : when(delivery.next_attempt_at)),
     h("td", {}, when(delivery.delivered_at)),
     h("td", {}, again, error));
 }

@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { loadConfig } from "./config.js";
 import { deliveryLog } from "./webhook-deliveries.js";
 import { secretPanel, webhookForm } from "./webhook-form.js";
-import { errorMessage, fill, h, toast } from "./ui.js";
+import { absoluteTime, errorMessage, fill, h, toast } from "./ui.js";
 
 /** A button that asks "Confirm …" on the first click and runs ``action`` on the second within 5 s. */
 export function twoClick(label, confirmLabel, action) {
@@ -30,6 +30,12 @@ export function twoClick(label, confirmLabel, action) {
 }
 
 function stateLine(webhook) {
+  // The circuit breaker: paused after failing every try for a while (GET /webhooks/{id}).
+  if (webhook.enabled && webhook.circuit === "open") {
+    return [h("span", { class: "badge webhook-off" }, "Paused"),
+      h("span", { class: "muted small" }, ` after ${webhook.consecutive_failures} failed tries; next try after `,
+        h("time", { datetime: webhook.paused_until }, absoluteTime(webhook.paused_until)))];
+  }
   if (webhook.enabled) return h("span", { class: "badge webhook-on" }, "Enabled");
   return [h("span", { class: "badge webhook-off" }, "Disabled"),
     webhook.disabled_reason ? h("span", { class: "muted small" }, ` ${webhook.disabled_reason}`) : null];

@@ -5,8 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from services.api.deps import AdminDep, SessionDep, SettingsDep, WebhookDep
+from services.api.deps import AdminDep, SessionDep, SettingsDep, WebhookDep, org_rate_limit
 from services.api.errors import errors
+from shared.ratelimit import Limit
 from shared.webhooks import deliveries, subscriptions
 from shared.webhooks.models import (
     DeliveryAccepted,
@@ -21,7 +22,7 @@ from shared.webhooks.models import (
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
-@router.post("", status_code=201, responses=errors(400, 403, 413, 429))
+@router.post("", status_code=201, responses=errors(400, 403, 409, 413, 429))
 def create_webhook(
     body: WebhookCreate, principal: AdminDep, session: SessionDep, settings: SettingsDep
 ) -> WebhookWithSecret:
@@ -31,6 +32,7 @@ def create_webhook(
         org_id=principal.org_id,
         body=body,
         allow_private=settings.webhook_allow_private_networks,
+        max_webhooks=settings.max_webhooks_per_org,
     )
 
 
@@ -67,7 +69,16 @@ def rotate_secret(webhook: WebhookDep, session: SessionDep) -> WebhookWithSecret
     return subscriptions.rotate_secret(session=session, webhook=webhook)
 
 
-@router.post("/{webhook_id}/test", status_code=202, responses=errors(403, 404, 409, 413, 429))
+#: ``/test`` and ``/redeliver`` make tries on demand: a window per org, shared by both.
+SENDS_LIMITED = [org_rate_limit(Limit.WEBHOOK_SENDS)]
+
+
+@router.post(
+    "/{webhook_id}/test",
+    status_code=202,
+    responses=errors(403, 404, 409, 413, 429),
+    dependencies=SENDS_LIMITED,
+)
 def test_webhook(webhook: WebhookDep, session: SessionDep) -> DeliveryAccepted:
     """One ``webhook_test`` delivery, sent like any other."""
     delivery = deliveries.create_test_delivery(session, webhook=webhook)
@@ -89,6 +100,7 @@ def list_deliveries(
     "/{webhook_id}/deliveries/{delivery_id}/redeliver",
     status_code=202,
     responses=errors(403, 404, 409, 413, 429),
+    dependencies=SENDS_LIMITED,
 )
 def redeliver(webhook: WebhookDep, delivery_id: str, session: SessionDep) -> DeliveryAccepted:
     """Sends a delivered or failed delivery again (same ``webhook-id``, a new round of tries)."""
