@@ -9,6 +9,8 @@ from collections import defaultdict
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
+from shared import audit
+from shared.audit import Actor
 from shared.db import load_in_org
 from shared.errors import NotFound, QuotaExceeded
 from shared.timeutil import utcnow
@@ -30,7 +32,13 @@ from shared.webhooks.signing import new_secret
 
 
 def create_webhook(
-    *, session: Session, org_id: str, body: WebhookCreate, allow_private: bool, max_webhooks: int
+    *,
+    session: Session,
+    actor: Actor,
+    org_id: str,
+    body: WebhookCreate,
+    allow_private: bool,
+    max_webhooks: int,
 ) -> WebhookWithSecret:
     """Raises ``InvalidInput``: ``invalid_webhook_url``, ``webhook_url_forbidden``
     (a non-public address, unless ``allow_private``), ``webhook_url_unresolvable``;
@@ -55,8 +63,17 @@ def create_webhook(
     session.add(webhook)
     session.flush()  # the subscription's row before the rows that reference it
     _write_events(session, webhook, events)
+    public = _public(webhook, events)
+    audit.record(
+        session,
+        org_id=org_id,
+        actor=actor,
+        kind="webhook.created",
+        target_id=webhook.id,
+        after=public,
+    )
     session.commit()
-    return WebhookWithSecret(**_public(webhook, events).model_dump(), secret=webhook.secret)
+    return WebhookWithSecret(**public.model_dump(), secret=webhook.secret)
 
 
 def _refuse_over_quota(session: Session, *, org_id: str, max_webhooks: int) -> None:
@@ -100,10 +117,11 @@ def describe(*, session: Session, webhook: Webhook) -> WebhookPublic:
 
 
 def update_webhook(
-    *, session: Session, webhook: Webhook, body: WebhookPatch, allow_private: bool
+    *, session: Session, actor: Actor, webhook: Webhook, body: WebhookPatch, allow_private: bool
 ) -> WebhookPublic:
-    """Changes the fields ``body`` sets; a new URL is checked as on create.
-    Enabling clears ``disabled_reason``."""
+    """Changes the fields ``body`` sets, with its audit row; a new URL is checked as
+    on create. Enabling clears ``disabled_reason``."""
+    before = describe(session=session, webhook=webhook)
     fields = body.model_dump(exclude_unset=True)
     if fields.get("url") is not None:
         check_subscription_url(fields["url"], allow_private=allow_private)
@@ -124,23 +142,51 @@ def update_webhook(
         _write_events(session, webhook, fields["events"])
     webhook.updated_at = utcnow()
     session.add(webhook)
+    session.flush()
+    after = describe(session=session, webhook=webhook)
+    audit.record(
+        session,
+        org_id=webhook.org_id,
+        actor=actor,
+        kind="webhook.updated",
+        target_id=webhook.id,
+        before=before,
+        after=after,
+    )
     session.commit()
-    return describe(session=session, webhook=webhook)
+    return after
 
 
-def rotate_secret(*, session: Session, webhook: Webhook) -> WebhookWithSecret:
-    """A new secret signs every try from now on, retries of older deliveries too."""
+def rotate_secret(*, session: Session, actor: Actor, webhook: Webhook) -> WebhookWithSecret:
+    """A new secret signs every try from now on, retries of older deliveries too.
+    The audit row says it was rotated, never what it was or is."""
     webhook.secret = new_secret()
     webhook.updated_at = utcnow()
     session.add(webhook)
+    audit.record(
+        session,
+        org_id=webhook.org_id,
+        actor=actor,
+        kind="webhook.secret_rotated",
+        target_id=webhook.id,
+    )
     session.commit()
     public = describe(session=session, webhook=webhook)
     return WebhookWithSecret(**public.model_dump(), secret=webhook.secret)
 
 
-def delete_webhook(*, session: Session, webhook: Webhook) -> None:
-    """Deletes the subscription with its event types and deliveries (cascade);
-    a job still queued for one of them finds nothing and does nothing."""
+def delete_webhook(*, session: Session, actor: Actor, webhook: Webhook) -> None:
+    """Deletes the subscription with its event types and deliveries (cascade), with
+    its audit row; a job still queued for one of them finds nothing and does nothing."""
+    before = describe(session=session, webhook=webhook)
+    audit.record(
+        session,
+        org_id=webhook.org_id,
+        actor=actor,
+        kind="webhook.deleted",
+        target_id=webhook.id,
+        before=before,
+    )
     session.execute(
         delete(Webhook).where(col(Webhook.id) == webhook.id, col(Webhook.org_id) == webhook.org_id)
     )

@@ -10,10 +10,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from shared.settings import Settings
 from tests.api.helpers import HANDOFFS, assert_error
 from tests.conftest import TokenFactory
 
 AUDIT = "/api/v1/audit"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Webhooks here point at 127.0.0.1 (nothing is sent: no worker runs)."""
+    return settings.model_copy(update={"webhook_allow_private_networks": True})
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,41 @@ def _api_key(client: TestClient, auth: TokenFactory) -> str:
     return str(_ok(client.post("/api/v1/api-keys", json=body, headers=auth("admin")))["id"])
 
 
+WEBHOOK = {"url": "http://127.0.0.1:9/hook", "events": ["handoff_created"]}
+
+
+def _webhook(client: TestClient, auth: TokenFactory) -> str:
+    return str(_ok(client.post("/api/v1/webhooks", json=WEBHOOK, headers=auth("admin")))["id"])
+
+
 CHANGES = [
+    Change(
+        "webhook.created",
+        lambda client, admin, _: _ok(client.post("/api/v1/webhooks", json=WEBHOOK, headers=admin))[
+            "id"
+        ],
+    ),
+    Change(
+        "webhook.updated",
+        lambda client, admin, hook_id: _ok(
+            client.patch(f"/api/v1/webhooks/{hook_id}", json={"enabled": False}, headers=admin)
+        )["id"],
+        prepare=_webhook,
+    ),
+    Change(
+        "webhook.secret_rotated",
+        lambda client, admin, hook_id: _ok(
+            client.post(f"/api/v1/webhooks/{hook_id}/rotate-secret", headers=admin)
+        )["id"],
+        prepare=_webhook,
+    ),
+    Change(
+        "webhook.deleted",
+        lambda client, admin, hook_id: (
+            _ok(client.delete(f"/api/v1/webhooks/{hook_id}", headers=admin)) or hook_id
+        ),
+        prepare=_webhook,
+    ),
     Change(
         "api_key.created",
         lambda client, admin, _: _ok(
@@ -240,7 +281,11 @@ def test_no_secret_reaches_a_row(client: TestClient, auth: TokenFactory) -> None
         client.post("/api/v1/api-keys", json={"name": "ci", "role": "senior"}, headers=admin)
     )
     assert created["key"].startswith("esk_")
+    hook = _ok(client.post("/api/v1/webhooks", json=WEBHOOK, headers=admin))
+    rotated = _ok(client.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", headers=admin))
     stored = json.dumps(_ok(client.get(AUDIT, headers=admin))["items"])
+    assert hook["secret"] not in stored and rotated["secret"] not in stored
+    assert "whsec_" not in stored
     assert "api_key.created" in stored and created["key"] not in stored
     # The shown prefix identifies the key; no longer piece of it is recorded.
     assert created["key"][: len(created["prefix"]) + 4] not in stored

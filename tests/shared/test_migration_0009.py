@@ -5,6 +5,7 @@ delivery, and after an upgrade an event reaches a subscription made then."""
 from alembic import command
 from sqlalchemy import inspect, text
 
+from shared.audit import SYSTEM
 from shared.auth import Principal
 from shared.db import make_engine, session_scope
 from shared.handoffs import create_handoff
@@ -33,6 +34,7 @@ def test_webhook_tables_downgrade_and_upgrade_again(migrated_url: str) -> None:
             claim_sla_seconds=300,
         )
         subscriptions.create_webhook(
+            actor=SYSTEM,
             session=session,
             org_id="acme",
             body=WebhookCreate(url="https://93.184.215.14/hook"),

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlmodel import col
 
 from shared import keys, outbox
+from shared.audit import SYSTEM
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.handoffs import create_handoff
@@ -265,6 +266,7 @@ def test_a_commit_wakes_the_dispatcher_only_when_it_wrote_a_delivery(
         assert wakes == []
         with session_scope(engine) as session:
             subscriptions.create_webhook(
+                actor=SYSTEM,
                 session=session,
                 org_id="acme",
                 body=WebhookCreate(url="https://93.184.215.14/hook"),

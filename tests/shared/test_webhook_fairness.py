@@ -12,6 +12,7 @@ from rq import Queue
 from sqlalchemy import Engine
 
 from shared import keys
+from shared.audit import SYSTEM
 from shared.db import session_scope
 from shared.settings import Settings
 from shared.timeutil import as_utc, utcnow
@@ -29,6 +30,7 @@ INTERVALS = [1.0] * 20
 def webhook(engine: Engine, org: str, url: str) -> Webhook:
     with session_scope(engine) as session:
         created = subscriptions.create_webhook(
+            actor=SYSTEM,
             session=session,
             org_id=org,
             body=WebhookCreate(url=url),

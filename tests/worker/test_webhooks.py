@@ -30,6 +30,7 @@ from sqlmodel import select
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
 from shared import keys
+from shared.audit import SYSTEM
 from shared.auth import Principal
 from shared.db import session_scope
 from shared.events import event_json
@@ -501,6 +502,7 @@ def test_deliveries_wait_out_a_redis_outage(
     with Receiver() as receiver:
         with session_scope(engine) as session:
             subscriptions.create_webhook(
+                actor=SYSTEM,
                 session=session,
                 org_id="acme",
                 body=WebhookCreate(url=receiver.url(), events=["handoff_created"]),

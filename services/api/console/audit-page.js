@@ -9,7 +9,7 @@ const KINDS = [
   "", "team.created", "team.replaced", "team.deleted", "policy.updated",
   "webhook.created", "webhook.updated", "webhook.deleted", "webhook.secret_rotated",
   "api_key.created", "api_key.revoked", "slack.connected", "slack.disconnected",
-  "slack.link_created", "slack.link_deleted", "redaction.updated", "retention.updated",
+  "slack_link.updated", "slack_link.deleted", "redaction.updated", "retention.updated",
   "handoff.purged", "person.erased",
 ];
 

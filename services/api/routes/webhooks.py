@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from services.api.deps import AdminDep, SessionDep, SettingsDep, WebhookDep, org_rate_limit
 from services.api.errors import errors
+from shared.audit.service import actor_of
 from shared.ratelimit import Limit
 from shared.webhooks import deliveries, subscriptions
 from shared.webhooks.models import (
@@ -29,6 +30,7 @@ def create_webhook(
     """The answer is the only one besides rotate-secret that carries ``secret``."""
     return subscriptions.create_webhook(
         session=session,
+        actor=actor_of(principal),
         org_id=principal.org_id,
         body=body,
         allow_private=settings.webhook_allow_private_networks,
@@ -48,10 +50,15 @@ def get_webhook(webhook: WebhookDep, session: SessionDep) -> WebhookPublic:
 
 @router.patch("/{webhook_id}", responses=errors(400, 403, 404, 413, 429))
 def patch_webhook(
-    body: WebhookPatch, webhook: WebhookDep, session: SessionDep, settings: SettingsDep
+    body: WebhookPatch,
+    principal: AdminDep,
+    webhook: WebhookDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> WebhookPublic:
     return subscriptions.update_webhook(
         session=session,
+        actor=actor_of(principal),
         webhook=webhook,
         body=body,
         allow_private=settings.webhook_allow_private_networks,
@@ -59,14 +66,16 @@ def patch_webhook(
 
 
 @router.delete("/{webhook_id}", status_code=204, responses=errors(403, 404, 429))
-def delete_webhook(webhook: WebhookDep, session: SessionDep) -> Response:
-    subscriptions.delete_webhook(session=session, webhook=webhook)
+def delete_webhook(principal: AdminDep, webhook: WebhookDep, session: SessionDep) -> Response:
+    subscriptions.delete_webhook(session=session, actor=actor_of(principal), webhook=webhook)
     return Response(status_code=204)
 
 
 @router.post("/{webhook_id}/rotate-secret", responses=errors(403, 404, 413, 429))
-def rotate_secret(webhook: WebhookDep, session: SessionDep) -> WebhookWithSecret:
-    return subscriptions.rotate_secret(session=session, webhook=webhook)
+def rotate_secret(
+    principal: AdminDep, webhook: WebhookDep, session: SessionDep
+) -> WebhookWithSecret:
+    return subscriptions.rotate_secret(session=session, actor=actor_of(principal), webhook=webhook)
 
 
 #: ``/test`` and ``/redeliver`` make tries on demand: a window per org, shared by both.
