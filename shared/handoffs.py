@@ -129,7 +129,11 @@ def create_handoff(
 
 
 def _new_handoff(
-    principal: Principal, body: HandoffCreate, claim_sla_seconds: int, plan: Plan, redactions: int
+    principal: Principal,
+    body: HandoffCreate,
+    claim_sla_seconds: int,
+    plan: Plan,
+    redactions: int = 0,
 ) -> Handoff:
     now = utcnow()
     handoff = Handoff(
