@@ -138,6 +138,9 @@ def _plugin(
     return rules
 
 
+_GITLAB_PREFIXES = ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "gr1348941", "glcbt-")
+_GITLAB_PREFIXES += ("glimt-", "glptt-", "glagent-", "gloas-")
+
 #: detect-secrets' typed plugins, with how each match extends to the whole secret.
 _TYPED: list[Rule] = [
     *_plugin(
@@ -153,7 +156,7 @@ _TYPED: list[Rule] = [
         each=[None, ("AWS secret key", group(1), ("aws",))],
     ),
     *_plugin(GitHubTokenDetector, "GitHub token", hints=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
-    *_plugin(GitLabTokenDetector, "GitLab token", hints=("gl", "gr1348941")),
+    *_plugin(GitLabTokenDetector, "GitLab token", hints=_GITLAB_PREFIXES),
     *_plugin(
         SlackDetector,
         "Slack token",

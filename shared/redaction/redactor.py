@@ -101,6 +101,9 @@ class Redactor:
 
 
 class Pass:
+    """One request's redaction: its fields share the org patterns' time budget,
+    and ``count`` adds up the secrets replaced in all of them."""
+
     def __init__(self, redactor: Redactor, deadline: float) -> None:
         self._redactor = redactor
         self._deadline = deadline
@@ -113,7 +116,9 @@ class Pass:
             return value
         spans = find_secrets(value)
         if self._redactor.patterns:
-            spans = merge(sorted([*spans, *self._org_spans(value)]))
+            # Stable: at the same start, the longer span, then the built-in one, names the kind.
+            both = [*spans, *self._org_spans(value)]
+            spans = merge(sorted(both, key=lambda span: (span.start, -span.end)))
         self.count += len(spans)
         redacted = _replaced(value, spans)
         if limit is not None and len(redacted) > limit:
