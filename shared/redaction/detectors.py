@@ -138,8 +138,10 @@ def _plugin(
     return rules
 
 
-_GITLAB_PREFIXES = ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "gr1348941", "glcbt-")
-_GITLAB_PREFIXES += ("glimt-", "glptt-", "glagent-", "gloas-")
+_GITLAB_PREFIXES = (
+    *("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "gr1348941"),
+    *("glcbt-", "glimt-", "glptt-", "glagent-", "gloas-"),
+)
 
 #: detect-secrets' typed plugins, with how each match extends to the whole secret.
 _TYPED: list[Rule] = [
