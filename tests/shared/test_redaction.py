@@ -7,7 +7,7 @@ import time
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, event, inspect
 
 from shared.auth import Principal
 from shared.db import make_engine, session_scope
@@ -17,6 +17,7 @@ from shared.migrate import alembic_config
 from shared.models import HandoffCreate, Role
 from shared.redaction.detectors import find_secrets
 from shared.redaction.redactor import Redactor, compile_pattern, redact_create
+from shared.redaction.service import RedactorCache
 from tests.conftest import handoff_body
 from tests.redaction_corpus import (
     JWT,
@@ -191,3 +192,32 @@ def test_migration_0016_downgrades_and_upgrades_again(migrated_url: str) -> None
         )
     assert handoff.redactions == 1
     engine.dispose()
+
+
+def test_the_cache_reads_an_orgs_settings_once_per_ttl_and_again_after_forget(
+    engine: Engine,
+) -> None:
+    statements: list[str] = []
+
+    def listen(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM redaction_settings" in statement:
+            statements.append(statement)
+
+    cache = RedactorCache(ttl_seconds=60)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with session_scope(engine) as session:
+            first = cache.redactor(session=session, org_id="acme")
+            again = cache.redactor(session=session, org_id="acme")
+            assert again is first and len(statements) == 1
+            cache.redactor(session=session, org_id="globex")  # each org its own entry
+            assert len(statements) == 2
+            cache.forget("acme")
+            assert cache.redactor(session=session, org_id="acme") is not first
+            assert len(statements) == 3
+            uncached = RedactorCache(ttl_seconds=0)
+            uncached.redactor(session=session, org_id="acme")
+            uncached.redactor(session=session, org_id="acme")
+            assert len(statements) == 5
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
