@@ -37,7 +37,8 @@ from tests.redaction_corpus import ORDINARY, SECRETS, Secret
 from tests.stubs.openai_stub import OpenAIStub
 from tests.webhook_receiver import Receiver
 
-pytestmark = pytest.mark.slow
+# ~30 s on SQLite and ~50 s on PostgreSQL alone; room for a loaded CI machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 for _secret in SECRETS:
     for _value in _secret.values:
