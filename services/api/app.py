@@ -22,7 +22,6 @@ from services.api.routes import (
     health,
     people,
     presence,
-    retention,
     redaction,
     signin,
     slack,

@@ -15,6 +15,8 @@ import regex
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from shared import audit
+from shared.auth import Principal
 from shared.redaction.models import (
     RedactionPatternPublic,
     RedactionSettings,
@@ -40,36 +42,43 @@ def get_settings(*, session: Session, org_id: str) -> RedactionSettingsPublic:
 def put_settings(
     *,
     session: Session,
-    org_id: str,
+    actor: Principal,
     body: RedactionSettingsBody,
     cache: "RedactorCache | None" = None,
 ) -> RedactionSettingsPublic:
-    """Replace the org's settings. Every pattern is compiled and probed first
+    """Replace the actor's org's settings, committed with its audit row
+    (``redaction.updated``). Every pattern is compiled and probed first
     (``shared.redaction.redactor.compile_pattern``'s 422s); nothing is stored
     unless all pass."""
     for pattern in body.patterns:
         compile_pattern(pattern.name, pattern.regex)
-    patterns = [pattern.model_dump() for pattern in body.patterns]
     try:
-        row = _upsert(session, org_id, body.enabled, patterns)
+        after = _replace(session, actor, body)
     except IntegrityError:  # another admin's first PUT inserted the row just now
         session.rollback()
-        row = _upsert(session, org_id, body.enabled, patterns)
+        after = _replace(session, actor, body)
     if cache is not None:
-        cache.forget(org_id)
-    return _public(row)
+        cache.forget(actor.org_id)
+    return after
 
 
-def _upsert(
-    session: Session, org_id: str, enabled: bool, patterns: list[dict[str, str]]
-) -> RedactionSettings:
+def _replace(
+    session: Session, actor: Principal, body: RedactionSettingsBody
+) -> RedactionSettingsPublic:
+    org_id = actor.org_id
     row = session.get(RedactionSettings, org_id, with_for_update=True)
+    before = _public(row)
     if row is None:
-        row = RedactionSettings(org_id=org_id, enabled=enabled, patterns=patterns)
-    row.enabled, row.patterns, row.updated_at = enabled, patterns, utcnow()
+        row = RedactionSettings(org_id=org_id, patterns=[])
+    row.enabled, row.updated_at = body.enabled, utcnow()
+    row.patterns = [pattern.model_dump() for pattern in body.patterns]
     session.add(row)
+    after = _public(row)
+    audit.record(
+        session, org_id=org_id, actor=actor, kind="redaction.updated", before=before, after=after
+    )
     session.commit()
-    return row
+    return after
 
 
 def _public(row: RedactionSettings | None) -> RedactionSettingsPublic:

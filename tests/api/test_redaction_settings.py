@@ -47,6 +47,12 @@ def test_org_patterns_redact_a_create_at_once_and_count(
     saved = put(client, auth, {"patterns": [EMPLOYEE]})
     assert saved["enabled"] is True and saved["patterns"] == [EMPLOYEE] and saved["updated_at"]
     assert client.get(SETTINGS, headers=auth("admin")).json() == saved
+    [row] = client.get("/api/v1/audit", headers=auth("admin")).json()["items"]
+    assert (row["kind"], row["before"]["patterns"], row["after"]["patterns"]) == (
+        "redaction.updated",
+        [],
+        [EMPLOYEE],
+    )
     handoff = create(
         client, auth("engineer"), **summary_body("s-1", f"EMP-12345 shared {GHP} in chat")
     )
@@ -98,11 +104,13 @@ def test_a_bad_pattern_is_422_with_a_code_and_changes_nothing(
     client: TestClient, auth: TokenFactory, patterns: list[dict[str, str]], code: str
 ) -> None:
     before = put(client, auth, {"patterns": [EMPLOYEE]})
+    audit_rows = client.get("/api/v1/audit", headers=auth("admin")).json()["items"]
     response = client.put(SETTINGS, json={"patterns": [EMPLOYEE, *patterns]}, headers=auth("admin"))
     body = assert_error(response, 422, code)
     if code != "validation_error":
         assert body["pattern"] == patterns[0]["name"]
     assert client.get(SETTINGS, headers=auth("admin")).json() == before
+    assert client.get("/api/v1/audit", headers=auth("admin")).json()["items"] == audit_rows
 
 
 def test_a_retried_create_returns_its_first_answer_after_the_settings_changed(

@@ -23,6 +23,4 @@ def put_redaction(
     """Replace the settings. A pattern that does not compile, matches the empty
     string or backtracks too long on probe input is a 422 (``invalid_redaction_pattern``,
     ``redaction_pattern_matches_empty``, ``redaction_pattern_too_slow``) naming it."""
-    return service.put_settings(
-        session=session, org_id=principal.org_id, body=body, cache=redactors
-    )
+    return service.put_settings(session=session, actor=principal, body=body, cache=redactors)
