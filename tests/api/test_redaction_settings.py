@@ -130,11 +130,10 @@ def test_a_retried_create_returns_its_first_answer_after_the_settings_changed(
 def test_resolution_and_reassign_notes_are_redacted_and_counted(
     client: TestClient, auth: TokenFactory
 ) -> None:
-    team = {"name": "t", "members": [{"id": "u-ben", "name": "Ben"}]}
-    assert client.post("/api/v1/teams", json=team, headers=auth("admin")).status_code == 201
     handoff = create(client, auth("engineer"))
     assert handoff["redactions"] == 0
     ana, ben = auth("senior", sub="u-ana"), auth("senior", sub="u-ben")
+    assert client.get("/api/v1/me", headers=ben).status_code == 200  # a known senior now
     client.post(f"{HANDOFFS}/{handoff['id']}/claim", headers=ana)
     note = {"to_id": "u-ben", "to_name": "Ben", "note": f"use {GHP}"}
     moved = client.post(f"{HANDOFFS}/{handoff['id']}/reassign", json=note, headers=ana)

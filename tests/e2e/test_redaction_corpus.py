@@ -207,8 +207,8 @@ def test_no_secret_of_the_corpus_is_stored_sent_or_logged_and_prose_is_untouched
 ) -> None:
     assert len(SECRETS) >= 30 and len({secret.kind for secret in SECRETS}) >= 12
     assert len(ORDINARY) >= 30
-    team = {"name": "dbs", "members": [{"id": SENIOR_B, "name": "Ben"}], "domains": []}
-    assert client.post("/api/v1/teams", json=team, headers=auth("admin")).status_code == 201
+    # Ben signs in once, so he is a senior a claim may be handed to.
+    assert client.get("/api/v1/me", headers=senior(auth, SENIOR_B)).status_code == 200
     with Receiver() as receiver:
         hook = client.post("/api/v1/webhooks", json={"url": receiver.url()}, headers=auth("admin"))
         assert hook.status_code == 201, hook.text
