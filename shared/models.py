@@ -574,6 +574,8 @@ class HandoffSummary(BaseModel):
     assigned_to_name: str | None = None
     #: Set once retention or an admin purged the transcript, tried steps and notes.
     purged_at: UtcTime | None = None
+    #: How many secrets were redacted from its text (never what they were).
+    redactions: int = 0
 
 
 class HandoffPage(BaseModel):

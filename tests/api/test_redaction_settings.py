@@ -147,3 +147,4 @@ def test_resolution_and_reassign_notes_are_redacted_and_counted(
     history = client.get(f"{HANDOFFS}/{handoff['id']}/history", headers=ana).json()["items"]
     [reassigned] = [event for event in history if event["type"] == "handoff_reassigned"]
     assert reassigned["data"]["reassignment"]["note"] == "use [redacted: GitHub token]"
+    assert [event["handoff"]["redactions"] for event in history] == [0, 0, 1, 3]
