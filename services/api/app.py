@@ -23,6 +23,7 @@ from services.api.routes import (
     people,
     presence,
     redaction,
+    retention,
     signin,
     slack,
     teams,
