@@ -45,13 +45,19 @@ from shared.models import (
     HandoffStatus,
     IdempotencyRecord,
     ReassignBody,
+    ResolveBody,
     Role,
     TeamMember,
 )
 from shared.outbox import record_event
+from shared.redaction.redactor import max_length, redact_create
+from shared.redaction.service import RedactorCache, redactor_for
 from shared.timeutil import as_utc, isoformat, utcnow
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+#: Redacted text is cut to what its field accepts (a marker can be longer than its secret).
+_NOTE_LIMIT = max_length(ReassignBody, "note")
+_RESOLUTION_LIMIT = max_length(ResolveBody, "resolution_notes")
 
 ClaimLockFactory = Callable[[str], ClaimLock | None]
 
@@ -75,17 +81,24 @@ def create_handoff(
     claim_sla_seconds: int,
     idempotency_key: str | None = None,
     present: PresentLookup | None = None,
+    redactors: RedactorCache | None = None,
 ) -> tuple[HandoffPublic, bool]:
     """Create a pending handoff and its ``handoff_created`` event (then, when its
-    first level assigns, ``handoff_assigned`` to one of the ``present``).
+    first level assigns, ``handoff_assigned`` to one of the ``present``). Its
+    text is redacted first (``shared.redaction``; the org's redactor from
+    ``redactors``, or read now), so no secret is stored or sent.
 
     Returns the handoff and whether it was created now (False: the first
     response to the same ``Idempotency-Key``). Raises ``Conflict``
     (``session_already_escalated``) while the session has an open handoff.
     """
+    # Of the body as sent: a retry matches its first try even if the org's
+    # patterns changed in between (the hash is one-way; no secret is readable from it).
     request_hash = _request_hash(body)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
+    redactor = redactor_for(session=session, org_id=principal.org_id, cache=redactors)
+    body, redactions = redact_create(body, redactor)
     # No read for a replay or an open handoff of the session first: the flush's
     # unique indexes decide both, and the IntegrityError path answers them.
     plan = plan_levels(
@@ -94,7 +107,7 @@ def create_handoff(
         problem_domain=body.snapshot.problem_domain,
         claim_sla_seconds=claim_sla_seconds,
     )
-    handoff = _new_handoff(principal, body, claim_sla_seconds, plan)
+    handoff = _new_handoff(principal, body, claim_sla_seconds, plan, redactions)
     people = present_at(handoff, 0, present, session=session)
     session.add(handoff)
     public = handoff_public(handoff)
@@ -116,7 +129,11 @@ def create_handoff(
 
 
 def _new_handoff(
-    principal: Principal, body: HandoffCreate, claim_sla_seconds: int, plan: Plan
+    principal: Principal,
+    body: HandoffCreate,
+    claim_sla_seconds: int,
+    plan: Plan,
+    redactions: int = 0,
 ) -> Handoff:
     now = utcnow()
     handoff = Handoff(
@@ -136,6 +153,7 @@ def _new_handoff(
         claim_deadline_at=now + timedelta(seconds=claim_sla_seconds),
         escalation_levels=plan.levels,
         escalation_repeat=plan.repeat,
+        redactions=redactions,
     )
     start_levels(handoff, now)
     return handoff
@@ -531,13 +549,17 @@ def reassign_handoff(
     handoff_id: str,
     body: ReassignBody,
     present: PresentLookup | None = None,
+    redactors: RedactorCache | None = None,
 ) -> HandoffPublic:
     """Hand a claimed handoff to another senior: it stays claimed, by ``body.to_id``
     now, and records ``handoff_reassigned``. The claimer or an admin may; 409
     ``invalid_state`` when not claimed, ``already_claimer`` when it is theirs; 422
     ``invalid_reassignee`` unless ``to_id`` is a senior or admin of the org, present
-    now or known (``shared.assignment.reassignee_name``)."""
+    now or known (``shared.assignment.reassignee_name``).
+    The note is redacted (``shared.redaction``) before it is recorded."""
     get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)  # 404 first
+    redactor = redactor_for(session=session, org_id=principal.org_id, cache=redactors)
+    note, redactions = redactor.redact(body.note, _NOTE_LIMIT)
     session.rollback()  # hold no database lock while presence is read from Redis
     to_name = reassignee_name(
         session, org_id=principal.org_id, to_id=body.to_id, to_name=body.to_name, present=present
@@ -561,8 +583,9 @@ def reassign_handoff(
         "from_name": handoff.claimed_by_name,
         "to_id": body.to_id,
         "to_name": to_name,
-        "note": body.note,
+        "note": note,
     }
+    handoff.redactions += redactions
     handoff.claimed_by_id, handoff.claimed_by_name = body.to_id, to_name
     handoff.claimed_at = utcnow()
     _record_change(
@@ -573,9 +596,17 @@ def reassign_handoff(
 
 
 def resolve_handoff(
-    *, session: Session, principal: Principal, handoff_id: str, resolution_notes: str
+    *,
+    session: Session,
+    principal: Principal,
+    handoff_id: str,
+    resolution_notes: str,
+    redactors: RedactorCache | None = None,
 ) -> HandoffPublic:
-    """Resolve a handoff the caller has claimed, with notes."""
+    """Resolve a handoff the caller has claimed, with notes (redacted first,
+    ``shared.redaction``)."""
+    redactor = redactor_for(session=session, org_id=principal.org_id, cache=redactors)
+    resolution_notes, redactions = redactor.redact(resolution_notes, _RESOLUTION_LIMIT)
     handoff = _load_for_update(session, principal, handoff_id)
     if handoff.status != HandoffStatus.claimed:
         raise invalid_state("resolve", handoff.status)
@@ -584,6 +615,7 @@ def resolve_handoff(
     handoff.status = HandoffStatus.resolved.value
     handoff.resolved_at = utcnow()
     handoff.resolution_notes = resolution_notes
+    handoff.redactions += redactions
     return _commit_change(session, handoff, EventType.resolved, principal)
 
 

@@ -169,6 +169,8 @@ class Handoff(SQLModel, table=True):
     first_claim_team_id: str | None = Field(default=None, max_length=64)
     #: When the transcript, tried steps and notes were purged (retention or an admin).
     purged_at: datetime | None = _utc_column(nullable=True)
+    #: Secrets replaced in its text (shared.redaction), across all its fields.
+    redactions: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     @property
     def escalation_target(self) -> dict[str, Any]:
@@ -509,6 +511,8 @@ class HandoffPublic(BaseModel):
     assigned_to_name: str | None = None
     #: Set once retention or an admin purged the transcript, tried steps and notes.
     purged_at: UtcTime | None = None
+    #: How many secrets were redacted from its text (never what they were).
+    redactions: int = 0
 
 
 class SnapshotSummary(BaseModel):
@@ -570,6 +574,8 @@ class HandoffSummary(BaseModel):
     assigned_to_name: str | None = None
     #: Set once retention or an admin purged the transcript, tried steps and notes.
     purged_at: UtcTime | None = None
+    #: How many secrets were redacted from its text (never what they were).
+    redactions: int = 0
 
 
 class HandoffPage(BaseModel):

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     stream_cookie_secure: bool = False
 
     claim_sla_seconds: int = Field(default=300, gt=0)
+    #: How long a replica keeps an org's redaction settings before reading them again.
+    redaction_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    #: A create's time for the org's own redaction patterns, all fields together.
+    redaction_budget_seconds: float = Field(default=0.25, gt=0, le=5)
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

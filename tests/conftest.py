@@ -64,6 +64,7 @@ TABLES = (
     "org_retention",
     "audit_log",
     "people",
+    "redaction_settings",
 )
 
 

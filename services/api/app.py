@@ -22,6 +22,7 @@ from services.api.routes import (
     health,
     people,
     presence,
+    redaction,
     retention,
     signin,
     slack,
@@ -37,6 +38,7 @@ from shared.people import PeopleRegistry
 from shared.presence import Presence
 from shared.queue_metrics import QueueCollector
 from shared.ratelimit import RateLimits
+from shared.redaction.service import RedactorCache
 from shared.redis_client import async_redis_for, redis_for
 from shared.settings import Settings, get_settings
 from shared.stream_registry import StreamRegistry
@@ -100,6 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.claim_flights = ClaimFlights()  # per process: see shared.claim_flights
+    app.state.redactors = RedactorCache(  # per process: see shared.redaction.service
+        ttl_seconds=settings.redaction_cache_seconds,
+        budget_seconds=settings.redaction_budget_seconds,
+    )
     install_error_handlers(app)
     app.include_router(handoffs.router)
     app.include_router(events.router)
@@ -114,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(slack.router)
     app.include_router(retention.router)
     app.include_router(audit.router)
+    app.include_router(redaction.router)
     app.include_router(demo.router)
     console.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -27,6 +27,7 @@ from shared.models import Handoff, Role
 from shared.people import PeopleRegistry
 from shared.presence import Presence
 from shared.ratelimit import Limit, RateLimits
+from shared.redaction.service import RedactorCache
 from shared.settings import Settings
 from shared.webhooks.models import Webhook
 from shared.webhooks.subscriptions import load_webhook
@@ -199,3 +200,10 @@ async def get_claim_flights(request: Request) -> ClaimFlights:
 
 
 ClaimFlightsDep = Annotated[ClaimFlights, Depends(get_claim_flights)]
+
+
+async def get_redactors(request: Request) -> RedactorCache:
+    return request.app.state.redactors
+
+
+RedactorsDep = Annotated[RedactorCache, Depends(get_redactors)]

@@ -74,6 +74,7 @@ def _slack_linked(client: TestClient, auth: TokenFactory) -> None:
 
 
 RETENTION_DAYS = {"handoff_content_days": 30, "event_days": 0, "delivery_days": 7}
+REDACTION = {"enabled": True, "patterns": [{"name": "employee id", "regex": r"EMP-\d{5}"}]}
 TEAM = {"name": "Databases", "members": [{"id": "dana", "name": "Dana Senior"}], "domains": ["db"]}
 POLICY = {"levels": [{"after_seconds": 60, "target": "all_seniors", "mode": "broadcast"}]}
 
@@ -164,6 +165,12 @@ CHANGES = [
         lambda client, admin, _: (
             _ok(client.put("/api/v1/settings/retention", json=RETENTION_DAYS, headers=admin))
             and None
+        ),
+    ),
+    Change(
+        "redaction.updated",
+        lambda client, admin, _: (
+            _ok(client.put("/api/v1/settings/redaction", json=REDACTION, headers=admin)) and None
         ),
     ),
     Change(

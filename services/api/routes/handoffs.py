@@ -13,6 +13,7 @@ from sqlmodel import Session
 from services.api.deps import (
     ClaimFlightsDep,
     PresentDep,
+    RedactorsDep,
     RedisDep,
     SettingsDep,
     get_claim_lock_factory,
@@ -71,6 +72,7 @@ async def create_handoff(
     redis: RedisDep,
     settings: SettingsDep,
     present: PresentDep,
+    redactors: RedactorsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     def create(session: Session, principal: Principal) -> Response:
@@ -81,6 +83,7 @@ async def create_handoff(
             claim_sla_seconds=settings.claim_sla_seconds,
             idempotency_key=idempotency_key,
             present=present,
+            redactors=redactors,
         )
         if not created:
             return json_response(handoff, status_code=201, headers=REPLAYED)
@@ -219,7 +222,7 @@ async def release_handoff(handoff_id: str, work: Senior, present: PresentDep) ->
     responses=errors(400, 403, 404, 409, 413, 429),
 )
 async def reassign_handoff(
-    handoff_id: str, body: ReassignBody, work: Senior, present: PresentDep
+    handoff_id: str, body: ReassignBody, work: Senior, present: PresentDep, redactors: RedactorsDep
 ) -> Response:
     """Hand a claimed handoff to another senior (the claimer or an admin): one
     present as a senior or admin, or a member of one of the org's teams."""
@@ -232,6 +235,7 @@ async def reassign_handoff(
                 handoff_id=handoff_id,
                 body=body,
                 present=present,
+                redactors=redactors,
             )
         )
 
@@ -243,7 +247,9 @@ async def reassign_handoff(
     response_model=HandoffPublic,
     responses=errors(400, 403, 404, 409, 413, 429),
 )
-async def resolve_handoff(handoff_id: str, body: ResolveBody, work: Senior) -> Response:
+async def resolve_handoff(
+    handoff_id: str, body: ResolveBody, work: Senior, redactors: RedactorsDep
+) -> Response:
     def resolve(session: Session, principal: Principal) -> Response:
         return json_response(
             handoffs.resolve_handoff(
@@ -251,6 +257,7 @@ async def resolve_handoff(handoff_id: str, body: ResolveBody, work: Senior) -> R
                 principal=principal,
                 handoff_id=handoff_id,
                 resolution_notes=body.resolution_notes,
+                redactors=redactors,
             )
         )
 
