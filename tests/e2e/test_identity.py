@@ -1,6 +1,8 @@
 """Identity on two real replicas: a token from a real ``oidc-provider-mock``
-process is accepted by both with its role and org mapped, and an API key
-revoked on one replica is refused by both within a second."""
+process (RS256) and one signed ES256 by a provider of our own (discovery and
+JWKS on 127.0.0.1: the mock signs RS256 only) are accepted by both with role and
+org mapped, and an API key revoked on one replica is refused by both within a
+second."""
 
 import json
 import time
@@ -19,7 +21,16 @@ from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
 from tests.e2e.procs import POLL_SECONDS, Proc, api_env, base_url, redis_url
 from tests.e2e.sse import SSEClient
-from tests.identity import CLIENT_SECRET, DANA, MAPPING, provider_url, sign_in, start_mock_provider
+from tests.identity import (
+    CLIENT_SECRET,
+    DANA,
+    MAPPING,
+    KeyServer,
+    SigningKey,
+    provider_url,
+    sign_in,
+    start_mock_provider,
+)
 
 pytestmark = pytest.mark.slow
 log_leaks.register_secret(CLIENT_SECRET)
@@ -75,6 +86,32 @@ def test_a_provider_token_works_on_both_replicas(two_replicas: list[Proc], provi
     for api in two_replicas:
         response = httpx.get(f"{base_url(api.port)}/api/v1/me", headers=bearer(forged), timeout=10)
         assert response.status_code == 401
+
+
+def test_an_es256_token_works_on_both_replicas(
+    postgres_url: str, private_redis: Proc, start_replica: StartReplica
+) -> None:
+    key = SigningKey("ES256", kid="ec-1")
+    with KeyServer(key) as server:
+        mapping = {name: json.dumps(value) if isinstance(value, dict) else value
+                   for name, value in MAPPING.items()}  # fmt: skip
+        env = api_env(
+            database_url=postgres_url,
+            redis_url=redis_url(private_redis.port),
+            jwt_secret=TEST_SECRET,
+            oidc_issuer=server.issuer,
+            **mapping,
+        )
+        replicas = [start_replica(env), start_replica(env)]
+        token = key.sign(server.claims())
+        for api in replicas:
+            me = httpx.get(f"{base_url(api.port)}/api/v1/me", headers=bearer(token), timeout=10)
+            assert me.status_code == 200, me.text
+            assert (me.json()["id"], me.json()["role"], me.json()["org_id"]) == (
+                "dana",
+                "senior",
+                "acme",
+            )
 
 
 def test_a_revoked_api_key_is_refused_by_both_replicas_within_a_second(
