@@ -261,11 +261,15 @@ class Problems:
     @staticmethod
     def _aborted_by_navigation(request: Any) -> bool:
         """The console closes its own stream on reload, navigation and sign-out
-        (``EventSource.close()`` on ``pagehide``), and a navigation cancels the
-        browser's own favicon fetch if it is still in flight; Chromium reports
-        both as aborted requests. Any other failure of either still counts."""
+        (``EventSource.close()`` on ``pagehide``), and a navigation (a test's own
+        ``reload``) cancels whatever read is in flight then: the favicon, or a
+        poll the console runs on its own clock or on focus (presence, teams).
+        Chromium reports each as an aborted request. The console never aborts a
+        request itself, so an aborted GET can only be that; an aborted write, or
+        any other failure of a read, still counts."""
         path = httpx.URL(request.url).path
-        ours = path in ("/api/v1/events", "/console/favicon.svg")
+        read = request.method == "GET" and path.startswith("/api/v1/")
+        ours = read or path == "/console/favicon.svg"
         return ours and request.failure == "net::ERR_ABORTED"
 
     def _allowed(self, status: int, url: str) -> bool:
