@@ -63,10 +63,10 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.claims import process_cpu_seconds  # noqa: E402
 from bench.sse_harness import install_sigterm_handler  # noqa: E402
-from shared import keys  # noqa: E402
-from shared.db import make_engine  # noqa: E402
-from shared.models import Role  # noqa: E402
-from shared.redis_client import make_redis  # noqa: E402
+from shared.core import keys  # noqa: E402
+from shared.core.db import make_engine  # noqa: E402
+from shared.core.models import Role  # noqa: E402
+from shared.core.redis_client import make_redis  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     Proc,
     api_env,

@@ -6,7 +6,7 @@
 
 Run it from the repository root. It starts its own in-memory redis-server on a
 free port, creates a fresh PostgreSQL database (through psycopg on the admin
-URL's database, migrated with ``shared.migrate.upgrade_to_head``) and one
+URL's database, migrated with ``shared.core.migrate.upgrade_to_head``) and one
 ``escalations api`` on 127.0.0.1, with the default ``heuristic`` assessor. Then,
 ``--runs`` times, for each worker kind in turn:
 
@@ -77,9 +77,10 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
 
 from bench.claims import DEFAULT_PG_ADMIN_URL, percentile  # noqa: E402
 from bench.trivial_job import NOOP_FUNC  # noqa: E402
-from shared import keys  # noqa: E402
-from shared.models import AssessmentStatus, EventType  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.core import keys  # noqa: E402
+from shared.core.settings import Settings  # noqa: E402
+from shared.events.models import EventType  # noqa: E402
+from shared.handoffs.models import AssessmentStatus  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     HOST,
     Proc,

@@ -5,7 +5,7 @@
 
 Starts its own in-memory redis-server on a free port and creates a fresh
 PostgreSQL database (through psycopg on the admin URL's database, migrated with
-``shared.migrate.upgrade_to_head``). Then, for each mode, it starts two
+``shared.core.migrate.upgrade_to_head``). Then, for each mode, it starts two
 ``escalations api`` replicas on 127.0.0.1 and runs ``--warmup`` unmeasured
 storms followed by ``--storms`` measured ones. A storm creates a handoff and
 fires ``--claims`` concurrent claims by as many distinct seniors, alternating

@@ -18,7 +18,7 @@ Run it from the repository root with the project's virtualenv. Everything binds
                    straight to Redis.
   escalations @N   for each count in ``--clients``: two fresh ``escalations api``
                    replicas on a fresh PostgreSQL database (created, migrated with
-                   ``shared.migrate.upgrade_to_head`` and dropped by this script),
+                   ``shared.core.migrate.upgrade_to_head`` and dropped by this script),
                    N clients of one org spread evenly over both; events are caused
                    by POST /api/v1/handoffs as an engineer, alternating replicas.
 
@@ -89,8 +89,8 @@ from sse_harness import (  # the bench folder is on sys.path when run as a scrip
     rss_kib,
 )
 
-from shared import keys  # sse_harness put the repo on sys.path
-from shared.models import Role
+from shared.core import keys  # sse_harness put the repo on sys.path
+from shared.core.models import Role
 from tests.e2e.procs import (
     Proc,
     api_env,

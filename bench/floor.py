@@ -33,8 +33,8 @@ from sqlalchemy import text  # noqa: E402
 
 from bench.api import DEFAULT_PG_ADMIN_URL, Row, create_script, get_script, run_wrk  # noqa: E402
 from bench.sse_harness import install_sigterm_handler  # noqa: E402
-from shared.db import make_engine  # noqa: E402
-from shared.models import Role  # noqa: E402
+from shared.core.db import make_engine  # noqa: E402
+from shared.core.models import Role  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     api_env,
     base_url,
@@ -59,8 +59,8 @@ def serve(host: str, port: int) -> None:
     import services.api.app as app_module
     from services import cli
     from services.api.in_thread import InThread, in_thread
-    from shared.auth import Principal
-    from shared.ratelimit import Limit
+    from shared.auth.tokens import Principal
+    from shared.core.ratelimit import Limit
 
     create_app = app_module.create_app
     insert = text("INSERT INTO bench_floor (id, org_id) VALUES (:id, :org_id)")

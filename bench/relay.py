@@ -13,7 +13,7 @@ the end). Each run measures, and the table shows medians over ``--runs``:
                      second: publish → the subscriber (the floor). The subscriber
                      is a redis-py client in a process of its own.
   create → Redis     ``--creates`` creates at ``--rate`` per second, each
-                     ``shared.handoffs.create_handoff`` in its own session, in
+                     ``shared.handoffs.lifecycle.create_handoff`` in its own session, in
                      this process with the outbox started as an API process
                      starts it (no HTTP: the relay, not the request path, is
                      measured). From just before the call to the subscriber's
@@ -49,14 +49,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session as OrmSession
 from sse_harness import DEFAULT_PG_ADMIN_URL, percentile  # puts the repo on sys.path
 
-from shared import keys
-from shared.auth import Principal
-from shared.db import make_engine, session_scope
-from shared.handoffs import create_handoff
-from shared.models import HandoffCreate, Role
-from shared.outbox import EventRelay, Outbox
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import make_engine, session_scope
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.events.outbox import EventRelay, Outbox
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import HandoffCreate
 from tests.e2e.procs import free_port, running, start_redis
 from tests.pg import fresh_database
 from tests.samples import handoff_body

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from shared.redis_client import make_redis
+from shared.core.redis_client import make_redis
 from tests.e2e.procs import (
     Proc,
     api_env,

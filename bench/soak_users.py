@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from shared.auth import issue_token
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
 from tests.samples import fresh_handoff_body
 
 API = "/api/v1"

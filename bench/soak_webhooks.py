@@ -26,8 +26,8 @@ from soak_checks import RECOVERY_GRACE_SECONDS, Check
 from soak_cluster import Window
 from soak_users import Org
 
-from shared.auth import issue_token
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
 from tests.pg import libpq_dsn
 from tests.samples import handoff_body
 from tests.webhook_receiver import HANG, Receiver

@@ -28,8 +28,8 @@ REPO = BENCH.parent
 if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(REPO))
 
-from shared.auth import issue_token  # noqa: E402
-from shared.models import Role  # noqa: E402
+from shared.auth.tokens import issue_token  # noqa: E402
+from shared.core.models import Role  # noqa: E402
 
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOKEN_TTL = timedelta(hours=2)

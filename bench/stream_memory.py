@@ -7,7 +7,7 @@ before, with and after a wave of clients, for several waves in a row.
 
 Run it from the repository root with the project's virtualenv. It starts its own
 in-memory redis-server on a free port, a fresh PostgreSQL database (created,
-migrated with ``shared.migrate.upgrade_to_head`` and dropped by this script) and
+migrated with ``shared.core.migrate.upgrade_to_head`` and dropped by this script) and
 one ``escalations api`` replica on 127.0.0.1. Each round opens ``--clients`` SSE
 streams (``bench/sse_clients.py``, raw asyncio protocols) and waits until every
 client has its ``ready`` message; then closes them all and waits (deadline
@@ -43,7 +43,7 @@ from sse_harness import (  # the bench folder is on sys.path when run as a scrip
     rss_kib,
 )
 
-from shared.models import Role  # sse_harness put the repo on sys.path
+from shared.core.models import Role  # sse_harness put the repo on sys.path
 from tests.e2e.procs import (
     Proc,
     api_env,

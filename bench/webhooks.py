@@ -47,8 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(REPO))
 
-from shared.auth import issue_token  # noqa: E402
-from shared.models import Role  # noqa: E402
+from shared.auth.tokens import issue_token  # noqa: E402
+from shared.core.models import Role  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     Proc,
     api_env,

@@ -24,12 +24,12 @@ from redis import Redis
 from sqlalchemy import Engine, text
 
 from services.api.app import create_app
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.migrate import upgrade_to_head
-from shared.models import Role
-from shared.redis_client import make_redis
-from shared.settings import DEV_JWT_SECRET, Settings
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.migrate import upgrade_to_head
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import DEV_JWT_SECRET, Settings
 from tests import log_leaks
 from tests.e2e.procs import GENEROUS_LIMITS, Proc, free_port, start_redis
 from tests.pg import fresh_database

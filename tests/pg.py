@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import psycopg
 from sqlalchemy.engine import make_url
 
-from shared.migrate import upgrade_to_head
+from shared.core.migrate import upgrade_to_head
 
 
 def libpq_dsn(sqlalchemy_url: str) -> str:

@@ -15,20 +15,21 @@ from redis import Redis
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shared.assignment import PresentLookup, present_from
-from shared.auth import Principal
-from shared.authenticator import Authenticator
-from shared.claim_flights import ClaimFlights
-from shared.db import session_scope
-from shared.errors import Forbidden, NotAuthenticated
-from shared.handoffs import get_handoff
-from shared.locks import ClaimLock
-from shared.models import Handoff, Role
-from shared.people import PeopleRegistry
-from shared.presence import Presence
-from shared.ratelimit import Limit, RateLimits
+from shared.auth.authenticator import Authenticator
+from shared.auth.people import PeopleRegistry
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.errors import Forbidden, NotAuthenticated
+from shared.core.locks import ClaimLock
+from shared.core.models import Role
+from shared.core.ratelimit import Limit, RateLimits
+from shared.core.settings import Settings
+from shared.handoffs.claim_flights import ClaimFlights
+from shared.handoffs.lifecycle import get_handoff
+from shared.handoffs.models import Handoff
 from shared.redaction.service import RedactorCache
-from shared.settings import Settings
+from shared.routing.assignment import PresentLookup, present_from
+from shared.routing.presence import Presence
 from shared.webhooks.models import Webhook
 from shared.webhooks.subscriptions import load_webhook
 
@@ -111,7 +112,7 @@ def authenticate(
 def recognized(principal: Principal, people: PeopleRegistry) -> Principal:
     """Every caller the API authenticates passes here, whatever proved who they
     are (bearer token, stream cookie, and any other way added later): they are
-    remembered in the org's people (``shared.people``; throttled, so this is
+    remembered in the org's people (``shared.auth.people``; throttled, so this is
     usually a dictionary lookup). An API key is not a person: it is not
     remembered (so it is never a reassign target). Returns ``principal``."""
     if not principal.is_api_key:

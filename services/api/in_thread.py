@@ -20,13 +20,13 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import authenticate, bearer, check_role, client_address
-from shared.auth import Principal
-from shared.authenticator import Authenticator
-from shared.db import session_scope
-from shared.models import Role
-from shared.people import PeopleRegistry
-from shared.ratelimit import Limit, RateLimits
-from shared.settings import Settings
+from shared.auth.authenticator import Authenticator
+from shared.auth.people import PeopleRegistry
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.ratelimit import Limit, RateLimits
+from shared.core.settings import Settings
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class InThread:
     gathered on the event loop without I/O."""
 
     engine: Engine
-    read_engine: Engine  # ``shared.db.autocommit_reads(engine)``
+    read_engine: Engine  # ``shared.core.db.autocommit_reads(engine)``
     settings: Settings
     authenticator: Authenticator
     limits: RateLimits

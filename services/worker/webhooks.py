@@ -24,13 +24,13 @@ from sqlmodel import Session, select
 
 from services.worker.context import get_context
 from services.worker.delivery_pool import PoolFull
-from shared import keys
-from shared.db import session_scope
-from shared.events import event_json
-from shared.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_LATENCY, WEBHOOK_TRY_DURATION
-from shared.models import Event
-from shared.settings import Settings
-from shared.timeutil import as_utc, utcnow
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_LATENCY, WEBHOOK_TRY_DURATION
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, utcnow
+from shared.events.models import Event
+from shared.events.record import event_json
 from shared.webhooks import deliveries, payloads
 from shared.webhooks.circuit import Breaker
 from shared.webhooks.dispatch import STARTED_GRACE_SECONDS

@@ -10,8 +10,8 @@ mention, a link or markup. Every text is cut to Slack's limits.
 from datetime import datetime
 from typing import Any
 
-from shared.models import HandoffPublic, HandoffStatus
-from shared.timeutil import isoformat
+from shared.core.timeutil import isoformat
+from shared.handoffs.models import HandoffPublic, HandoffStatus
 from shared.webhooks.payloads import (
     BUTTON_MAX,
     FIELD_MAX,

@@ -36,10 +36,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from shared.db import is_uuid, rows_changed
-from shared.errors import Conflict, InvalidInput, NotFound
-from shared.settings import Settings
-from shared.timeutil import as_utc, isoformat, utcnow
+from shared.core.db import is_uuid, rows_changed
+from shared.core.errors import Conflict, InvalidInput, NotFound
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, isoformat, utcnow
 from shared.webhooks import circuit
 from shared.webhooks.circuit import Breaker
 from shared.webhooks.models import (

@@ -27,10 +27,10 @@ from rq.job import Job, JobStatus
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared import keys
-from shared.db import session_scope
-from shared.settings import Settings
-from shared.timeutil import as_utc, utcnow
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, utcnow
 from shared.webhooks import deliveries
 from shared.webhooks.models import WebhookDelivery
 

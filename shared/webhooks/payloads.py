@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from shared.timeutil import isoformat
+from shared.core.timeutil import isoformat
 from shared.webhooks.models import TEST_EVENT_TYPE
 
 #: Slack's limits (Block Kit reference): header text, section text, a field, button text.

@@ -10,8 +10,8 @@ from redis import Redis
 from sqlalchemy import text
 
 from services.api.app import create_app
-from shared.db import make_engine
-from shared.settings import Settings
+from shared.core.db import make_engine
+from shared.core.settings import Settings
 from tests.api.helpers import assert_error
 from tests.conftest import (
     GENEROUS_LIMITS,

@@ -10,7 +10,7 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.settings import Settings
+from shared.core.settings import Settings
 from tests.conftest import TokenFactory, handoff_body
 from tests.e2e.procs import poll
 

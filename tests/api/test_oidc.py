@@ -24,7 +24,7 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.settings import Settings
+from shared.core.settings import Settings
 from tests import log_leaks
 from tests.api.helpers import HANDOFFS, assert_error, create
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory

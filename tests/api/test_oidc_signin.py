@@ -15,7 +15,7 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.auth import decode_token
+from shared.auth.tokens import decode_token
 from tests import log_leaks
 from tests.api.helpers import assert_error
 from tests.api.test_oidc import oidc_settings, provider  # noqa: F401  (the module's provider)

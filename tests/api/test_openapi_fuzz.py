@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from services.api.app import create_app
-from shared.settings import Settings
+from shared.core.settings import Settings
 from tests.api.helpers import assert_error
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared import teams as domain
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.routing import teams as domain
 from tests.api.helpers import assert_error
 from tests.conftest import TokenFactory
 

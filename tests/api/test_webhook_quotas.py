@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from tests.api.helpers import assert_error
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
 from tests.e2e.procs import GENEROUS_LIMITS

@@ -30,10 +30,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.redis_client import make_redis
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
 from tests.conftest import PG_ADMIN_URL, TEST_SECRET, handoff_body
 from tests.e2e.procs import (
     Proc,

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
 from tests import log_leaks
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica

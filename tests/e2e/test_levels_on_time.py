@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from shared.models import Role
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
 from tests.e2e.procs import Proc, api_env, poll, redis_url

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import StartReplica
 from tests.e2e.procs import POLL_SECONDS, Proc, api_env, base_url, redis_url

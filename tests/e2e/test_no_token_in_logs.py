@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.auth import issue_token
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
 from tests import log_leaks
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import StartReplica

@@ -14,8 +14,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import StartReplica
 from tests.e2e.procs import Proc, api_env, base_url, poll, redis_url

@@ -22,10 +22,10 @@ from sqlalchemy import Engine, MetaData, select
 
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
-from shared.auth import issue_token
-from shared.models import Role
-from shared.settings import Settings
+from shared.auth.tokens import issue_token
+from shared.core import keys
+from shared.core.models import Role
+from shared.core.settings import Settings
 from shared.webhooks.dispatch import dispatch_due
 from tests import log_leaks
 from tests.api.helpers import HANDOFFS

@@ -19,10 +19,10 @@ import httpx
 import pytest
 from redis.sentinel import Sentinel
 
-from shared.auth import issue_token
-from shared.db import make_engine, session_scope
-from shared.events import latest_seq
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine, session_scope
+from shared.core.models import Role
+from shared.events.record import latest_seq
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.deploy.test_rq_dashboard import start_dashboard
 from tests.e2e.conftest import StartReplica

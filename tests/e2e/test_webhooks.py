@@ -26,10 +26,10 @@ import pytest
 import standardwebhooks
 from redis import Redis
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.redis_client import make_redis
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
 from tests import log_leaks
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica

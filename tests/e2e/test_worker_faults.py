@@ -26,9 +26,9 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shared.auth import issue_token
-from shared.models import Role
-from shared.redis_client import make_redis
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
 from tests.e2e.fault_proxy import FaultProxy
@@ -83,7 +83,7 @@ def stub() -> Iterator[OpenAIStub]:
 @pytest.fixture
 def env(postgres_url: str, stub: OpenAIStub) -> dict[str, str]:
     """Every setting but where Redis is (each test says)."""
-    from shared.db import make_engine
+    from shared.core.db import make_engine
     from tests.conftest import empty_tables
 
     engine = make_engine(postgres_url)

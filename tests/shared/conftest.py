@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from shared.migrate import alembic_config
+from shared.core.migrate import alembic_config
 from tests.conftest import PG_ADMIN_URL
 from tests.pg import fresh_database
 

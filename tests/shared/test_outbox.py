@@ -18,15 +18,18 @@ from redis.client import PubSub
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import col
 
-from shared import keys, outbox
 from shared.audit import SYSTEM
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.handoffs import create_handoff
-from shared.models import Event, EventType, Handoff, HandoffCreate, Role
-from shared.outbox import EventRelay, Outbox, record_event
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.events import outbox as outbox
+from shared.events.models import Event, EventType
+from shared.events.outbox import EventRelay, Outbox, record_event
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import Handoff, HandoffCreate
 from shared.webhooks import subscriptions
 from shared.webhooks.models import WebhookCreate
 from tests.conftest import handoff_body

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from shared.models import HandoffPublic
+from shared.handoffs.models import HandoffPublic
 from shared.slack.messages import ACTIONS_MAX, BLOCKS_MAX, render, status_text
 from shared.webhooks.payloads import BUTTON_MAX, HEADER_MAX, SECTION_MAX
 from tests.samples import handoff_body

@@ -11,11 +11,11 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import Engine
 
-from shared import keys
 from shared.audit import SYSTEM
-from shared.db import session_scope
-from shared.settings import Settings
-from shared.timeutil import as_utc, utcnow
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, utcnow
 from shared.webhooks import deliveries, subscriptions
 from shared.webhooks.circuit import Breaker, receiver_of
 from shared.webhooks.dispatch import dispatch_due

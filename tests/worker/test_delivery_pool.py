@@ -20,8 +20,8 @@ from services.worker.context import WorkerContext, set_context
 from services.worker.delivery_pool import DeliveryPool
 from services.worker.main import parse_queues
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
-from shared.settings import Settings
+from shared.core import keys
+from shared.core.settings import Settings
 from shared.webhooks.dispatch import dispatch_due
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
 from tests.e2e.procs import GENEROUS_LIMITS, poll

@@ -20,7 +20,7 @@ from services.worker.assessors.heuristic import (
     key_words,
     select_steps,
 )
-from shared.models import ConfidenceTier
+from shared.handoffs.models import ConfidenceTier
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ import pytest
 
 from services.worker.assessors.base import AssessmentError, AssessmentRequest, PastResolution
 from services.worker.assessors.openai import MAX_TRANSCRIPT_CHARS, OpenAIAssessor
-from shared.models import ConfidenceTier
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.handoffs.models import ConfidenceTier
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.stubs.openai_stub import GOOD_ANSWER, OpenAIStub
 

@@ -20,32 +20,30 @@ from services.api.deps import (
 )
 from services.api.errors import errors
 from services.api.in_thread import InThread, in_thread, json_response
-from shared import handoffs
-from shared.assessments import reopen_assessment
-from shared.auth import Principal
-from shared.errors import ServiceUnavailable
-from shared.events import handoff_history
-from shared.handoffs import ClaimLockFactory
-from shared.jobs import (
+from shared.assessments.service import reopen_assessment
+from shared.auth.tokens import Principal
+from shared.core.errors import ServiceUnavailable
+from shared.core.jobs import (
     JobState,
     assessment_job_state,
     enqueue_assessment,
     enqueue_new_assessment,
 )
-from shared.models import (
-    ClaimConflictBody,
-    ErrorBody,
-    EventList,
+from shared.core.models import ClaimConflictBody, ErrorBody, Role
+from shared.core.ratelimit import Limit
+from shared.core.settings import Settings
+from shared.events.models import EventList
+from shared.events.record import handoff_history
+from shared.handoffs import lifecycle as handoffs
+from shared.handoffs.lifecycle import ClaimLockFactory
+from shared.handoffs.models import (
     HandoffCreate,
     HandoffPage,
     HandoffPublic,
     HandoffStatus,
     ReassignBody,
     ResolveBody,
-    Role,
 )
-from shared.ratelimit import Limit
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Query, Response
 
 from services.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep
 from services.api.errors import errors
-from shared import teams
 from shared.audit.service import actor_of
-from shared.models import (
+from shared.routing import teams
+from shared.routing.models import (
     EscalationPolicyBody,
     EscalationPolicyPublic,
     MePublic,

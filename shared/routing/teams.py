@@ -1,0 +1,557 @@
+"""Teams and the org's escalation policy: who a handoff can be routed to.
+
+Functions take keyword arguments only, commit their own transaction and raise
+``shared.core.errors`` exceptions. Uniqueness (a team name, a domain's owner) and
+references (a level's team) are settled by the database's constraints, so two
+replicas racing cannot both win; the checks made first only give the loser a
+precise answer (which team has the name or the domain).
+"""
+
+import base64
+import binascii
+import functools
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, bindparam, delete, func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from shared import audit
+from shared.audit import Actor
+from shared.auth.tokens import Principal
+from shared.core.db import load_in_org
+from shared.core.errors import Conflict, InvalidInput, NotFound
+from shared.core.timeutil import utcnow
+from shared.routing.models import (
+    EscalationLevel,
+    EscalationPolicy,
+    EscalationPolicyBody,
+    EscalationPolicyPublic,
+    LevelMode,
+    LevelTarget,
+    MePublic,
+    PolicyLevelPublic,
+    Team,
+    TeamBody,
+    TeamDomain,
+    TeamMember,
+    TeamMemberPublic,
+    TeamPage,
+    TeamPublic,
+    TeamRef,
+    TeamSummary,
+)
+
+T = TypeVar("T")
+
+
+# --- me ----------------------------------------------------------------------------
+
+
+def describe_me(*, session: Session, principal: Principal) -> MePublic:
+    """The caller as the token says, with the teams (of the caller's org) listing
+    the caller's id among their members, by name."""
+    statement = (
+        select(Team)
+        .join(TeamMember, col(TeamMember.team_id) == Team.id)
+        .where(TeamMember.org_id == principal.org_id, TeamMember.user_id == principal.user_id)
+        .order_by(col(Team.name), col(Team.id))
+    )
+    teams = [TeamRef(id=team.id, name=team.name) for team in session.exec(statement)]
+    return MePublic(
+        id=principal.user_id,
+        name=principal.name,
+        role=principal.role,
+        org_id=principal.org_id,
+        teams=teams,
+    )
+
+
+# --- teams: read -------------------------------------------------------------------
+
+
+def list_teams(
+    *, session: Session, org_id: str, limit: int, cursor: str | None, members: bool = True
+) -> TeamPage:
+    """The org's teams by name (then id), ``limit`` per page after ``cursor`` (a
+    ``next_cursor`` this returned; ``InvalidInput`` ``invalid_cursor`` otherwise).
+    Whole teams (members and domains in the order given), or with ``members``
+    false ``TeamSummary`` items: the member count instead of the members."""
+    statement = select(Team).where(Team.org_id == org_id)
+    if cursor is not None:
+        name, team_id = _decode_cursor(cursor)
+        statement = statement.where(
+            or_(col(Team.name) > name, and_(col(Team.name) == name, col(Team.id) > team_id))
+        )
+    rows = session.exec(statement.order_by(col(Team.name), col(Team.id)).limit(limit + 1)).all()
+    teams, more = rows[:limit], len(rows) > limit
+    ids = [team.id for team in teams]
+    domains: defaultdict[str, list[TeamDomain]] = defaultdict(list)
+    for domain in session.exec(
+        select(TeamDomain)
+        .where(TeamDomain.org_id == org_id, col(TeamDomain.team_id).in_(ids))
+        .order_by(col(TeamDomain.position))
+    ):
+        domains[domain.team_id].append(domain)
+    items: list[TeamPublic] | list[TeamSummary]
+    if members:
+        listed = _members_of(session, org_id, ids)
+        items = [_public(team, listed[team.id], domains[team.id]) for team in teams]
+    else:
+        counts = _member_counts(session, org_id, ids)
+        items = [_summary(team, counts.get(team.id, 0), domains[team.id]) for team in teams]
+    return TeamPage(items=items, next_cursor=_encode_cursor(teams[-1]) if more else None)
+
+
+def _members_of(session: Session, org_id: str, team_ids: list[str]) -> dict[str, list[TeamMember]]:
+    members: defaultdict[str, list[TeamMember]] = defaultdict(list)
+    for member in session.exec(
+        select(TeamMember)
+        .where(TeamMember.org_id == org_id, col(TeamMember.team_id).in_(team_ids))
+        .order_by(col(TeamMember.position))
+    ):
+        members[member.team_id].append(member)
+    return members
+
+
+def _member_counts(session: Session, org_id: str, team_ids: list[str]) -> dict[str, int]:
+    counts = session.exec(
+        select(TeamMember.team_id, func.count())
+        .where(TeamMember.org_id == org_id, col(TeamMember.team_id).in_(team_ids))
+        .group_by(col(TeamMember.team_id))
+    )
+    return {team_id: count for team_id, count in counts}
+
+
+def _encode_cursor(team: Team) -> str:
+    return base64.urlsafe_b64encode(json.dumps([team.name, team.id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        name, team_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(name, str) or not isinstance(team_id, str) or "\x00" in name + team_id:
+            raise ValueError("not a team position")
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+        raise InvalidInput(
+            "The cursor is not one this API returned.", code="invalid_cursor"
+        ) from exc
+    return name, team_id
+
+
+def team_named(*, session: Session, org_id: str, name: str) -> str | None:
+    """The id of the org's team called ``name``, or None."""
+    return session.exec(select(Team.id).where(Team.org_id == org_id, Team.name == name)).first()
+
+
+def get_team(*, session: Session, org_id: str, team_id: str) -> TeamPublic:
+    """The org's team, or ``NotFound`` (``team_not_found``, also for another org's)."""
+    team = _load_or_404(session, org_id, team_id)
+    return _public(team, _members(session, team.id), _domains(session, team.id))
+
+
+# --- teams: write ------------------------------------------------------------------
+
+
+def create_team(
+    *, session: Session, actor: Actor, org_id: str, body: TeamBody, max_teams: int
+) -> TeamPublic:
+    """Creates the team with its audit row. Raises ``Conflict``:
+    ``team_limit_reached`` (with ``limit``) when the org has ``max_teams``
+    already, ``team_name_taken`` (with ``team_id``), or ``domain_taken`` (with
+    ``domain``, ``team_id``, ``team_name`` of its owner).
+    The limit is a quota, counted before the insert: creates racing on several
+    replicas may pass it by the number in flight."""
+    _refuse_over_limit(session, org_id, max_teams)
+    _refuse_taken(session, org_id, body, team_id=None)
+    now = utcnow()
+    team = Team(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        name=body.name,
+        slack_channel=body.slack_channel,
+        created_at=now,
+        updated_at=now,
+    )
+
+    def write() -> TeamPublic:
+        session.add(team)
+        session.flush()  # the team's row before the rows that reference it
+        public = _write_children(session, team, body)
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=actor,
+            kind="team.created",
+            target_id=team.id,
+            after=public,
+        )
+        return public
+
+    return _commit_or_explain(session, write, lambda: _refuse_taken(session, org_id, body, None))
+
+
+def replace_team(
+    *, session: Session, actor: Actor, org_id: str, team_id: str, body: TeamBody
+) -> TeamPublic:
+    """Replaces name, members, domains and Slack channel at once, with its audit row.
+    Raises ``NotFound`` (``team_not_found``) and the conflicts of ``create_team``."""
+    team = _load_or_404(session, org_id, team_id, for_update=True)
+    _refuse_taken(session, org_id, body, team_id=team.id)
+    before = _public(team, _members(session, team.id), _domains(session, team.id))
+
+    def write() -> TeamPublic:
+        team.name = body.name
+        team.slack_channel = body.slack_channel
+        team.updated_at = utcnow()
+        session.execute(delete(TeamMember).where(col(TeamMember.team_id) == team.id))
+        session.execute(delete(TeamDomain).where(col(TeamDomain.team_id) == team.id))
+        after = _write_children(session, team, body)
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=actor,
+            kind="team.replaced",
+            target_id=team.id,
+            before=before,
+            after=after,
+        )
+        return after
+
+    def explain() -> None:
+        _load_or_404(session, org_id, team_id)
+        _refuse_taken(session, org_id, body, team_id)
+
+    return _commit_or_explain(session, write, explain)
+
+
+def delete_team(*, session: Session, actor: Actor, org_id: str, team_id: str) -> None:
+    """Deletes the team with its members and domains, with its audit row. Raises ``NotFound``
+    (``team_not_found``) and ``Conflict`` (``team_in_use``, with ``levels``: the
+    1-based policy levels naming it), which the levels' foreign key also enforces
+    against a concurrent policy change."""
+    team = _load_or_404(session, org_id, team_id, for_update=True)
+    _refuse_in_use(session, org_id, team)
+    before = _public(team, _members(session, team.id), _domains(session, team.id))
+
+    def write() -> None:
+        session.execute(delete(Team).where(col(Team.id) == team.id, col(Team.org_id) == org_id))
+        audit.record(
+            session,
+            org_id=org_id,
+            actor=actor,
+            kind="team.deleted",
+            target_id=team.id,
+            before=before,
+        )
+
+    _commit_or_explain(session, write, lambda: _refuse_in_use(session, org_id, team))
+
+
+def _refuse_over_limit(session: Session, org_id: str, max_teams: int) -> None:
+    count = session.exec(select(func.count()).select_from(Team).where(Team.org_id == org_id)).one()
+    if count >= max_teams:
+        raise Conflict(
+            f"The org has {count} teams, the most it may have ({max_teams});"
+            " delete one or merge teams first.",
+            code="team_limit_reached",
+            limit=max_teams,
+        )
+
+
+def _write_children(session: Session, team: Team, body: TeamBody) -> TeamPublic:
+    members = [
+        TeamMember(
+            team_id=team.id, org_id=team.org_id, user_id=member.id, name=member.name, position=index
+        )
+        for index, member in enumerate(body.members)
+    ]
+    domains = [
+        TeamDomain(org_id=team.org_id, domain=domain, team_id=team.id, position=index)
+        for index, domain in enumerate(body.domains)
+    ]
+    session.add_all([*members, *domains])
+    session.flush()  # the name and domain keys are checked here
+    return _public(team, members, domains)
+
+
+def _refuse_taken(session: Session, org_id: str, body: TeamBody, team_id: str | None) -> None:
+    same_name = select(Team).where(Team.org_id == org_id, Team.name == body.name)
+    if team_id is not None:
+        same_name = same_name.where(Team.id != team_id)
+    holder = session.exec(same_name).first()
+    if holder is not None:
+        raise Conflict(
+            f"A team named {body.name!r} exists.", code="team_name_taken", team_id=holder.id
+        )
+    if not body.domains:
+        return
+    owned = (
+        select(TeamDomain, Team)
+        .join(Team, col(Team.id) == TeamDomain.team_id)
+        .where(TeamDomain.org_id == org_id, col(TeamDomain.domain).in_(body.domains))
+        .order_by(col(TeamDomain.domain))
+    )
+    if team_id is not None:
+        owned = owned.where(TeamDomain.team_id != team_id)
+    taken = session.exec(owned).first()
+    if taken is not None:
+        domain, owner = taken
+        raise Conflict(
+            f"Domain {domain.domain!r} belongs to team {owner.name!r}.",
+            code="domain_taken",
+            domain=domain.domain,
+            team_id=owner.id,
+            team_name=owner.name,
+        )
+
+
+def _refuse_in_use(session: Session, org_id: str, team: Team) -> None:
+    positions = session.exec(
+        select(EscalationLevel.position)
+        .where(EscalationLevel.org_id == org_id, EscalationLevel.team_id == team.id)
+        .order_by(col(EscalationLevel.position))
+    ).all()
+    if positions:
+        levels = [position + 1 for position in positions]
+        raise Conflict(
+            f"Team {team.name!r} is named by the escalation policy (levels {levels}); "
+            "change the policy first.",
+            code="team_in_use",
+            levels=levels,
+        )
+
+
+def _commit_or_explain(session: Session, write: Callable[[], T], explain: Callable[[], None]) -> T:
+    """Runs ``write`` and commits. When a constraint refuses it (a concurrent
+    request won), rolls back and runs ``explain``, which raises the precise error
+    now visible; failing that, ``Conflict`` (``concurrent_update``)."""
+    try:
+        result = write()
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        explain()
+        raise Conflict("The team changed concurrently; retry.", code="concurrent_update") from None
+    return result
+
+
+# --- teams: helpers ----------------------------------------------------------------
+
+
+def _load_or_404(session: Session, org_id: str, team_id: str, *, for_update: bool = False) -> Team:
+    team = load_in_org(session, Team, org_id=org_id, row_id=team_id, for_update=for_update)
+    if team is None:
+        raise NotFound(f"Team {team_id} not found.", code="team_not_found")
+    return team
+
+
+def _members(session: Session, team_id: str) -> list[TeamMember]:
+    statement = select(TeamMember).where(TeamMember.team_id == team_id)
+    return list(session.exec(statement.order_by(col(TeamMember.position))))
+
+
+def _domains(session: Session, team_id: str) -> list[TeamDomain]:
+    statement = select(TeamDomain).where(TeamDomain.team_id == team_id)
+    return list(session.exec(statement.order_by(col(TeamDomain.position))))
+
+
+def _summary(team: Team, member_count: int, domains: list[TeamDomain]) -> TeamSummary:
+    return TeamSummary(
+        id=team.id,
+        name=team.name,
+        member_count=member_count,
+        domains=[domain.domain for domain in domains],
+        slack_channel=team.slack_channel,
+        created_at=team.created_at,
+        updated_at=team.updated_at,
+    )
+
+
+def _public(team: Team, members: list[TeamMember], domains: list[TeamDomain]) -> TeamPublic:
+    return TeamPublic(
+        id=team.id,
+        name=team.name,
+        members=[TeamMemberPublic(id=member.user_id, name=member.name) for member in members],
+        domains=[domain.domain for domain in domains],
+        slack_channel=team.slack_channel,
+        created_at=team.created_at,
+        updated_at=team.updated_at,
+    )
+
+
+# --- escalation policy -------------------------------------------------------------
+
+
+def default_policy(*, claim_sla_seconds: int) -> EscalationPolicyPublic:
+    """Today's behaviour: one level, all seniors, broadcast, after the claim SLA."""
+    level = PolicyLevelPublic(
+        after_seconds=claim_sla_seconds,
+        target=LevelTarget.all_seniors,
+        team_id=None,
+        team_name=None,
+        mode=LevelMode.broadcast,
+    )
+    return EscalationPolicyPublic(levels=[level], repeat=0, is_default=True, updated_at=None)
+
+
+def get_policy(*, session: Session, org_id: str, claim_sla_seconds: int) -> EscalationPolicyPublic:
+    """The org's policy, or ``default_policy`` when it has set none. This is what
+    a new handoff should copy: a later change applies to handoffs created after it."""
+    rows = session.execute(_policy_statement(), {"org_id": org_id}).all()
+    if not rows:
+        return default_policy(claim_sla_seconds=claim_sla_seconds)
+    levels = [
+        PolicyLevelPublic(
+            after_seconds=row.after_seconds,
+            target=LevelTarget(row.target),
+            team_id=row.team_id,
+            team_name=row.team_name if row.team_id else None,
+            mode=LevelMode(row.mode),
+        )
+        for row in rows
+        if row.position is not None  # a policy without levels: one row, no level
+    ]
+    return EscalationPolicyPublic(
+        levels=levels, repeat=rows[0].repeat, is_default=False, updated_at=rows[0].updated_at
+    )
+
+
+@functools.cache
+def _policy_statement() -> Any:
+    """One round trip for the policy, its levels in order and their teams' names
+    (every create reads it; built once: building costs more than running it)."""
+    policies = EscalationPolicy.__table__  # type: ignore[attr-defined]
+    levels = EscalationLevel.__table__  # type: ignore[attr-defined]
+    teams = Team.__table__  # type: ignore[attr-defined]
+    return (
+        sa_select(
+            policies.c.repeat,
+            policies.c.updated_at,
+            levels.c.position,
+            levels.c.after_seconds,
+            levels.c.target,
+            levels.c.team_id,
+            levels.c.mode,
+            teams.c.name.label("team_name"),
+        )
+        .select_from(
+            policies.outerjoin(levels, levels.c.org_id == policies.c.org_id).outerjoin(
+                teams, teams.c.id == levels.c.team_id
+            )
+        )
+        .where(policies.c.org_id == bindparam("org_id"))
+        .order_by(levels.c.position)
+    )
+
+
+def put_policy(
+    *, session: Session, actor: Actor, org_id: str, body: EscalationPolicyBody
+) -> EscalationPolicyPublic:
+    """Stores the whole policy, with its audit row. Raises ``InvalidInput`` (``unknown_team``, with
+    ``team_id`` and ``level``) when a level names a team the org does not have,
+    also one deleted concurrently (the levels' foreign key refuses it)."""
+    for _ in range(2):
+        try:
+            return _write_policy(session, actor, org_id, body)
+        except IntegrityError:
+            # A concurrent first policy of this org, or a team deleted meanwhile:
+            # the second attempt updates that policy, or reports the missing team.
+            session.rollback()
+    raise Conflict("The policy changed concurrently; retry.", code="concurrent_update")
+
+
+def _write_policy(
+    session: Session, actor: Actor, org_id: str, body: EscalationPolicyBody
+) -> EscalationPolicyPublic:
+    team_names = _named_teams(session, org_id, body)
+    before = _stored_policy(session, org_id)
+    now = utcnow()
+    statement = select(EscalationPolicy).where(EscalationPolicy.org_id == org_id)
+    policy = session.exec(
+        statement.with_for_update().execution_options(populate_existing=True)
+    ).first()
+    if policy is None:
+        policy = EscalationPolicy(org_id=org_id, repeat=body.repeat, created_at=now, updated_at=now)
+        session.add(policy)
+        session.flush()
+    policy.repeat = body.repeat
+    policy.updated_at = now
+    session.execute(delete(EscalationLevel).where(col(EscalationLevel.org_id) == org_id))
+    levels = [
+        EscalationLevel(
+            org_id=org_id,
+            position=position,
+            after_seconds=level.after_seconds,
+            target=level.target.value,
+            team_id=level.team_id,
+            mode=level.mode.value,
+        )
+        for position, level in enumerate(body.levels)
+    ]
+    session.add_all(levels)
+    session.flush()
+    public = _policy_public(policy, levels, team_names)
+    audit.record(
+        session,
+        org_id=org_id,
+        actor=actor,
+        kind="policy.updated",
+        before=before,
+        after=public,
+    )
+    session.commit()
+    return public
+
+
+def _stored_policy(session: Session, org_id: str) -> dict[str, Any] | None:
+    """The org's stored policy as plain values (for the audit log); None: the default."""
+    rows = session.execute(_policy_statement(), {"org_id": org_id}).all()
+    if not rows:
+        return None
+    fields = ("after_seconds", "target", "team_id", "team_name", "mode")
+    levels = [{name: getattr(row, name) for name in fields} for row in rows if row.target]
+    return {"repeat": rows[0].repeat, "levels": levels}
+
+
+def _named_teams(session: Session, org_id: str, body: EscalationPolicyBody) -> dict[str, str]:
+    """Names of the teams the levels name; ``unknown_team`` for the first missing one."""
+    wanted = {level.team_id for level in body.levels if level.team_id is not None}
+    found = session.exec(
+        select(Team).where(Team.org_id == org_id, col(Team.id).in_(sorted(wanted)))
+    ).all()
+    names = {team.id: team.name for team in found}
+    for number, level in enumerate(body.levels, start=1):
+        if level.team_id is not None and level.team_id not in names:
+            raise InvalidInput(
+                f"Level {number} names team {level.team_id}, which does not exist.",
+                code="unknown_team",
+                team_id=level.team_id,
+                level=number,
+            )
+    return names
+
+
+def _policy_public(
+    policy: EscalationPolicy, levels: list[EscalationLevel], team_names: dict[str, str]
+) -> EscalationPolicyPublic:
+    return EscalationPolicyPublic(
+        levels=[
+            PolicyLevelPublic(
+                after_seconds=level.after_seconds,
+                target=LevelTarget(level.target),
+                team_id=level.team_id,
+                team_name=team_names.get(level.team_id) if level.team_id else None,
+                mode=LevelMode(level.mode),
+            )
+            for level in levels
+        ],
+        repeat=policy.repeat,
+        is_default=False,
+        updated_at=policy.updated_at,
+    )
