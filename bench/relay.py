@@ -55,7 +55,8 @@ from shared.core.db import make_engine, session_scope
 from shared.core.models import Role
 from shared.core.redis_client import make_redis
 from shared.core.settings import Settings
-from shared.events.outbox import EventRelay, Outbox
+from shared.events.outbox import Outbox
+from shared.events.relay import EventRelay
 from shared.handoffs.lifecycle import create_handoff
 from shared.handoffs.models import HandoffCreate
 from tests.e2e.procs import free_port, running, start_redis

@@ -23,7 +23,8 @@ from shared.routing.models import (
     TeamBody,
     TeamMemberBody,
 )
-from shared.routing.teams import create_team, put_policy, replace_team, team_named
+from shared.routing.policies import put_policy
+from shared.routing.teams import create_team, replace_team, team_named
 
 DEMO_TEAM = "Networking"
 DEMO_DOMAIN = "networking"

@@ -25,8 +25,8 @@ from shared.core.models import Role
 from shared.core.ratelimit import Limit, RateLimits
 from shared.core.settings import Settings
 from shared.handoffs.claim_flights import ClaimFlights
-from shared.handoffs.lifecycle import get_handoff
 from shared.handoffs.models import Handoff
+from shared.handoffs.queries import get_handoff
 from shared.redaction.service import RedactorCache
 from shared.routing.assignment import PresentLookup, present_from
 from shared.routing.presence import Presence

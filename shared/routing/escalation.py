@@ -32,8 +32,8 @@ from shared.events.outbox import record_event
 from shared.handoffs.models import Handoff, HandoffStatus
 from shared.routing.assignment import PresentLookup, assign_on_level, once_per_org, present_at
 from shared.routing.models import LevelTarget, Team, TeamDomain
+from shared.routing.policies import get_policy
 from shared.routing.sla import sweep_due
-from shared.routing.teams import get_policy
 
 BATCH_SIZE = 500
 

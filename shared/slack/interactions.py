@@ -31,7 +31,7 @@ from shared.core.models import Role
 from shared.core.settings import Settings
 from shared.core.timeutil import as_utc
 from shared.handoffs.claim_flights import ClaimFlights
-from shared.handoffs.lifecycle import claim_handoff, release_handoff
+from shared.handoffs.claims import claim_handoff, release_handoff
 from shared.handoffs.models import HandoffStatus
 from shared.slack import service
 from shared.slack.messages import CLAIM_ACTION, RELEASE_ACTION

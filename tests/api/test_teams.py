@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.core.settings import Settings
+from shared.routing import policies
 from shared.routing import teams as domain
 from tests.api.helpers import assert_error
 from tests.conftest import TokenFactory
@@ -333,7 +334,8 @@ def skip_first_check(monkeypatch: pytest.MonkeyPatch, name: str) -> list[object]
     concurrent request on another replica commits just after it: only the
     database's constraint is left to refuse. Returns the calls made (the second:
     the explanation after the constraint refused)."""
-    real = getattr(domain, name)
+    module = policies if name == "_named_teams" else domain
+    real = getattr(module, name)
     calls = []
 
     def check(*args: Any, **kwargs: Any) -> Any:
@@ -342,7 +344,7 @@ def skip_first_check(monkeypatch: pytest.MonkeyPatch, name: str) -> list[object]
             return {} if name == "_named_teams" else None
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(domain, name, check)
+    monkeypatch.setattr(module, name, check)
     return calls
 
 

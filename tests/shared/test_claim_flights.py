@@ -19,7 +19,8 @@ from shared.core.locks import ClaimLock
 from shared.core.models import Role
 from shared.events.models import Event
 from shared.handoffs.claim_flights import ClaimFlights, Landing
-from shared.handoffs.lifecycle import claim_handoff, create_handoff, release_handoff
+from shared.handoffs.claims import claim_handoff, release_handoff
+from shared.handoffs.lifecycle import create_handoff
 from shared.handoffs.models import HandoffCreate, HandoffPublic, HandoffStatus
 from tests.conftest import handoff_body
 

@@ -20,12 +20,14 @@ from shared.core.db import make_engine, session_scope
 from shared.core.models import Role
 from shared.core.timeutil import as_utc
 from shared.events.models import Event
-from shared.handoffs.lifecycle import cancel_handoff, claim_handoff, create_handoff, release_handoff
+from shared.handoffs.claims import claim_handoff, release_handoff
+from shared.handoffs.lifecycle import cancel_handoff, create_handoff
 from shared.handoffs.models import Handoff, HandoffCreate
 from shared.routing import escalation
 from shared.routing.escalation import sweep_escalations
 from shared.routing.models import EscalationPolicyBody, TeamBody
-from shared.routing.teams import create_team, put_policy
+from shared.routing.policies import put_policy
+from shared.routing.teams import create_team
 from tests.conftest import empty_tables, handoff_body
 
 SLA_SECONDS = 300

@@ -25,9 +25,10 @@ from shared.core.db import session_scope
 from shared.core.models import Role
 from shared.core.redis_client import make_redis
 from shared.core.settings import Settings
-from shared.events import outbox as outbox
+from shared.events import relay
 from shared.events.models import Event, EventType
-from shared.events.outbox import EventRelay, Outbox, record_event
+from shared.events.outbox import Outbox, record_event
+from shared.events.relay import EventRelay
 from shared.handoffs.lifecycle import create_handoff
 from shared.handoffs.models import Handoff, HandoffCreate
 from shared.webhooks import subscriptions
@@ -49,7 +50,7 @@ def subscriber(redis: Redis) -> Iterator[PubSub]:
 @pytest.fixture
 def no_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only a commit's wake-up (or a retry) can relay an event."""
-    monkeypatch.setattr(outbox, "POLL_INTERVAL_SECONDS", 3600.0)
+    monkeypatch.setattr(relay, "POLL_INTERVAL_SECONDS", 3600.0)
 
 
 def create_in(engine: Engine, org: str, title: str = "stuck") -> None:

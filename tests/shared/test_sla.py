@@ -12,7 +12,8 @@ from shared.core.db import session_scope
 from shared.core.models import Role
 from shared.core.timeutil import as_utc, utcnow
 from shared.events.models import Event
-from shared.handoffs.lifecycle import cancel_handoff, claim_handoff, create_handoff, release_handoff
+from shared.handoffs.claims import claim_handoff, release_handoff
+from shared.handoffs.lifecycle import cancel_handoff, create_handoff
 from shared.handoffs.models import Handoff, HandoffCreate
 from shared.routing.sla import sweep_sla_breaches
 from tests.conftest import handoff_body

@@ -16,13 +16,13 @@ from shared.core import keys
 from shared.core.db import session_scope
 from shared.core.settings import Settings
 from shared.core.timeutil import as_utc, utcnow
-from shared.webhooks import deliveries, subscriptions
+from shared.webhooks import deliveries, subscriptions, tries
 from shared.webhooks.circuit import Breaker, receiver_of
 from shared.webhooks.dispatch import dispatch_due
 from shared.webhooks.models import Webhook, WebhookCreate, WebhookDelivery
 from tests.conftest import REDIS_URL, TEST_SECRET
 
-CAPS = deliveries.InFlightCaps(per_org=3, per_host=5)
+CAPS = tries.InFlightCaps(per_org=3, per_host=5)
 BREAKER = Breaker(failures=3, min_seconds=10, pause_seconds=30, max_pause_seconds=100)
 INTERVALS = [1.0] * 20
 
@@ -54,7 +54,7 @@ def due(engine: Engine, hook: Webhook, count: int) -> list[str]:
 
 def claim(engine: Engine, now: datetime | None = None) -> list[WebhookDelivery]:
     with session_scope(engine) as session:
-        claimed = deliveries.claim_due(session, now=now or utcnow(), limit=200, caps=CAPS)
+        claimed = tries.claim_due(session, now=now or utcnow(), limit=200, caps=CAPS)
         session.expunge_all()
         return claimed
 
@@ -63,7 +63,7 @@ def finish(
     engine: Engine, delivery: WebhookDelivery, status_code: int | None, now: datetime
 ) -> str:
     with session_scope(engine) as session:
-        return deliveries.finish_try(
+        return tries.finish_try(
             session,
             delivery=delivery,
             status_code=status_code,

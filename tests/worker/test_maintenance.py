@@ -24,7 +24,7 @@ from shared.events.models import Event
 from shared.handoffs.lifecycle import create_handoff
 from shared.handoffs.models import Handoff, HandoffCreate
 from shared.routing.models import EscalationPolicyBody
-from shared.routing.teams import put_policy
+from shared.routing.policies import put_policy
 from tests.conftest import handoff_body
 from tests.e2e.procs import poll
 

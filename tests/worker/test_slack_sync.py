@@ -24,9 +24,10 @@ from shared.core.db import session_scope
 from shared.core.models import Role
 from shared.core.settings import Settings
 from shared.core.timeutil import as_utc, utcnow
-from shared.handoffs.lifecycle import claim_handoff, create_handoff, resolve_handoff
+from shared.handoffs.claims import claim_handoff
+from shared.handoffs.lifecycle import create_handoff, resolve_handoff
 from shared.handoffs.models import HandoffCreate
-from shared.routing import teams as teams
+from shared.routing import policies, teams
 from shared.routing.escalation import sweep_escalations
 from shared.routing.models import EscalationPolicyBody, TeamBody
 from shared.slack import service
@@ -259,7 +260,7 @@ def test_a_team_with_a_channel_gets_its_own_message_when_its_level_comes(
                 {"after_seconds": 60, "target": "team", "team_id": team.id, "mode": "broadcast"},
             ]
         }
-        teams.put_policy(
+        policies.put_policy(
             session=session,
             actor=SYSTEM,
             org_id="acme",

@@ -34,8 +34,8 @@ from shared.core.ratelimit import Limit
 from shared.core.settings import Settings
 from shared.events.models import EventList
 from shared.events.record import handoff_history
-from shared.handoffs import lifecycle as handoffs
-from shared.handoffs.lifecycle import ClaimLockFactory
+from shared.handoffs import claims, lifecycle, queries
+from shared.handoffs.claims import ClaimLockFactory
 from shared.handoffs.models import (
     HandoffCreate,
     HandoffPage,
@@ -74,7 +74,7 @@ async def create_handoff(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     def create(session: Session, principal: Principal) -> Response:
-        handoff, created = handoffs.create_handoff(
+        handoff, created = lifecycle.create_handoff(
             session=session,
             principal=principal,
             body=body,
@@ -132,7 +132,7 @@ async def list_handoffs(
 
     def page(connection: Connection, principal: Principal) -> Response:
         return json_response(
-            handoffs.list_handoffs(
+            queries.list_handoffs(
                 connection=connection,
                 org_id=principal.org_id,
                 status=status,
@@ -157,7 +157,7 @@ def _user(value: str | None, principal: Principal) -> str | None:
 async def get_handoff(handoff_id: str, work: Anyone) -> Response:
     def read(connection: Connection, principal: Principal) -> Response:
         return json_response(
-            handoffs.get_handoff_public(
+            queries.get_handoff_public(
                 connection=connection, org_id=principal.org_id, handoff_id=handoff_id
             )
         )
@@ -168,7 +168,7 @@ async def get_handoff(handoff_id: str, work: Anyone) -> Response:
 @router.get("/{handoff_id}/history", response_model=EventList, responses=errors(404, 429))
 async def get_history(handoff_id: str, work: Anyone) -> Response:
     def read(session: Session, principal: Principal) -> Response:
-        handoff = handoffs.get_handoff(
+        handoff = queries.get_handoff(
             session=session, org_id=principal.org_id, handoff_id=handoff_id
         )
         return json_response(EventList(items=handoff_history(session, handoff=handoff)))
@@ -186,7 +186,7 @@ async def claim_handoff(
 ) -> Response:
     def claim(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.claim_handoff(
+            claims.claim_handoff(
                 session=session,
                 principal=principal,
                 handoff_id=handoff_id,
@@ -206,7 +206,7 @@ async def claim_handoff(
 async def release_handoff(handoff_id: str, work: Senior, present: PresentDep) -> Response:
     def release(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.release_handoff(
+            claims.release_handoff(
                 session=session, principal=principal, handoff_id=handoff_id, present=present
             )
         )
@@ -227,7 +227,7 @@ async def reassign_handoff(
 
     def reassign(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.reassign_handoff(
+            claims.reassign_handoff(
                 session=session,
                 principal=principal,
                 handoff_id=handoff_id,
@@ -250,7 +250,7 @@ async def resolve_handoff(
 ) -> Response:
     def resolve(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.resolve_handoff(
+            lifecycle.resolve_handoff(
                 session=session,
                 principal=principal,
                 handoff_id=handoff_id,
@@ -268,7 +268,7 @@ async def resolve_handoff(
 async def cancel_handoff(handoff_id: str, work: Anyone) -> Response:
     def cancel(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
+            lifecycle.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
         )
 
     return await work.run(cancel)
@@ -286,7 +286,7 @@ async def retry_assessment(
     """Run the assessment again after it failed (or its job was lost)."""
 
     def retry(session: Session, principal: Principal) -> Response:
-        handoff = handoffs.get_handoff(
+        handoff = queries.get_handoff(
             session=session, org_id=principal.org_id, handoff_id=handoff_id
         )
         session.rollback()  # the 404 check is done; hold no transaction while Redis answers
