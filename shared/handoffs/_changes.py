@@ -70,6 +70,9 @@ def record_change(
     principal: Principal,
     data: dict[str, Any] | None = None,
 ) -> None:
+    """Write the change and its event in the caller's transaction. The event reaches
+    Redis after the commit: ``session.commit()`` runs the outbox's ``after_commit``
+    hook (``shared/events/outbox.py``), which hands it to the relay."""
     handoff.updated_at = utcnow()
     session.add(handoff)
     session.flush()

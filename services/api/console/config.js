@@ -1,7 +1,7 @@
 // What the console would otherwise copy from Python by hand, served by the API
 // at console/config.json (services/api/routes/console.py): the event types the
-// stream listens for (shared.models.EventType) and the demo users
-// (shared.demo_users), the latter only when demo sign-in is on.
+// stream listens for (shared.events.models.EventType) and the demo users
+// (shared.auth.demo_users), the latter only when demo sign-in is on.
 
 let loading = null;
 

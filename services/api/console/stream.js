@@ -9,7 +9,7 @@
 // a refused bearer signs the user out (app.js).
 //
 // The event types to listen for come from the server (config.js), so a new
-// type in shared.models.EventType reaches every view without a console change.
+// type in shared.events.models.EventType reaches every view without a console change.
 //
 // Dispatches: "event" (detail: {type, data, id}, id being the SSE id), "resync" (refetch what you show:
 // a reconnect or a reset), "state" (detail: "connecting" | "live" | "reconnecting").
