@@ -42,7 +42,7 @@ from shared.core.db import dialect_insert
 from shared.core.request_context import REQUEST_ID
 from shared.core.settings import Settings
 from shared.core.timeutil import utcnow
-from shared.events.models import Event, EventType, OrgEventCounter
+from shared.events.models import Event, EventData, EventType, OrgEventCounter
 from shared.events.record import event_json
 from shared.events.relay import Committed, EventRelay
 from shared.handoffs.models import Handoff
@@ -66,7 +66,7 @@ def record_event(
     handoff: Handoff,
     type: EventType,
     actor: Principal | None,
-    data: dict[str, Any] | None = None,
+    data: EventData | None = None,
 ) -> Event:
     """Write the event for ``handoff``'s new state in the session's transaction.
     The event carries the slim view (``HandoffSummary``), whatever the size of
@@ -89,7 +89,7 @@ def record_event(
         at=utcnow(),
         handoff=handoff_summary(handoff),
         request_id=REQUEST_ID.get(),
-        data=data,
+        data=data.model_dump(mode="json") if data is not None else None,
     )
     bind = session.connection()
     if bind.dialect.name == "postgresql":

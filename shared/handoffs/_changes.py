@@ -14,7 +14,7 @@ from shared.core.errors import (
     handoff_not_found,
 )
 from shared.core.timeutil import as_utc, utcnow
-from shared.events.models import EventType
+from shared.events.models import EventData, EventType
 from shared.events.outbox import record_event
 from shared.handoffs.models import (
     Handoff,
@@ -68,7 +68,7 @@ def record_change(
     handoff: Handoff,
     event_type: EventType,
     principal: Principal,
-    data: dict[str, Any] | None = None,
+    data: EventData | None = None,
 ) -> None:
     """Write the change and its event in the caller's transaction. The event reaches
     Redis after the commit: ``session.commit()`` runs the outbox's ``after_commit``

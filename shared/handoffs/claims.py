@@ -23,7 +23,7 @@ from shared.core.errors import (
 from shared.core.locks import ClaimLock
 from shared.core.metrics import CLAIMS
 from shared.core.timeutil import isoformat, utcnow
-from shared.events.models import EventType
+from shared.events.models import EventData, EventType, Reassignment
 from shared.events.outbox import record_event
 from shared.handoffs._changes import (
     check_claim_owner_or_admin,
@@ -279,18 +279,18 @@ def reassign_handoff(
         raise Conflict(
             f"The handoff is already claimed by {handoff.claimed_by_name}.", code="already_claimer"
         )
-    reassignment = {
-        "from_id": handoff.claimed_by_id,
-        "from_name": handoff.claimed_by_name,
-        "to_id": body.to_id,
-        "to_name": to_name,
-        "note": note,
-    }
+    reassignment = Reassignment(
+        from_id=handoff.claimed_by_id,
+        from_name=handoff.claimed_by_name,
+        to_id=body.to_id,
+        to_name=to_name,
+        note=note,
+    )
     handoff.redactions += redactions
     handoff.claimed_by_id, handoff.claimed_by_name = body.to_id, to_name
     handoff.claimed_at = utcnow()
     record_change(
-        session, handoff, EventType.reassigned, principal, data={"reassignment": reassignment}
+        session, handoff, EventType.reassigned, principal, data=EventData(reassignment=reassignment)
     )
     session.commit()
     return handoff_public(handoff)

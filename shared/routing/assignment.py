@@ -32,7 +32,7 @@ from shared.auth.people import CLAIMING_ROLES, known_person
 from shared.core.db import dialect_insert
 from shared.core.errors import ServiceUnavailable
 from shared.core.models import Role
-from shared.events.models import EventType
+from shared.events.models import Assignment, EventData, EventType
 from shared.events.outbox import record_event
 from shared.handoffs.models import Handoff, HandoffStatus
 from shared.routing.models import LastAssignment, LevelMode, LevelTarget, TeamMember
@@ -132,18 +132,18 @@ def assign_on_level(
     handoff.updated_at = now
     session.add(handoff)
     session.flush()
-    assignment = {
-        "assigned_to_id": user_id,
-        "assigned_to_name": name,
-        "level": handoff.escalation_level,
-        "loop": handoff.escalation_loop,
-    }
+    assignment = Assignment(
+        assigned_to_id=user_id,
+        assigned_to_name=name,
+        level=handoff.escalation_level,
+        loop=handoff.escalation_loop,
+    )
     event = record_event(
         session,
         handoff=handoff,
         type=EventType.assigned,
         actor=None,
-        data={"assignment": assignment},
+        data=EventData(assignment=assignment),
     )
     _remember(session, org_id=handoff.org_id, user_id=user_id, seq=event.seq, at=now)
     return True

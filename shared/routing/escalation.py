@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 
 from shared.core.db import rows_changed, session_scope
 from shared.core.timeutil import as_utc, utcnow
-from shared.events.models import EventType
+from shared.events.models import EscalationMove, EventData, EventType
 from shared.events.outbox import record_event
 from shared.handoffs.models import Handoff, HandoffStatus
 from shared.routing.assignment import PresentLookup, assign_on_level, once_per_org, present_at
@@ -220,19 +220,19 @@ def _move(session: Session, handoff_id: str, now: datetime, present: PresentLook
         select(Handoff).where(Handoff.id == handoff_id).execution_options(populate_existing=True)
     ).one()
     reached = (handoff.escalation_levels or ())[new_level]
-    escalation = {
-        "level": new_level,
-        "loop": new_loop,
-        "target": reached["target"],
-        "team_id": reached["team_id"],
-        "mode": reached["mode"],
-    }
+    escalation = EscalationMove(
+        level=new_level,
+        loop=new_loop,
+        target=reached["target"],
+        team_id=reached["team_id"],
+        mode=reached["mode"],
+    )
     record_event(
         session,
         handoff=handoff,
         type=EventType.escalated,
         actor=None,
-        data={"escalation": escalation},
+        data=EventData(escalation=escalation),
     )
     assign_on_level(session, handoff=handoff, people=people, now=now)
     session.commit()
