@@ -67,7 +67,8 @@ from shared import keys  # noqa: E402
 from shared.db import make_engine  # noqa: E402
 from shared.models import Role  # noqa: E402
 from shared.redis_client import make_redis  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from testkit.pg import fresh_database  # noqa: E402
+from testkit.procs import (  # noqa: E402
     Proc,
     api_env,
     base_url,
@@ -77,7 +78,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.e2e.storm import (  # noqa: E402
+from testkit.samples import handoff_body  # noqa: E402
+from testkit.storm import (  # noqa: E402
     bearer,
     claim_storm,
     create_handoff,
@@ -86,9 +88,7 @@ from tests.e2e.storm import (  # noqa: E402
     open_claimers,
     storm_problems,
 )
-from tests.e2e.workers import start_worker  # noqa: E402
-from tests.pg import fresh_database  # noqa: E402
-from tests.samples import handoff_body  # noqa: E402
+from testkit.workers import start_worker  # noqa: E402
 
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SEEDED_HANDOFFS = 60

@@ -80,7 +80,8 @@ from bench.trivial_job import NOOP_FUNC  # noqa: E402
 from shared import keys  # noqa: E402
 from shared.models import AssessmentStatus, EventType  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from testkit.pg import fresh_database, libpq_dsn  # noqa: E402
+from testkit.procs import (  # noqa: E402
     HOST,
     Proc,
     ProcessError,
@@ -95,9 +96,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_redis,
     wait_until,
 )
-from tests.e2e.storm import API, engineer_headers  # noqa: E402
-from tests.pg import fresh_database, libpq_dsn  # noqa: E402
-from tests.samples import fresh_handoff_body  # noqa: E402
+from testkit.samples import fresh_handoff_body  # noqa: E402
+from testkit.storm import API, engineer_headers  # noqa: E402
 
 ORG = "bench-assessments"
 POLL_SECONDS = 0.005  # waiting for a burst worker to exit

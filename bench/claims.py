@@ -52,7 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(REPO))
 
-from tests.e2e.procs import (  # noqa: E402
+from testkit.pg import fresh_database  # noqa: E402
+from testkit.procs import (  # noqa: E402
     Proc,
     api_env,
     base_url,
@@ -62,7 +63,7 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.e2e.storm import (  # noqa: E402
+from testkit.storm import (  # noqa: E402
     Storm,
     claim_storm,
     create_handoff,
@@ -71,7 +72,6 @@ from tests.e2e.storm import (  # noqa: E402
     open_claimers,
     storm_problems,
 )
-from tests.pg import fresh_database  # noqa: E402
 
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPLICAS = 2

@@ -91,7 +91,8 @@ from sse_harness import (  # the bench folder is on sys.path when run as a scrip
 
 from shared import keys  # sse_harness put the repo on sys.path
 from shared.models import Role
-from tests.e2e.procs import (
+from testkit.pg import fresh_database, libpq_dsn
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -103,8 +104,7 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
-from tests.pg import fresh_database, libpq_dsn
-from tests.samples import fresh_handoff_body
+from testkit.samples import fresh_handoff_body
 
 BENCH = Path(__file__).resolve().parent
 BARE_CHANNEL = "bench:fanout"  # bench/bare_sse.py's CHANNEL

@@ -35,7 +35,8 @@ from bench.api import DEFAULT_PG_ADMIN_URL, Row, create_script, get_script, run_
 from bench.sse_harness import install_sigterm_handler  # noqa: E402
 from shared.db import make_engine  # noqa: E402
 from shared.models import Role  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from testkit.pg import fresh_database  # noqa: E402
+from testkit.procs import (  # noqa: E402
     api_env,
     base_url,
     free_port,
@@ -45,8 +46,7 @@ from tests.e2e.procs import (  # noqa: E402
     start_redis,
     wait_ready,
 )
-from tests.e2e.storm import bearer  # noqa: E402
-from tests.pg import fresh_database  # noqa: E402
+from testkit.storm import bearer  # noqa: E402
 
 FLOOR_TABLE = "CREATE TABLE bench_floor (id varchar(36) PRIMARY KEY, org_id varchar(128) NOT NULL)"
 

@@ -50,7 +50,8 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
 
 from shared.auth import issue_token  # noqa: E402
 from shared.models import Role  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from testkit.pg import fresh_database  # noqa: E402
+from testkit.procs import (  # noqa: E402
     Proc,
     api_env,
     base_url,
@@ -62,9 +63,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.pg import fresh_database  # noqa: E402
-from tests.samples import handoff_body  # noqa: E402
-from tests.webhook_receiver import HANG, Receiver  # noqa: E402
+from testkit.samples import handoff_body  # noqa: E402
+from testkit.webhook_receiver import HANG, Receiver  # noqa: E402
 
 QUIET, NOISY = "org-a", "org-b"
 PACE_SECONDS = 1.0

@@ -57,9 +57,9 @@ from shared.models import HandoffCreate, Role
 from shared.outbox import EventRelay, Outbox
 from shared.redis_client import make_redis
 from shared.settings import Settings
-from tests.e2e.procs import free_port, running, start_redis
-from tests.pg import fresh_database
-from tests.samples import handoff_body
+from testkit.pg import fresh_database
+from testkit.procs import free_port, running, start_redis
+from testkit.samples import handoff_body
 
 HERE = Path(__file__).resolve()
 COMMITTED_AT = "bench_committed_at"

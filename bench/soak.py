@@ -7,7 +7,7 @@ of several orgs and ~200 SSE clients, under faults; then invariants checked.
 
 Run from the repository root with the project's virtualenv. Everything binds
 127.0.0.1: a private redis-server on a free port, a fresh PostgreSQL database
-(migrated, dropped at the end), ``tests/stubs/openai_stub.py`` in ``flaky`` mode
+(migrated, dropped at the end), ``testkit/openai_stub.py`` in ``flaky`` mode
 (``--failure-rate`` of the calls answer 500 or a malformed completion), two
 ``escalations api`` replicas and two ``escalations worker`` processes with the
 ``openai`` assessor against the stub.
@@ -75,7 +75,7 @@ from soak_users import Load, make_orgs, set_policies  # noqa: E402
 from soak_webhooks import Webhooks  # noqa: E402
 from sse_harness import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, rss_kib  # noqa: E402
 
-from tests.pg import fresh_database  # noqa: E402
+from testkit.pg import fresh_database  # noqa: E402
 
 WORKER_KILL_EVERY_SECONDS = 30.0
 REPLICA_DOWN_SECONDS = 5.0

@@ -28,9 +28,9 @@ from soak_users import Org
 
 from shared.auth import issue_token
 from shared.models import Role
-from tests.pg import libpq_dsn
-from tests.samples import handoff_body
-from tests.webhook_receiver import HANG, Receiver
+from testkit.pg import libpq_dsn
+from testkit.samples import handoff_body
+from testkit.webhook_receiver import HANG, Receiver
 
 NOISY_ORG = "soak-noisy"
 NOISY_WEBHOOKS = 20

@@ -44,7 +44,8 @@ from sse_harness import (  # the bench folder is on sys.path when run as a scrip
 )
 
 from shared.models import Role  # sse_harness put the repo on sys.path
-from tests.e2e.procs import (
+from testkit.pg import fresh_database
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -54,7 +55,6 @@ from tests.e2e.procs import (
     start_api,
     start_redis,
 )
-from tests.pg import fresh_database
 
 CLOSE_DEADLINE_SECONDS = 30.0
 POLL_SECONDS = 0.05

@@ -49,7 +49,8 @@ if str(REPO) not in sys.path:  # run as a script: make the repo's packages impor
 
 from shared.auth import issue_token  # noqa: E402
 from shared.models import Role  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from testkit.pg import fresh_database  # noqa: E402
+from testkit.procs import (  # noqa: E402
     Proc,
     api_env,
     base_url,
@@ -61,9 +62,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.pg import fresh_database  # noqa: E402
-from tests.samples import handoff_body  # noqa: E402
-from tests.webhook_receiver import Receiver  # noqa: E402
+from testkit.samples import handoff_body  # noqa: E402
+from testkit.webhook_receiver import Receiver  # noqa: E402
 
 ORG = "bench"
 DEADLINE_SECONDS = 120.0

@@ -177,7 +177,7 @@ def test_processes_fail_when_a_replica_or_worker_exited_unasked(tmp_path: Path) 
     check; a SIGKILLed (retired) one and a running one do not count."""
     from soak_cluster import Cluster
 
-    from tests.e2e.procs import spawn
+    from testkit.procs import spawn
 
     def process(name: str, code: str) -> Any:
         return spawn(name, [sys.executable, "-c", code], port=0, log_dir=tmp_path)

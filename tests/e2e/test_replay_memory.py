@@ -18,9 +18,9 @@ import pytest
 from shared.auth import issue_token
 from shared.db import make_engine
 from shared.models import Role
+from testkit.procs import Proc, api_env, base_url, redis_url
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

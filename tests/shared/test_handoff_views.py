@@ -23,7 +23,7 @@ from shared.handoff_views import (
 )
 from shared.handoffs import _new_handoff
 from shared.models import Event, Handoff, HandoffCreate, HandoffPublic, HandoffStatus, Role
-from tests.samples import handoff_body, long_handoff_body
+from testkit.samples import handoff_body, long_handoff_body
 
 ENGINEER = Principal(user_id="eng-1", name="Eve", role=Role.engineer, org_id="org-1")
 

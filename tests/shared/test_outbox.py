@@ -29,8 +29,8 @@ from shared.redis_client import make_redis
 from shared.settings import Settings
 from shared.webhooks import subscriptions
 from shared.webhooks.models import WebhookCreate
+from testkit.procs import free_port, running, start_redis
 from tests.conftest import handoff_body
-from tests.e2e.procs import free_port, running, start_redis
 
 DEADLINE_SECONDS = 10.0
 

@@ -22,8 +22,8 @@ from shared.models import EscalationPolicyBody, Event, Handoff, HandoffCreate, R
 from shared.settings import Settings
 from shared.teams import put_policy
 from shared.timeutil import as_utc
+from testkit.procs import poll
 from tests.conftest import handoff_body
-from tests.e2e.procs import poll
 
 INTERVAL_SECONDS = 60.0
 #: The thread wakes at the deadline; a busy two-core machine may add a little.
