@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from soak_cluster import Exit, Window
-from soak_sse import StreamClient
-from soak_users import STATE_CHANGES, Answer, ClaimRace, Load
 
+from bench.soak_cluster import Exit, Window
+from bench.soak_sse import StreamClient
+from bench.soak_users import STATE_CHANGES, Answer, ClaimRace, Load
 from testkit.pg import libpq_dsn
 from testkit.storm import ClaimAnswer, Senior, Storm, storm_problems
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from bench.common import REPO
 from shared.redis_client import make_redis
 from testkit.procs import (
     Proc,
@@ -32,7 +33,6 @@ from testkit.procs import (
 )
 from testkit.workers import start_worker
 
-REPO = Path(__file__).resolve().parents[1]
 STUB_READY_SECONDS = 15.0
 #: A process a SIGKILLed worker left behind (e.g. a forked scheduler) must be gone by then.
 ORPHAN_GRACE_SECONDS = 10.0

@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 import psycopg
-from soak_checks import RECOVERY_GRACE_SECONDS, Check
-from soak_cluster import Window
-from soak_users import Org
 
+from bench.common import percentile
+from bench.soak_checks import RECOVERY_GRACE_SECONDS, Check
+from bench.soak_cluster import Window
+from bench.soak_users import Org
 from shared.auth import issue_token
 from shared.models import Role
 from testkit.pg import libpq_dsn
@@ -167,9 +168,7 @@ def _overlaps(start: float, end: float, windows: Sequence[Window], now: float) -
     )
 
 
-def _ms(values: list[float], percentile: float) -> str:
+def _ms(values: list[float], pct: float) -> str:
     if not values:
         return "—"
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(percentile / 100 * len(ordered)) - 1))
-    return f"{ordered[rank] * 1000:.0f} ms"
+    return f"{percentile(values, pct) * 1000:.0f} ms"

@@ -171,6 +171,14 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def rss_kib(pid: int) -> int:
+    """The process's resident set (``VmRSS`` in /proc/PID/status), KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
 # --- redis-server ----------------------------------------------------------------
 
 
