@@ -19,7 +19,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from soak_checks import Check, DbEvent, DbHandoff, Snapshot
+from bench.soak_checks import Check, DbEvent, DbHandoff, Snapshot
 
 #: A move may be this late (the workers sweep every second; a worker is SIGKILLed
 #: now and then, and two cores are shared with everything else).

@@ -22,7 +22,7 @@ import httpx
 
 from shared.auth.tokens import issue_token
 from shared.core.models import Role
-from tests.samples import fresh_handoff_body
+from testkit.samples import fresh_handoff_body
 
 API = "/api/v1"
 REQUEST_TIMEOUT_SECONDS = 30.0

@@ -23,8 +23,7 @@ import pytest
 from shared.auth.tokens import issue_token
 from shared.core.db import make_engine
 from shared.core.models import Role
-from tests.conftest import TEST_SECRET, empty_tables, handoff_body
-from tests.e2e.procs import (
+from testkit.procs import (
     HOST,
     Proc,
     ProcessError,
@@ -37,6 +36,7 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
+from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.sse import SSEClient
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,11 @@ from redis import Redis
 from shared.auth.tokens import issue_token
 from shared.core.models import Role
 from shared.core.redis_client import make_redis
+from testkit.openai_stub import OpenAIStub
+from testkit.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
-from tests.e2e.workers import start_worker
-from tests.stubs.openai_stub import OpenAIStub
 
 pytestmark = pytest.mark.slow
 

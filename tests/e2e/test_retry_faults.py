@@ -25,9 +25,8 @@ from redis.exceptions import RedisError
 from shared.auth.tokens import issue_token
 from shared.core.models import Role
 from shared.core.redis_client import make_redis
-from tests.conftest import TEST_SECRET, handoff_body
-from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import (
+from testkit.openai_stub import OpenAIStub
+from testkit.procs import (
     Proc,
     alive,
     api_env,
@@ -38,8 +37,9 @@ from tests.e2e.procs import (
     redis_url,
     start_redis,
 )
-from tests.e2e.workers import start_worker
-from tests.stubs.openai_stub import OpenAIStub
+from testkit.workers import start_worker
+from tests.conftest import TEST_SECRET, handoff_body
+from tests.e2e.conftest import StartReplica
 
 pytestmark = pytest.mark.slow
 

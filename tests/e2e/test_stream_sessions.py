@@ -11,9 +11,9 @@ import pytest
 from shared.auth.tokens import issue_token
 from shared.core.db import make_engine
 from shared.core.models import Role
+from testkit.procs import Proc, api_env, base_url, redis_url
 from tests.conftest import TEST_SECRET, empty_tables
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url
 from tests.e2e.sse import SSEClient
 from tests.e2e.test_events import SENIOR, create
 

@@ -29,10 +29,8 @@ from redis.exceptions import RedisError
 from shared.auth.tokens import issue_token
 from shared.core.models import Role
 from shared.core.redis_client import make_redis
-from tests.conftest import TEST_SECRET, handoff_body
-from tests.e2e.conftest import StartReplica
-from tests.e2e.fault_proxy import FaultProxy
-from tests.e2e.procs import (
+from testkit.openai_stub import OpenAIStub
+from testkit.procs import (
     POLL_SECONDS,
     Proc,
     api_env,
@@ -45,9 +43,11 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
+from testkit.workers import start_worker
+from tests.conftest import TEST_SECRET, handoff_body
+from tests.e2e.conftest import StartReplica
+from tests.e2e.fault_proxy import FaultProxy
 from tests.e2e.sentinel import MASTER, sentinel_cluster
-from tests.e2e.workers import start_worker
-from tests.stubs.openai_stub import OpenAIStub
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -25,7 +25,7 @@ from shared.handoffs.views import (
     stored_summary_json,
 )
 from shared.routing.escalation import Plan
-from tests.samples import handoff_body, long_handoff_body
+from testkit.samples import handoff_body, long_handoff_body
 
 ENGINEER = Principal(user_id="eng-1", name="Eve", role=Role.engineer, org_id="org-1")
 

@@ -33,8 +33,8 @@ from shared.handoffs.lifecycle import create_handoff
 from shared.handoffs.models import Handoff, HandoffCreate
 from shared.webhooks import subscriptions
 from shared.webhooks.models import WebhookCreate
+from testkit.procs import free_port, running, start_redis
 from tests.conftest import handoff_body
-from tests.e2e.procs import free_port, running, start_redis
 
 DEADLINE_SECONDS = 10.0
 

@@ -23,9 +23,9 @@ from services.worker.rq_classes import PromptSimpleWorker
 from shared.core import keys
 from shared.core.settings import Settings
 from shared.webhooks.dispatch import dispatch_due
+from testkit.procs import GENEROUS_LIMITS, poll
+from testkit.webhook_receiver import HANG, Receiver
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
-from tests.e2e.procs import GENEROUS_LIMITS, poll
-from tests.webhook_receiver import HANG, Receiver
 
 WEBHOOKS = "/api/v1/webhooks"
 TRY_SECONDS = 5.0

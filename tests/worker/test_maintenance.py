@@ -25,8 +25,8 @@ from shared.handoffs.lifecycle import create_handoff
 from shared.handoffs.models import Handoff, HandoffCreate
 from shared.routing.models import EscalationPolicyBody
 from shared.routing.policies import put_policy
+from testkit.procs import poll
 from tests.conftest import handoff_body
-from tests.e2e.procs import poll
 
 INTERVAL_SECONDS = 60.0
 #: The thread wakes at the deadline; a busy two-core machine may add a little.

@@ -13,8 +13,8 @@ from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
 from shared.core import keys
 from shared.core.settings import Settings
+from testkit.openai_stub import GOOD_ANSWER, OpenAIStub
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
-from tests.stubs.openai_stub import GOOD_ANSWER, OpenAIStub
 
 
 @pytest.fixture

@@ -34,9 +34,9 @@ from shared.slack import service
 from shared.slack.jobs import sync_message
 from shared.slack.models import ConnectionBody, SlackMessage
 from shared.slack.sync import dispatch_due, unmark_lost
-from tests import log_leaks
+from testkit import log_leaks
+from testkit.procs import GENEROUS_LIMITS
 from tests.conftest import REDIS_URL, TEST_SECRET, handoff_body
-from tests.e2e.procs import GENEROUS_LIMITS
 from tests.stubs.slack_stub import SlackStub
 
 BOT_TOKEN = log_leaks.register_secret("xoxb-3333-4444-" + "q9w8e7r6t5" * 2)

@@ -45,11 +45,11 @@ from shared.webhooks import subscriptions
 from shared.webhooks.dispatch import dispatch_due, reconcile_deliveries
 from shared.webhooks.models import WebhookCreate, WebhookDelivery
 from shared.webhooks.sender import MAX_RESPONSE_BYTES
+from testkit.procs import GENEROUS_LIMITS, free_port
+from testkit.samples import LONG_TRANSCRIPT, long_handoff_body
+from testkit.webhook_receiver import BIG, BIG_BYTES, HANG, REDIRECT, Receiver
 from tests.api.helpers import HANDOFFS, create
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
-from tests.e2e.procs import GENEROUS_LIMITS, free_port
-from tests.samples import LONG_TRANSCRIPT, long_handoff_body
-from tests.webhook_receiver import BIG, BIG_BYTES, HANG, REDIRECT, Receiver
 
 WEBHOOKS = "/api/v1/webhooks"
 TIMEOUT_SECONDS = 1.0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from tests import log_leaks
+from testkit import log_leaks
 
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.05
@@ -55,7 +55,7 @@ class Proc:
         """SIGTERM the whole group, SIGKILL it after ``timeout``. Idempotent; a
         leader that already exited (and was reaped) is left alone, since its
         group id may since belong to someone else. Then its log is checked for
-        tokens and secrets (``tests/log_leaks.py``)."""
+        tokens and secrets (``testkit/log_leaks.py``)."""
         if self.running:
             self._signal_group(signal.SIGTERM)
             try:
@@ -169,6 +169,14 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def rss_kib(pid: int) -> int:
+    """The process's resident set (``VmRSS`` in /proc/PID/status), KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 # --- redis-server ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible chat-completions server for tests (stdlib only).
+"""A local OpenAI-compatible chat-completions server for tests and the soak (stdlib only).
 
 In-process::
 
@@ -10,7 +10,7 @@ In-process::
 
 As a process (prints ``listening on http://127.0.0.1:<port>`` once ready)::
 
-    python -m tests.stubs.openai_stub --port 0 --mode good [--delay S] [--failure-rate F]
+    python -m testkit.openai_stub --port 0 --mode good [--delay S] [--failure-rate F]
 
 Control endpoints (also served in-process):
 

@@ -1,11 +1,11 @@
-"""``escalations worker`` processes for end-to-end tests."""
+"""``escalations worker`` processes for end-to-end tests and benchmarks."""
 
 from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-from tests.e2e.procs import Proc, escalations_binary, spawn, wait_until
+from testkit.procs import Proc, escalations_binary, spawn, wait_until
 
 
 def start_worker(

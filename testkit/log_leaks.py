@@ -2,7 +2,7 @@
 
 Two sources are watched: every log record emitted in the test process (a
 handler on the root logger, installed by tests/conftest.py), and the log file
-of every real process started through tests/e2e/procs.py, read when the process
+of every real process started through testkit/procs.py, read when the process
 stops. What either finds is kept here until tests/conftest.py's autouse fixture
 takes it at the end of the test, and fails that test.
 
