@@ -154,8 +154,11 @@ class Cluster:
         a process that died before the soak killed it is counted too. Returns
         every one recorded so far."""
         recorded = {exit.pid for exit in self.exits}
+        # A replica the soak killed stays in ``replicas`` until its successor is up
+        # (another fault may start meanwhile); it is retired, not an unasked exit.
+        killed = {proc.popen.pid for proc in self.retired}
         for proc in [*self.replicas, *self.workers]:
-            if not proc.running and proc.popen.pid not in recorded:
+            if not proc.running and proc.popen.pid not in recorded | killed:
                 lines = proc.log_text().strip().splitlines()
                 last = lines[-1][:500] if lines else ""
                 self.exits.append(Exit(proc.name, proc.popen.pid, proc.popen.returncode, last))
