@@ -95,7 +95,10 @@ def dispatch_due(*, engine: Engine, redis: Redis, settings: Settings) -> int:
         # The try of an org that had none in flight jumps the queue, so a quiet org
         # never waits behind another org's burst (a cap's worth refilled at once).
         # An org's later tries go to the back: its own tries keep their order.
+        # It is also enqueued first: a burst's own enqueues (a few round trips each)
+        # must not delay it either.
         alone = _alone_in_flight(engine, claimed)
+        claimed.sort(key=lambda delivery: delivery.id not in alone)
         for index, delivery in enumerate(claimed):
             try:
                 enqueue_delivery(redis, delivery, settings=settings, at_front=delivery.id in alone)
