@@ -62,6 +62,9 @@ from shared.core.settings import Settings
 from shared.handoffs.models import PRIORITY_RANK, Priority
 from tests.conftest import REDIS_URL, TEST_SECRET, empty_tables, handoff_body
 
+# A fuzzer: minutes of examples, so not in the fast loop (scripts/test --fast).
+pytestmark = pytest.mark.slow
+
 HANDOFFS = "/api/v1/handoffs"
 MAX_EXAMPLES = int(os.environ.get("ESCALATIONS_MACHINE_EXAMPLES", "20"))
 STEPS = int(os.environ.get("ESCALATIONS_MACHINE_STEPS", "35"))

@@ -33,6 +33,9 @@ from shared.core.settings import Settings
 from tests.api.helpers import assert_error
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
 
+# A fuzzer: minutes of examples, so not in the fast loop (scripts/test --fast).
+pytestmark = pytest.mark.slow
+
 HANDOFFS = "/api/v1/handoffs"
 TEAMS = "/api/v1/teams"
 POLICY = "/api/v1/escalation-policy"

@@ -154,6 +154,7 @@ def test_teams_without_their_members(client: TestClient, auth: TokenFactory) -> 
     }
 
 
+@pytest.mark.slow  # 40 teams of 500 members: ~10 s
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # sizes, not SQL
 def test_forty_maximum_teams_are_a_small_summary_and_paged_pages(
     client: TestClient, auth: TokenFactory

@@ -100,6 +100,7 @@ def test_same_input_gives_same_output() -> None:
     assert assess(req) == assess(req)
 
 
+@pytest.mark.slow  # starts interpreters with other hash seeds
 def test_output_does_not_depend_on_the_hash_seed() -> None:
     code = (
         "import json, dataclasses, sys\n"
