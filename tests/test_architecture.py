@@ -2,6 +2,7 @@
 reaching into another's internals, modules short enough to read in one sitting."""
 
 import ast
+import importlib
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parent.parent / "shared"
@@ -69,3 +70,17 @@ def test_no_package_imports_another_packages_internals() -> None:
             if private_module or private_names:
                 reaching.add(f"{path.relative_to(SHARED.parent)}: {module} {private_names}")
     assert reaching == set()
+
+
+def test_the_worker_runs_every_packages_sweeps() -> None:
+    """A package declares its periodic work in ``periodic.py``; none is left out."""
+    from services.worker.main import SWEEPS
+
+    declared = [
+        sweep
+        for path in sorted(SHARED.glob("*/periodic.py"))
+        if path.parent.name != "core"  # core/periodic.py defines the shape
+        for sweep in importlib.import_module(f"shared.{path.parent.name}.periodic").SWEEPS
+    ]
+    assert len(declared) >= 5
+    assert sorted(s.name for s in SWEEPS) == sorted(s.name for s in declared)

@@ -28,20 +28,30 @@ from services.worker.context import WorkerContext, set_context
 from services.worker.delivery_pool import DeliveryPool
 from services.worker.retries import DueRetryMover, move_due_retries
 from services.worker.rq_classes import WORKER_CLASSES
-from shared.assessments.reconciler import try_reconcile
+from shared.assessments import periodic as assessment_sweeps
 from shared.core import keys
+from shared.core.periodic import SweepContext
 from shared.core.redis_client import redis_for
 from shared.core.settings import Settings
 from shared.core.timeutil import utcnow
 from shared.events.outbox import Outbox
-from shared.retention.sweep import try_sweep_retention
+from shared.retention import periodic as retention_sweeps
+from shared.routing import periodic as routing_sweeps
 from shared.routing.assignment import present_from
 from shared.routing.escalation import next_escalation_due, sweep_escalations
 from shared.routing.presence import Presence
-from shared.routing.sla import sweep_sla_breaches
-from shared.webhooks.dispatch import dispatch_due, try_reconcile_deliveries
+from shared.webhooks import periodic as webhook_sweeps
+from shared.webhooks.dispatch import dispatch_due
 
 log = logging.getLogger(__name__)
+
+#: What each maintenance pass runs, as the packages declare it.
+SWEEPS = (
+    *routing_sweeps.SWEEPS,
+    *assessment_sweeps.SWEEPS,
+    *webhook_sweeps.SWEEPS,
+    *retention_sweeps.SWEEPS,
+)
 
 #: After a level's deadline, before the sweep it wakes runs (the deadline must have passed).
 WAKE_LAG_SECONDS = 0.005
@@ -50,8 +60,8 @@ MIN_WAKE_SECONDS = 0.2
 
 
 class PeriodicMaintenance(threading.Thread):
-    """Every ``maintenance_interval_seconds``: re-enqueue lost assessments,
-    record claim-SLA breaches and move handoffs whose level is due. Between
+    """Every ``maintenance_interval_seconds``: every package's sweeps (``SWEEPS``:
+    claim-SLA breaches, level moves, lost assessments and deliveries, retention). Between
     passes it also wakes when the next level falls due and moves it then, so a
     level moves at most one interval late (new handoffs) and usually at once."""
 
@@ -100,32 +110,22 @@ class PeriodicMaintenance(threading.Thread):
             log.info("maintenance: %d level moves", moves)
 
     def run_once(self) -> None:
-        context = self._context
-        try:
-            breaches = sweep_sla_breaches(engine=context.engine)
-            moves = sweep_escalations(engine=context.engine, present=self._present)
-            report = try_reconcile(
-                engine=context.engine, redis=context.redis, settings=context.settings
-            )
-            deliveries = try_reconcile_deliveries(
-                engine=context.engine, redis=context.redis, settings=context.settings
-            )
-            retention = try_sweep_retention(
-                engine=context.engine, redis=context.redis, settings=context.settings
-            )
-        except SQLAlchemyError as exc:
-            log.warning("maintenance: database unavailable: %s", exc)
-            return
-        if breaches:
-            log.info("maintenance: %d claim-SLA breaches recorded", breaches)
-        if moves:
-            log.info("maintenance: %d level moves", moves)
-        if report is not None and (report.enqueued or report.failed):
-            log.info("reconciler: %s", report)
-        if deliveries is not None and deliveries.requeued:
-            log.info("webhook reconciler: %s", deliveries)
-        if retention:
-            log.info("retention: %s", retention)
+        """One pass: every package's sweeps (``SWEEPS``), each on its own, so one
+        failing (the database down, a bug) does not skip the others."""
+        context = SweepContext(
+            engine=self._context.engine, redis=self._context.redis, settings=self._context.settings
+        )
+        for sweep in SWEEPS:
+            try:
+                report = sweep.run(context)
+            except SQLAlchemyError as exc:
+                log.warning("maintenance: %s: database unavailable: %s", sweep.name, exc)
+                continue
+            except Exception:
+                log.exception("maintenance: %s failed", sweep.name)
+                continue
+            if report:
+                log.info("maintenance: %s: %s", sweep.name, report)
 
     def stop(self) -> None:
         self._stopped.set()
