@@ -1,7 +1,7 @@
 """The handoff lifecycle: create, list, get, claim, release, resolve, cancel.
 
 Each function commits its own transaction, and each state change writes its
-event (``shared.events.record_event``) in that same transaction. Functions take
+event (``shared.outbox.record_event``) in that same transaction. Functions take
 keyword arguments only and raise ``shared.errors`` exceptions.
 """
 
