@@ -1,6 +1,6 @@
 """Request-path benchmark: each path as a ratio to ``/healthz`` of the same replica.
 
-    python bench/api.py [--runs 3] [--seconds 8] [--connections 32] [--storms 3]
+    python -m bench.api [--runs 3] [--seconds 8] [--connections 32] [--storms 3]
                         [--paths healthz,get,page,create,storm]
                         [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
@@ -53,21 +53,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
+import httpx
+from rq import Queue
+from sqlalchemy import text
 
-import httpx  # noqa: E402
-from rq import Queue  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-
-from bench.claims import process_cpu_seconds  # noqa: E402
-from bench.sse_harness import install_sigterm_handler  # noqa: E402
-from shared import keys  # noqa: E402
-from shared.db import make_engine  # noqa: E402
-from shared.models import Role  # noqa: E402
-from shared.redis_client import make_redis  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from bench.common import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, process_cpu_seconds
+from shared.core import keys
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.pg import fresh_database
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -77,7 +73,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.e2e.storm import (  # noqa: E402
+from testkit.samples import handoff_body
+from testkit.storm import (
     bearer,
     claim_storm,
     create_handoff,
@@ -86,11 +83,8 @@ from tests.e2e.storm import (  # noqa: E402
     open_claimers,
     storm_problems,
 )
-from tests.e2e.workers import start_worker  # noqa: E402
-from tests.pg import fresh_database  # noqa: E402
-from tests.samples import handoff_body  # noqa: E402
+from testkit.workers import start_worker
 
-DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SEEDED_HANDOFFS = 60
 QUEUE_PAGE = 50
 CREATE_ORGS = 16

@@ -1,12 +1,12 @@
 """Assessment-worker benchmark: which RQ worker class runs the assessment job best.
 
-    python bench/assessments.py [--jobs 40] [--samples 40] [--warmup 3] [--runs 3]
+    python -m bench.assessments [--jobs 40] [--samples 40] [--warmup 3] [--runs 3]
                                 [--pace-ms 50] [--no-pool] [--kinds trivial,simple]
                                 [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run it from the repository root. It starts its own in-memory redis-server on a
 free port, creates a fresh PostgreSQL database (through psycopg on the admin
-URL's database, migrated with ``shared.migrate.upgrade_to_head``) and one
+URL's database, migrated with ``shared.core.migrate.upgrade_to_head``) and one
 ``escalations api`` on 127.0.0.1, with the default ``heuristic`` assessor. Then,
 ``--runs`` times, for each worker kind in turn:
 
@@ -52,7 +52,6 @@ worker's warm shutdown waits for it.
 import argparse
 import os
 import secrets
-import signal
 import statistics
 import sys
 import tempfile
@@ -61,7 +60,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import httpx
 import psycopg
@@ -71,16 +69,14 @@ from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.results import Result
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
-
-from bench.claims import DEFAULT_PG_ADMIN_URL, percentile  # noqa: E402
-from bench.trivial_job import NOOP_FUNC  # noqa: E402
-from shared import keys  # noqa: E402
-from shared.models import AssessmentStatus, EventType  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from bench.common import DEFAULT_PG_ADMIN_URL, REPO, install_sigterm_handler, percentile
+from bench.trivial_job import NOOP_FUNC
+from shared.core import keys
+from shared.core.settings import Settings
+from shared.events.models import EventType
+from shared.handoffs.models import AssessmentStatus
+from testkit.pg import fresh_database, libpq_dsn
+from testkit.procs import (
     HOST,
     Proc,
     ProcessError,
@@ -95,9 +91,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_redis,
     wait_until,
 )
-from tests.e2e.storm import API, engineer_headers  # noqa: E402
-from tests.pg import fresh_database, libpq_dsn  # noqa: E402
-from tests.samples import fresh_handoff_body  # noqa: E402
+from testkit.samples import fresh_handoff_body
+from testkit.storm import API, engineer_headers
 
 ORG = "bench-assessments"
 POLL_SECONDS = 0.005  # waiting for a burst worker to exit
@@ -460,7 +455,7 @@ def paced(seconds: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    install_sigterm_handler()
     kinds = [kind for kind in KINDS if not (args.no_pool and kind.key == "pool")]
     if args.kinds:
         kinds = [kind for kind in kinds if kind.key in args.kinds]
@@ -524,10 +519,6 @@ def _at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
-
-
-def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(143)  # unwinds every ExitStack, so everything is cleaned up
 
 
 # --- report -----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The floor for SSE fan-out: a bare sse-starlette endpoint fed by one Redis
 subscription, with nothing else (no auth, no outbox, no database, no replay).
 
-    python bench/bare_sse.py --port 8123 --redis-url redis://127.0.0.1:6380/0
+    python -m bench.bare_sse --port 8123 --redis-url redis://127.0.0.1:6380/0
 
 ``GET /stream`` sends a ``ready`` message, then every message published on
 ``CHANNEL`` (a JSON object with an integer ``"id"``), framed once per process

@@ -1,11 +1,11 @@
 """Claim-storm benchmark: the Redis lock against the database alone.
 
-    python bench/claims.py [--storms 5] [--claims 200] [--warmup 1]
+    python -m bench.claims [--storms 5] [--claims 200] [--warmup 1]
                            [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Starts its own in-memory redis-server on a free port and creates a fresh
 PostgreSQL database (through psycopg on the admin URL's database, migrated with
-``shared.migrate.upgrade_to_head``). Then, for each mode, it starts two
+``shared.core.migrate.upgrade_to_head``). Then, for each mode, it starts two
 ``escalations api`` replicas on 127.0.0.1 and runs ``--warmup`` unmeasured
 storms followed by ``--storms`` measured ones. A storm creates a handoff and
 fires ``--claims`` concurrent claims by as many distinct seniors, alternating
@@ -35,10 +35,7 @@ errors, Ctrl-C or SIGTERM.
 
 import argparse
 import asyncio
-import math
-import os
 import secrets
-import signal
 import statistics
 import sys
 import tempfile
@@ -46,13 +43,15 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
-
-from tests.e2e.procs import (  # noqa: E402
+from bench.common import (
+    DEFAULT_PG_ADMIN_URL,
+    install_sigterm_handler,
+    percentile,
+    process_cpu_seconds,
+)
+from testkit.pg import fresh_database
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -62,7 +61,7 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.e2e.storm import (  # noqa: E402
+from testkit.storm import (
     Storm,
     claim_storm,
     create_handoff,
@@ -71,9 +70,7 @@ from tests.e2e.storm import (  # noqa: E402
     open_claimers,
     storm_problems,
 )
-from tests.pg import fresh_database  # noqa: E402
 
-DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPLICAS = 2
 
 
@@ -129,31 +126,12 @@ class ModeResult:
         return [len(storm.with_status(200)) for storm in self.storms]
 
 
-def process_cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU seconds the processes (all threads) used so far, from
-    Linux's /proc; NaN where that cannot be read."""
-    total_ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return math.nan
-        total_ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return total_ticks / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of a non-empty sequence."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
 # --- main --------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    install_sigterm_handler()
     with ExitStack() as stack:
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="claims-bench-")))
         database_url = stack.enter_context(fresh_database(args.pg_admin_url))
@@ -191,10 +169,6 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be at least 0")
     return value
-
-
-def _exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(143)  # unwinds the ExitStack, so everything is cleaned up
 
 
 # --- resources ---------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """SSE fan-out benchmark: event latency, loss and memory per stream, against two floors.
 
-    python bench/fanout.py [--clients 1000,5000] [--events 60] [--interval-ms 40]
+    python -m bench.fanout [--clients 1000,5000] [--events 60] [--interval-ms 40]
                            [--pacing closed|open] [--warmup 5] [--floor-clients 1000]
                            [--raw-messages 1000]
                            [--generators 2] [--connect-concurrency 128] [--no-uvloop]
                            [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-    python bench/fanout.py --relay [bench/relay.py's options]: the outbox relay instead
+    python -m bench.fanout --relay [bench/relay.py's options]: the outbox relay instead
 
 Run it from the repository root with the project's virtualenv. Everything binds
 127.0.0.1. It starts its own in-memory redis-server on a free port, then measures:
@@ -18,7 +18,7 @@ Run it from the repository root with the project's virtualenv. Everything binds
                    straight to Redis.
   escalations @N   for each count in ``--clients``: two fresh ``escalations api``
                    replicas on a fresh PostgreSQL database (created, migrated with
-                   ``shared.migrate.upgrade_to_head`` and dropped by this script),
+                   ``shared.core.migrate.upgrade_to_head`` and dropped by this script),
                    N clients of one org spread evenly over both; events are caused
                    by POST /api/v1/handoffs as an engineer, alternating replicas.
 
@@ -79,32 +79,31 @@ import httpx
 import psycopg
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from sse_harness import (  # the bench folder is on sys.path when run as a script
+
+from bench.common import (
     DEFAULT_PG_ADMIN_URL,
-    Fleet,
-    bearer_token,
-    fleet,
     install_sigterm_handler,
     percentile,
-    rss_kib,
+    process_cpu_seconds,
 )
-
-from shared import keys  # sse_harness put the repo on sys.path
-from shared.models import Role
-from tests.e2e.procs import (
+from bench.sse_harness import Fleet, bearer_token, fleet
+from shared.core import keys
+from shared.core.models import Role
+from testkit.pg import fresh_database, libpq_dsn
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
     free_port,
     redis_url,
+    rss_kib,
     running,
     spawn,
     start_api,
     start_redis,
     wait_until,
 )
-from tests.pg import fresh_database, libpq_dsn
-from tests.samples import fresh_handoff_body
+from testkit.samples import fresh_handoff_body
 
 BENCH = Path(__file__).resolve().parent
 BARE_CHANNEL = "bench:fanout"  # bench/bare_sse.py's CHANNEL
@@ -115,7 +114,6 @@ REPLICAS = 2
 DELIVERY_GRACE_SECONDS = 15.0
 PACE_POLL = 0.002
 PACE_TIMEOUT = 3.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 GOAL_RATIO = 1.5
 GOAL_P99_5000_MS = 250.0
@@ -161,7 +159,7 @@ class Row:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--relay" in argv:  # the outbox relay's latency and events/s instead: bench/relay.py
-        import relay
+        from bench import relay
 
         return relay.main([arg for arg in argv if arg != "--relay"])
     args = parse_args(argv)
@@ -460,14 +458,16 @@ async def _measured_events(
 ) -> Row:
     base = (await clients_fleet.totals())["received"]
     await clients_fleet.command("mark")
-    cpu_before = {proc.name: cpu_seconds(proc.popen.pid) for proc in setup.servers}
+    cpu_before = {proc.name: process_cpu_seconds([proc.popen.pid]) for proc in setup.servers}
     wall_before = time.monotonic()
     pacer = clients_fleet if args.pacing == "closed" else None
     causes = await fire_paced(causer, args.events, args.interval_ms / 1000, clients_fleet=pacer)
     expected = base + clients_fleet.count * args.events
     totals = await clients_fleet.wait_received(expected, DELIVERY_GRACE_SECONDS)
     wall = time.monotonic() - wall_before
-    server_cpu = sum(cpu_seconds(proc.popen.pid) - cpu_before[proc.name] for proc in setup.servers)
+    server_cpu = sum(
+        process_cpu_seconds([proc.popen.pid]) - cpu_before[proc.name] for proc in setup.servers
+    )
     seqs = causer.seqs(list(causes))
     by_seq = {seqs[key]: at for key, at in causes.items()}
     published = {seq: watcher.seen[seq] for seq in by_seq if seq in watcher.seen}
@@ -487,12 +487,6 @@ async def _measured_events(
         server_cpu_ms=1000 * server_cpu / args.events,
         rate=args.events / wall,
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 # --- floor 2: bare sse-starlette ------------------------------------------------------

@@ -1,7 +1,7 @@
 """The floor for a create: what one row INSERTed in its own transaction costs
 through the same stack, next to ``/healthz`` and a real create on the same replica.
 
-    python bench/floor.py [--runs 3] [--seconds 8] [--connections 32]
+    python -m bench.floor [--runs 3] [--seconds 8] [--connections 32]
                           [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Starts a private redis-server, a fresh PostgreSQL database (migrated, plus one
@@ -25,17 +25,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
+from sqlalchemy import text
 
-from sqlalchemy import text  # noqa: E402
-
-from bench.api import DEFAULT_PG_ADMIN_URL, Row, create_script, get_script, run_wrk  # noqa: E402
-from bench.sse_harness import install_sigterm_handler  # noqa: E402
-from shared.db import make_engine  # noqa: E402
-from shared.models import Role  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from bench.api import Row, create_script, get_script, run_wrk
+from bench.common import DEFAULT_PG_ADMIN_URL, install_sigterm_handler
+from shared.core.db import make_engine
+from shared.core.models import Role
+from testkit.pg import fresh_database
+from testkit.procs import (
     api_env,
     base_url,
     free_port,
@@ -45,8 +42,7 @@ from tests.e2e.procs import (  # noqa: E402
     start_redis,
     wait_ready,
 )
-from tests.e2e.storm import bearer  # noqa: E402
-from tests.pg import fresh_database  # noqa: E402
+from testkit.storm import bearer
 
 FLOOR_TABLE = "CREATE TABLE bench_floor (id varchar(36) PRIMARY KEY, org_id varchar(128) NOT NULL)"
 
@@ -59,8 +55,8 @@ def serve(host: str, port: int) -> None:
     import services.api.app as app_module
     from services import cli
     from services.api.in_thread import InThread, in_thread
-    from shared.auth import Principal
-    from shared.ratelimit import Limit
+    from shared.auth.tokens import Principal
+    from shared.core.ratelimit import Limit
 
     create_app = app_module.create_app
     insert = text("INSERT INTO bench_floor (id, org_id) VALUES (:id, :org_id)")
@@ -109,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret = "bench-floor-" + "x" * 40
         env = api_env(database_url=database_url, redis_url=redis_url(redis.port), jwt_secret=secret)
         port = free_port()
-        argv_ = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port)]
+        argv_ = [sys.executable, "-m", "bench.floor", "--serve", str(port)]  # cwd: the root
         replica = stack.enter_context(
             running(spawn("floor", argv_, port=port, log_dir=log_dir, env=env))
         )

@@ -1,6 +1,6 @@
 """A noisy tenant: does one org's slow or failing receivers slow another org down?
 
-    python bench/noisy_tenant.py [--samples 20] [--noisy-handoffs 50] [--noisy-webhooks 20]
+    python -m bench.noisy_tenant [--samples 20] [--noisy-handoffs 50] [--noisy-webhooks 20]
                                  [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run it from the repository root. It starts, on 127.0.0.1, its own in-memory
@@ -44,13 +44,11 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
-
-from shared.auth import issue_token  # noqa: E402
-from shared.models import Role  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from bench.common import DEFAULT_PG_ADMIN_URL, percentile
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from testkit.pg import fresh_database
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -62,9 +60,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.pg import fresh_database  # noqa: E402
-from tests.samples import handoff_body  # noqa: E402
-from tests.webhook_receiver import HANG, Receiver  # noqa: E402
+from testkit.samples import handoff_body
+from testkit.webhook_receiver import HANG, Receiver
 
 QUIET, NOISY = "org-a", "org-b"
 PACE_SECONDS = 1.0
@@ -224,11 +221,6 @@ def noisy_report(bench: Bench) -> tuple[dict[str, int], dict[str, int]]:
     return statuses, circuits
 
 
-def nearest_rank(values: Sequence[float], percentile: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(percentile / 100 * len(ordered)) - 1))]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     quiet, noisy = Run("quiet"), Run("noisy")
@@ -268,10 +260,10 @@ def print_table(args: argparse.Namespace, quiet: Run, noisy: Run, statuses: dict
     met = True
     for label, what in (("create→assessment ready", "ready"), ("create→delivered", "delivered")):
         q, n = quiet.latencies(what), noisy.latencies(what)
-        q99, n99 = nearest_rank(q, 99), nearest_rank(n, 99)
+        q99, n99 = percentile(q, 99), percentile(n, 99)
         ok = n99 < GOAL_SECONDS and (n99 <= GOAL_RATIO * q99 or n99 - q99 <= NOISE_FLOOR_SECONDS)
         met &= ok
-        print(f"| {label} | {ms(nearest_rank(q, 50))} | {ms(q99)} | {ms(nearest_rank(n, 50))} | "
+        print(f"| {label} | {ms(percentile(q, 50))} | {ms(q99)} | {ms(percentile(n, 50))} | "
               f"{ms(n99)} | {n99 / q99:.2f} | {'met' if ok else 'MISSED'} |")  # fmt: skip
     print(f"\norg B: deliveries {statuses}; webhooks' circuits {circuits}; tries received by its "
           f"hanging receiver {tried[0]}, by its failing one {tried[1]}")  # fmt: skip
@@ -287,9 +279,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--noisy-handoffs", type=int, default=50)
     parser.add_argument("--noisy-webhooks", type=int, default=20)
-    parser.add_argument(
-        "--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     args = parser.parse_args(argv)
     if not (2 <= args.samples <= 120 and 1 <= args.noisy_handoffs <= 500
             and 1 <= args.noisy_webhooks <= 100):  # fmt: skip

@@ -1,9 +1,9 @@
 """Outbox relay benchmark: create → event on Redis, and events/s relayed.
 
-    python bench/relay.py [--runs 3] [--creates 100] [--rate 10] [--orgs 16]
+    python -m bench.relay [--runs 3] [--creates 100] [--rate 10] [--orgs 16]
                           [--events-per-org 500] [--processes 1,2]
                           [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
-    python bench/fanout.py --relay [the same options]
+    python -m bench.fanout --relay [the same options]
 
 Run it from the repository root with the project's virtualenv. It starts its own
 redis-server on a free port and a fresh PostgreSQL database (migrated, dropped at
@@ -13,7 +13,7 @@ the end). Each run measures, and the table shows medians over ``--runs``:
                      second: publish → the subscriber (the floor). The subscriber
                      is a redis-py client in a process of its own.
   create → Redis     ``--creates`` creates at ``--rate`` per second, each
-                     ``shared.handoffs.create_handoff`` in its own session, in
+                     ``shared.handoffs.lifecycle.create_handoff`` in its own session, in
                      this process with the outbox started as an API process
                      starts it (no HTTP: the relay, not the request path, is
                      measured). From just before the call to the subscriber's
@@ -47,21 +47,22 @@ from redis import Redis
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.orm import Session as OrmSession
-from sse_harness import DEFAULT_PG_ADMIN_URL, percentile  # puts the repo on sys.path
 
-from shared import keys
-from shared.auth import Principal
-from shared.db import make_engine, session_scope
-from shared.handoffs import create_handoff
-from shared.models import HandoffCreate, Role
-from shared.outbox import EventRelay, Outbox
-from shared.redis_client import make_redis
-from shared.settings import Settings
-from tests.e2e.procs import free_port, running, start_redis
-from tests.pg import fresh_database
-from tests.samples import handoff_body
+from bench.common import DEFAULT_PG_ADMIN_URL, percentile
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import make_engine, session_scope
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.events.outbox import Outbox
+from shared.events.relay import EventRelay
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import HandoffCreate
+from testkit.pg import fresh_database
+from testkit.procs import free_port, running, start_redis
+from testkit.samples import handoff_body
 
-HERE = Path(__file__).resolve()
 COMMITTED_AT = "bench_committed_at"
 
 
@@ -142,7 +143,7 @@ class Subscriber:
 
     def __init__(self, redis_url: str) -> None:
         self._child = subprocess.Popen(
-            [sys.executable, str(HERE), "--subscribe", redis_url],
+            [sys.executable, "-m", "bench.relay", "--subscribe", redis_url],  # cwd: the root
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -283,7 +284,7 @@ def unpublished(engine: Any) -> int:
 def relay_throughput(processes: int, database_url: str, redis_url: str) -> float:
     children = [
         subprocess.Popen(
-            [sys.executable, str(HERE), "--child", database_url, redis_url],
+            [sys.executable, "-m", "bench.relay", "--child", database_url, redis_url],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

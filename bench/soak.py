@@ -1,13 +1,13 @@
 """Chaos soak: two API replicas, two workers, real Redis and PostgreSQL, users
 of several orgs and ~200 SSE clients, under faults; then invariants checked.
 
-    python bench/soak.py [--seconds 300] [--clients 200] [--orgs 4] [--failure-rate 0.2]
+    python -m bench.soak [--seconds 300] [--clients 200] [--orgs 4] [--failure-rate 0.2]
                          [--replay-limit 100] [--settle-seconds 60] [--seed N]
                          [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run from the repository root with the project's virtualenv. Everything binds
 127.0.0.1: a private redis-server on a free port, a fresh PostgreSQL database
-(migrated, dropped at the end), ``tests/stubs/openai_stub.py`` in ``flaky`` mode
+(migrated, dropped at the end), ``testkit/openai_stub.py`` in ``flaky`` mode
 (``--failure-rate`` of the calls answer 500 or a malformed completion), two
 ``escalations api`` replicas and two ``escalations worker`` processes with the
 ``openai`` assessor against the stub.
@@ -63,19 +63,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
-
-import soak_checks as checks  # noqa: E402  (the bench folder is on sys.path as the script's)
-from soak_cluster import ORPHAN_GRACE_SECONDS, Cluster  # noqa: E402
-from soak_escalations import check_escalations  # noqa: E402
-from soak_sse import StreamClient  # noqa: E402
-from soak_users import Load, make_orgs, set_policies  # noqa: E402
-from soak_webhooks import Webhooks  # noqa: E402
-from sse_harness import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, rss_kib  # noqa: E402
-
-from tests.pg import fresh_database  # noqa: E402
+from bench import soak_checks as checks
+from bench.common import DEFAULT_PG_ADMIN_URL, install_sigterm_handler
+from bench.soak_cluster import ORPHAN_GRACE_SECONDS, Cluster
+from bench.soak_escalations import check_escalations
+from bench.soak_sse import StreamClient
+from bench.soak_users import Load, make_orgs, set_policies
+from bench.soak_webhooks import Webhooks
+from testkit.pg import fresh_database
+from testkit.procs import rss_kib
 
 WORKER_KILL_EVERY_SECONDS = 30.0
 REPLICA_DOWN_SECONDS = 5.0

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from soak_cluster import Exit, Window
-from soak_sse import StreamClient
-from soak_users import STATE_CHANGES, Answer, ClaimRace, Load
 
-from tests.e2e.storm import ClaimAnswer, Senior, Storm, storm_problems
-from tests.pg import libpq_dsn
+from bench.soak_cluster import Exit, Window
+from bench.soak_sse import StreamClient
+from bench.soak_users import STATE_CHANGES, Answer, ClaimRace, Load
+from testkit.pg import libpq_dsn
+from testkit.storm import ClaimAnswer, Senior, Storm, storm_problems
 
 #: A fault's window lasts this long after what it broke answered again: clients'
 #: pooled connections and the replicas' Redis clients notice the recovery.
@@ -265,7 +265,7 @@ def check_assessments(
 
 def check_races(races: Sequence[ClaimRace], windows: Sequence[Window]) -> Check:
     """Undisturbed races (every claim answered outside a fault): exactly one 200,
-    every other a 409 naming that winner (``tests/e2e/storm.py``'s contract).
+    every other a 409 naming that winner (``testkit/storm.py``'s contract).
     A race with a claim lost to a fault: at most one 200, every 409 naming one
     and the same winner."""
     problems: list[str] = []

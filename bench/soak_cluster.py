@@ -2,7 +2,7 @@
 fresh PostgreSQL database, the OpenAI stub failing a share of calls, two
 ``escalations api`` replicas and two ``escalations worker`` processes.
 
-Built on ``tests/e2e/procs.py`` and ``tests/e2e/workers.py``. Every fault is
+Built on ``testkit/procs.py`` and ``testkit/workers.py``. Every fault is
 recorded as a :class:`Window` (from the moment it is done until what it broke
 answers again), so the checks can tell expected failures from real ones.
 Blocking starts (they poll for readiness) are run by the caller in a thread.
@@ -18,8 +18,9 @@ from pathlib import Path
 
 from redis import Redis
 
-from shared.redis_client import make_redis
-from tests.e2e.procs import (
+from bench.common import REPO
+from shared.core.redis_client import make_redis
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -30,9 +31,8 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
-from tests.e2e.workers import start_worker
+from testkit.workers import start_worker
 
-REPO = Path(__file__).resolve().parents[1]
 STUB_READY_SECONDS = 15.0
 #: A process a SIGKILLed worker left behind (e.g. a forked scheduler) must be gone by then.
 ORPHAN_GRACE_SECONDS = 10.0
@@ -154,8 +154,11 @@ class Cluster:
         a process that died before the soak killed it is counted too. Returns
         every one recorded so far."""
         recorded = {exit.pid for exit in self.exits}
+        # A replica the soak killed stays in ``replicas`` until its successor is up
+        # (another fault may start meanwhile); it is retired, not an unasked exit.
+        killed = {proc.popen.pid for proc in self.retired}
         for proc in [*self.replicas, *self.workers]:
-            if not proc.running and proc.popen.pid not in recorded:
+            if not proc.running and proc.popen.pid not in recorded | killed:
                 lines = proc.log_text().strip().splitlines()
                 last = lines[-1][:500] if lines else ""
                 self.exits.append(Exit(proc.name, proc.popen.pid, proc.popen.returncode, last))
@@ -236,10 +239,10 @@ class Cluster:
 
 
 def start_stub(failure_rate: float, *, log_dir: Path) -> Proc:
-    """``tests/stubs/openai_stub.py`` as a process, in ``flaky`` mode."""
+    """``testkit/openai_stub.py`` as a process, in ``flaky`` mode."""
     port = free_port()
     argv = [
-        sys.executable, "-m", "tests.stubs.openai_stub",
+        sys.executable, "-m", "testkit.openai_stub",
         "--port", str(port), "--mode", "flaky", "--failure-rate", str(failure_rate),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}

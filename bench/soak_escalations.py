@@ -19,7 +19,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from soak_checks import Check, DbEvent, DbHandoff, Snapshot
+from bench.soak_checks import Check, DbEvent, DbHandoff, Snapshot
 
 #: A move may be this late (the workers sweep every second; a worker is SIGKILLed
 #: now and then, and two cores are shared with everything else).
@@ -186,7 +186,7 @@ def _stored_problems(row: DbHandoff, run: _Run) -> list[str]:
 
 
 def _next(row: DbHandoff, at: tuple[int, int]) -> tuple[int, int] | None:
-    """``shared.escalation``'s rule, restated: the next level, then the next loop."""
+    """``shared.routing.escalation``'s rule, restated: the next level, then the next loop."""
     level, loop = at
     if level + 1 < len(row.after_seconds):
         return level + 1, loop

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
-from shared.auth import issue_token
-from shared.models import Role
-from tests.samples import fresh_handoff_body
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from testkit.samples import fresh_handoff_body
 
 API = "/api/v1"
 REQUEST_TIMEOUT_SECONDS = 30.0

@@ -22,15 +22,16 @@ from typing import Any
 
 import httpx
 import psycopg
-from soak_checks import RECOVERY_GRACE_SECONDS, Check
-from soak_cluster import Window
-from soak_users import Org
 
-from shared.auth import issue_token
-from shared.models import Role
-from tests.pg import libpq_dsn
-from tests.samples import handoff_body
-from tests.webhook_receiver import HANG, Receiver
+from bench.common import percentile
+from bench.soak_checks import RECOVERY_GRACE_SECONDS, Check
+from bench.soak_cluster import Window
+from bench.soak_users import Org
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from testkit.pg import libpq_dsn
+from testkit.samples import handoff_body
+from testkit.webhook_receiver import HANG, Receiver
 
 NOISY_ORG = "soak-noisy"
 NOISY_WEBHOOKS = 20
@@ -167,9 +168,7 @@ def _overlaps(start: float, end: float, windows: Sequence[Window], now: float) -
     )
 
 
-def _ms(values: list[float], percentile: float) -> str:
+def _ms(values: list[float], pct: float) -> str:
     if not values:
         return "—"
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(percentile / 100 * len(ordered)) - 1))
-    return f"{ordered[rank] * 1000:.0f} ms"
+    return f"{percentile(values, pct) * 1000:.0f} ms"

@@ -1,6 +1,6 @@
 """Load generator: thousands of SSE clients in one asyncio process.
 
-    python bench/sse_clients.py --targets 127.0.0.1:8001,127.0.0.1:8002 --count 500
+    python -m bench.sse_clients --targets 127.0.0.1:8001,127.0.0.1:8002 --count 500
                                 [--first-index 0] [--path /api/v1/events] [--token JWT]
                                 [--connect-concurrency 64]
 

@@ -1,6 +1,6 @@
-"""What ``bench/fanout.py`` and ``bench/stream_memory.py`` share: a fresh
-database, a process's RSS, tokens, the open-stream gauge, and a fleet of load
-generator processes (``bench/sse_clients.py``) driven over their stdin/stdout.
+"""What ``bench/fanout.py`` and ``bench/stream_memory.py`` share: tokens, the
+open-stream gauge, and a fleet of load generator processes (``bench/sse_clients.py``)
+driven over their stdin/stdout.
 
 Every wait polls a condition until a deadline; every process started here
 leads its own process group and is killed with it on exit.
@@ -9,7 +9,6 @@ leads its own process group and is killed with it on exit.
 import asyncio
 import contextlib
 import json
-import math
 import os
 import signal
 import sys
@@ -18,43 +17,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
 
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+
 BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
-
-from shared.auth import issue_token  # noqa: E402
-from shared.models import Role  # noqa: E402
-
-DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TOKEN_TTL = timedelta(hours=2)
 COMMAND_TIMEOUT_SECONDS = 60.0
 POLL_SECONDS = 0.1
 GAUGE = "escalations_sse_open_streams"
 
 
-def exit_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(143)  # unwinds every ExitStack, so everything is cleaned up
-
-
-def install_sigterm_handler() -> None:
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-
-
-# --- resources ---------------------------------------------------------------------
-
-
-def rss_kib(pid: int) -> int:
-    """The process's resident set (``VmRSS`` in /proc/PID/status), KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+# --- the replica ---------------------------------------------------------------------
 
 
 def bearer_token(*, secret: str, org: str, role: Role, sub: str) -> str:
@@ -70,12 +47,6 @@ def open_streams(base_url: str) -> float:
         if line.startswith(GAUGE + " "):
             return float(line.split()[1])
     raise RuntimeError(f"{GAUGE} missing from /metrics")
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of a non-empty sequence."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 # --- load generators ---------------------------------------------------------------

@@ -1,13 +1,13 @@
 """Does a replica give back what its SSE streams took? Open-stream gauge and RSS
 before, with and after a wave of clients, for several waves in a row.
 
-    python bench/stream_memory.py [--clients 500] [--rounds 2] [--generators 1]
+    python -m bench.stream_memory [--clients 500] [--rounds 2] [--generators 1]
                                   [--connect-concurrency 64]
                                   [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run it from the repository root with the project's virtualenv. It starts its own
 in-memory redis-server on a free port, a fresh PostgreSQL database (created,
-migrated with ``shared.migrate.upgrade_to_head`` and dropped by this script) and
+migrated with ``shared.core.migrate.upgrade_to_head`` and dropped by this script) and
 one ``escalations api`` replica on 127.0.0.1. Each round opens ``--clients`` SSE
 streams (``bench/sse_clients.py``, raw asyncio protocols) and waits until every
 client has its ``ready`` message; then closes them all and waits (deadline
@@ -34,27 +34,21 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from sse_harness import (  # the bench folder is on sys.path when run as a script
-    DEFAULT_PG_ADMIN_URL,
-    bearer_token,
-    fleet,
-    install_sigterm_handler,
-    open_streams,
-    rss_kib,
-)
-
-from shared.models import Role  # sse_harness put the repo on sys.path
-from tests.e2e.procs import (
+from bench.common import DEFAULT_PG_ADMIN_URL, install_sigterm_handler
+from bench.sse_harness import bearer_token, fleet, open_streams
+from shared.core.models import Role
+from testkit.pg import fresh_database
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
     free_port,
     redis_url,
+    rss_kib,
     running,
     start_api,
     start_redis,
 )
-from tests.pg import fresh_database
 
 CLOSE_DEADLINE_SECONDS = 30.0
 POLL_SECONDS = 0.05

@@ -1,6 +1,6 @@
 """Webhook delivery benchmark: deliveries/s per worker and create→delivered latency.
 
-    python bench/webhooks.py [--deliveries 300] [--samples 40] [--pace-ms 50] [--runs 3]
+    python -m bench.webhooks [--deliveries 300] [--samples 40] [--pace-ms 50] [--runs 3]
                              [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run it from the repository root. It starts its own in-memory redis-server on a
@@ -43,13 +43,11 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make the repo's packages importable
-    sys.path.insert(0, str(REPO))
-
-from shared.auth import issue_token  # noqa: E402
-from shared.models import Role  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from bench.common import DEFAULT_PG_ADMIN_URL, percentile
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from testkit.pg import fresh_database
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -61,9 +59,8 @@ from tests.e2e.procs import (  # noqa: E402
     start_api,
     start_redis,
 )
-from tests.pg import fresh_database  # noqa: E402
-from tests.samples import handoff_body  # noqa: E402
-from tests.webhook_receiver import Receiver  # noqa: E402
+from testkit.samples import handoff_body
+from testkit.webhook_receiver import Receiver
 
 ORG = "bench"
 DEADLINE_SECONDS = 120.0
@@ -185,11 +182,6 @@ def measure_latency(bench: Bench, args: argparse.Namespace, run: int) -> list[fl
     return samples
 
 
-def nearest_rank(values: Sequence[float], percentile: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(percentile / 100 * len(ordered)) - 1))]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     rows = []
@@ -198,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for run in range(1, args.runs + 1):
                 rate = measure_throughput(bench, args.deliveries, run)
                 latency = measure_latency(bench, args, run)
-                rows.append((rate, nearest_rank(latency, 50), nearest_rank(latency, 99)))
+                rows.append((rate, percentile(latency, 50), percentile(latency, 99)))
                 p50, p99 = rows[-1][1] * 1000, rows[-1][2] * 1000
                 print(f"run {run}: {rate:.0f} deliveries/s, create→delivered p50 {p50:.1f} ms,"
                       f" p99 {p99:.1f} ms", flush=True)  # fmt: skip
@@ -227,9 +219,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--pace-ms", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     args = parser.parse_args(argv)
     if not (2 <= args.deliveries <= 5000 and 1 <= args.samples <= 1000 and 1 <= args.runs <= 10):
         parser.error("--deliveries 2..5000, --samples 1..1000, --runs 1..10 (bounded on purpose)")

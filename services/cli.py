@@ -10,10 +10,10 @@ import typer
 from pydantic import ValidationError
 
 from services.demo_routing import DEFAULT_LEVEL_SECONDS
-from shared.auth import issue_bearer_token
-from shared.logs import configure_logging
-from shared.models import Role
-from shared.settings import Settings, get_settings
+from shared.auth.tokens import issue_bearer_token
+from shared.core.logs import configure_logging
+from shared.core.models import Role
+from shared.core.settings import Settings, get_settings
 
 app = typer.Typer(help="Escalation Mode: escalate stuck sessions to senior engineers, live.")
 
@@ -167,7 +167,7 @@ def up(
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run again)."""
-    from shared.migrate import upgrade_to_head
+    from shared.core.migrate import upgrade_to_head
 
     settings = _settings()
     _configure_logging(settings)

@@ -19,8 +19,8 @@ import httpx
 
 from services.demo_routing import DemoRouting, DemoRoutingError, seed_routing
 from services.local import LocalStack, StartupError
-from shared.demo_users import demo_token, networking_senior_token
-from shared.models import Role
+from shared.auth.demo_users import demo_token, networking_senior_token
+from shared.core.models import Role
 
 log = logging.getLogger(__name__)
 

@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from shared.audit import Actor
-from shared.db import make_engine, session_scope
-from shared.demo_users import DEMO_ORG, NETWORKING_SENIOR
-from shared.errors import DomainError
-from shared.models import (
+from shared.auth.demo_users import DEMO_ORG, NETWORKING_SENIOR
+from shared.core.db import make_engine, session_scope
+from shared.core.errors import DomainError
+from shared.routing.models import (
     EscalationPolicyBody,
     LevelTarget,
     PolicyLevelBody,
     TeamBody,
     TeamMemberBody,
 )
-from shared.teams import create_team, put_policy, replace_team, team_named
+from shared.routing.policies import put_policy
+from shared.routing.teams import create_team, replace_team, team_named
 
 DEMO_TEAM = "Networking"
 DEMO_DOMAIN = "networking"

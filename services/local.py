@@ -26,9 +26,9 @@ from pathlib import Path
 
 import httpx
 
-from shared.demo_users import DEMO_USERS, demo_token
-from shared.migrate import upgrade_to_head
-from shared.models import Role
+from shared.auth.demo_users import DEMO_USERS, demo_token
+from shared.core.migrate import upgrade_to_head
+from shared.core.models import Role
 
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0

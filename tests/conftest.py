@@ -24,16 +24,16 @@ from redis import Redis
 from sqlalchemy import Engine, text
 
 from services.api.app import create_app
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.migrate import upgrade_to_head
-from shared.models import Role
-from shared.redis_client import make_redis
-from shared.settings import DEV_JWT_SECRET, Settings
-from tests import log_leaks
-from tests.e2e.procs import GENEROUS_LIMITS, Proc, free_port, start_redis
-from tests.pg import fresh_database
-from tests.samples import handoff_body  # noqa: F401  (re-exported for test modules)
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.migrate import upgrade_to_head
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import DEV_JWT_SECRET, Settings
+from testkit import log_leaks
+from testkit.pg import fresh_database
+from testkit.procs import GENEROUS_LIMITS, Proc, free_port, start_redis
+from testkit.samples import handoff_body  # noqa: F401  (re-exported for test modules)
 
 TEST_SECRET = log_leaks.register_secret("test-secret-" + "0123456789" * 4)
 log_leaks.register_secret(DEV_JWT_SECRET)
@@ -109,7 +109,7 @@ def _catch_log_leaks() -> None:
 @pytest.fixture(autouse=True)
 def no_token_in_any_log() -> Iterator[None]:
     """Fails the test when a JWT or a known secret reached a log during it: a
-    record of this process or the log of a process it started (tests/log_leaks.py)."""
+    record of this process or the log of a process it started (testkit/log_leaks.py)."""
     yield
     found = log_leaks.take()
     if found:

@@ -22,8 +22,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from tests.e2e.procs import Proc, free_port, spawn, wait_until
-from tests.e2e.procs import escalations_binary as _escalations
+from testkit.procs import Proc, free_port, spawn, wait_until
+from testkit.procs import escalations_binary as _escalations
 
 CLIENT_ID = "escalations-console"
 CLIENT_SECRET = "mock-client-secret-" + "0123456789" * 3

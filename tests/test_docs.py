@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 
 DOCS = Path(__file__).parents[1] / "docs"
 

@@ -31,18 +31,18 @@ from services.api.routes import (
     webhooks,
 )
 from services.api.streaming.hub import EventHub
-from shared.authenticator import Authenticator
-from shared.claim_flights import ClaimFlights
-from shared.db import autocommit_reads, make_engine
-from shared.outbox import Outbox
-from shared.people import PeopleRegistry
-from shared.presence import Presence
-from shared.queue_metrics import QueueCollector
-from shared.ratelimit import RateLimits
+from shared.auth.authenticator import Authenticator
+from shared.auth.people import PeopleRegistry
+from shared.core.db import autocommit_reads, make_engine
+from shared.core.queue_metrics import QueueCollector
+from shared.core.ratelimit import RateLimits
+from shared.core.redis_client import async_redis_for, redis_for
+from shared.core.settings import Settings, get_settings
+from shared.events.outbox import Outbox
+from shared.events.stream_registry import StreamRegistry
+from shared.handoffs.claim_flights import ClaimFlights
 from shared.redaction.service import RedactorCache
-from shared.redis_client import async_redis_for, redis_for
-from shared.settings import Settings, get_settings
-from shared.stream_registry import StreamRegistry
+from shared.routing.presence import Presence
 
 #: Sync routes run in anyio's thread pool; a claim storm needs more than its default 40.
 THREADPOOL_SIZE = 100
@@ -109,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.api_docs else None,
     )
     app.state.settings = settings
-    app.state.claim_flights = ClaimFlights()  # per process: see shared.claim_flights
+    app.state.claim_flights = ClaimFlights()  # per process: see shared.handoffs.claim_flights
     app.state.redactors = RedactorCache(  # per process: see shared.redaction.service
         ttl_seconds=settings.redaction_cache_seconds,
         budget_seconds=settings.redaction_budget_seconds,

@@ -15,13 +15,13 @@ from fastapi.security import HTTPBearer
 from redis import Redis
 from starlette.requests import Request
 
-from shared import stream_sessions
-from shared.auth import STREAM_AUDIENCE, Principal, decode_token
-from shared.authenticator import Authenticator
-from shared.errors import NotAuthenticated
-from shared.people import PeopleRegistry
-from shared.ratelimit import Limit, RateLimits
-from shared.settings import Settings
+from shared.auth.authenticator import Authenticator
+from shared.auth.people import PeopleRegistry
+from shared.auth.tokens import STREAM_AUDIENCE, Principal, decode_token
+from shared.core.errors import NotAuthenticated
+from shared.core.ratelimit import Limit, RateLimits
+from shared.core.settings import Settings
+from shared.events import stream_sessions
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Authentication:
 
 def recognized(principal: Principal, people: PeopleRegistry) -> Principal:
     """Every caller the API authenticates passes here, whatever proved who they
-    are: they are remembered in the org's people (``shared.people``; throttled, so
+    are: they are remembered in the org's people (``shared.auth.people``; throttled, so
     this is usually a dictionary lookup). An API key is not a person: it is not
     remembered (so it is never a reassign target). Returns ``principal``."""
     if not principal.is_api_key:

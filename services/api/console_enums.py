@@ -9,19 +9,18 @@ from enum import StrEnum
 from pathlib import Path
 
 from shared.api_keys.models import ApiKeyRole
-from shared.models import (
+from shared.auth.people import CLAIMING_ROLES
+from shared.core.models import Role
+from shared.events.models import EventType
+from shared.handoffs.models import (
     OPEN_STATUSES,
     PRIORITY_RANK,
     AssessmentStatus,
     ConfidenceTier,
-    EventType,
     HandoffStatus,
-    LevelMode,
-    LevelTarget,
     Priority,
-    Role,
 )
-from shared.people import CLAIMING_ROLES
+from shared.routing.models import LevelMode, LevelTarget
 from shared.webhooks.models import DeliveryStatus, WebhookFormat
 
 ENUMS_JS = Path(__file__).resolve().parent / "console" / "enums.js"

@@ -16,18 +16,19 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from services.api.authentication import Authentication, Credentials, credentials
-from shared.assignment import PresentLookup, present_from
-from shared.auth import Principal
-from shared.claim_flights import ClaimFlights
-from shared.db import session_scope
-from shared.errors import Forbidden
-from shared.handoffs import get_handoff
-from shared.locks import ClaimLock
-from shared.models import Handoff, Role
-from shared.presence import Presence
-from shared.ratelimit import Limit, RateLimits
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.errors import Forbidden
+from shared.core.locks import ClaimLock
+from shared.core.models import Role
+from shared.core.ratelimit import Limit, RateLimits
+from shared.core.settings import Settings
+from shared.handoffs.claim_flights import ClaimFlights
+from shared.handoffs.models import Handoff
+from shared.handoffs.queries import get_handoff
 from shared.redaction.service import RedactorCache
-from shared.settings import Settings
+from shared.routing.assignment import PresentLookup, present_from
+from shared.routing.presence import Presence
 from shared.webhooks.models import Webhook
 from shared.webhooks.subscriptions import load_webhook
 

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared import errors as domain
-from shared.models import ErrorBody
+from shared.core import errors as domain
+from shared.core.models import ErrorBody
 
 log = logging.getLogger(__name__)
 

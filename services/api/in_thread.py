@@ -20,11 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.authentication import Authentication, Credentials
 from services.api.deps import CredentialsDep, check_role
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.models import Role
-from shared.ratelimit import Limit
-from shared.settings import Settings
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.ratelimit import Limit
+from shared.core.settings import Settings
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class InThread:
     gathered on the event loop without I/O."""
 
     engine: Engine
-    read_engine: Engine  # ``shared.db.autocommit_reads(engine)``
+    read_engine: Engine  # ``shared.core.db.autocommit_reads(engine)``
     settings: Settings
     authentication: Authentication
     credentials: Credentials

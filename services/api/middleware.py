@@ -12,8 +12,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.errors import error_response
-from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, STREAM_DISCONNECTS
-from shared.request_context import CLIENT_REQUEST_ID, REQUEST_ID, client_request_id, new_request_id
+from shared.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, STREAM_DISCONNECTS
+from shared.core.request_context import (
+    CLIENT_REQUEST_ID,
+    REQUEST_ID,
+    client_request_id,
+    new_request_id,
+)
 
 access_log = logging.getLogger("escalations.access")
 

@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from services.worker.assessors import make_assessor
 from services.worker.assessors.base import Assessor
 from services.worker.delivery_pool import DeliveryPool
-from shared.db import make_engine
-from shared.redis_client import redis_for
-from shared.settings import Settings, get_settings
+from shared.core.db import make_engine
+from shared.core.redis_client import redis_for
+from shared.core.settings import Settings, get_settings
 
 
 @dataclass

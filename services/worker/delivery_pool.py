@@ -6,7 +6,7 @@ serves ``notifications`` the job does not send, it hands the try to this pool
 holds one of ``webhook_concurrency`` threads for at most the try's deadline,
 not the process. Fairness between orgs and receivers is not decided here but
 before a job exists: the dispatcher enqueues no more than the per-org and
-per-receiver caps allow in flight (``shared.webhooks.deliveries.claim_due``).
+per-receiver caps allow in flight (``shared.webhooks.tries.claim_due``).
 
 While a try is in the pool its lease (``keys.delivery_try_lease``, a TTL above
 the try's deadline) tells the reconciler the finished job's try is still being

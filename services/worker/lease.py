@@ -19,8 +19,8 @@ from redis import Redis
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
-from shared import keys
-from shared.jobs import LEASE_TTL_SECONDS
+from shared.core import keys
+from shared.core.jobs import LEASE_TTL_SECONDS
 
 log = logging.getLogger(__name__)
 

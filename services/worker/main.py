@@ -28,17 +28,17 @@ from services.worker.context import WorkerContext, set_context
 from services.worker.delivery_pool import DeliveryPool
 from services.worker.retries import DueRetryMover, move_due_retries
 from services.worker.rq_classes import WORKER_CLASSES
-from shared import keys
-from shared.assignment import present_from
-from shared.escalation import next_escalation_due, sweep_escalations
-from shared.outbox import Outbox
-from shared.presence import Presence
-from shared.reconciler import try_reconcile
-from shared.redis_client import redis_for
+from shared.assessments.reconciler import try_reconcile
+from shared.core import keys
+from shared.core.redis_client import redis_for
+from shared.core.settings import Settings
+from shared.core.timeutil import utcnow
+from shared.events.outbox import Outbox
 from shared.retention.sweep import try_sweep_retention
-from shared.settings import Settings
-from shared.sla import sweep_sla_breaches
-from shared.timeutil import utcnow
+from shared.routing.assignment import present_from
+from shared.routing.escalation import next_escalation_due, sweep_escalations
+from shared.routing.presence import Presence
+from shared.routing.sla import sweep_sla_breaches
 from shared.webhooks.dispatch import dispatch_due, try_reconcile_deliveries
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.utils import current_timestamp
 
-from shared import keys
+from shared.core import keys
 
 log = logging.getLogger(__name__)
 

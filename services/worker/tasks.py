@@ -16,18 +16,18 @@ from sqlalchemy import Connection
 from services.worker.assessors.base import AssessmentRequest, PastResolution
 from services.worker.context import WorkerContext, get_context
 from services.worker.lease import AssessmentLease, LeaseHeld
-from shared.assessments import (
+from shared.assessments.service import (
     ResolvedHandoff,
     mark_assessment_failed,
     recent_resolutions,
     start_attempt,
     store_assessment,
 )
-from shared.db import session_scope
-from shared.metrics import ASSESSMENT_DURATION, ASSESSMENTS
-from shared.models import AssessmentData, Handoff
-from shared.request_context import REQUEST_ID
-from shared.timeutil import isoformat, utcnow
+from shared.core.db import session_scope
+from shared.core.metrics import ASSESSMENT_DURATION, ASSESSMENTS
+from shared.core.request_context import REQUEST_ID
+from shared.core.timeutil import isoformat, utcnow
+from shared.handoffs.models import AssessmentData, Handoff
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ it makes the try itself.
 One try of one delivery (:func:`try_delivery`): load it, build its body for the subscription's
 format, sign it, send it (``shared.webhooks.sender``: the address checked after
 resolution, one deadline, no redirects, a bounded read) and record the outcome
-(``shared.webhooks.deliveries.finish_try``), which schedules the next try or
+(``shared.webhooks.tries.finish_try``), which schedules the next try or
 ends the delivery. The job itself never raises for a receiver's failure: the
 retry schedule lives in the database, not in RQ.
 """
@@ -24,14 +24,14 @@ from sqlmodel import Session, select
 
 from services.worker.context import get_context
 from services.worker.delivery_pool import PoolFull
-from shared import keys
-from shared.db import session_scope
-from shared.events import event_json
-from shared.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_LATENCY, WEBHOOK_TRY_DURATION
-from shared.models import Event
-from shared.settings import Settings
-from shared.timeutil import as_utc, utcnow
-from shared.webhooks import deliveries, payloads
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_LATENCY, WEBHOOK_TRY_DURATION
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, utcnow
+from shared.events.models import Event
+from shared.events.record import event_json
+from shared.webhooks import payloads, tries
 from shared.webhooks.circuit import Breaker
 from shared.webhooks.dispatch import STARTED_GRACE_SECONDS
 from shared.webhooks.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookFormat
@@ -63,7 +63,7 @@ def deliver_webhook(delivery_id: str, attempt: int) -> str:
     except PoolFull:
         context.redis.delete(lease)
         with session_scope(context.engine) as session:
-            deliveries.release(session, delivery_ids=[delivery_id])
+            tries.release(session, delivery_ids=[delivery_id])
         return _count("deferred", "none")
     return "pooled"
 
@@ -87,9 +87,7 @@ def try_delivery(delivery_id: str, attempt: int) -> str:
             return _count("skipped", "none")
         delivery, webhook = loaded
         if not webhook.enabled:
-            deliveries.fail_without_try(
-                session, delivery=delivery, reason="The webhook is disabled."
-            )
+            tries.fail_without_try(session, delivery=delivery, reason="The webhook is disabled.")
             return _count("failed", webhook.format)
         body = _body(session, delivery, webhook, context.settings)
         secret, url, format_ = webhook.secret, webhook.url, webhook.format
@@ -97,7 +95,7 @@ def try_delivery(delivery_id: str, attempt: int) -> str:
     # stays open while the receiver is called.
     result = _send(url, secret, delivery, body, context.settings)
     with session_scope(context.engine) as session:
-        outcome = deliveries.finish_try(
+        outcome = tries.finish_try(
             session,
             delivery=delivery,
             status_code=result.status_code,

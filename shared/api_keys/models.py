@@ -8,8 +8,8 @@ from pydantic import BaseModel, field_validator
 from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
-from shared.models import StrictModel, UtcTime, _utc_column
-from shared.timeutil import as_utc, utcnow
+from shared.core.models import StrictModel, UtcTime, utc_column
+from shared.core.timeutil import as_utc, utcnow
 
 #: Every key starts with this, so a bearer credential's kind is known at a glance.
 KEY_PREFIX = "esk_"
@@ -40,10 +40,10 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(max_length=16)
     digest: str = Field(max_length=64)
     created_by_id: str = Field(max_length=128)
-    created_at: datetime = _utc_column()
-    expires_at: datetime | None = _utc_column(nullable=True)
-    last_used_at: datetime | None = _utc_column(nullable=True)
-    revoked_at: datetime | None = _utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    expires_at: datetime | None = utc_column(nullable=True)
+    last_used_at: datetime | None = utc_column(nullable=True)
+    revoked_at: datetime | None = utc_column(nullable=True)
 
 
 class ApiKeyCreate(StrictModel):

@@ -10,7 +10,6 @@ import uuid
 from redis import Redis
 from sqlmodel import Session, col, select
 
-from shared import stream_sessions
 from shared.api_keys.models import (
     KEY_PREFIX,
     ApiKey,
@@ -21,10 +20,11 @@ from shared.api_keys.models import (
     ApiKeyWithSecret,
 )
 from shared.audit import service as audit
-from shared.auth import API_KEY_PRINCIPAL_PREFIX, Principal
-from shared.db import load_in_org
-from shared.errors import NotFound
-from shared.timeutil import as_utc, utcnow
+from shared.auth.tokens import API_KEY_PRINCIPAL_PREFIX, Principal
+from shared.core.db import load_in_org
+from shared.core.errors import NotFound
+from shared.core.timeutil import as_utc, utcnow
+from shared.events import stream_sessions
 
 #: Random bytes in a key (256 bits): too many to guess, so a fast digest is enough.
 KEY_BYTES = 32
@@ -96,7 +96,7 @@ def load_api_key(*, session: Session, org_id: str, key_id: str) -> ApiKey:
 def revoke_api_key(*, session: Session, redis: Redis, actor: Principal, api_key: ApiKey) -> None:
     """From now on the key is refused: by every replica within
     ``ESCALATIONS_API_KEY_CACHE_SECONDS`` (``shared.api_keys.verifier``), and its
-    open event streams end on every replica (``shared.stream_sessions``). Redis
+    open event streams end on every replica (``shared.events.stream_sessions``). Redis
     first: when it does not answer, ``ServiceUnavailable`` and nothing changed."""
     stream_sessions.revoke(
         redis,

@@ -25,10 +25,10 @@ from sqlmodel import Session, col, select
 
 from shared.api_keys.models import ApiKey
 from shared.api_keys.service import digest_of, principal_id
-from shared.auth import Principal
-from shared.errors import NotAuthenticated
-from shared.models import Role
-from shared.timeutil import as_utc, utcnow
+from shared.auth.tokens import Principal
+from shared.core.errors import NotAuthenticated
+from shared.core.models import Role
+from shared.core.timeutil import as_utc, utcnow
 
 LAST_USED_EVERY_SECONDS = 60.0
 #: Past this many cached keys the cache starts over (a bound, not an eviction policy).

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from shared.models import UtcTime, _utc_column
+from shared.core.models import UtcTime, utc_column
 
 
 class AuditEntry(SQLModel, table=True):
@@ -23,7 +23,7 @@ class AuditEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     org_id: str = Field(max_length=128)
-    at: datetime = _utc_column()
+    at: datetime = utc_column()
     #: Who: a person's id, ``apikey:<id>``, or ``system`` (the retention sweep).
     actor_id: str = Field(max_length=128)
     actor_name: str = Field(max_length=256)

@@ -16,9 +16,9 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from shared.audit.models import AuditEntry, AuditPage, AuditPublic
-from shared.auth import Principal
-from shared.errors import InvalidInput
-from shared.timeutil import utcnow
+from shared.auth.tokens import Principal
+from shared.core.errors import InvalidInput
+from shared.core.timeutil import utcnow
 
 #: Keys whose values are never recorded, wherever they appear.
 SECRET_KEYS = frozenset(

@@ -9,10 +9,13 @@ from sqlmodel import SQLModel
 
 import shared.api_keys.models  # noqa: F401
 import shared.audit.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-import shared.models  # noqa: F401
+import shared.auth.models  # noqa: F401
+import shared.events.models  # noqa: F401
+import shared.handoffs.models  # noqa: F401
 import shared.retention.models  # noqa: F401
+import shared.routing.models  # noqa: F401
 import shared.webhooks.models  # noqa: F401
-from shared.settings import Settings
+from shared.core.settings import Settings
 
 config = context.config
 if not config.get_main_option("sqlalchemy.url"):

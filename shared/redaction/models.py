@@ -8,7 +8,7 @@ from pydantic import BaseModel, field_validator
 from pydantic import Field as PydField
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from shared.models import StrictModel, UtcTime, _utc_column
+from shared.core.models import StrictModel, UtcTime, utc_column
 
 MAX_PATTERNS = 50
 #: A pattern's name is its marker's kind, ``[redacted: <name>]``: no brackets.
@@ -24,7 +24,7 @@ class RedactionSettings(SQLModel, table=True):
     enabled: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     #: ``[{"name", "regex"}, ...]`` as the admin saved them (each one compiled then).
     patterns: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
-    updated_at: datetime = _utc_column()
+    updated_at: datetime = utc_column()
 
 
 class RedactionPatternBody(StrictModel):

@@ -20,8 +20,8 @@ import regex
 from annotated_types import MaxLen
 from pydantic import BaseModel
 
-from shared.errors import InvalidInput
-from shared.models import HandoffCreate, Snapshot, TranscriptMessage, TriedStep
+from shared.core.errors import InvalidInput
+from shared.handoffs.models import HandoffCreate, Snapshot, TranscriptMessage, TriedStep
 from shared.redaction.detectors import Span, find_secrets, merge
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from shared import audit
-from shared.auth import Principal
+from shared.auth.tokens import Principal
+from shared.core.timeutil import utcnow
 from shared.redaction.models import (
     RedactionPatternPublic,
     RedactionSettings,
@@ -29,7 +30,6 @@ from shared.redaction.redactor import (
     Redactor,
     compile_pattern,
 )
-from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,14 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col, or_, select
 
-from shared import audit, people
-from shared.auth import Principal
-from shared.errors import Conflict
-from shared.models import Event, Handoff, TeamMember
+from shared import audit
+from shared.auth import people
+from shared.auth.tokens import Principal
+from shared.core.errors import Conflict
+from shared.events.models import Event
+from shared.handoffs.models import Handoff
 from shared.retention.service import CLOSED, purge_content
+from shared.routing.models import TeamMember
 from shared.slack.service import remove_person_links
 
 ERASED_NAME = "Erased user"

@@ -6,7 +6,7 @@ from pydantic import BaseModel, StrictInt
 from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
-from shared.models import StrictModel, UtcTime, _utc_column
+from shared.core.models import StrictModel, UtcTime, utc_column
 
 #: Days are at most this (100 years): a bound, not a policy.
 MAX_DAYS = 36_500
@@ -23,7 +23,7 @@ class OrgRetention(SQLModel, table=True):
     handoff_content_days: int
     event_days: int
     delivery_days: int
-    updated_at: datetime = _utc_column()
+    updated_at: datetime = utc_column()
 
 
 class RetentionBody(StrictModel):

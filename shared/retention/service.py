@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from shared import audit
-from shared.auth import Principal
-from shared.errors import invalid_state
-from shared.models import Event, Handoff, HandoffStatus, IdempotencyRecord
+from shared.auth.tokens import Principal
+from shared.core.errors import invalid_state
+from shared.core.settings import Settings
+from shared.core.timeutil import isoformat, utcnow
+from shared.events.models import Event
+from shared.handoffs.models import Handoff, HandoffStatus, IdempotencyRecord
 from shared.retention.models import OrgRetention, RetentionBody, RetentionPublic
-from shared.settings import Settings
-from shared.timeutil import isoformat, utcnow
 
 CLOSED = (HandoffStatus.resolved.value, HandoffStatus.cancelled.value)
 

@@ -26,12 +26,14 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from shared import audit, keys
-from shared.models import Event, Handoff, OrgEventCounter
+from shared import audit
+from shared.core import keys
+from shared.core.settings import Settings
+from shared.core.timeutil import utcnow
+from shared.events.models import Event, OrgEventCounter
+from shared.handoffs.models import Handoff
 from shared.retention.models import OrgRetention
 from shared.retention.service import CLOSED, defaults, purge_content
-from shared.settings import Settings
-from shared.timeutil import utcnow
 from shared.webhooks.models import WebhookDelivery
 
 log = logging.getLogger(__name__)

@@ -23,17 +23,18 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shared.auth import Principal
-from shared.claim_flights import ClaimFlights
-from shared.db import session_scope
-from shared.errors import Conflict, DomainError, InvalidInput, NotFound
-from shared.handoffs import claim_handoff, release_handoff
-from shared.locks import ClaimLock
-from shared.models import HandoffStatus, Role
-from shared.settings import Settings
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.core.locks import ClaimLock
+from shared.core.models import Role
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc
+from shared.handoffs.claim_flights import ClaimFlights
+from shared.handoffs.claims import claim_handoff, release_handoff
+from shared.handoffs.models import HandoffStatus
 from shared.slack import service
 from shared.slack.messages import CLAIM_ACTION, RELEASE_ACTION
-from shared.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 

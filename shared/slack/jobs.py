@@ -28,15 +28,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine, case, update
 from sqlmodel import Session, col
 
-from shared import keys
-from shared.db import load_in_org, session_scope
-from shared.handoff_views import handoff_public
-from shared.models import Handoff
-from shared.settings import Settings
+from shared.core import keys
+from shared.core.db import load_in_org, session_scope
+from shared.core.settings import Settings
+from shared.core.timeutil import utcnow
+from shared.handoffs.models import Handoff
+from shared.handoffs.views import handoff_public
 from shared.slack.messages import render
 from shared.slack.models import SlackConnection, SlackMessage
 from shared.slack.sync import JOB_TIMEOUT_SECONDS
-from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

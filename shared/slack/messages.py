@@ -10,18 +10,18 @@ mention, a link or markup. Every text is cut to Slack's limits.
 from datetime import datetime
 from typing import Any
 
-from shared.models import HandoffPublic, HandoffStatus
-from shared.timeutil import isoformat
+from shared.core.timeutil import isoformat
+from shared.handoffs.models import HandoffPublic, HandoffStatus
 from shared.webhooks.payloads import (
     BUTTON_MAX,
     FIELD_MAX,
     HEADER_MAX,
     SECTION_MAX,
-    _cut,
-    _escape,
-    _mrkdwn,
-    _plain,
+    cut,
+    escape,
     handoff_link,
+    mrkdwn,
+    plain_text,
 )
 
 CLAIM_ACTION = "claim"
@@ -49,17 +49,17 @@ def status_text(handoff: HandoffPublic) -> str:
 
 def render(handoff: HandoffPublic, *, public_url: str) -> dict[str, Any]:
     """``{"text", "blocks"}`` for ``chat.postMessage`` / ``chat.update``."""
-    summary = _escape(handoff.snapshot.problem_summary)
+    summary = escape(handoff.snapshot.problem_summary)
     status = status_text(handoff)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(_header(handoff), HEADER_MAX)},
-        {"type": "section", "text": _mrkdwn(f"*{summary}*", SECTION_MAX)},
+        {"type": "header", "text": plain_text(_header(handoff), HEADER_MAX)},
+        {"type": "section", "text": mrkdwn(f"*{summary}*", SECTION_MAX)},
         {"type": "section", "fields": [_field(name, value) for name, value in _fields(handoff)]},
-        {"type": "context", "elements": [_mrkdwn(_escape(_since(handoff, status)), FIELD_MAX)]},
+        {"type": "context", "elements": [mrkdwn(escape(_since(handoff, status)), FIELD_MAX)]},
         {"type": "actions", "elements": _buttons(handoff, public_url)},
     ]
-    text = f"{_escape(status)}: {summary}"
-    return {"text": _cut(text, SECTION_MAX), "blocks": blocks}
+    text = f"{escape(status)}: {summary}"
+    return {"text": cut(text, SECTION_MAX), "blocks": blocks}
 
 
 def _header(handoff: HandoffPublic) -> str:
@@ -82,7 +82,7 @@ def _fields(handoff: HandoffPublic) -> list[tuple[str, str]]:
 
 
 def _field(name: str, value: str) -> dict[str, Any]:
-    return _mrkdwn(f"*{name}*\n{_escape(value)}", FIELD_MAX)
+    return mrkdwn(f"*{name}*\n{escape(value)}", FIELD_MAX)
 
 
 def _since(handoff: HandoffPublic, status: str) -> str:
@@ -113,7 +113,7 @@ def _button(
 ) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
-        "text": _plain(text, BUTTON_MAX),
+        "text": plain_text(text, BUTTON_MAX),
         "action_id": action_id,
     }
     if value:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
-from shared.models import Role, StrictModel, UtcTime, _utc_column
+from shared.core.models import Role, StrictModel, UtcTime, utc_column
 
 #: Slack ids: a workspace ``T…`` (or an Enterprise Grid org ``E…``), a channel
 #: ``C…``/``G…``, a user ``U…``/``W…``.
@@ -38,7 +38,7 @@ class SlackConnection(SQLModel, table=True):
     bot_token: str = Field(max_length=256, repr=False)
     channel: str = Field(max_length=32)
     connected_by_id: str = Field(max_length=128)
-    connected_at: datetime = _utc_column()
+    connected_at: datetime = utc_column()
 
 
 class SlackLink(SQLModel, table=True):
@@ -53,7 +53,7 @@ class SlackLink(SQLModel, table=True):
     user_id: str = Field(max_length=128)
     user_name: str = Field(max_length=256)
     role: str = Field(max_length=16)
-    created_at: datetime = _utc_column()
+    created_at: datetime = utc_column()
 
 
 class SlackMessage(SQLModel, table=True):
@@ -79,12 +79,12 @@ class SlackMessage(SQLModel, table=True):
     ts: str | None = Field(default=None, max_length=32)
     version: int = 1
     synced_version: int = 0
-    due_at: datetime | None = _utc_column(nullable=True)
-    enqueued_at: datetime | None = _utc_column(nullable=True)
+    due_at: datetime | None = utc_column(nullable=True)
+    enqueued_at: datetime | None = utc_column(nullable=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=512)
-    created_at: datetime = _utc_column()
-    updated_at: datetime = _utc_column()
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
 
 
 # --- API models -------------------------------------------------------------------

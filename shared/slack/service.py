@@ -1,7 +1,7 @@
 """An org's Slack connection, and the links between Slack users and people.
 
 Functions take keyword arguments only, commit their own transaction and raise
-``shared.errors`` exceptions. The bot token goes in and never comes out:
+``shared.core.errors`` exceptions. The bot token goes in and never comes out:
 nothing here returns, logs or puts it in an error.
 """
 
@@ -16,11 +16,13 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from shared import audit, keys
-from shared.auth import Principal
-from shared.db import rows_changed
-from shared.errors import Conflict, NotFound, ServiceUnavailable
-from shared.models import Role
+from shared import audit
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import rows_changed
+from shared.core.errors import Conflict, NotFound, ServiceUnavailable
+from shared.core.models import Role
+from shared.core.timeutil import utcnow
 from shared.slack.models import (
     ConnectionBody,
     ConnectionPublic,
@@ -31,7 +33,6 @@ from shared.slack.models import (
     SlackLink,
     SlackMessage,
 )
-from shared.timeutil import utcnow
 
 #: A link code is single-use and lives this long.
 LINK_CODE_TTL_SECONDS = 15 * 60

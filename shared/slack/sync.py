@@ -37,11 +37,11 @@ from sqlalchemy import Engine, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
-from shared import keys
-from shared.db import rows_changed, session_scope
-from shared.models import Team
+from shared.core import keys
+from shared.core.db import rows_changed, session_scope
+from shared.core.timeutil import as_utc, utcnow
+from shared.routing.models import Team
 from shared.slack.models import SlackConnection, SlackMessage
-from shared.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 

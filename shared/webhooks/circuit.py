@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from shared.settings import Settings
-from shared.timeutil import as_utc, isoformat
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, isoformat
 from shared.webhooks.models import MAX_RECEIVER_LENGTH, CircuitState, Webhook
 
 

@@ -4,7 +4,7 @@ The dispatcher (a thread in every API and worker process, woken after each
 commit that wrote events, and every ``POLL_INTERVAL_SECONDS`` for retries
 falling due) marks due rows as enqueued and enqueues one job per try on the
 ``notifications`` queue, never more than the per-org and per-receiver caps
-allow in flight (``deliveries.claim_due``), so the queue stays short and fair.
+allow in flight (``tries.claim_due``), so the queue stays short and fair.
 The job id names the delivery and the try, so a finished try never shadows the
 next. The database stays the truth: when Redis
 is down the mark is undone and the rows wait; when a job is lost anyway (Redis
@@ -27,11 +27,11 @@ from rq.job import Job, JobStatus
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared import keys
-from shared.db import session_scope
-from shared.settings import Settings
-from shared.timeutil import as_utc, utcnow
-from shared.webhooks import deliveries
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, utcnow
+from shared.webhooks import tries
 from shared.webhooks.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -86,22 +86,25 @@ def dispatch_due(*, engine: Engine, redis: Redis, settings: Settings) -> int:
     """Enqueue every due delivery; returns how many. Rows whose enqueue failed
     are released for the next pass, and the ``RedisError`` is raised."""
     total = 0
-    caps = deliveries.InFlightCaps.from_settings(settings)
+    caps = tries.InFlightCaps.from_settings(settings)
     while True:
         with session_scope(engine) as session:
-            claimed = deliveries.claim_due(session, now=utcnow(), limit=BATCH_SIZE, caps=caps)
+            claimed = tries.claim_due(session, now=utcnow(), limit=BATCH_SIZE, caps=caps)
         if not claimed:
             return total
         # The try of an org that had none in flight jumps the queue, so a quiet org
         # never waits behind another org's burst (a cap's worth refilled at once).
         # An org's later tries go to the back: its own tries keep their order.
+        # It is also enqueued first: a burst's own enqueues (a few round trips each)
+        # must not delay it either.
         alone = _alone_in_flight(engine, claimed)
+        claimed.sort(key=lambda delivery: delivery.id not in alone)
         for index, delivery in enumerate(claimed):
             try:
                 enqueue_delivery(redis, delivery, settings=settings, at_front=delivery.id in alone)
             except RedisError:
                 with session_scope(engine) as session:
-                    deliveries.release(session, delivery_ids=[d.id for d in claimed[index:]])
+                    tries.release(session, delivery_ids=[d.id for d in claimed[index:]])
                 raise
         total += len(claimed)
         if len(claimed) < BATCH_SIZE:
@@ -115,7 +118,7 @@ def _alone_in_flight(engine: Engine, claimed: list[WebhookDelivery]) -> set[str]
     if not single:
         return set()
     with session_scope(engine) as session:
-        in_flight = deliveries.in_flight_by_org(session, org_ids=single)
+        in_flight = tries.in_flight_by_org(session, org_ids=single)
     return {d.id for d in claimed if per_org[d.org_id] == 1 and in_flight.get(d.org_id) == 1}
 
 
@@ -181,13 +184,13 @@ def reconcile_deliveries(
     after = ""
     while True:
         with session_scope(engine) as session:
-            rows = deliveries.enqueued_before(session, cutoff=cutoff, after=after, limit=500)
+            rows = tries.enqueued_before(session, cutoff=cutoff, after=after, limit=500)
         for row in rows:
             report.checked += 1
             if _try_live(redis, row.id, row.attempts + 1, settings):
                 continue
             with session_scope(engine) as session:
-                if deliveries.requeue(session, delivery_id=row.id, enqueued_at=row.enqueued_at):
+                if tries.requeue(session, delivery_id=row.id, enqueued_at=row.enqueued_at):
                     report.requeued += 1
                     log.info("webhook reconciler: delivery %s lost its job; due again", row.id)
         if len(rows) < 500:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, StrictBool, field_validator
 from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
-from shared.models import EventType, StrictModel, UtcTime, _utc_column
+from shared.core.models import StrictModel, UtcTime, utc_column
+from shared.events.models import EventType
 
 MAX_URL_LENGTH = 2_048
 MAX_DESCRIPTION_LENGTH = 500
@@ -68,12 +69,12 @@ class Webhook(SQLModel, table=True):
     #: and while ``paused_until`` is set the breaker is open (no try before that time)
     #: or, once it has passed, half-open (one try at a time until one is delivered).
     consecutive_failures: int = 0
-    failing_since: datetime | None = _utc_column(nullable=True)
-    paused_until: datetime | None = _utc_column(nullable=True)
+    failing_since: datetime | None = utc_column(nullable=True)
+    paused_until: datetime | None = utc_column(nullable=True)
     #: The length of the last pause; the next one is twice as long (up to the maximum).
     pause_seconds: float = 0.0
-    created_at: datetime = _utc_column()
-    updated_at: datetime = _utc_column()
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
 
 
 class WebhookEventType(SQLModel, table=True):
@@ -131,11 +132,11 @@ class WebhookDelivery(SQLModel, table=True):
     round_attempts: int = 0
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=512)
-    next_attempt_at: datetime | None = _utc_column(nullable=True)
-    enqueued_at: datetime | None = _utc_column(nullable=True)
-    delivered_at: datetime | None = _utc_column(nullable=True)
-    created_at: datetime = _utc_column()
-    updated_at: datetime = _utc_column()
+    next_attempt_at: datetime | None = utc_column(nullable=True)
+    enqueued_at: datetime | None = utc_column(nullable=True)
+    delivered_at: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
 
 
 # --- API models -------------------------------------------------------------------

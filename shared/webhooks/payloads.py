@@ -19,7 +19,7 @@ import json
 import re
 from typing import Any
 
-from shared.timeutil import isoformat
+from shared.core.timeutil import isoformat
 from shared.webhooks.models import TEST_EVENT_TYPE
 
 #: Slack's limits (Block Kit reference): header text, section text, a field, button text.
@@ -82,18 +82,18 @@ def slack_message(event: dict[str, Any], *, public_url: str) -> dict[str, Any]:
         _level_or_assignee(handoff),
     ]
     blocks = [
-        {"type": "header", "text": _plain(title, HEADER_MAX)},
+        {"type": "header", "text": plain_text(title, HEADER_MAX)},
         {
             "type": "section",
-            "text": _plain(summary, SECTION_MAX),
-            "fields": [_plain(f"{name}: {value}", FIELD_MAX) for name, value in fields],
+            "text": plain_text(summary, SECTION_MAX),
+            "fields": [plain_text(f"{name}: {value}", FIELD_MAX) for name, value in fields],
         },
         {
             "type": "actions",
             "elements": [
                 {
                     "type": "button",
-                    "text": _plain("Open handoff", BUTTON_MAX),
+                    "text": plain_text("Open handoff", BUTTON_MAX),
                     "url": link,
                     "action_id": "open_handoff",
                 }
@@ -101,7 +101,7 @@ def slack_message(event: dict[str, Any], *, public_url: str) -> dict[str, Any]:
         },
         {
             "type": "context",
-            "elements": [_mrkdwn(f"<{link}|Open in Escalation Mode> · {event['type']}", FIELD_MAX)],
+            "elements": [mrkdwn(f"<{link}|Open in Escalation Mode> · {event['type']}", FIELD_MAX)],
         },
     ]
     said = f"{_as_text(title, HEADER_MAX)}: {_as_text(summary, TEXT_SUMMARY_MAX)}"
@@ -114,8 +114,8 @@ def _slack_test_message(event: dict[str, Any], public_url: str) -> dict[str, Any
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": _mrkdwn(text, SECTION_MAX)},
-            {"type": "context", "elements": [_mrkdwn(f"<{public_url}/|{public_url}>", FIELD_MAX)]},
+            {"type": "section", "text": mrkdwn(text, SECTION_MAX)},
+            {"type": "context", "elements": [mrkdwn(f"<{public_url}/|{public_url}>", FIELD_MAX)]},
         ],
     }
 
@@ -156,26 +156,26 @@ def _as_text(user_text: str, limit: int) -> str:
     """``user_text`` for mrkdwn (the top-level ``text``): on one line (no quote or
     code block), cut to ``limit`` characters *before* escaping (a cut never splits
     an entity), escaped, and its formatting characters replaced by look-alikes."""
-    line = _cut(_WHITESPACE.sub(" ", user_text).strip(), limit)
-    return _escape(line).translate(_LOOK_ALIKES)
+    line = cut(_WHITESPACE.sub(" ", user_text).strip(), limit)
+    return escape(line).translate(_LOOK_ALIKES)
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     """Slack mrkdwn's three control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _plain(text: str, limit: int) -> dict[str, Any]:
+def plain_text(text: str, limit: int) -> dict[str, Any]:
     """Text Slack shows as it is: no markup, links, mentions or emoji codes."""
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": False}
+    return {"type": "plain_text", "text": cut(text, limit), "emoji": False}
 
 
-def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
+def mrkdwn(text: str, limit: int) -> dict[str, Any]:
     """Our own markup (never user text); ``verbatim``: Slack adds no links or mentions."""
-    return {"type": "mrkdwn", "text": _cut(text, limit), "verbatim": True}
+    return {"type": "mrkdwn", "text": cut(text, limit), "verbatim": True}
 
 
-def _cut(text: str, limit: int) -> str:
+def cut(text: str, limit: int) -> str:
     text = text or " "
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

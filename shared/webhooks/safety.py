@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from shared.errors import InvalidInput
+from shared.core.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: Checked in this order; the first that holds names the refusal.

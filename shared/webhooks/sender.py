@@ -23,7 +23,7 @@ from typing import Any
 
 import httpcore
 
-from shared.errors import InvalidInput
+from shared.core.errors import InvalidInput
 from shared.webhooks.safety import check_destination
 
 MAX_RESPONSE_BYTES = 64 * 1024

@@ -1,6 +1,6 @@
 """Webhook subscriptions of an org: create, read, change, delete, rotate the
 secret. Functions take keyword arguments only, commit their own transaction
-and raise ``shared.errors`` exceptions; another org's subscription is
+and raise ``shared.core.errors`` exceptions; another org's subscription is
 ``NotFound`` (``webhook_not_found``), never a hint that it exists."""
 
 import uuid
@@ -11,9 +11,9 @@ from sqlmodel import Session, col, select
 
 from shared import audit
 from shared.audit import Actor
-from shared.db import load_in_org
-from shared.errors import NotFound, QuotaExceeded
-from shared.timeutil import utcnow
+from shared.core.db import load_in_org
+from shared.core.errors import NotFound, QuotaExceeded
+from shared.core.timeutil import utcnow
 from shared.webhooks import circuit
 from shared.webhooks.circuit import receiver_of
 from shared.webhooks.models import (

@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shared.models import Event, EventType, Handoff, Team
-from shared.timeutil import utcnow
+from shared.core.timeutil import utcnow
+from shared.events.models import Event, EventType
+from shared.handoffs.models import Handoff
+from shared.routing.models import Team
 from tests.api.helpers import assert_error
 from tests.conftest import TokenFactory
 

@@ -14,11 +14,11 @@ from redis import Redis
 from sqlalchemy import Engine, text
 
 from services.api.app import create_app
-from shared.settings import Settings
-from tests import log_leaks
+from shared.core.settings import Settings
+from testkit import log_leaks
+from testkit.procs import poll
 from tests.api.helpers import HANDOFFS, assert_error, create
 from tests.conftest import TokenFactory, handoff_body
-from tests.e2e.procs import poll
 
 API_KEYS = "/api/v1/api-keys"
 

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from shared.assignment import present_from
-from shared.escalation import sweep_escalations
-from shared.presence import Presence
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.routing.assignment import present_from
+from shared.routing.escalation import sweep_escalations
+from shared.routing.presence import Presence
 from tests.api.helpers import HANDOFFS, assert_error, create, get, history, list_all, with_snapshot
 from tests.conftest import TokenFactory
 

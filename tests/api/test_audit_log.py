@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.settings import Settings
+from shared.core.settings import Settings
 from tests.api.helpers import HANDOFFS, assert_error
 from tests.conftest import TokenFactory
 

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from services.api.app import create_app
 from services.cli import app as cli_app
-from shared.auth import STREAM_AUDIENCE, decode_token
-from shared.errors import NotAuthenticated
-from shared.models import Role
-from shared.settings import Settings, get_settings
+from shared.auth.tokens import STREAM_AUDIENCE, decode_token
+from shared.core.errors import NotAuthenticated
+from shared.core.models import Role
+from shared.core.settings import Settings, get_settings
 from tests import conftest
 from tests.api.helpers import HANDOFFS, assert_error, create
 from tests.conftest import TEST_SECRET, handoff_body

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from services.api.app import create_app
 from services.api.console_enums import ENUMS_JS, render
-from shared.demo_users import DEMO_USERS
-from shared.models import EventType
-from shared.settings import Settings
+from shared.auth.demo_users import DEMO_USERS
+from shared.core.settings import Settings
+from shared.events.models import EventType
 from tests.conftest import REDIS_URL, TEST_SECRET
 
 

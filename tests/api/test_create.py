@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from redis import Redis
 from rq.job import Job
 
-from shared import keys
+from shared.core import keys
 from tests.api.helpers import (
     HANDOFFS,
     assert_error,

@@ -10,8 +10,9 @@ from redis import Redis
 from sqlalchemy import text
 
 from services.api.app import create_app
-from shared.db import make_engine
-from shared.settings import Settings
+from shared.core.db import make_engine
+from shared.core.settings import Settings
+from testkit.samples import handoff_body
 from tests.api.helpers import assert_error
 from tests.conftest import (
     GENEROUS_LIMITS,
@@ -20,7 +21,6 @@ from tests.conftest import (
     TokenFactory,
     empty_tables,
 )
-from tests.samples import handoff_body
 
 
 @pytest.fixture

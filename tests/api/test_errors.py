@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from services.api.errors import STATUS_BY_ERROR, error_response, errors, install_error_handlers
 from services.api.middleware import BodySizeLimit
-from shared import errors as domain
+from shared.core import errors as domain
 
 
 class NewKindOfError(domain.DomainError):

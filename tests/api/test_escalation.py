@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from shared.db import session_scope
-from shared.escalation import sweep_escalations
-from shared.events import event_json, event_public, replay_page
-from shared.models import Event
+from shared.core.db import session_scope
+from shared.events.models import Event
+from shared.events.record import event_json, event_public, replay_page
+from shared.routing.escalation import sweep_escalations
 from tests.api.helpers import HANDOFFS, create, slim, with_snapshot
 from tests.conftest import TokenFactory
 

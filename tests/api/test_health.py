@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from shared.settings import Settings
+from shared.core.settings import Settings
 from tests.api.helpers import assert_error
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
 

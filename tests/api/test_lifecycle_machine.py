@@ -52,14 +52,18 @@ from services.worker.assessors.base import AssessmentError, AssessmentRequest, A
 from services.worker.assessors.heuristic import HeuristicAssessor
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import PRIORITY_RANK, Priority, Role
-from shared.reconciler import reconcile_assessments
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.assessments.reconciler import reconcile_assessments
+from shared.auth.tokens import issue_token
+from shared.core import keys
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.handoffs.models import PRIORITY_RANK, Priority
 from tests.conftest import REDIS_URL, TEST_SECRET, empty_tables, handoff_body
+
+# A fuzzer: minutes of examples, so not in the fast loop (scripts/test --fast).
+pytestmark = pytest.mark.slow
 
 HANDOFFS = "/api/v1/handoffs"
 MAX_EXAMPLES = int(os.environ.get("ESCALATIONS_MACHINE_EXAMPLES", "20"))

@@ -10,9 +10,9 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.settings import Settings
+from shared.core.settings import Settings
+from testkit.procs import poll
 from tests.conftest import TokenFactory, handoff_body
-from tests.e2e.procs import poll
 
 LOOPBACK = ("127.0.0.1", 50000)
 REMOTE = ("203.0.113.7", 50000)

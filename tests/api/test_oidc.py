@@ -24,11 +24,11 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.settings import Settings
-from tests import log_leaks
+from shared.core.settings import Settings
+from testkit import log_leaks
+from testkit.procs import GENEROUS_LIMITS, Proc
 from tests.api.helpers import HANDOFFS, assert_error, create
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
-from tests.e2e.procs import GENEROUS_LIMITS, Proc
 from tests.identity import (
     CLIENT_SECRET,
     DANA,

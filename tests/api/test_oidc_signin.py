@@ -15,11 +15,11 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.auth import decode_token
-from tests import log_leaks
+from shared.auth.tokens import decode_token
+from testkit import log_leaks
+from testkit.procs import Proc, free_port
 from tests.api.helpers import assert_error
 from tests.api.test_oidc import oidc_settings, provider  # noqa: F401  (the module's provider)
-from tests.e2e.procs import Proc, free_port
 from tests.identity import CLIENT_SECRET, provider_url, set_user
 
 PUBLIC_URL = "http://testserver"

@@ -29,9 +29,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from services.api.app import create_app
-from shared.settings import Settings
+from shared.core.settings import Settings
 from tests.api.helpers import assert_error
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
+
+# A fuzzer: minutes of examples, so not in the fast loop (scripts/test --fast).
+pytestmark = pytest.mark.slow
 
 HANDOFFS = "/api/v1/handoffs"
 TEAMS = "/api/v1/teams"

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from shared.models import KnownPerson
-from shared.timeutil import utcnow
+from shared.auth.models import KnownPerson
+from shared.core.timeutil import utcnow
 from tests.api.helpers import HANDOFFS, assert_error, create, event_types, get
 from tests.conftest import TokenFactory
 

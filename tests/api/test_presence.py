@@ -11,9 +11,9 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.presence import Presence
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.routing.presence import Presence
 from tests.api.helpers import assert_error
 from tests.conftest import TokenFactory
 

@@ -16,10 +16,10 @@ from sqlmodel import select
 
 from services.api.streaming.hub import EventHub
 from services.api.streaming.stream import OrgEventStream, StreamAccess
-from shared.db import session_scope
-from shared.events import event_json, replay_page
-from shared.models import Event
-from shared.timeutil import utcnow
+from shared.core.db import session_scope
+from shared.core.timeutil import utcnow
+from shared.events.models import Event
+from shared.events.record import event_json, replay_page
 from tests.conftest import REDIS_URL
 
 EVENT_BYTES = 200 * 1024

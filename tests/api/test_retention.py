@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from shared.core.settings import Settings
+from shared.core.timeutil import utcnow
 from shared.retention.sweep import RetentionReport, sweep_retention
-from shared.settings import Settings
-from shared.timeutil import utcnow
 from tests.api.helpers import HANDOFFS, assert_error, create, get, history
 from tests.conftest import TokenFactory
 

@@ -13,8 +13,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
 
 from services.api.app import create_app
-from shared.settings import Settings
-from tests import log_leaks
+from shared.core.settings import Settings
+from testkit import log_leaks
 from tests.api.helpers import assert_error, create
 from tests.conftest import TokenFactory
 from tests.stubs.slack_stub import SlackStub, click_payload, signed_interaction

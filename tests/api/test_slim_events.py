@@ -11,15 +11,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 from sqlmodel import col, select
 
-from shared.db import session_scope
-from shared.events import event_json, replay_page
-from shared.handoff_views import handoff_public
-from shared.models import Event, Handoff
-from shared.settings import Settings
+from shared.core.db import session_scope
+from shared.core.settings import Settings
+from shared.events.models import Event
+from shared.events.record import event_json, replay_page
+from shared.handoffs.models import Handoff
+from shared.handoffs.views import handoff_public
+from testkit.procs import GENEROUS_LIMITS
+from testkit.samples import long_handoff_body
 from tests.api.helpers import HANDOFFS, history, slim
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
-from tests.e2e.procs import GENEROUS_LIMITS
-from tests.samples import long_handoff_body
 
 EVENT_BYTES_MAX = 8 * 1024
 

@@ -9,9 +9,9 @@ import jwt
 from fastapi.testclient import TestClient
 from redis import Redis
 
-from shared import keys
-from shared.auth import STREAM_AUDIENCE, issue_token
-from shared.models import Role
+from shared.auth.tokens import STREAM_AUDIENCE, issue_token
+from shared.core import keys
+from shared.core.models import Role
 from tests.api.helpers import assert_error
 from tests.conftest import TEST_SECRET
 

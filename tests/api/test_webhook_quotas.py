@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.settings import Settings
+from shared.core.settings import Settings
+from testkit.procs import GENEROUS_LIMITS
 from tests.api.helpers import assert_error
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
-from tests.e2e.procs import GENEROUS_LIMITS
 
 WEBHOOKS = "/api/v1/webhooks"
 PUBLIC_URL = "https://93.184.215.14/hooks/escalations"

@@ -4,18 +4,12 @@ move while claimed, a drifting deadline, a stored state that disagrees, an
 assignment twice, at a broadcast level, while claimed or to someone the level
 does not target) fails, and the same history unbroken passes."""
 
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-import soak_checks as checks  # noqa: E402
-from soak_escalations import check_escalations  # noqa: E402
+from bench import soak_checks as checks
+from bench.soak_escalations import check_escalations
 
 ORG = "soak-org-1"
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -30,12 +30,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.redis_client import make_redis
-from tests.conftest import PG_ADMIN_URL, TEST_SECRET, handoff_body
-from tests.e2e.procs import (
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.pg import fresh_database
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -44,8 +44,8 @@ from tests.e2e.procs import (
     start_api,
     start_redis,
 )
-from tests.e2e.workers import start_worker
-from tests.pg import fresh_database
+from testkit.workers import start_worker
+from tests.conftest import PG_ADMIN_URL, TEST_SECRET, handoff_body
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from shared.auth import issue_token
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
 from tests.browser.conftest import OpenConsole, Org, Problems, Stack, wait_live
 
 pytestmark = pytest.mark.slow

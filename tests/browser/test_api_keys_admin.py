@@ -9,10 +9,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests import log_leaks
+from testkit import log_leaks
+from testkit.procs import poll
 from tests.browser.conftest import OpenConsole, Org, Problems, Stack
 from tests.conftest import handoff_body
-from tests.e2e.procs import poll
 
 pytestmark = pytest.mark.slow
 

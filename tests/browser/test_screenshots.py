@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
-from shared.db import make_engine
+from shared.core.db import make_engine
 from tests.browser.conftest import OpenConsole, Org, Problems, Stack, screenshot
 
 pytestmark = pytest.mark.slow

@@ -7,10 +7,10 @@ with a clear message."""
 import pytest
 from playwright.sync_api import expect
 
-from shared.redis_client import make_redis
+from shared.core.redis_client import make_redis
 from shared.slack.service import new_link_code
+from testkit.procs import redis_url
 from tests.browser.conftest import OpenConsole, Org, Problems, Stack, sign_in
-from tests.e2e.procs import redis_url
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests import log_leaks
+from testkit import log_leaks
+from testkit.procs import Proc, base_url, free_port, start_api
 from tests.browser.conftest import OpenConsole, Org, Problems, Stack, wait_live
-from tests.e2e.procs import Proc, base_url, free_port, start_api
 from tests.identity import CLIENT_SECRET, MAPPING, provider_url, start_mock_provider
 
 pytestmark = pytest.mark.slow

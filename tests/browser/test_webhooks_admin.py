@@ -16,6 +16,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from testkit.procs import base_url, free_port, start_api
+from testkit.webhook_receiver import Receiver
 from tests.browser.conftest import (
     OpenConsole,
     Org,
@@ -26,8 +28,6 @@ from tests.browser.conftest import (
     screenshot,
     sign_in,
 )
-from tests.e2e.procs import base_url, free_port, start_api
-from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 

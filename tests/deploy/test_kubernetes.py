@@ -9,8 +9,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared import keys
-from shared.settings import Settings
+from shared.core import keys
+from shared.core.settings import Settings
 
 MANIFESTS = Path(__file__).parents[2] / "deploy" / "kubernetes"
 KUBERNETES_VERSION = "1.30.0"  # the oldest with the preStop `sleep` action we use

@@ -20,11 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from tests.conftest import TEST_SECRET, empty_tables, handoff_body
-from tests.e2e.procs import (
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from testkit.procs import (
     HOST,
     Proc,
     ProcessError,
@@ -37,6 +36,7 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
+from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.sse import SSEClient
 
 pytestmark = pytest.mark.slow

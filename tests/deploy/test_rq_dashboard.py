@@ -12,15 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.jobs import enqueue_assessment
-from shared.keys import ASSESSMENTS_QUEUE, NOTIFICATIONS_QUEUE, assessment_job_id
-from shared.redis_client import make_redis
-from shared.settings import Settings
-from shared.timeutil import utcnow
+from shared.core.jobs import enqueue_assessment
+from shared.core.keys import ASSESSMENTS_QUEUE, NOTIFICATIONS_QUEUE, assessment_job_id
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.core.timeutil import utcnow
 from shared.webhooks.dispatch import enqueue_delivery
 from shared.webhooks.models import WebhookDelivery
-from tests.conftest import TEST_SECRET
-from tests.e2e.procs import (
+from testkit.procs import (
     Proc,
     api_env,
     base_url,
@@ -30,7 +29,8 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
-from tests.e2e.workers import start_worker
+from testkit.workers import start_worker
+from tests.conftest import TEST_SECRET
 
 pytestmark = pytest.mark.slow
 

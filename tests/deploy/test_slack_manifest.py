@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
-from shared.settings import DEV_JWT_SECRET, Settings
+from shared.core.settings import DEV_JWT_SECRET, Settings
 
 MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-app.json"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.procs import Proc, free_port, redis_url, start_api, start_redis
 from tests.e2e.pgbouncer import pgbouncer_in_front_of
-from tests.e2e.procs import Proc, free_port, redis_url, start_api, start_redis
 from tests.e2e.redis_tls import TLSFiles, make_tls_files, start_tls_redis
 
 StartReplica = Callable[[dict[str, str]], Proc]

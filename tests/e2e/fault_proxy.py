@@ -13,7 +13,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 
-from tests.e2e.procs import HOST
+from testkit.procs import HOST
 
 BUFFER_BYTES = 65536
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from tests.e2e.procs import HOST, ProcessError, free_port, spawn, wait_until
+from testkit.procs import HOST, ProcessError, free_port, spawn, wait_until
 
 #: pgbouncer refuses to run as root; the PostgreSQL package's user is on every such machine.
 RUN_AS = "postgres"
@@ -76,7 +76,7 @@ def pgbouncer_in_front_of(database_url: str, *, workdir: Path) -> Iterator[str]:
 def _answers(url: str) -> bool:
     import psycopg
 
-    from tests.pg import libpq_dsn
+    from testkit.pg import libpq_dsn
 
     try:
         with psycopg.connect(libpq_dsn(url), connect_timeout=1) as connection:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from redis import Redis
 from redis.exceptions import RedisError
 
-from tests.e2e.procs import HOST, Proc, redis_server_binary, spawn, wait_until
+from testkit.procs import HOST, Proc, redis_server_binary, spawn, wait_until
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
+from testkit.procs import HOST, Proc, ProcessError, free_port, spawn, start_redis, wait_until
 from tests.e2e.fault_proxy import FaultProxy
-from tests.e2e.procs import HOST, Proc, ProcessError, free_port, spawn, start_redis, wait_until
 
 MASTER = "escalations"
 DOWN_AFTER_MS = 1000

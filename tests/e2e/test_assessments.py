@@ -15,14 +15,14 @@ import httpx
 import pytest
 from redis import Redis
 
-from shared.auth import issue_token
-from shared.models import Role
-from shared.redis_client import make_redis
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.openai_stub import OpenAIStub
+from testkit.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
-from tests.e2e.workers import start_worker
-from tests.stubs.openai_stub import OpenAIStub
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def env(postgres_url: str, private_redis: Proc, stub: OpenAIStub, engine_cleanup
 
 @pytest.fixture
 def engine_cleanup(postgres_url: str) -> None:
-    from shared.db import make_engine
+    from shared.core.db import make_engine
     from tests.conftest import empty_tables
 
     engine = make_engine(postgres_url)

@@ -15,10 +15,8 @@ from collections.abc import Sequence
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import Backend, StartReplica
-from tests.e2e.procs import Proc, api_env, base_url
-from tests.e2e.storm import (
+from testkit.procs import Proc, api_env, base_url
+from testkit.storm import (
     API,
     Claimer,
     Storm,
@@ -29,6 +27,8 @@ from tests.e2e.storm import (
     open_claimers,
     storm_problems,
 )
+from tests.conftest import TEST_SECRET
+from tests.e2e.conftest import Backend, StartReplica
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

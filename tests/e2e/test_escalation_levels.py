@@ -23,14 +23,14 @@ import httpx
 import pytest
 from redis import Redis
 
-from shared.auth import issue_token
-from shared.models import Role
-from shared.redis_client import make_redis
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.procs import Proc, api_env, base_url, poll, redis_url
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, poll, redis_url
 from tests.e2e.sse import SSEClient
-from tests.e2e.workers import start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

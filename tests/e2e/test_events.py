@@ -11,14 +11,14 @@ import httpx
 import pytest
 from redis import Redis
 
-from shared.auth import issue_token
-from shared.models import Role
-from shared.redis_client import make_redis
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.procs import Proc, api_env, base_url
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import Backend, StartReplica
-from tests.e2e.procs import Proc, api_env, base_url
 from tests.e2e.sse import SSEClient
-from tests.e2e.workers import start_worker
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ class Stack:
 
 @pytest.fixture
 def empty_backend(postgres_url: str, backend: Backend) -> Backend:
-    from shared.db import make_engine
+    from shared.core.db import make_engine
     from tests.conftest import empty_tables
 
     engine = make_engine(postgres_url)

@@ -13,13 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from tests import log_leaks
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from testkit import log_leaks
+from testkit.procs import POLL_SECONDS, Proc, api_env, base_url, redis_url
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import POLL_SECONDS, Proc, api_env, base_url, redis_url
 from tests.e2e.sse import SSEClient
 from tests.identity import (
     CLIENT_SECRET,

@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
-from shared.models import Role
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from testkit.procs import Proc, api_env, poll, redis_url
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, poll, redis_url
 from tests.e2e.test_escalation_levels import Org
-from tests.e2e.workers import start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from testkit.procs import POLL_SECONDS, Proc, api_env, base_url, redis_url
+from testkit.samples import fresh_handoff_body
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import POLL_SECONDS, Proc, api_env, base_url, redis_url
 from tests.e2e.sse import SSEClient
-from tests.samples import fresh_handoff_body
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

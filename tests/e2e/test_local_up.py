@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import log_leaks
+from testkit import log_leaks
+from testkit.procs import alive, descendants, free_port, poll
 from tests.conftest import handoff_body
-from tests.e2e.procs import alive, descendants, free_port, poll
 from tests.e2e.sse import SSEClient
 
 pytestmark = pytest.mark.slow

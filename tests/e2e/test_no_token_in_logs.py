@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.auth import issue_token
-from shared.models import Role
-from tests import log_leaks
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from testkit import log_leaks
+from testkit.procs import Proc, api_env, base_url, redis_url
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url
 
 VALID = issue_token(
     secret=TEST_SECRET, sub="u-leak", name="Leaky Larry", role=Role.senior, org="acme",
@@ -32,7 +32,7 @@ WRONG_SIGNATURE = issue_token(
 )  # fmt: skip
 
 
-#: Shaped like an API key (tests/log_leaks.py catches it); no such key exists.
+#: Shaped like an API key (testkit/log_leaks.py catches it); no such key exists.
 API_KEY = "esk_" + "Kq3" * 14 + "x"
 
 

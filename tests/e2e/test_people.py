@@ -7,13 +7,13 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from shared.auth import Principal, issue_stream_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.settings import Settings
+from shared.auth.tokens import Principal, issue_stream_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.settings import Settings
+from testkit.procs import Proc, api_env, base_url, redis_url
 from tests.conftest import TEST_SECRET, empty_tables
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url
 from tests.e2e.sse import SSEClient
 from tests.e2e.test_presence import token
 

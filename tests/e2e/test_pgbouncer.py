@@ -9,8 +9,8 @@ import threading
 
 from sqlalchemy import text
 
-from shared.db import make_engine, session_scope
-from shared.events import latest_seq
+from shared.core.db import make_engine, session_scope
+from shared.events.record import latest_seq
 
 THREADS = 20
 COUNT = text("SELECT count(*) FROM handoffs WHERE org_id = :org_id")

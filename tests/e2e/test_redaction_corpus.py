@@ -4,7 +4,7 @@ text field of a create, into the reassign note and into the resolution notes,
 must be absent from every table's rows, every event (history, and the SSE replay
 of a real replica), every webhook body (a real receiver, fed by the service's
 RQ worker), every prompt the assessor sent to the (stubbed) LLM, and every log
-(``tests/log_leaks.py``); each ordinary sentence must come through unchanged.
+(``testkit/log_leaks.py``); each ordinary sentence must come through unchanged.
 Misses and false positives are counted, printed (``pytest -s``) and must be zero."""
 
 import json
@@ -22,20 +22,20 @@ from sqlalchemy import Engine, MetaData, select
 
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
-from shared.auth import issue_token
-from shared.models import Role
-from shared.settings import Settings
+from shared.auth.tokens import issue_token
+from shared.core import keys
+from shared.core.models import Role
+from shared.core.settings import Settings
 from shared.webhooks.dispatch import dispatch_due
-from tests import log_leaks
+from testkit import log_leaks
+from testkit.openai_stub import OpenAIStub
+from testkit.procs import GENEROUS_LIMITS, api_env
+from testkit.webhook_receiver import Receiver
 from tests.api.helpers import HANDOFFS
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import GENEROUS_LIMITS, api_env
 from tests.e2e.sse import SSEClient
 from tests.redaction_corpus import ORDINARY, SECRETS, Secret
-from tests.stubs.openai_stub import OpenAIStub
-from tests.webhook_receiver import Receiver
 
 # ~30 s on SQLite and ~50 s on PostgreSQL alone; room for a loaded CI machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

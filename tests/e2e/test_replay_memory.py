@@ -10,17 +10,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from testkit.procs import Proc, api_env, base_url, redis_url, rss_kib
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -37,13 +36,6 @@ def token(sub: str) -> str:
         secret=TEST_SECRET, sub=sub, name=sub, role=Role.senior, org="acme",
         ttl=timedelta(hours=1),
     )  # fmt: skip
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 @dataclass
@@ -130,7 +122,7 @@ def test_twenty_replays_from_zero_of_big_events_keep_the_replica_small(
     warm_up = ReplayReader(api.port, token("senior-warm-up"))
     warm_up.run()
     assert warm_up.ids == list(range(1, EVENTS + 1)), warm_up.error
-    baseline = rss_bytes(api.popen.pid)
+    baseline = 1024 * rss_kib(api.popen.pid)
 
     readers = [ReplayReader(api.port, token(f"senior-{n}")) for n in range(CLIENTS)]
     peak = baseline
@@ -141,9 +133,9 @@ def test_twenty_replays_from_zero_of_big_events_keep_the_replica_small(
     while not all(reader.done.is_set() for reader in readers):
         assert time.monotonic() < deadline, "the replays did not finish in time"
         assert api.running, api.log_tail()
-        peak = max(peak, rss_bytes(api.popen.pid))
+        peak = max(peak, 1024 * rss_kib(api.popen.pid))
         time.sleep(0.05)  # sampling RSS, not waiting for a condition
-    peak = max(peak, rss_bytes(api.popen.pid))
+    peak = max(peak, 1024 * rss_kib(api.popen.pid))
 
     for reader in readers:
         assert reader.error is None, reader.error

@@ -22,12 +22,11 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shared.auth import issue_token
-from shared.models import Role
-from shared.redis_client import make_redis
-from tests.conftest import TEST_SECRET, handoff_body
-from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import (
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.openai_stub import OpenAIStub
+from testkit.procs import (
     Proc,
     alive,
     api_env,
@@ -38,8 +37,9 @@ from tests.e2e.procs import (
     redis_url,
     start_redis,
 )
-from tests.e2e.workers import start_worker
-from tests.stubs.openai_stub import OpenAIStub
+from testkit.workers import start_worker
+from tests.conftest import TEST_SECRET, handoff_body
+from tests.e2e.conftest import StartReplica
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def redis_client(persistent_redis: Proc) -> Iterator[Redis]:
 
 @pytest.fixture
 def env(postgres_url: str, persistent_redis: Proc, stub: OpenAIStub) -> dict[str, str]:
-    from shared.db import make_engine
+    from shared.core.db import make_engine
     from tests.conftest import empty_tables
 
     engine = make_engine(postgres_url)

@@ -19,18 +19,18 @@ import httpx
 import pytest
 from redis.sentinel import Sentinel
 
-from shared.auth import issue_token
-from shared.db import make_engine, session_scope
-from shared.events import latest_seq
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine, session_scope
+from shared.core.models import Role
+from shared.events.record import latest_seq
+from testkit.procs import Proc, api_env, base_url, free_port, poll
+from testkit.storm import claim_storm, make_seniors, open_claimers, storm_problems
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.deploy.test_rq_dashboard import start_dashboard
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, free_port, poll
 from tests.e2e.sentinel import MASTER, SentinelCluster, sentinel_cluster
 from tests.e2e.sse import SSEClient
-from tests.e2e.storm import claim_storm, make_seniors, open_claimers, storm_problems
-from tests.e2e.workers import start_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -24,15 +24,15 @@ import pytest
 from redis import Redis
 from sqlalchemy import text as sql
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.redis_client import make_redis
-from tests import log_leaks
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit import log_leaks
+from testkit.procs import Proc, api_env, base_url, poll, redis_url, start_redis
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, poll, redis_url, start_redis
-from tests.e2e.workers import start_worker
 from tests.stubs.slack_stub import SlackStub, click_payload, signed_interaction
 
 pytestmark = pytest.mark.slow

@@ -17,18 +17,18 @@ import jsonschema
 import pytest
 from redis import Redis
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.redis_client import make_redis
-from tests import log_leaks
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit import log_leaks
+from testkit.procs import Proc, api_env, base_url, poll, redis_url
+from testkit.samples import LONG_TRANSCRIPT, long_handoff_body
+from testkit.webhook_receiver import Receiver
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, empty_tables
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, poll, redis_url
 from tests.e2e.sse import SSEClient, SSEMessage
-from tests.e2e.workers import start_worker
-from tests.samples import LONG_TRANSCRIPT, long_handoff_body
-from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from testkit.procs import HOST, Proc, api_env, base_url, redis_url, wait_until
 from tests.conftest import TEST_SECRET
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import HOST, Proc, api_env, base_url, redis_url, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from testkit.procs import Proc, api_env, base_url, redis_url
 from tests.conftest import TEST_SECRET, empty_tables
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, redis_url
 from tests.e2e.sse import SSEClient
 from tests.e2e.test_events import SENIOR, create
 

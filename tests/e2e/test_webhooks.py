@@ -26,16 +26,16 @@ import pytest
 import standardwebhooks
 from redis import Redis
 
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.redis_client import make_redis
-from tests import log_leaks
+from shared.auth.tokens import issue_token
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit import log_leaks
+from testkit.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
+from testkit.webhook_receiver import Receiver
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, free_port, poll, redis_url, start_redis
-from tests.e2e.workers import start_worker
-from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +94,7 @@ def cluster(
 
 def subscribe(api: str, url: str) -> dict[str, Any]:
     """A subscription whose secret and URL (a Slack URL is a credential) the
-    processes' logs are then checked for (tests/log_leaks.py)."""
+    processes' logs are then checked for (testkit/log_leaks.py)."""
     url = f"{url}?token={log_leaks.register_secret('hook-' + secrets.token_hex(12))}"
     body = {"url": url, "events": ["handoff_created"]}
     response = httpx.post(f"{api}/api/v1/webhooks", json=body, headers=ADMIN)

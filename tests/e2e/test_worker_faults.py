@@ -26,13 +26,11 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from shared.auth import issue_token
-from shared.models import Role
-from shared.redis_client import make_redis
-from tests.conftest import TEST_SECRET, handoff_body
-from tests.e2e.conftest import StartReplica
-from tests.e2e.fault_proxy import FaultProxy
-from tests.e2e.procs import (
+from shared.auth.tokens import issue_token
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.openai_stub import OpenAIStub
+from testkit.procs import (
     POLL_SECONDS,
     Proc,
     api_env,
@@ -45,9 +43,11 @@ from tests.e2e.procs import (
     start_redis,
     wait_until,
 )
+from testkit.workers import start_worker
+from tests.conftest import TEST_SECRET, handoff_body
+from tests.e2e.conftest import StartReplica
+from tests.e2e.fault_proxy import FaultProxy
 from tests.e2e.sentinel import MASTER, sentinel_cluster
-from tests.e2e.workers import start_worker
-from tests.stubs.openai_stub import OpenAIStub
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -83,7 +83,7 @@ def stub() -> Iterator[OpenAIStub]:
 @pytest.fixture
 def env(postgres_url: str, stub: OpenAIStub) -> dict[str, str]:
     """Every setting but where Redis is (each test says)."""
-    from shared.db import make_engine
+    from shared.core.db import make_engine
     from tests.conftest import empty_tables
 
     engine = make_engine(postgres_url)

@@ -21,16 +21,16 @@ import pytest
 from redis import Redis
 from rq import Queue, Worker
 
-from shared import keys
-from shared.auth import issue_token
-from shared.db import make_engine
-from shared.models import Role
-from shared.redis_client import make_redis
+from shared.auth.tokens import issue_token
+from shared.core import keys
+from shared.core.db import make_engine
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from testkit.procs import Proc, api_env, base_url, poll, redis_url
+from testkit.webhook_receiver import HANG, Receiver
+from testkit.workers import start_worker
 from tests.conftest import TEST_SECRET, empty_tables, handoff_body
 from tests.e2e.conftest import StartReplica
-from tests.e2e.procs import Proc, api_env, base_url, poll, redis_url
-from tests.e2e.workers import start_worker
-from tests.webhook_receiver import HANG, Receiver
 
 pytestmark = pytest.mark.slow
 

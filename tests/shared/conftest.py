@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from shared.migrate import alembic_config
+from shared.core.migrate import alembic_config
+from testkit.pg import fresh_database
 from tests.conftest import PG_ADMIN_URL
-from tests.pg import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,4 +1,4 @@
-"""Concurrent claims in one process share one attempt (``shared.claim_flights``):
+"""Concurrent claims in one process share one attempt (``shared.handoffs.claim_flights``):
 followers answer from their leader's decision only when it was read after they
 joined, and one of them leads when it was not (or the leader failed); on a real
 database exactly one claim wins and every other one names the winner."""
@@ -12,13 +12,16 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from shared.auth import Principal
-from shared.claim_flights import ClaimFlights, Landing
-from shared.db import session_scope
-from shared.errors import Conflict, NotFound
-from shared.handoffs import claim_handoff, create_handoff, release_handoff
-from shared.locks import ClaimLock
-from shared.models import Event, HandoffCreate, HandoffPublic, HandoffStatus, Role
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.errors import Conflict, NotFound
+from shared.core.locks import ClaimLock
+from shared.core.models import Role
+from shared.events.models import Event
+from shared.handoffs.claim_flights import ClaimFlights, Landing
+from shared.handoffs.claims import claim_handoff, release_handoff
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import HandoffCreate, HandoffPublic, HandoffStatus
 from tests.conftest import handoff_body
 
 KEY = ("acme", "h-1")

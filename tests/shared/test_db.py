@@ -1,12 +1,12 @@
-"""``shared.db``: JSON columns read back exactly as ``json.loads`` reads them."""
+"""``shared.core.db``: JSON columns read back exactly as ``json.loads`` reads them."""
 
 import json
 
 import pytest
 from sqlalchemy import Engine, text
 
-from shared.db import load_json, session_scope
-from shared.models import Event
+from shared.core.db import load_json, session_scope
+from shared.events.models import Event
 
 DOCUMENTS = [
     '{"a": 1, "a": 2}',

@@ -14,22 +14,20 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from shared import escalation
 from shared.audit import SYSTEM
-from shared.auth import Principal
-from shared.db import make_engine, session_scope
-from shared.escalation import sweep_escalations
-from shared.handoffs import cancel_handoff, claim_handoff, create_handoff, release_handoff
-from shared.models import (
-    EscalationPolicyBody,
-    Event,
-    Handoff,
-    HandoffCreate,
-    Role,
-    TeamBody,
-)
-from shared.teams import create_team, put_policy
-from shared.timeutil import as_utc
+from shared.auth.tokens import Principal
+from shared.core.db import make_engine, session_scope
+from shared.core.models import Role
+from shared.core.timeutil import as_utc
+from shared.events.models import Event
+from shared.handoffs.claims import claim_handoff, release_handoff
+from shared.handoffs.lifecycle import cancel_handoff, create_handoff
+from shared.handoffs.models import Handoff, HandoffCreate
+from shared.routing import escalation
+from shared.routing.escalation import sweep_escalations
+from shared.routing.models import EscalationPolicyBody, TeamBody
+from shared.routing.policies import put_policy
+from shared.routing.teams import create_team
 from tests.conftest import empty_tables, handoff_body
 
 SLA_SECONDS = 300

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.escalation import Plan
-from shared.events import event_json
-from shared.handoff_views import (
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.events.models import Event
+from shared.events.record import event_json
+from shared.handoffs.lifecycle import _new_handoff
+from shared.handoffs.models import Handoff, HandoffCreate, HandoffPublic, HandoffStatus
+from shared.handoffs.views import (
     SnapshotCache,
     handoff_public,
     handoff_summary,
@@ -21,9 +24,8 @@ from shared.handoff_views import (
     stored_summary,
     stored_summary_json,
 )
-from shared.handoffs import _new_handoff
-from shared.models import Event, Handoff, HandoffCreate, HandoffPublic, HandoffStatus, Role
-from tests.samples import handoff_body, long_handoff_body
+from shared.routing.escalation import Plan
+from testkit.samples import handoff_body, long_handoff_body
 
 ENGINEER = Principal(user_id="eng-1", name="Eve", role=Role.engineer, org_id="org-1")
 

@@ -11,21 +11,22 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Engine
 
 from services.worker.retries import move_due_retries
-from shared import keys
-from shared.assessments import begin_attempt, store_assessment
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.handoffs import create_handoff
-from shared.jobs import (
+from shared.assessments.reconciler import reconcile_assessments, try_reconcile
+from shared.assessments.service import begin_attempt, store_assessment
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.jobs import (
     SCHEDULE_GRACE_SECONDS,
     JobState,
     assessment_job_state,
     enqueue_assessment,
 )
-from shared.models import AssessmentData, ConfidenceTier, Handoff, HandoffCreate, Role
-from shared.reconciler import reconcile_assessments, try_reconcile
-from shared.settings import Settings
-from shared.timeutil import utcnow
+from shared.core.models import Role
+from shared.core.settings import Settings
+from shared.core.timeutil import utcnow
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import AssessmentData, ConfidenceTier, Handoff, HandoffCreate
 from tests.conftest import handoff_body
 
 SAMPLE_ASSESSMENT = AssessmentData(
@@ -152,7 +153,7 @@ def test_only_one_reconciler_runs_per_interval(
 def test_reconciler_pages_through_every_pending_assessment(
     engine: Engine, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("shared.reconciler.BATCH_SIZE", 2)
+    monkeypatch.setattr("shared.assessments.reconciler.BATCH_SIZE", 2)
     lost = [_create(engine, f"sess-{n}") for n in range(5)]
     report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
     assert (report.checked, report.enqueued) == (5, 5)

@@ -10,12 +10,12 @@ from datetime import timedelta
 from alembic import command
 from sqlalchemy import DateTime, bindparam, text
 
-from shared.db import make_engine, session_scope
-from shared.escalation import sweep_escalations
-from shared.handoff_views import handoff_public
-from shared.migrate import alembic_config
-from shared.models import Handoff
-from shared.timeutil import utcnow
+from shared.core.db import make_engine, session_scope
+from shared.core.migrate import alembic_config
+from shared.core.timeutil import utcnow
+from shared.handoffs.models import Handoff
+from shared.handoffs.views import handoff_public
+from shared.routing.escalation import sweep_escalations
 from tests.conftest import handoff_body
 
 

@@ -10,10 +10,10 @@ from typing import Any
 from alembic import command
 from sqlalchemy import DateTime, Engine, bindparam, text
 
-from shared.db import make_engine, session_scope
-from shared.migrate import alembic_config
-from shared.models import Handoff
-from shared.timeutil import utcnow
+from shared.core.db import make_engine, session_scope
+from shared.core.migrate import alembic_config
+from shared.core.timeutil import utcnow
+from shared.handoffs.models import Handoff
 from tests.conftest import handoff_body
 
 LEVELS = [

@@ -6,11 +6,12 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from shared.audit import SYSTEM
-from shared.auth import Principal
-from shared.db import make_engine, session_scope
-from shared.handoffs import create_handoff
-from shared.migrate import alembic_config
-from shared.models import HandoffCreate, Role
+from shared.auth.tokens import Principal
+from shared.core.db import make_engine, session_scope
+from shared.core.migrate import alembic_config
+from shared.core.models import Role
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import HandoffCreate
 from shared.webhooks import subscriptions
 from shared.webhooks.models import WebhookCreate
 from tests.conftest import handoff_body

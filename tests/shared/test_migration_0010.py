@@ -4,8 +4,8 @@ unpublished events replaces the id-only one, and back."""
 from alembic import command
 from sqlalchemy import inspect
 
-from shared.db import make_engine
-from shared.migrate import alembic_config
+from shared.core.db import make_engine
+from shared.core.migrate import alembic_config
 
 
 def event_indexes(url: str) -> dict[str, list[str | None]]:

@@ -4,8 +4,8 @@ key and last-seen index, and back."""
 from alembic import command
 from sqlalchemy import inspect
 
-from shared.db import make_engine
-from shared.migrate import alembic_config
+from shared.core.db import make_engine
+from shared.core.migrate import alembic_config
 
 
 def people_table(url: str) -> dict[str, object] | None:

@@ -4,8 +4,8 @@ receiver (``host:port``) and a closed breaker; down and up again cleanly."""
 from alembic import command
 from sqlalchemy import inspect, text
 
-from shared.db import make_engine
-from shared.migrate import alembic_config
+from shared.core.db import make_engine
+from shared.core.migrate import alembic_config
 
 COLUMNS = {"receiver", "consecutive_failures", "failing_since", "paused_until", "pause_seconds"}
 

@@ -4,8 +4,8 @@
 from alembic import command
 from sqlalchemy import inspect, text
 
-from shared.db import make_engine
-from shared.migrate import alembic_config
+from shared.core.db import make_engine
+from shared.core.migrate import alembic_config
 
 SLACK_TABLES = {"slack_connections", "slack_links", "slack_messages"}
 

@@ -18,19 +18,23 @@ from redis.client import PubSub
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import col
 
-from shared import keys, outbox
 from shared.audit import SYSTEM
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.handoffs import create_handoff
-from shared.models import Event, EventType, Handoff, HandoffCreate, Role
-from shared.outbox import EventRelay, Outbox, record_event
-from shared.redis_client import make_redis
-from shared.settings import Settings
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.events import relay
+from shared.events.models import Event, EventType
+from shared.events.outbox import Outbox, record_event
+from shared.events.relay import EventRelay
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import Handoff, HandoffCreate
 from shared.webhooks import subscriptions
 from shared.webhooks.models import WebhookCreate
+from testkit.procs import free_port, running, start_redis
 from tests.conftest import handoff_body
-from tests.e2e.procs import free_port, running, start_redis
 
 DEADLINE_SECONDS = 10.0
 
@@ -46,7 +50,7 @@ def subscriber(redis: Redis) -> Iterator[PubSub]:
 @pytest.fixture
 def no_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only a commit's wake-up (or a retry) can relay an event."""
-    monkeypatch.setattr(outbox, "POLL_INTERVAL_SECONDS", 3600.0)
+    monkeypatch.setattr(relay, "POLL_INTERVAL_SECONDS", 3600.0)
 
 
 def create_in(engine: Engine, org: str, title: str = "stuck") -> None:

@@ -1,4 +1,4 @@
-"""``shared.people.PeopleRegistry`` on SQLite and PostgreSQL: a caller is written
+"""``shared.auth.people.PeopleRegistry`` on SQLite and PostgreSQL: a caller is written
 once per interval (not per request), at once when their name or role changed,
 per org; the remembered writes are bounded; a database error never reaches
 the caller."""
@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from shared.auth import Principal
-from shared.db import make_engine, session_scope
-from shared.models import KnownPerson, Role
-from shared.people import PeopleRegistry, forget_person
-from shared.timeutil import utcnow
+from shared.auth.models import KnownPerson
+from shared.auth.people import PeopleRegistry, forget_person
+from shared.auth.tokens import Principal
+from shared.core.db import make_engine, session_scope
+from shared.core.models import Role
+from shared.core.timeutil import utcnow
 
 LONG_AGO = utcnow() - timedelta(days=30)
 
@@ -116,7 +117,7 @@ def test_a_database_error_is_logged_not_raised(
     engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2")
     registry = PeopleRegistry(engine, write_seconds=300, clock=clock)
     try:
-        with caplog.at_level(logging.WARNING, logger="shared.people"):
+        with caplog.at_level(logging.WARNING, logger="shared.auth.people"):
             registry.seen(dana())
             registry.seen(dana())  # not remembered as written: tried again
     finally:

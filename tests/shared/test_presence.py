@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from redis import Redis
 
-from shared.auth import Principal
-from shared.errors import ServiceUnavailable
-from shared.models import Role
-from shared.presence import Person, Presence, PresentPerson, present_as
-from shared.redis_client import make_redis
-from shared.stream_registry import StreamRegistry, StreamSlot
+from shared.auth.tokens import Principal
+from shared.core.errors import ServiceUnavailable
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.events.stream_registry import StreamRegistry, StreamSlot
+from shared.routing.presence import Person, Presence, PresentPerson, present_as
 
 HEARTBEAT_SECONDS = 60
 SLOT_TTL_SECONDS = 30

@@ -10,13 +10,13 @@ import limits
 import pytest
 from pydantic import ValidationError
 
-from shared import keys
-from shared.errors import NotAuthenticated, RateLimited
-from shared.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
-from shared.ratelimit import Limit, RateLimits
-from shared.redis_client import make_redis
-from shared.settings import Settings
-from shared.stream_registry import StreamRegistry
+from shared.core import keys
+from shared.core.errors import NotAuthenticated, RateLimited
+from shared.core.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
+from shared.core.ratelimit import Limit, RateLimits
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.events.stream_registry import StreamRegistry
 from tests.conftest import TEST_SECRET
 
 DEADLINE_SECONDS = 5.0

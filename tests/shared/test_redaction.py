@@ -9,12 +9,13 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, event, inspect
 
-from shared.auth import Principal
-from shared.db import make_engine, session_scope
-from shared.errors import InvalidInput
-from shared.handoffs import create_handoff
-from shared.migrate import alembic_config
-from shared.models import HandoffCreate, Role
+from shared.auth.tokens import Principal
+from shared.core.db import make_engine, session_scope
+from shared.core.errors import InvalidInput
+from shared.core.migrate import alembic_config
+from shared.core.models import Role
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import HandoffCreate
 from shared.redaction.detectors import find_secrets
 from shared.redaction.redactor import Redactor, compile_pattern, redact_create
 from shared.redaction.service import RedactorCache

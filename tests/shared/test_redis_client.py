@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 from redis.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 
-from shared.redis_client import async_redis_for, redis_for
-from shared.settings import Settings
+from shared.core.redis_client import async_redis_for, redis_for
+from shared.core.settings import Settings
 from tests.conftest import TEST_SECRET
 
 

@@ -7,12 +7,15 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.handoffs import cancel_handoff, claim_handoff, create_handoff, release_handoff
-from shared.models import Event, Handoff, HandoffCreate, Role
-from shared.sla import sweep_sla_breaches
-from shared.timeutil import as_utc, utcnow
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.timeutil import as_utc, utcnow
+from shared.events.models import Event
+from shared.handoffs.claims import claim_handoff, release_handoff
+from shared.handoffs.lifecycle import cancel_handoff, create_handoff
+from shared.handoffs.models import Handoff, HandoffCreate
+from shared.routing.sla import sweep_sla_breaches
 from tests.conftest import handoff_body
 
 SLA_SECONDS = 300

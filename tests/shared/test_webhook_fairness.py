@@ -6,23 +6,25 @@ pause when the probe fails and closes it on a 2xx. Time is passed in (``now``),
 so nothing here waits."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from redis import Redis
 from rq import Queue
 from sqlalchemy import Engine
 
-from shared import keys
 from shared.audit import SYSTEM
-from shared.db import session_scope
-from shared.settings import Settings
-from shared.timeutil import as_utc, utcnow
-from shared.webhooks import deliveries, subscriptions
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, utcnow
+from shared.webhooks import deliveries, dispatch, subscriptions, tries
 from shared.webhooks.circuit import Breaker, receiver_of
 from shared.webhooks.dispatch import dispatch_due
 from shared.webhooks.models import Webhook, WebhookCreate, WebhookDelivery
 from tests.conftest import REDIS_URL, TEST_SECRET
 
-CAPS = deliveries.InFlightCaps(per_org=3, per_host=5)
+CAPS = tries.InFlightCaps(per_org=3, per_host=5)
 BREAKER = Breaker(failures=3, min_seconds=10, pause_seconds=30, max_pause_seconds=100)
 INTERVALS = [1.0] * 20
 
@@ -54,7 +56,7 @@ def due(engine: Engine, hook: Webhook, count: int) -> list[str]:
 
 def claim(engine: Engine, now: datetime | None = None) -> list[WebhookDelivery]:
     with session_scope(engine) as session:
-        claimed = deliveries.claim_due(session, now=now or utcnow(), limit=200, caps=CAPS)
+        claimed = tries.claim_due(session, now=now or utcnow(), limit=200, caps=CAPS)
         session.expunge_all()
         return claimed
 
@@ -63,7 +65,7 @@ def finish(
     engine: Engine, delivery: WebhookDelivery, status_code: int | None, now: datetime
 ) -> str:
     with session_scope(engine) as session:
-        return deliveries.finish_try(
+        return tries.finish_try(
             session,
             delivery=delivery,
             status_code=status_code,
@@ -158,6 +160,31 @@ def test_an_orgs_only_try_of_a_batch_jumps_the_queue(engine: Engine, redis: Redi
     assert dispatch_due(engine=engine, redis=redis, settings=settings) == 1
     assert queue.job_ids[0] == keys.delivery_job_id(late, 1)
     assert queue.job_ids[-1] == keys.delivery_job_id(later, 1)
+
+
+def test_an_orgs_only_try_of_a_batch_is_enqueued_first(
+    engine: Engine, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only first in the queue: first to be enqueued, so it does not wait for the
+    round trips of the burst's own enqueues either."""
+    noisy = webhook(engine, "org-b", "http://b.example/hook")
+    quiet = webhook(engine, "org-a", "http://a.example/hook")
+    due(engine, noisy, 3)
+    [late] = due(engine, quiet, 1)
+    enqueued: list[str] = []
+    real = dispatch.enqueue_delivery
+
+    def recording(redis: Redis, delivery: WebhookDelivery, **kwargs: Any) -> Any:
+        enqueued.append(delivery.id)
+        return real(redis, delivery, **kwargs)
+
+    monkeypatch.setattr(dispatch, "enqueue_delivery", recording)
+    settings = Settings(
+        database_url="sqlite://", redis_url=REDIS_URL, jwt_secret=TEST_SECRET,
+        webhook_max_in_flight_per_org=CAPS.per_org,
+    )  # fmt: skip
+    assert dispatch.dispatch_due(engine=engine, redis=redis, settings=settings) == 4
+    assert enqueued[0] == late and len(enqueued) == 4
 
 
 def test_the_receiver_is_host_and_port() -> None:

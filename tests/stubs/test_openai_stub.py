@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.stubs.openai_stub import MALFORMED_CONTENT, OpenAIStub
+from testkit.openai_stub import MALFORMED_CONTENT, OpenAIStub
 
 
 def _outcomes(stub: OpenAIStub, calls: int) -> list[str]:

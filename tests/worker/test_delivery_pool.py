@@ -20,12 +20,12 @@ from services.worker.context import WorkerContext, set_context
 from services.worker.delivery_pool import DeliveryPool
 from services.worker.main import parse_queues
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
-from shared.settings import Settings
+from shared.core import keys
+from shared.core.settings import Settings
 from shared.webhooks.dispatch import dispatch_due
+from testkit.procs import GENEROUS_LIMITS, poll
+from testkit.webhook_receiver import HANG, Receiver
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory
-from tests.e2e.procs import GENEROUS_LIMITS, poll
-from tests.webhook_receiver import HANG, Receiver
 
 WEBHOOKS = "/api/v1/webhooks"
 TRY_SECONDS = 5.0

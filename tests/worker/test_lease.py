@@ -7,7 +7,7 @@ import pytest
 from redis import Redis
 
 from services.worker.lease import AssessmentLease, LeaseHeld
-from shared import keys
+from shared.core import keys
 
 
 def test_a_second_run_cannot_take_or_drop_the_lease(redis: Redis) -> None:

@@ -15,15 +15,18 @@ from sqlmodel import col, select
 from services.worker.context import WorkerContext
 from services.worker.main import PeriodicMaintenance
 from shared.audit import SYSTEM
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.handoffs import create_handoff
-from shared.models import EscalationPolicyBody, Event, Handoff, HandoffCreate, Role
-from shared.settings import Settings
-from shared.teams import put_policy
-from shared.timeutil import as_utc
+from shared.auth.tokens import Principal
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc
+from shared.events.models import Event
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import Handoff, HandoffCreate
+from shared.routing.models import EscalationPolicyBody
+from shared.routing.policies import put_policy
+from testkit.procs import poll
 from tests.conftest import handoff_body
-from tests.e2e.procs import poll
 
 INTERVAL_SECONDS = 60.0
 #: The thread wakes at the deadline; a busy two-core machine may add a little.

@@ -14,10 +14,10 @@ import pytest
 
 from services.worker.assessors.base import AssessmentError, AssessmentRequest, PastResolution
 from services.worker.assessors.openai import MAX_TRANSCRIPT_CHARS, OpenAIAssessor
-from shared.models import ConfidenceTier
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.handoffs.models import ConfidenceTier
+from testkit.openai_stub import GOOD_ANSWER, OpenAIStub
 from tests.conftest import TEST_SECRET, handoff_body
-from tests.stubs.openai_stub import GOOD_ANSWER, OpenAIStub
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -234,7 +234,7 @@ def test_built_from_settings() -> None:
 @pytest.mark.slow
 def test_stub_as_a_process_switches_mode_over_http() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.stubs.openai_stub", "--port", "0", "--mode", "error"],
+        [sys.executable, "-m", "testkit.openai_stub", "--port", "0", "--mode", "error"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -11,10 +11,10 @@ from rq import Queue
 
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
-from shared.settings import Settings
+from shared.core import keys
+from shared.core.settings import Settings
+from testkit.openai_stub import GOOD_ANSWER, OpenAIStub
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
-from tests.stubs.openai_stub import GOOD_ANSWER, OpenAIStub
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_retry_needs_a_senior_of_the_same_org(
 def test_rerun_of_a_finished_job_writes_no_second_event(
     client: TestClient, auth: TokenFactory, run_worker, settings: Settings, redis: Redis
 ) -> None:
-    from shared.jobs import enqueue_assessment
+    from shared.core.jobs import enqueue_assessment
 
     created = _create(client, auth)
     run_worker()

@@ -17,22 +17,26 @@ from sqlmodel import Session, select
 
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys, teams
 from shared.audit import SYSTEM
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.escalation import sweep_escalations
-from shared.handoffs import claim_handoff, create_handoff, resolve_handoff
-from shared.models import EscalationPolicyBody, HandoffCreate, Role, TeamBody
-from shared.settings import Settings
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.settings import Settings
+from shared.core.timeutil import as_utc, utcnow
+from shared.handoffs.claims import claim_handoff
+from shared.handoffs.lifecycle import create_handoff, resolve_handoff
+from shared.handoffs.models import HandoffCreate
+from shared.routing import policies, teams
+from shared.routing.escalation import sweep_escalations
+from shared.routing.models import EscalationPolicyBody, TeamBody
 from shared.slack import service
 from shared.slack.jobs import sync_message
 from shared.slack.models import ConnectionBody, SlackMessage
 from shared.slack.sync import dispatch_due, unmark_lost
-from shared.timeutil import as_utc, utcnow
-from tests import log_leaks
+from testkit import log_leaks
+from testkit.procs import GENEROUS_LIMITS
 from tests.conftest import REDIS_URL, TEST_SECRET, handoff_body
-from tests.e2e.procs import GENEROUS_LIMITS
 from tests.stubs.slack_stub import SlackStub
 
 BOT_TOKEN = log_leaks.register_secret("xoxb-3333-4444-" + "q9w8e7r6t5" * 2)
@@ -256,7 +260,7 @@ def test_a_team_with_a_channel_gets_its_own_message_when_its_level_comes(
                 {"after_seconds": 60, "target": "team", "team_id": team.id, "mode": "broadcast"},
             ]
         }
-        teams.put_policy(
+        policies.put_policy(
             session=session,
             actor=SYSTEM,
             org_id="acme",

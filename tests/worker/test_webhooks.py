@@ -29,25 +29,27 @@ from sqlmodel import select
 
 from services.worker.context import WorkerContext, set_context
 from services.worker.rq_classes import PromptSimpleWorker
-from shared import keys
 from shared.audit import SYSTEM
-from shared.auth import Principal
-from shared.db import session_scope
-from shared.events import event_json
-from shared.handoffs import create_handoff
-from shared.models import Event, HandoffCreate, Role
-from shared.redis_client import make_redis
-from shared.settings import Settings
-from shared.timeutil import utcnow
+from shared.auth.tokens import Principal
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.models import Role
+from shared.core.redis_client import make_redis
+from shared.core.settings import Settings
+from shared.core.timeutil import utcnow
+from shared.events.models import Event
+from shared.events.record import event_json
+from shared.handoffs.lifecycle import create_handoff
+from shared.handoffs.models import HandoffCreate
 from shared.webhooks import subscriptions
 from shared.webhooks.dispatch import dispatch_due, reconcile_deliveries
 from shared.webhooks.models import WebhookCreate, WebhookDelivery
 from shared.webhooks.sender import MAX_RESPONSE_BYTES
+from testkit.procs import GENEROUS_LIMITS, free_port
+from testkit.samples import LONG_TRANSCRIPT, long_handoff_body
+from testkit.webhook_receiver import BIG, BIG_BYTES, HANG, REDIRECT, Receiver
 from tests.api.helpers import HANDOFFS, create
 from tests.conftest import REDIS_URL, TEST_SECRET, TokenFactory, handoff_body
-from tests.e2e.procs import GENEROUS_LIMITS, free_port
-from tests.samples import LONG_TRANSCRIPT, long_handoff_body
-from tests.webhook_receiver import BIG, BIG_BYTES, HANG, REDIRECT, Receiver
 
 WEBHOOKS = "/api/v1/webhooks"
 TIMEOUT_SECONDS = 1.0

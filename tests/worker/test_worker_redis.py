@@ -7,8 +7,8 @@ from sqlalchemy import Engine
 
 from services.worker.context import get_context, set_context
 from services.worker.main import run_worker
-from shared.redis_client import SOCKET_TIMEOUT_SECONDS
-from shared.settings import Settings
+from shared.core.redis_client import SOCKET_TIMEOUT_SECONDS
+from shared.core.settings import Settings
 
 
 def test_rq_leaves_the_shared_clients_socket_timeout_alone(

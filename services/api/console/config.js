@@ -1,6 +1,6 @@
 // What depends on the server's settings, served by the API at console/config.json
 // (services/api/routes/console.py): whether sign-in at the identity provider is
-// offered, and the demo users (shared.demo_users) when demo sign-in is on. (It
+// offered, and the demo users (shared.auth.demo_users) when demo sign-in is on. (It
 // lists the event types too; the console takes those, like every Python enum it
 // uses, from enums.js.)
 

@@ -19,7 +19,7 @@ export function isClaimingRole(role) {
 /** True when the handoff's current level targets ``me``: a team they are in; for
  * a senior or an admin also all seniors, and a team with no members (it reaches
  * nobody, so it counts as all seniors'; while ``staffedTeams`` is unknown only
- * the user's own teams count). The SQL: shared/handoffs.py ``_targets``. */
+ * the user's own teams count). The SQL: shared/handoffs/queries.py ``_targets``. */
 export function isForMe(handoff, me) {
   if (!me) return false;
   const target = handoff.escalation_target;

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query
 
 from services.api.deps import AdminDep, SessionDep
 from services.api.errors import errors
-from shared.analytics import EscalationAnalytics, escalation_analytics
+from shared.analytics.models import EscalationAnalytics
+from shared.analytics.queries import escalation_analytics
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 

@@ -11,8 +11,9 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from services.api.deps import SettingsDep
-from shared.demo_users import DEMO_USERS
-from shared.models import EventType, Role
+from shared.auth.demo_users import DEMO_USERS
+from shared.core.models import Role
+from shared.events.models import EventType
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
@@ -65,9 +66,9 @@ class ConsoleConfig(BaseModel):
 
 @router.get("/console/config.json")
 def console_config(settings: SettingsDep, response: Response) -> ConsoleConfig:
-    """The event types (``shared.models.EventType``), whether the console offers
+    """The event types (``shared.events.models.EventType``), whether the console offers
     sign-in at the identity provider, and the demo users it offers
-    (``shared.demo_users``; none unless ``ESCALATIONS_DEMO_SIGN_IN`` is on).
+    (``shared.auth.demo_users``; none unless ``ESCALATIONS_DEMO_SIGN_IN`` is on).
     Public: nothing here is a secret."""
     response.headers["Cache-Control"] = "no-cache"
     enabled = settings.demo_sign_in

@@ -9,9 +9,9 @@ from pydantic import BaseModel
 
 from services.api.deps import SettingsDep
 from services.api.errors import errors
-from shared.demo_users import DEMO_ORG, DEMO_TOKEN_TTL, DEMO_USERS, demo_token
-from shared.errors import NotFound
-from shared.models import Role, StrictModel
+from shared.auth.demo_users import DEMO_ORG, DEMO_TOKEN_TTL, DEMO_USERS, demo_token
+from shared.core.errors import NotFound
+from shared.core.models import Role, StrictModel
 
 router = APIRouter(prefix="/api/v1/demo", tags=["demo"])
 

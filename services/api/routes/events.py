@@ -24,10 +24,10 @@ from services.api.errors import errors
 from services.api.streaming.admission import admitted_stream
 from services.api.streaming.response import EventStreamResponse
 from services.api.streaming.stream import OrgEventStream, StreamAccess
-from shared import stream_sessions
-from shared.auth import STREAM_AUDIENCE, Principal, decode_token, issue_stream_token
-from shared.errors import Forbidden, InvalidInput, NotAuthenticated
-from shared.settings import Settings
+from shared.auth.tokens import STREAM_AUDIENCE, Principal, decode_token, issue_stream_token
+from shared.core.errors import Forbidden, InvalidInput, NotAuthenticated
+from shared.core.settings import Settings
+from shared.events import stream_sessions
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 

@@ -20,32 +20,30 @@ from services.api.deps import (
 )
 from services.api.errors import errors
 from services.api.in_thread import InThread, in_thread, json_response
-from shared import handoffs
-from shared.assessments import reopen_assessment
-from shared.auth import Principal
-from shared.errors import ServiceUnavailable
-from shared.events import handoff_history
-from shared.handoffs import ClaimLockFactory
-from shared.jobs import (
+from shared.assessments.service import reopen_assessment
+from shared.auth.tokens import Principal
+from shared.core.errors import ServiceUnavailable
+from shared.core.jobs import (
     JobState,
     assessment_job_state,
     enqueue_assessment,
     enqueue_new_assessment,
 )
-from shared.models import (
-    ClaimConflictBody,
-    ErrorBody,
-    EventList,
+from shared.core.models import ClaimConflictBody, ErrorBody, Role
+from shared.core.ratelimit import Limit
+from shared.core.settings import Settings
+from shared.events.models import EventList
+from shared.events.record import handoff_history
+from shared.handoffs import claims, lifecycle, queries
+from shared.handoffs.claims import ClaimLockFactory
+from shared.handoffs.models import (
     HandoffCreate,
     HandoffPage,
     HandoffPublic,
     HandoffStatus,
     ReassignBody,
     ResolveBody,
-    Role,
 )
-from shared.ratelimit import Limit
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ async def create_handoff(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     def create(session: Session, principal: Principal) -> Response:
-        handoff, created = handoffs.create_handoff(
+        handoff, created = lifecycle.create_handoff(
             session=session,
             principal=principal,
             body=body,
@@ -134,7 +132,7 @@ async def list_handoffs(
 
     def page(connection: Connection, principal: Principal) -> Response:
         return json_response(
-            handoffs.list_handoffs(
+            queries.list_handoffs(
                 connection=connection,
                 org_id=principal.org_id,
                 status=status,
@@ -159,7 +157,7 @@ def _user(value: str | None, principal: Principal) -> str | None:
 async def get_handoff(handoff_id: str, work: Anyone) -> Response:
     def read(connection: Connection, principal: Principal) -> Response:
         return json_response(
-            handoffs.get_handoff_public(
+            queries.get_handoff_public(
                 connection=connection, org_id=principal.org_id, handoff_id=handoff_id
             )
         )
@@ -170,7 +168,7 @@ async def get_handoff(handoff_id: str, work: Anyone) -> Response:
 @router.get("/{handoff_id}/history", response_model=EventList, responses=errors(404, 429))
 async def get_history(handoff_id: str, work: Anyone) -> Response:
     def read(session: Session, principal: Principal) -> Response:
-        handoff = handoffs.get_handoff(
+        handoff = queries.get_handoff(
             session=session, org_id=principal.org_id, handoff_id=handoff_id
         )
         return json_response(EventList(items=handoff_history(session, handoff=handoff)))
@@ -188,7 +186,7 @@ async def claim_handoff(
 ) -> Response:
     def claim(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.claim_handoff(
+            claims.claim_handoff(
                 session=session,
                 principal=principal,
                 handoff_id=handoff_id,
@@ -208,7 +206,7 @@ async def claim_handoff(
 async def release_handoff(handoff_id: str, work: Senior, present: PresentDep) -> Response:
     def release(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.release_handoff(
+            claims.release_handoff(
                 session=session, principal=principal, handoff_id=handoff_id, present=present
             )
         )
@@ -229,7 +227,7 @@ async def reassign_handoff(
 
     def reassign(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.reassign_handoff(
+            claims.reassign_handoff(
                 session=session,
                 principal=principal,
                 handoff_id=handoff_id,
@@ -252,7 +250,7 @@ async def resolve_handoff(
 ) -> Response:
     def resolve(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.resolve_handoff(
+            lifecycle.resolve_handoff(
                 session=session,
                 principal=principal,
                 handoff_id=handoff_id,
@@ -270,7 +268,7 @@ async def resolve_handoff(
 async def cancel_handoff(handoff_id: str, work: Anyone) -> Response:
     def cancel(session: Session, principal: Principal) -> Response:
         return json_response(
-            handoffs.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
+            lifecycle.cancel_handoff(session=session, principal=principal, handoff_id=handoff_id)
         )
 
     return await work.run(cancel)
@@ -288,7 +286,7 @@ async def retry_assessment(
     """Run the assessment again after it failed (or its job was lost)."""
 
     def retry(session: Session, principal: Principal) -> Response:
-        handoff = handoffs.get_handoff(
+        handoff = queries.get_handoff(
             session=session, org_id=principal.org_id, handoff_id=handoff_id
         )
         session.rollback()  # the 404 check is done; hold no transaction while Redis answers

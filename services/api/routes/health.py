@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.deps import EngineDep, RedisDep, SettingsDep
 from services.api.errors import errors
-from shared.errors import Forbidden, NotAuthenticated
+from shared.core.errors import Forbidden, NotAuthenticated
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from services.api.deps import PrincipalDep, SessionDep
 from services.api.errors import errors
-from shared.people import PeopleList, list_people
+from shared.auth.people import PeopleList, list_people
 
 router = APIRouter(prefix="/api/v1/people", tags=["people"])
 

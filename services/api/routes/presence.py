@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 
 from services.api.deps import PresenceDep, PrincipalDep, SeniorDep
 from services.api.errors import errors
-from shared.presence import Person, PresenceList
+from shared.routing.presence import Person, PresenceList
 
 router = APIRouter(prefix="/api/v1/presence", tags=["presence"])
 

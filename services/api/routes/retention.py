@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from services.api.deps import AdminDep, HandoffDep, SessionDep, SettingsDep
 from services.api.errors import errors
-from shared.handoff_views import handoff_public
-from shared.models import HandoffPublic
+from shared.handoffs.models import HandoffPublic
+from shared.handoffs.views import handoff_public
 from shared.retention import erasure, service
 from shared.retention.erasure import ErasureReport
 from shared.retention.models import RetentionBody, RetentionPublic

@@ -1,5 +1,5 @@
 """``/auth/…``: the console's sign-in at the identity provider (a backend for
-the frontend, ``shared.oidc_signin``). 404 unless ``ESCALATIONS_OIDC_ISSUER``
+the frontend, ``shared.auth.oidc_signin``). 404 unless ``ESCALATIONS_OIDC_ISSUER``
 and ``ESCALATIONS_OIDC_CLIENT_ID`` are set.
 
 Two HttpOnly cookies, both scoped to ``/auth``: ``escalations_sign_in`` (the
@@ -18,10 +18,10 @@ from starlette.responses import Response
 
 from services.api.deps import RedisDep, SettingsDep
 from services.api.errors import errors
-from shared import oidc_signin
-from shared.errors import DomainError, NotAuthenticated, NotFound
-from shared.oidc import IdentityProvider
-from shared.settings import Settings
+from shared.auth import oidc_signin
+from shared.auth.oidc import IdentityProvider
+from shared.core.errors import DomainError, NotAuthenticated, NotFound
+from shared.core.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["sign-in"])
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.deps import AdminDep, PrincipalDep, RedisDep, SessionDep, SettingsDep
 from services.api.errors import errors
-from shared.errors import NotAuthenticated, NotFound
+from shared.core.errors import NotAuthenticated, NotFound
 from shared.slack import service
 from shared.slack.interactions import Click, handle_click, parse_click, respond, verified
 from shared.slack.models import (

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Query, Response
 
 from services.api.deps import AdminDep, PrincipalDep, SessionDep, SettingsDep
 from services.api.errors import errors
-from shared import teams
 from shared.audit.service import actor_of
-from shared.models import (
+from shared.routing import policies, teams
+from shared.routing.models import (
     EscalationPolicyBody,
     EscalationPolicyPublic,
     MePublic,
@@ -92,7 +92,7 @@ def delete_team(team_id: str, principal: AdminDep, session: SessionDep) -> Respo
 def get_escalation_policy(
     principal: PrincipalDep, session: SessionDep, settings: SettingsDep
 ) -> EscalationPolicyPublic:
-    return teams.get_policy(
+    return policies.get_policy(
         session=session, org_id=principal.org_id, claim_sla_seconds=settings.claim_sla_seconds
     )
 
@@ -101,6 +101,6 @@ def get_escalation_policy(
 def put_escalation_policy(
     body: EscalationPolicyBody, principal: AdminDep, session: SessionDep
 ) -> EscalationPolicyPublic:
-    return teams.put_policy(
+    return policies.put_policy(
         session=session, actor=actor_of(principal), org_id=principal.org_id, body=body
     )

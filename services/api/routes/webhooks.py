@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from services.api.deps import AdminDep, SessionDep, SettingsDep, WebhookDep, org_rate_limit
 from services.api.errors import errors
 from shared.audit.service import actor_of
-from shared.ratelimit import Limit
+from shared.core.ratelimit import Limit
 from shared.webhooks import deliveries, subscriptions
 from shared.webhooks.models import (
     DeliveryAccepted,

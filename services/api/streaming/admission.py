@@ -7,7 +7,7 @@ caller's stream opens are counted per (org, user);
 and the stream takes one of the user's ``max_streams_per_user`` slots in the
 registry shared by every replica. With the limits off there is no cap, but the
 stream is registered all the same: a senior's or admin's open stream makes them
-present (``shared.presence``). The slot is given back when the stream ends,
+present (``shared.routing.presence``). The slot is given back when the stream ends,
 however it ends. All Redis calls run on a worker thread, never on the event loop.
 """
 
@@ -18,12 +18,12 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from starlette.requests import Request
 
-from shared.auth import Principal
-from shared.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
-from shared.presence import present_as
-from shared.ratelimit import Limit, RateLimits, refusal
-from shared.settings import Settings
-from shared.stream_registry import StreamRegistry, StreamSlot
+from shared.auth.tokens import Principal
+from shared.core.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
+from shared.core.ratelimit import Limit, RateLimits, refusal
+from shared.core.settings import Settings
+from shared.events.stream_registry import StreamRegistry, StreamSlot
+from shared.routing.presence import present_as
 
 
 @asynccontextmanager

@@ -38,7 +38,7 @@ from redis.exceptions import RedisError
 from sse_starlette.sse import AppStatus
 
 from services.api.streaming.response import SendWatchdog
-from shared import keys
+from shared.core import keys
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ import anyio.to_thread
 from sqlalchemy import Engine
 
 from services.api.streaming.hub import PING, STOP, EventHub, Subscriber, encode_frame
-from shared.db import session_scope
-from shared.events import latest_seq, replay_page
-from shared.metrics import EVENTS_DELIVERED, OPEN_STREAMS, STREAM_DISCONNECTS
+from shared.core.db import session_scope
+from shared.core.metrics import EVENTS_DELIVERED, OPEN_STREAMS, STREAM_DISCONNECTS
+from shared.events.record import latest_seq, replay_page
 
 log = logging.getLogger(__name__)
 

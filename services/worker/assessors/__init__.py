@@ -1,7 +1,7 @@
 """Pluggable assessors, chosen by ``ESCALATIONS_ASSESSOR``."""
 
 from services.worker.assessors.base import Assessor
-from shared.settings import Settings
+from shared.core.settings import Settings
 
 
 def make_assessor(settings: Settings) -> Assessor:

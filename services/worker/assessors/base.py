@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.models import ConfidenceTier
+from shared.handoffs.models import ConfidenceTier
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class PastResolution:
 @dataclass(frozen=True)
 class AssessmentRequest:
     """Everything an assessor may use. ``snapshot`` is the handoff's snapshot as
-    stored (``shared.models.Snapshot`` in JSON form)."""
+    stored (``shared.handoffs.models.Snapshot`` in JSON form)."""
 
     handoff_id: str
     priority: str

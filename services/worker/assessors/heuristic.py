@@ -58,7 +58,7 @@ from services.worker.assessors.playbook import (
     Signature,
     Step,
 )
-from shared.models import ConfidenceTier
+from shared.handoffs.models import ConfidenceTier
 
 MAX_CAUSES = 5
 MAX_STEPS = 6

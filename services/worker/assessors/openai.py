@@ -23,8 +23,8 @@ from services.worker.assessors.base import (
     AssessmentResult,
     PastResolution,
 )
-from shared.models import ConfidenceTier, Snapshot, TriedStep
-from shared.settings import Settings
+from shared.core.settings import Settings
+from shared.handoffs.models import ConfidenceTier, Snapshot, TriedStep
 
 MAX_NOTES_CHARS = 4_000
 MAX_STEP_CHARS = 500

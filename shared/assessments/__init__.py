@@ -1,0 +1,2 @@
+"""The AI assessment a worker writes for each handoff, and the reconciler that
+re-enqueues assessments a lost job left pending."""

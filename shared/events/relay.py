@@ -1,0 +1,289 @@
+"""The relay: publishes committed events to Redis in seq order per org, exactly
+once in effect (a Lua script skips what was published), woken after commit by
+``outbox.Outbox`` and polling as a fallback."""
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import LockError, RedisError
+from sqlalchemy import Engine, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
+
+from shared.core import keys
+from shared.core.db import session_scope
+from shared.core.metrics import EVENTS_PUBLISHED
+from shared.core.timeutil import utcnow
+from shared.events.models import Event
+from shared.events.record import row_json, wire_columns
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+POLL_INTERVAL_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 5.0
+LOCK_TTL_SECONDS = 10.0
+#: How soon an org whose lock another relay holds is tried again: the holder may
+#: have read before our event committed.
+LOCK_RETRY_SECONDS = 0.002
+#: How long events the fast path published wait to be marked in the database:
+#: one UPDATE marks every event published meanwhile (not one per commit). Well
+#: under the poll, so another process's sweep rarely finds them unmarked (which
+#: is harmless: the publish script skips what is out).
+MARK_DELAY_SECONDS = 0.05
+
+#: The script's per-org "last published seq" outlives an idle org this long.
+LAST_SEQ_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A committed event as the fast path publishes it."""
+
+    org_id: str
+    seq: int
+    id: int
+    json: str
+
+
+# --- relaying ----------------------------------------------------------------------
+
+#: KEYS[1]: the org's last published seq. ARGV: channel, TTL of KEYS[1], whether
+#: the caller read every unpublished event of the org from the log ("1"), then
+#: seq, JSON pairs in seq order. Publishes the events after the last one, in
+#: order; without the log's word, refuses (-1) when the last is unknown or an
+#: event's predecessor is neither out nor among them. Returns how many it published.
+PUBLISH_IN_ORDER = """
+local last = tonumber(redis.call('GET', KEYS[1]))
+if ARGV[3] ~= '1' then
+  if last == nil then
+    return -1
+  end
+  local next_seq = last + 1
+  for i = 4, #ARGV, 2 do
+    local seq = tonumber(ARGV[i])
+    if seq > next_seq then
+      return -1
+    end
+    next_seq = math.max(next_seq, seq + 1)
+  end
+end
+local published = 0
+for i = 4, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if last == nil or seq > last then
+    redis.call('PUBLISH', ARGV[1], ARGV[i + 1])
+    last = seq
+    published = published + 1
+  end
+end
+if last ~= nil then
+  redis.call('SET', KEYS[1], last, 'EX', ARGV[2])
+end
+return published
+"""
+
+
+class EventRelay:
+    """Publishes on a thread: committed events at once, notified orgs from the
+    log, and every org with unpublished events every ``POLL_INTERVAL_SECONDS``."""
+
+    def __init__(self, *, engine: Engine, redis: Redis) -> None:
+        self._engine = engine
+        self._redis = redis
+        self._publish_in_order = redis.register_script(PUBLISH_IN_ORDER)
+        self._published_ids: list[int] = []  # to mark in the database
+        self._woken: set[str] = set()
+        self._backing_off = False
+        self._woken_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Relay what is pending (best effort), then stop the thread."""
+        self._stopped.set()
+        self._wake.set()
+        self._thread.join(timeout=LOCK_TTL_SECONDS + 5)
+
+    def publish_now(self, events: list[Committed]) -> None:
+        """The fast path, in the calling (committing) thread: each org's events
+        in one script call, no lock, no read. What it cannot publish in order,
+        or at all (Redis down: not tried while the relay backs off), goes to the
+        relay thread's log path; what it published is marked within
+        ``MARK_DELAY_SECONDS``. Never raises."""
+        if not events:
+            return
+        if self._backing_off:
+            self.notify({event.org_id for event in events})
+            return
+        try:
+            refused, published_ids = self._publish_committed(events)
+        except RedisError:
+            self.notify({event.org_id for event in events})
+            return
+        self._keep(refused, published_ids)
+        if refused:
+            self._wake.set()
+
+    def notify(self, orgs: Iterable[str] = (), published_ids: Iterable[int] = ()) -> None:
+        """Relay ``orgs`` from the log and mark ``published_ids``, soon."""
+        self._keep(orgs, published_ids)
+        self._wake.set()
+
+    def _keep(self, orgs: Iterable[str], published_ids: Iterable[int] = ()) -> None:
+        """Keep work for the thread's next pass, without waking it."""
+        with self._woken_lock:
+            self._woken.update(orgs)
+            self._published_ids.extend(published_ids)
+
+    def _run(self) -> None:
+        backoff, retry_soon = 0.0, False
+        next_sweep = time.monotonic() + POLL_INTERVAL_SECONDS
+        while True:
+            if backoff:  # commits during an outage do not cut it short
+                self._stopped.wait(backoff)
+            else:
+                wait = LOCK_RETRY_SECONDS if retry_soon else next_sweep - time.monotonic()
+                # The fast path keeps what it published without waking this thread:
+                # a pass every MARK_DELAY_SECONDS marks it in one UPDATE, before a
+                # sweep would read those rows again from the log.
+                self._wake.wait(min(max(wait, 0.0), MARK_DELAY_SECONDS))
+            self._wake.clear()
+            stopping = self._stopped.is_set()
+            try:
+                retry_soon = self._relay_notified()
+                if stopping or time.monotonic() >= next_sweep:
+                    self.relay_pending()
+                    next_sweep = time.monotonic() + POLL_INTERVAL_SECONDS
+                backoff = 0.0
+            except (RedisError, LockError, SQLAlchemyError) as exc:
+                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+                log.warning("event relay: %s; retrying in %.1f s", exc, backoff)
+            except Exception:  # anything else backs off too: the thread must not end
+                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_SECONDS)
+                log.exception("event relay: pass failed; retrying in %.1f s", backoff)
+            self._backing_off = bool(backoff)
+            if stopping:
+                return
+
+    def _relay_notified(self) -> bool:
+        """Mark what the fast path published, relay the woken orgs from the log;
+        returns whether an org's lock was busy (the org is kept for a retry)."""
+        with self._woken_lock:
+            orgs, self._woken = self._woken, set()
+            published_ids, self._published_ids = self._published_ids, []
+        busy: set[str] = set()
+        try:
+            self._mark_published(published_ids)
+            for org_id in orgs:
+                if self.relay_org(org_id) is None:
+                    busy.add(org_id)
+        except BaseException:
+            self._keep(orgs, published_ids)  # marking twice is harmless
+            raise
+        finally:
+            self._keep(busy)  # retried after LOCK_RETRY_SECONDS
+        return bool(busy)
+
+    def _publish_committed(self, committed: list[Committed]) -> tuple[set[str], list[int]]:
+        """Each org's events in one script call. Returns the orgs it could not
+        publish in order (for the log path) and the ids of those it did."""
+        by_org: dict[str, list[Committed]] = {}
+        for item in committed:
+            by_org.setdefault(item.org_id, []).append(item)
+        refused, published_ids = set(), []
+        for org_id, events in by_org.items():
+            events.sort(key=lambda item: item.seq)
+            if self._publish(org_id, events, from_log=False) < 0:
+                refused.add(org_id)
+            else:
+                published_ids += [item.id for item in events]
+        return refused, published_ids
+
+    def _publish(self, org_id: str, events: list[Any], *, from_log: bool) -> int:
+        """How many of ``events`` this call put on the wire (-1: refused)."""
+        args: list[Any] = [keys.EVENTS_CHANNEL, LAST_SEQ_TTL_SECONDS, int(from_log)]
+        for item in events:
+            args += [item.seq, item.json]
+        published = int(self._publish_in_order(keys=[keys.relay_last_seq(org_id)], args=args))
+        # Counted here, not when marked: a log batch may hold events another
+        # process already put on the wire, and the script skips those.
+        EVENTS_PUBLISHED.inc(max(published, 0))
+        return published
+
+    def _mark_published(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with session_scope(self._engine) as session:
+            session.execute(
+                update(Event).where(col(Event.id).in_(ids)).values(published_at=utcnow())
+            )
+            session.commit()
+
+    def relay_pending(self) -> int:
+        """Relay from the log every org with unpublished events whose lock is
+        free; returns how many events were published or found published. Orgs
+        are taken in random order, so relays sweeping at once split them."""
+        with session_scope(self._engine) as session:
+            statement = sa_select(col(Event.org_id)).where(col(Event.published_at).is_(None))
+            orgs = list(session.execute(statement.distinct()).scalars())
+        random.shuffle(orgs)
+        return sum(self.relay_org(org_id) or 0 for org_id in orgs)
+
+    def relay_org(self, org_id: str) -> int | None:
+        """The log path: publish the org's unpublished events in ``seq`` order
+        under its lock; returns how many were marked, or None when another
+        relay holds the lock."""
+        lock = self._redis.lock(keys.relay_lock(org_id), timeout=LOCK_TTL_SECONDS)
+        if not lock.acquire(blocking=False):
+            return None
+        try:
+            total = 0
+            while (marked := self._relay_batch(org_id)) == BATCH_SIZE:
+                total += marked
+                lock.extend(LOCK_TTL_SECONDS, replace_ttl=True)  # a long backlog keeps it
+            # A short batch was the last: an event committed after our read is
+            # published by its own process (or retried there until we release).
+            return total + marked
+        finally:
+            lock.release()
+
+    def _relay_batch(self, org_id: str) -> int:
+        """One batch: read (no transaction stays open while Redis is called),
+        publish what is not out yet, then mark the batch published."""
+        with session_scope(self._engine) as session:
+            rows = session.connection().execute(_unpublished(org_id)).all()
+            session.rollback()
+        if not rows:
+            return 0
+        self._publish(org_id, [_Logged(row.seq, row_json(row)) for row in rows], from_log=True)
+        self._mark_published([row.id for row in rows])
+        return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    seq: int
+    json: str
+
+
+def _unpublished(org_id: str) -> Any:
+    """The org's oldest unpublished events, by ``seq`` (index ``ix_events_unpublished``).
+    The stored handoff JSON is read as text and spliced in, never decoded."""
+    return (
+        sa_select(col(Event.id), col(Event.seq), *wire_columns())
+        .where(col(Event.org_id) == org_id, col(Event.published_at).is_(None))
+        .order_by(col(Event.seq))
+        .limit(BATCH_SIZE)
+    )

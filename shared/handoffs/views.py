@@ -1,0 +1,172 @@
+"""A handoff row as the API shows it (``HandoffPublic``), built cheaply.
+
+Validating the snapshot (every field of every tried step and transcript message
+goes through ``StrictModel``'s NUL check) is most of the cost of a
+``HandoffPublic``; a queue page of 50 paid it 50 times per read. A snapshot
+never changes after the create, so each process keeps the validated one by
+handoff id (bounded; the oldest entry goes first). Purging the content
+(``shared/retention``) is the one change a snapshot sees, and it sets
+``purged_at``: the purged snapshot is kept under a key of its own, so no
+process serves the content it still holds for that handoff.
+
+The read routes (get by id, the queue page) go further: they select only the
+columns a ``HandoffPublic`` is built from, as plain rows without ORM instances,
+and leave the snapshot out of that query; only the snapshots missing from the
+cache are read, in one more query (``public_from_rows``).
+
+Events carry the slim view (``HandoffSummary``: no transcript, tried steps or
+notes), built by ``handoff_summary``; an event stored before events were slim
+holds a full ``HandoffPublic`` and is slimmed when it is read
+(``stored_summary``, ``stored_summary_json``).
+"""
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, select
+
+from shared.handoffs.models import (
+    Handoff,
+    HandoffPublic,
+    HandoffSummary,
+    Snapshot,
+    escalation_target,
+)
+
+#: Validated snapshots kept per process (a few KiB each).
+SNAPSHOT_CACHE_SIZE = 10_000
+
+_PUBLIC_FIELDS = tuple(HandoffPublic.model_fields)
+#: The fields read as they are from a column of the same name.
+_COLUMN_FIELDS = tuple(
+    name for name in _PUBLIC_FIELDS if name not in ("snapshot", "escalation_target")
+)
+_SUMMARY_FIELDS = tuple(HandoffSummary.model_fields)
+#: A key of every full ``HandoffPublic`` dict that ``HandoffSummary`` never has:
+#: an event stored before events were slim. In JSON text a string cannot hold it
+#: unescaped, so only the key itself matches.
+_FULL_VIEW_KEY = "engineer_notes"
+_FULL_VIEW_PATTERN = re.compile(rf'"{_FULL_VIEW_KEY}"\s*:')
+_handoffs = Handoff.__table__.c  # type: ignore[attr-defined]
+#: What ``public_from_rows`` needs: the column fields, then the levels that
+#: ``escalation_target`` comes from and the queue rank (for a page's cursor).
+PUBLIC_COLUMNS = (
+    *(_handoffs[name] for name in _COLUMN_FIELDS),
+    _handoffs.escalation_levels,
+    _handoffs.priority_rank,
+)
+
+
+class SnapshotCache:
+    """Validated snapshots by handoff id, least recently used evicted; thread-safe."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, handoff: Handoff) -> Snapshot:
+        key = cache_key(handoff.id, handoff.purged_at)
+        snapshot = self.cached(key)
+        if snapshot is None:
+            snapshot = self.keep(key, handoff.snapshot)
+        return snapshot
+
+    def cached(self, handoff_id: str) -> Snapshot | None:
+        """The kept snapshot of ``handoff_id``, or None."""
+        with self._lock:
+            snapshot = self._snapshots.get(handoff_id)
+            if snapshot is not None:
+                self._snapshots.move_to_end(handoff_id)
+            return snapshot
+
+    def keep(self, handoff_id: str, stored: dict[str, Any]) -> Snapshot:
+        """``stored`` (the column's value) validated, and kept for ``handoff_id``."""
+        snapshot = Snapshot.model_validate(stored)
+        with self._lock:
+            self._snapshots[handoff_id] = snapshot
+            if len(self._snapshots) > self._max_size:
+                self._snapshots.popitem(last=False)
+        return snapshot
+
+
+def cache_key(handoff_id: str, purged_at: object) -> str:
+    """The snapshot cache's key: the id, or the id marked purged once it is."""
+    return handoff_id if purged_at is None else f"{handoff_id}:purged"
+
+
+_snapshots = SnapshotCache(SNAPSHOT_CACHE_SIZE)
+
+
+def handoff_public(handoff: Handoff) -> HandoffPublic:
+    """``HandoffPublic`` of ``handoff``: the same model ``model_validate(handoff,
+    from_attributes=True)`` gives, with the snapshot validated once per process."""
+    fields = {name: getattr(handoff, name) for name in _PUBLIC_FIELDS}
+    fields["snapshot"] = _snapshots.get(handoff)
+    return HandoffPublic.model_validate(fields)
+
+
+def select_public() -> Select[Any]:
+    """``SELECT PUBLIC_COLUMNS FROM handoffs``, for the caller's WHERE and ORDER BY."""
+    return select(*PUBLIC_COLUMNS)
+
+
+def public_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[HandoffPublic]:
+    """The ``HandoffPublic`` of each row of a ``select_public()`` query, as
+    ``handoff_public`` gives it for the same handoff: the snapshots from the
+    cache, those missing from it read in one query."""
+    snapshots: dict[str, Snapshot] = {}
+    missing = []
+    for row in rows:
+        snapshot = _snapshots.cached(cache_key(row.id, row.purged_at))
+        if snapshot is None:
+            missing.append(row.id)
+        else:
+            snapshots[row.id] = snapshot
+    if missing:
+        snapshots.update(_read_snapshots(connection, missing))
+    return [_public(row, snapshots[row.id]) for row in rows]
+
+
+def _read_snapshots(connection: Connection, handoff_ids: Iterable[str]) -> dict[str, Snapshot]:
+    statement = select(_handoffs.id, _handoffs.snapshot, _handoffs.purged_at).where(
+        _handoffs.id.in_(handoff_ids)
+    )
+    return {
+        handoff_id: _snapshots.keep(cache_key(handoff_id, purged_at), stored)
+        for handoff_id, stored, purged_at in connection.execute(statement)
+    }
+
+
+def _public(row: Row[Any], snapshot: Snapshot) -> HandoffPublic:
+    fields = dict(zip(_COLUMN_FIELDS, row, strict=False))
+    fields["snapshot"] = snapshot
+    fields["escalation_target"] = escalation_target(row.escalation_levels, row.escalation_level)
+    return HandoffPublic.model_validate(fields)
+
+
+def handoff_summary(handoff: Handoff) -> dict[str, Any]:
+    """``HandoffSummary`` of ``handoff`` as JSON (what an event stores): the snapshot's
+    tried steps and transcript are counted, not validated or copied."""
+    fields = {name: getattr(handoff, name) for name in _SUMMARY_FIELDS}
+    return HandoffSummary.model_validate(fields).model_dump(mode="json")
+
+
+def stored_summary(stored: dict[str, Any]) -> dict[str, Any]:
+    """An event's stored handoff as events carry it: as stored, or slimmed when it
+    is a full handoff (an event stored before events were slim)."""
+    if _FULL_VIEW_KEY not in stored:
+        return stored
+    return HandoffSummary.model_validate(stored).model_dump(mode="json")
+
+
+def stored_summary_json(stored: str) -> str:
+    """:func:`stored_summary` of an event's stored handoff JSON text: the text
+    itself (never decoded) unless it is a full handoff."""
+    if not _FULL_VIEW_PATTERN.search(stored):
+        return stored
+    return json.dumps(stored_summary(json.loads(stored)), separators=(",", ":"))
