@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from services.api.authentication import Authentication
 from services.api.errors import install_error_handlers
 from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
 from services.api.routes import (
@@ -65,6 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.authenticator = authenticator = Authenticator.from_settings(settings, engine)
         app.state.presence = Presence.from_settings(redis, settings)
         app.state.people = PeopleRegistry(engine, write_seconds=settings.people_seen_write_seconds)
+        app.state.authentication = Authentication(
+            authenticator=authenticator,
+            limits=app.state.rate_limits,
+            people=app.state.people,
+            redis=redis,
+            settings=settings,
+        )
         app.state.stream_registry = streams = StreamRegistry(
             redis,
             ttl_seconds=settings.stream_slot_ttl_seconds,

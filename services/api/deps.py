@@ -1,5 +1,6 @@
 """Request dependencies as ``Annotated`` aliases: settings, database session,
-Redis, the authenticated caller, role checks and the org-scoped handoff.
+Redis, the authenticated caller (``services.api.authentication``), role checks
+and the org-scoped handoff.
 
 FastAPI runs a plain ``def`` dependency in the threadpool, one hand-off per
 dependency per request; those that only read app state or check a value are
@@ -10,16 +11,14 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis import Redis
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shared.auth.authenticator import Authenticator
-from shared.auth.people import PeopleRegistry
+from services.api.authentication import Authentication, Credentials, credentials
 from shared.auth.tokens import Principal
 from shared.core.db import session_scope
-from shared.core.errors import Forbidden, NotAuthenticated
+from shared.core.errors import Forbidden
 from shared.core.locks import ClaimLock
 from shared.core.models import Role
 from shared.core.ratelimit import Limit, RateLimits
@@ -56,17 +55,14 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 
-bearer = HTTPBearer(
-    auto_error=False,
-    description="A JWT from `escalations token` or the identity provider, or an API key (`esk_…`).",
-)
-
 
 async def get_rate_limits(request: Request) -> RateLimits:
     return request.app.state.rate_limits
 
 
 RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
+#: Every authenticated route's credentials (``services.api.authentication``).
+CredentialsDep = Annotated[Credentials, Depends(credentials)]
 
 
 async def get_presence(request: Request) -> Presence:
@@ -83,51 +79,10 @@ async def get_present_lookup(presence: PresenceDep) -> PresentLookup:
 PresentDep = Annotated[PresentLookup, Depends(get_present_lookup)]
 
 
-def client_address(request: Request) -> str:
-    """The peer's address (uvicorn puts the proxy's ``X-Forwarded-For`` client here
-    when the proxy is trusted, ``FORWARDED_ALLOW_IPS``)."""
-    return request.client.host if request.client else "unknown"
-
-
-def authenticate(
-    authenticator: Authenticator,
-    limits: RateLimits,
-    address: str,
-    credentials: HTTPAuthorizationCredentials | None,
-    people: PeopleRegistry,
-) -> Principal:
-    """An address past the failed-authentication limit gets 429 before its token
-    is looked at; a refused token counts one failure for its address. The caller
-    is then ``recognized``. Blocking (Redis; now and then the database: people, an
-    API key's row at most every 0.5 s; the provider's keys when they must be
-    fetched): run it in a worker thread."""
-    limits.check(Limit.AUTH_FAILURES, address)
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise NotAuthenticated("Missing bearer token.")
-    with limits.auth_failures_counted(address):
-        principal = authenticator.principal(credentials.credentials)
-    return recognized(principal, people)
-
-
-def recognized(principal: Principal, people: PeopleRegistry) -> Principal:
-    """Every caller the API authenticates passes here, whatever proved who they
-    are (bearer token, stream cookie, and any other way added later): they are
-    remembered in the org's people (``shared.auth.people``; throttled, so this is
-    usually a dictionary lookup). An API key is not a person: it is not
-    remembered (so it is never a reassign target). Returns ``principal``."""
-    if not principal.is_api_key:
-        people.seen(principal)
-    return principal
-
-
-def get_principal(
-    request: Request,
-    limits: RateLimitsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    state = request.app.state
-    address = client_address(request)
-    return authenticate(state.authenticator, limits, address, credentials, state.people)
+def get_principal(request: Request, credentials: CredentialsDep) -> Principal:
+    """The caller (``Authentication.principal``), in the threadpool."""
+    authentication: Authentication = request.app.state.authentication
+    return authentication.principal(credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -153,6 +108,7 @@ AdminDep = Annotated[Principal, Depends(require_roles(Role.admin))]
 
 
 def get_org_handoff(handoff_id: str, principal: PrincipalDep, session: SessionDep) -> Handoff:
+    """The caller's org's handoff, or 404 ``handoff_not_found`` (another org's too)."""
     return get_handoff(session=session, org_id=principal.org_id, handoff_id=handoff_id)
 
 
@@ -167,19 +123,10 @@ def get_org_webhook(webhook_id: str, principal: AdminDep, session: SessionDep) -
 WebhookDep = Annotated[Webhook, Depends(get_org_webhook)]
 
 
-def rate_limit(limit: Limit):
-    """A route dependency counting one request of the caller, keyed by (org,
-    user), against ``limit``; past it the request gets 429 before the route runs."""
-
-    def hit(principal: PrincipalDep, limits: RateLimitsDep) -> None:
-        limits.hit(limit, principal.org_id, principal.user_id)
-
-    return Depends(hit)
-
-
 def org_rate_limit(limit: Limit):
-    """As :func:`rate_limit`, keyed by the caller's org alone: every user of the
-    org counts against one window (for what costs the org's shared resources)."""
+    """A route dependency counting one request of the caller's org against
+    ``limit``: every user of the org counts against one window (for what costs the
+    org's shared resources); past it the request gets 429 before the route runs."""
 
     def hit(principal: PrincipalDep, limits: RateLimitsDep) -> None:
         limits.hit(limit, principal.org_id)

@@ -10,22 +10,20 @@ I/O, and everything that blocks goes to :meth:`InThread.run` at once."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import Request, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import authenticate, bearer, check_role, client_address
-from shared.auth.authenticator import Authenticator
-from shared.auth.people import PeopleRegistry
+from services.api.authentication import Authentication, Credentials
+from services.api.deps import CredentialsDep, check_role
 from shared.auth.tokens import Principal
 from shared.core.db import session_scope
 from shared.core.models import Role
-from shared.core.ratelimit import Limit, RateLimits
+from shared.core.ratelimit import Limit
 from shared.core.settings import Settings
 
 T = TypeVar("T")
@@ -44,11 +42,8 @@ class InThread:
     engine: Engine
     read_engine: Engine  # ``shared.core.db.autocommit_reads(engine)``
     settings: Settings
-    authenticator: Authenticator
-    limits: RateLimits
-    people: PeopleRegistry
-    address: str
-    credentials: HTTPAuthorizationCredentials | None
+    authentication: Authentication
+    credentials: Credentials
     roles: tuple[Role, ...]
     limit: Limit | None
 
@@ -80,11 +75,9 @@ class InThread:
             return work(connection, principal)
 
     def _principal(self) -> Principal:
-        principal = authenticate(
-            self.authenticator, self.limits, self.address, self.credentials, self.people
-        )
+        principal = self.authentication.principal(self.credentials)
         if self.limit is not None:
-            self.limits.hit(self.limit, principal.org_id, principal.user_id)
+            self.authentication.limits.hit(self.limit, principal.org_id, principal.user_id)
         if self.roles:
             check_role(principal, self.roles)
         return principal
@@ -94,22 +87,17 @@ def in_thread(*roles: Role, limit: Limit | None = None):
     """A dependency giving the route its :class:`InThread`; ``roles`` (any when
     empty) and ``limit`` (a rate counted per caller) are checked in the thread."""
 
-    async def make(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> InThread:
+    async def make(request: Request, credentials: CredentialsDep) -> InThread:
         # The app's state read here, not through ``get_engine`` and its kind: FastAPI
         # solves each sub-dependency on every request (its solver held a fifth of a
-        # get by id's GIL samples). ``bearer`` stays one: it is the OpenAPI security scheme.
+        # get by id's GIL samples). ``credentials`` stays one: it is the OpenAPI
+        # security scheme, and every route's way in (``services.api.authentication``).
         state = request.app.state
         return InThread(
             engine=state.engine,
             read_engine=state.read_engine,
             settings=state.settings,
-            authenticator=state.authenticator,
-            limits=state.rate_limits,
-            people=state.people,
-            address=client_address(request),
+            authentication=state.authentication,
             credentials=credentials,
             roles=roles,
             limit=limit,

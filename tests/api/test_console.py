@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.app import create_app
+from services.api.console_enums import ENUMS_JS, render
 from shared.auth.demo_users import DEMO_USERS
 from shared.core.settings import Settings
 from shared.events.models import EventType
@@ -120,3 +121,9 @@ def test_config_lists_the_demo_users_when_demo_sign_in_is_on(make_client) -> Non
     assert body["demo"]["users"] == [
         {"role": role.value, "id": sub, "name": name} for role, (sub, name) in DEMO_USERS.items()
     ]
+
+
+def test_the_consoles_enums_are_the_python_enums() -> None:
+    assert ENUMS_JS.read_text(encoding="utf-8") == render(), (
+        "services/api/console/enums.js is out of date: run python -m services.api.console_enums"
+    )

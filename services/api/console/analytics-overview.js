@@ -2,10 +2,10 @@
 // domain (with a table), handoffs by status and the claim SLA, as SVG charts.
 
 import { barChart, figure, legend, responsive, stackedBar } from "./charts.js";
-import { formatDuration, h } from "./ui.js";
+import { HandoffStatus } from "./enums.js";
+import { formatDuration, h, STATUS_LABEL } from "./ui.js";
 
-const STATUSES = ["pending", "claimed", "resolved", "cancelled"];
-const STATUS_LABEL = { pending: "Waiting", claimed: "In progress", resolved: "Resolved", cancelled: "Cancelled" };
+const STATUSES = Object.values(HandoffStatus);
 
 function stat(label, value, sub, id) {
   return h("div", { class: "stat", id }, h("span", { class: "stat-label" }, label), h("span", { class: "stat-value" }, value), sub ? h("span", { class: "stat-sub" }, sub) : null);

@@ -3,17 +3,22 @@
 // shown once, like a webhook's secret), and revoke (two clicks).
 
 import { api } from "./api.js";
+import { ApiKeyRole } from "./enums.js";
 import { FormFields, formSummary, select } from "./forms.js";
 import { errorMessage, fill, h, timeEl, toast } from "./ui.js";
 import { twoClick } from "./webhooks-page.js";
 
-const ROLES = [["engineer", "Engineer: create and follow escalations"], ["senior", "Senior: also claim and resolve"]];
+const ROLE_LABELS = {
+  [ApiKeyRole.engineer]: "Engineer: create and follow escalations",
+  [ApiKeyRole.senior]: "Senior: also claim and resolve",
+};
+const ROLES = Object.values(ApiKeyRole).map((role) => [role, ROLE_LABELS[role] || role]);
 
 /** ``onCreated(key)`` gets the answer, ``key`` included. Returns ``{el, focus}``. */
 function keyForm({ onCreated, onCancel }) {
   const fields = new FormFields(formSummary(), "api-key");
   const name = h("input", { type: "text", maxlength: 64, autocomplete: "off", placeholder: "Assistant backend" });
-  const role = select(ROLES, "engineer");
+  const role = select(ROLES, ApiKeyRole.engineer);
   const expires = h("input", { type: "date" });
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, "Create key");
   const form = h("form", { class: "form panel api-key-form", novalidate: true, "aria-label": "New API key" },

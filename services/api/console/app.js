@@ -10,6 +10,7 @@ import {
   api, clearToken, getToken, isSsoToken, onUnauthorized, readClaims, setToken, ssoSessionToken, ssoSignOut,
 } from "./api.js";
 import { loadConfig } from "./config.js";
+import { EVENT_TYPES } from "./enums.js";
 import { mountEscalate } from "./escalate.js";
 import { mountHandoff } from "./handoff.js";
 import { isSeniorRole, markRoute, renderCount, renderHeader, renderLive } from "./header.js";
@@ -17,14 +18,15 @@ import { mountMine } from "./mine.js";
 import { BrowserNotifier } from "./notify.js";
 import { PresenceModel } from "./presence.js";
 import { mountQueue } from "./queue.js";
-import { isForMe, levelLabel, targetName } from "./routing.js";
+import { concern } from "./relevance.js";
+import { levelLabel, targetName } from "./routing.js";
 import { mountRouting } from "./routing-page.js";
 import { APP_NAME, showSignIn, signInProblem } from "./signin.js";
 import { mountSlackLink } from "./slack-link.js";
 import { ForMeSet, QueueModel, SeenSet } from "./store.js";
 import { EventStream } from "./stream.js";
 import { mountWebhooks } from "./webhooks-page.js";
-import { announce, errorMessage } from "./ui.js";
+import { announce, errorMessage, startTimeTicker } from "./ui.js";
 
 const main = document.getElementById("main");
 const topbar = document.getElementById("topbar");
@@ -65,9 +67,8 @@ function signInPage(message) {
 async function start(token) {
   const claims = readClaims(token);
   if (!claims) throw new Error("Unreadable token.");
-  const config = await loadConfig();
   setToken(token);
-  const stream = new EventStream(config.event_types);
+  const stream = new EventStream(EVENT_TYPES);
   try {
     await stream.start(); // POST events/session: also proves the server accepts the token
   } catch (error) {
@@ -193,15 +194,16 @@ function onStreamEvent({ detail }) {
   session.forMe?.apply(handoff);
   session.notifier?.consider(detail, session.forMe?.me);
   if (!session.queue) return;
-  if (type === "handoff_created") {
-    countHidden();
-    announce(`New ${handoff.priority} escalation in ${handoff.snapshot.problem_domain}: ${handoff.snapshot.problem_summary}`);
-  } else if (type === "handoff_escalated" && handoff.status === "pending" && isForMe(handoff, session.forMe.me)) {
-    announce(`${handoff.snapshot.problem_summary}: now ${levelLabel(handoff.escalation_level, handoff.escalation_loop)}, ${targetName(handoff.escalation_target)}.`);
-  } else if (type === "handoff_assigned" && handoff.assigned_to_id === session.claims.sub) {
-    countHidden();
-    announce(`Assigned to you: ${handoff.snapshot.problem_summary}`);
-  }
+  const reason = concern(type, handoff, session.forMe.me);
+  if (reason === "arrived" || reason === "assigned") countHidden();
+  if (reason) announce(announcement(reason, handoff));
+}
+
+function announcement(reason, handoff) {
+  const summary = handoff.snapshot.problem_summary;
+  if (reason === "arrived") return `New ${handoff.priority} escalation in ${handoff.snapshot.problem_domain}: ${summary}`;
+  if (reason === "escalated") return `${summary}: now ${levelLabel(handoff.escalation_level, handoff.escalation_loop)}, ${targetName(handoff.escalation_target)}.`;
+  return `Assigned to you: ${summary}`;
 }
 
 function countHidden() {
@@ -310,4 +312,5 @@ async function boot() {
   await signInPage();
 }
 
+startTimeTicker();
 boot();

@@ -1,11 +1,12 @@
-// What the console would otherwise copy from Python by hand, served by the API
-// at console/config.json (services/api/routes/console.py): the event types the
-// stream listens for (shared.events.models.EventType) and the demo users
-// (shared.auth.demo_users), the latter only when demo sign-in is on.
+// What depends on the server's settings, served by the API at console/config.json
+// (services/api/routes/console.py): whether sign-in at the identity provider is
+// offered, and the demo users (shared.auth.demo_users) when demo sign-in is on. (It
+// lists the event types too; the console takes those, like every Python enum it
+// uses, from enums.js.)
 
 let loading = null;
 
-/** ``{event_types: [str], demo: {enabled, users: [{role, id, name}]}}``, fetched once. */
+/** ``{event_types: [str], demo: {enabled, users: [{role, id, name}]}, sso: {enabled, display_name}}``, fetched once. */
 export function loadConfig() {
   if (!loading) {
     loading = fetch("console/config.json", { headers: { Accept: "application/json" }, cache: "no-store" })

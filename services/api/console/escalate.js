@@ -2,8 +2,9 @@
 // was typed and shows the API's 422 `fields` next to the inputs they name.
 
 import { api } from "./api.js";
+import { ConfidenceTier, Priority, PRIORITIES } from "./enums.js";
 import { errorLine, FormFields, formSummary, select } from "./forms.js";
-import { fill, h, PRIORITIES, toast } from "./ui.js";
+import { fill, h, toast } from "./ui.js";
 
 const DOMAINS = ["kubernetes", "database", "networking", "auth", "ci", "storage", "frontend", "observability"];
 
@@ -88,12 +89,12 @@ function buildForm(form, fields, steps, submit) {
         h("textarea", { rows: 3, maxlength: 2000, placeholder: "What is broken, in one or two sentences" }), { className: "span-2" }),
       fields.field("snapshot.problem_domain", "Domain",
         h("input", { type: "text", maxlength: 64, list: "domain-options", autocomplete: "off", placeholder: "e.g. kubernetes" })),
-      fields.field("priority", "Priority", select(PRIORITIES, "normal")),
+      fields.field("priority", "Priority", select(PRIORITIES, Priority.normal)),
       fields.field("session_id", "Session ID", h("input", { type: "text", maxlength: 128, autocomplete: "off", placeholder: "e.g. sess-8f2c41" }),
         { hint: "The assistant session you are escalating." }),
       fields.field("snapshot.status", "Session status", h("input", { type: "text", maxlength: 64, value: "stuck" })),
       fields.field("snapshot.step_count", "Steps in the session", h("input", { type: "number", min: 0, step: 1, inputmode: "numeric", value: "0" })),
-      fields.field("snapshot.confidence_tier", "Assistant confidence", select(["low", "medium", "high"], "low")),
+      fields.field("snapshot.confidence_tier", "Assistant confidence", select(Object.values(ConfidenceTier), ConfidenceTier.low)),
     ),
     h("fieldset", { class: "fieldset" },
       h("legend", { class: "label" }, "What you tried"),

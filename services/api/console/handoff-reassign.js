@@ -5,9 +5,8 @@
 
 import { api } from "./api.js";
 import { FormFields, formSummary } from "./forms.js";
+import { isClaimingRole } from "./relevance.js";
 import { fill, h, toast } from "./ui.js";
-
-const CLAIMING_ROLES = new Set(["senior", "admin"]);
 
 /** Option groups: who is online, then the other seniors and admins the org knows;
  * never the current claimer. Only they can work a claim (the API refuses others). */
@@ -16,7 +15,7 @@ function candidateGroups(presence, people, claimerId) {
   const online = (presence?.items || []).filter((p) => p.id !== claimerId);
   if (online.length) groups.push(["Online now", online]);
   const onlineIds = new Set(online.map((p) => p.id));
-  const known = people.filter((p) => CLAIMING_ROLES.has(p.role) && p.id !== claimerId && !onlineIds.has(p.id));
+  const known = people.filter((p) => isClaimingRole(p.role) && p.id !== claimerId && !onlineIds.has(p.id));
   if (known.length) groups.push(["Other seniors", known]);
   return groups;
 }

@@ -11,6 +11,7 @@ import { reassignPanel } from "./handoff-reassign.js";
 import { statusPanel } from "./handoff-status.js";
 import { activityPanel, routingPanel } from "./handoff-timeline.js";
 import { workPanel } from "./handoff-work.js";
+import { isClaimingRole } from "./relevance.js";
 import { HandoffFollower, isNewer } from "./store.js";
 import { errorMessage, fill, h } from "./ui.js";
 
@@ -38,7 +39,7 @@ function layout(main, isSenior) {
 
 export function mountHandoff(main, ctx, handoffId) {
   const { claims } = ctx;
-  const isSenior = claims.role === "senior" || claims.role === "admin";
+  const isSenior = isClaimingRole(claims.role);
   const parts = layout(main, isSenior);
   const events = new Map();
   let work = null; // the notes panel while this user holds the claim

@@ -3,10 +3,12 @@
 
 import { notifyToggle } from "./notify.js";
 import { isUnread } from "./queue-cards.js";
+import { isClaimingRole } from "./relevance.js";
 import { APP_NAME, logo } from "./signin.js";
 import { fill, h, svg } from "./ui.js";
 
-export const isSeniorRole = (role) => role === "senior" || role === "admin";
+/** Seniors and admins get the queue, the bell and notifications. */
+export const isSeniorRole = isClaimingRole;
 
 const NAV = {
   engineer: [["mine", "My escalations"], ["escalate", "Escalate"]],

@@ -1,12 +1,13 @@
 // Browser notifications for seniors and admins: opted into with a click in the
 // top bar (the permission prompt never shows on load), the choice kept in
 // localStorage per org and user. While the tab is hidden, a handoff that
-// arrives, escalates to this user (routing.js ``isForMe``) or is assigned to
-// them shows a system notification; clicking it focuses the window and opens
+// arrives, escalates to this user or is assigned to them (relevance.js
+// ``concern``) shows a system notification; clicking it focuses the window and opens
 // the handoff. The event's SSE id is the notification's ``tag``, so a replayed
 // event replaces its notification instead of adding another.
 
-import { isForMe, levelLabel, targetName } from "./routing.js";
+import { concern } from "./relevance.js";
+import { levelLabel, targetName } from "./routing.js";
 import { h } from "./ui.js";
 
 const supported = () => typeof window.Notification === "function";
@@ -57,13 +58,13 @@ export class BrowserNotifier extends EventTarget {
   }
 
   /**
-   * One stream event (``{type, data, id}``); ``me`` is ``GET /me`` (for the
-   * "for me" rule). Shows a notification when it concerns this user, the tab is
-   * hidden and notifications are on; returns it (or null).
+   * One stream event (``{type, data, id}``); ``me`` is ``GET /me`` as the "For
+   * me" set holds it (relevance.js). Shows a notification when it concerns this
+   * user, the tab is hidden and notifications are on; returns it (or null).
    */
   consider({ type, data, id }, me) {
     if (!this.on || !document.hidden || !data.handoff) return null;
-    const text = describe(type, data.handoff, this.claims.sub, me);
+    const text = describe(concern(type, data.handoff, me), data.handoff);
     if (!text) return null;
     return this.show(text, data.handoff.id, id);
   }
@@ -85,19 +86,18 @@ export class BrowserNotifier extends EventTarget {
   }
 }
 
-/** The notification's text for this event, or null when it is not for this user. */
-export function describe(type, handoff, sub, me) {
+/** The notification's ``{title, body}`` for an event's handoff that concerns this
+ * user for ``reason`` (relevance.js ``concern``), or null when ``reason`` is null. */
+export function describe(reason, handoff) {
   const summary = handoff.snapshot.problem_summary;
-  if (type === "handoff_created") {
+  if (reason === "arrived") {
     return { title: `New ${handoff.priority} escalation`, body: `${handoff.snapshot.problem_domain}: ${summary}` };
   }
-  if (type === "handoff_escalated" && handoff.status === "pending" && me && isForMe(handoff, me)) {
+  if (reason === "escalated") {
     const level = levelLabel(handoff.escalation_level, handoff.escalation_loop);
     return { title: `Escalated to you: ${level}`, body: `${summary} (${targetName(handoff.escalation_target)})` };
   }
-  if (type === "handoff_assigned" && handoff.assigned_to_id === sub) {
-    return { title: "Assigned to you", body: summary };
-  }
+  if (reason === "assigned") return { title: "Assigned to you", body: summary };
   return null;
 }
 

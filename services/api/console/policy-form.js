@@ -5,11 +5,18 @@
 // (unknown_team, 422 fields) show next to the level they concern.
 
 import { api } from "./api.js";
+import { LevelMode, LevelTarget } from "./enums.js";
 import { errorLine, FormFields, formSummary, select } from "./forms.js";
 import { fill, h, toast } from "./ui.js";
 
-const TARGETS = [["domain_team", "The domain's team"], ["team", "A chosen team"], ["all_seniors", "All seniors"]];
-const MODES = [["broadcast", "Notify everyone"], ["assign", "Assign to one senior"]];
+const TARGET_LABELS = {
+  [LevelTarget.domain_team]: "The domain's team",
+  [LevelTarget.team]: "A chosen team",
+  [LevelTarget.all_seniors]: "All seniors",
+};
+const MODE_LABELS = { [LevelMode.broadcast]: "Notify everyone", [LevelMode.assign]: "Assign to one senior" };
+const TARGETS = Object.values(LevelTarget).map((target) => [target, TARGET_LABELS[target] || target]);
+const MODES = Object.values(LevelMode).map((mode) => [mode, MODE_LABELS[mode] || mode]);
 const MAX_LEVELS = 10;
 let rowIds = 0;
 
@@ -123,7 +130,7 @@ export function policyForm() {
   }
   add.addEventListener("click", () => {
     if (list.children.length >= MAX_LEVELS) return;
-    addRow({ after_seconds: 300, target: "all_seniors", mode: "broadcast", team_id: null });
+    addRow({ after_seconds: 300, target: LevelTarget.all_seniors, mode: LevelMode.broadcast, team_id: null });
     list.lastElementChild.parts.after.focus();
   });
 

@@ -9,10 +9,10 @@
 // shows more fetches the full handoff (HandoffFollower).
 
 import { allTeams, api, listAll } from "./api.js";
-import { isForMe } from "./routing.js";
-import { PRIORITIES } from "./ui.js";
+import { EventType, HandoffStatus, OPEN_STATUSES, PRIORITIES } from "./enums.js";
+import { inForMeQueue } from "./relevance.js";
 
-const OPEN = new Set(["pending", "claimed"]);
+const OPEN = new Set(OPEN_STATUSES);
 
 export function queueOrder(a, b) {
   const rank = PRIORITIES.indexOf(a.priority) - PRIORITIES.indexOf(b.priority);
@@ -57,8 +57,8 @@ export class QueueModel extends EventTarget {
   async fetchOpen() {
     this.during = [];
     const [pending, claimed] = await Promise.all([
-      listAll({ status: "pending" }),
-      listAll({ status: "claimed" }),
+      listAll({ status: HandoffStatus.pending }),
+      listAll({ status: HandoffStatus.claimed }),
     ]);
     const items = new Map();
     for (const handoff of [...pending.items, ...claimed.items]) items.set(handoff.id, handoff);
@@ -88,12 +88,12 @@ export class QueueModel extends EventTarget {
   }
 
   pending() {
-    return [...this.items.values()].filter((x) => x.status === "pending").sort(queueOrder);
+    return [...this.items.values()].filter((x) => x.status === HandoffStatus.pending).sort(queueOrder);
   }
 
   claimed() {
     return [...this.items.values()]
-      .filter((x) => x.status === "claimed")
+      .filter((x) => x.status === HandoffStatus.claimed)
       .sort((a, b) => Date.parse(b.claimed_at) - Date.parse(a.claimed_at));
   }
 
@@ -109,7 +109,7 @@ const STAFFED_TEAMS_TTL_MS = 5 * 60 * 1000;
  * The waiting handoffs whose current level targets this user: fetched with
  * ``GET /handoffs?for=me`` (with ``GET /me`` for the user's teams and ``GET
  * /teams?members=false`` for which teams have members), then kept current from
- * the stream by the same rule (routing.js ``isForMe``), so a level change that
+ * the stream by the same rule (relevance.js ``inForMeQueue``), so a level change that
  * reaches this user shows without a refetch. Which teams have members is fetched
  * at most every five minutes (summaries, not member lists: those were megabytes
  * in a big org); the server's ``for=me`` answer at each refresh is current.
@@ -142,7 +142,7 @@ export class ForMeSet extends EventTarget {
     const [me, staffed, page] = await Promise.all([
       api.me(),
       this.staffedTeams(),
-      listAll({ status: "pending", for: "me" }),
+      listAll({ status: HandoffStatus.pending, for: "me" }),
     ]);
     this.me = { ...me, staffedTeams: staffed };
     this.ids = new Set(page.items.map((x) => x.id));
@@ -162,7 +162,7 @@ export class ForMeSet extends EventTarget {
   }
 
   decide(handoff) {
-    const wanted = handoff.status === "pending" && isForMe(handoff, this.me);
+    const wanted = inForMeQueue(handoff, this.me);
     if (wanted === this.ids.has(handoff.id)) return false;
     if (wanted) this.ids.add(handoff.id);
     else this.ids.delete(handoff.id);
@@ -229,7 +229,7 @@ export class SeenSet extends EventTarget {
 }
 
 /** Event types that change what only the full handoff holds: the AI assessment, the resolution notes. */
-export const FULL_CHANGES = new Set(["handoff_assessment_ready", "handoff_assessment_failed", "handoff_resolved"]);
+export const FULL_CHANGES = new Set([EventType.assessment_ready, EventType.assessment_failed, EventType.resolved]);
 
 /** ``current`` (a full handoff, or none) brought up to an event's slim handoff:
  * what the event carries replaces what ``current`` had; the rest is kept. */

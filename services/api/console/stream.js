@@ -8,8 +8,8 @@
 // session was signed out: we renew the cookie with the bearer the same way, and
 // a refused bearer signs the user out (app.js).
 //
-// The event types to listen for come from the server (config.js), so a new
-// type in shared.events.models.EventType reaches every view without a console change.
+// The event types to listen for are Python's EventType (enums.js, generated), so
+// a new type reaches every view without a hand edit.
 //
 // Dispatches: "event" (detail: {type, data, id}, id being the SSE id), "resync" (refetch what you show:
 // a reconnect or a reset), "state" (detail: "connecting" | "live" | "reconnecting").
@@ -19,7 +19,7 @@ import { api } from "./api.js";
 const RETRY_MS = [1000, 2000, 5000, 10000, 30000];
 
 export class EventStream extends EventTarget {
-  /** ``eventTypes``: the ``event:`` names to dispatch as "event" (config.js). */
+  /** ``eventTypes``: the ``event:`` names to dispatch as "event" (enums.js ``EVENT_TYPES``). */
   constructor(eventTypes) {
     super();
     this.eventTypes = eventTypes;

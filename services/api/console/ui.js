@@ -1,6 +1,8 @@
 // Small DOM helpers shared by every view. Text always goes in as text nodes,
 // never as HTML, so nothing a user typed can become markup.
 
+import { HandoffStatus } from "./enums.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   setAttrs(el, attrs);
@@ -98,7 +100,10 @@ export function refreshTimes(root = document) {
   }
 }
 
-setInterval(() => refreshTimes(), 15000);
+/** Keep every relative time on the page fresh (every 15 s); app.js starts it once. */
+export function startTimeTicker() {
+  setInterval(() => refreshTimes(), 15000);
+}
 
 /** 0.4 → "0.4 s", 42 → "42 s", 125 → "2 min 5 s", 5400 → "1 h 30 min"; null → "—". */
 export function formatDuration(seconds) {
@@ -121,17 +126,15 @@ export function formatDuration(seconds) {
 
 // --- badges -------------------------------------------------------------------
 
-export const PRIORITIES = ["urgent", "high", "normal", "low"];
-
 export function priorityBadge(priority) {
   return h("span", { class: `badge prio prio-${priority}` }, priority);
 }
 
-const STATUS_LABEL = {
-  pending: "Waiting",
-  claimed: "In progress",
-  resolved: "Resolved",
-  cancelled: "Cancelled",
+export const STATUS_LABEL = {
+  [HandoffStatus.pending]: "Waiting",
+  [HandoffStatus.claimed]: "In progress",
+  [HandoffStatus.resolved]: "Resolved",
+  [HandoffStatus.cancelled]: "Cancelled",
 };
 
 export function statusBadge(status) {
@@ -143,7 +146,7 @@ export function domainChip(domain) {
 }
 
 export function slaBadge(handoff) {
-  if (!handoff.sla_breached_at || handoff.status !== "pending") return null;
+  if (!handoff.sla_breached_at || handoff.status !== HandoffStatus.pending) return null;
   return h("span", { class: "badge sla", title: `SLA breached ${timeAgo(handoff.sla_breached_at)}` }, "SLA breached");
 }
 

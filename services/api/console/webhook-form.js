@@ -5,11 +5,16 @@
 // webhook_url_unresolvable on the URL.
 
 import { api } from "./api.js";
+import { WebhookFormat } from "./enums.js";
 import { FormFields, formSummary, select } from "./forms.js";
 import { h, toast } from "./ui.js";
 
 const URL_CODES = new Set(["webhook_url_forbidden", "invalid_webhook_url", "webhook_url_unresolvable"]);
-const FORMATS = [["standard", "Standard Webhooks (signed JSON)"], ["slack", "Slack (incoming webhook message)"]];
+const FORMAT_LABELS = {
+  [WebhookFormat.standard]: "Standard Webhooks (signed JSON)",
+  [WebhookFormat.slack]: "Slack (incoming webhook message)",
+};
+const FORMATS = Object.values(WebhookFormat).map((format) => [format, FORMAT_LABELS[format] || format]);
 const REASONS = {
   loopback: "it is a loopback address",
   private: "it is a private network address",
@@ -36,7 +41,7 @@ function eventBoxes(eventTypes) {
 export function webhookForm(eventTypes, { onCreated, onCancel }) {
   const fields = new FormFields(formSummary(), "webhook");
   const url = h("input", { type: "url", maxlength: 2048, autocomplete: "off", placeholder: "https://hooks.example.com/escalations" });
-  const format = select(FORMATS, "standard");
+  const format = select(FORMATS, WebhookFormat.standard);
   const description = h("input", { type: "text", maxlength: 500, autocomplete: "off" });
   const boxes = eventBoxes(eventTypes);
   const eventsError = h("p", { class: "field-error", id: "webhook-events-error", hidden: true });

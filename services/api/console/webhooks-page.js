@@ -3,7 +3,7 @@
 // or enable, rotate the secret, delete (two clicks) and the delivery log.
 
 import { api } from "./api.js";
-import { loadConfig } from "./config.js";
+import { EVENT_TYPES } from "./enums.js";
 import { deliveryLog } from "./webhook-deliveries.js";
 import { secretPanel, webhookForm } from "./webhook-form.js";
 import { absoluteTime, errorMessage, fill, h, toast } from "./ui.js";
@@ -114,9 +114,8 @@ export function mountWebhooks(main, ctx) {
     panel.focus();
   }
 
-  async function openForm() {
-    const config = await loadConfig();
-    const form = webhookForm(config.event_types, {
+  function openForm() {
+    const form = webhookForm(EVENT_TYPES, {
       onCreated: async (created) => {
         showSecret(created);
         await load();

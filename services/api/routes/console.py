@@ -55,7 +55,9 @@ class SsoConfig(BaseModel):
 
 
 class ConsoleConfig(BaseModel):
-    """What the console would otherwise copy from Python by hand."""
+    """What the console learns from the server's settings. (The enums it uses, the
+    event types among them, are in ``console/enums.js``, generated from Python:
+    ``services.api.console_enums``; ``event_types`` stays here for other readers.)"""
 
     event_types: list[EventType]
     demo: DemoConfig
@@ -64,9 +66,9 @@ class ConsoleConfig(BaseModel):
 
 @router.get("/console/config.json")
 def console_config(settings: SettingsDep, response: Response) -> ConsoleConfig:
-    """The event types the console's stream listens for (``shared.events.models.EventType``),
-    whether it offers sign-in at the identity provider, and the demo users it
-    offers (``shared.auth.demo_users``; none unless ``ESCALATIONS_DEMO_SIGN_IN`` is on).
+    """The event types (``shared.events.models.EventType``), whether the console offers
+    sign-in at the identity provider, and the demo users it offers
+    (``shared.auth.demo_users``; none unless ``ESCALATIONS_DEMO_SIGN_IN`` is on).
     Public: nothing here is a secret."""
     response.headers["Cache-Control"] = "no-cache"
     enabled = settings.demo_sign_in

@@ -10,6 +10,7 @@ session is revoked."""
 import contextlib
 import re
 import time
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from services.api.authentication import Authentication, Credentials, credentials
 from services.api.deps import PrincipalDep, RedisDep, SettingsDep
 from services.api.errors import errors
 from services.api.streaming.admission import admitted_stream
@@ -34,20 +36,11 @@ STREAM_PATH = "/api/v1/events"
 EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() accepts "²"
 
 
-def stream_principal(request: Request, settings: Settings) -> Principal:
-    """A bearer token (API clients) or the stream cookie (browsers)."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials:
-        return request.app.state.authenticator.principal(credentials)
-    cookie = request.cookies.get(STREAM_COOKIE)
-    if cookie:
-        principal = decode_token(cookie, settings=settings, audience=STREAM_AUDIENCE)
-        assert principal.session_id is not None  # decode_token requires a jti on stream tokens
-        # A blocking Redis call: this runs on a worker thread (see StreamEndpoint).
-        if stream_sessions.is_revoked(request.app.state.redis, principal.session_id):
-            raise NotAuthenticated("Stream session revoked.")
-        return principal
-    raise NotAuthenticated("Missing bearer token or stream cookie.")
+async def stream_credentials(request: Request) -> Credentials:
+    """The request's credentials, the stream cookie with them: a bearer token (API
+    clients) or the cookie (browsers: an ``EventSource`` sends no header)."""
+    offered = await credentials(request)
+    return replace(offered, stream_cookie=request.cookies.get(STREAM_COOKIE), stream=True)
 
 
 def parse_last_event_id(header: str | None, query: str | None) -> int | None:
@@ -68,7 +61,8 @@ class StreamEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
-        authenticate = partial(stream_principal, request, request.app.state.settings)
+        authentication: Authentication = request.app.state.authentication
+        authenticate = partial(authentication.principal, await stream_credentials(request))
         async with admitted_stream(request, authenticate) as principal:  # limits, slot
             response = event_stream_response(request, principal)
             await response(scope, receive, send)

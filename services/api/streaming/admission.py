@@ -1,9 +1,9 @@
 """Who may open an event stream, and the slot it holds while open.
 
-Before a stream starts: an address past the failed-authentication limit gets
-429 before its credentials are looked at; a refused token or cookie counts one
-failure for its address; the caller is recognized (``deps.recognized``: the
-org's people remember them); the caller's stream opens are counted per (org, user);
+Before a stream starts: the caller is authenticated as on every route
+(``services.api.authentication``: the failed-authentication limit, then the
+bearer token or the stream cookie; the org's people remember the caller); the
+caller's stream opens are counted per (org, user);
 and the stream takes one of the user's ``max_streams_per_user`` slots in the
 registry shared by every replica. With the limits off there is no cap, but the
 stream is registered all the same: a senior's or admin's open stream makes them
@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from starlette.requests import Request
 
-from services.api.deps import client_address, recognized
 from shared.auth.tokens import Principal
 from shared.core.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
 from shared.core.ratelimit import Limit, RateLimits, refusal
@@ -35,9 +34,8 @@ async def admitted_stream(
     the block exits. Raises ``RateLimited`` or whatever ``authenticate`` raises."""
     state = request.app.state
     principal, slot = await anyio.to_thread.run_sync(
-        _admit, state.rate_limits, state.stream_registry, state.settings,
-        client_address(request), lambda: recognized(authenticate(), state.people),
-    )  # fmt: skip
+        _admit, state.rate_limits, state.stream_registry, state.settings, authenticate
+    )
     try:
         yield principal
     finally:
@@ -49,12 +47,9 @@ def _admit(
     limits: RateLimits,
     registry: StreamRegistry,
     settings: Settings,
-    address: str,
     authenticate: Callable[[], Principal],
 ) -> tuple[Principal, StreamSlot | None]:
-    limits.check(Limit.AUTH_FAILURES, address)
-    with limits.auth_failures_counted(address):
-        principal = authenticate()
+    principal = authenticate()
     if limits.enabled:
         limits.hit(Limit.STREAM_OPENS, principal.org_id, principal.user_id)
     cap = settings.max_streams_per_user if limits.enabled else None
