@@ -49,8 +49,9 @@ OPEN_READ_CONCURRENCY = 4
 #: How often the hub looks whether the server has begun to exit.
 SHUTDOWN_POLL_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 5.0
-#: How long ``stop`` waits on one cancellation before repeating it.
-STOP_RETRY_SECONDS = 0.1
+#: How long ``stop`` waits on one cancellation before repeating it. Short: a stop
+#: right after start (every test's app) loses its first cancellation most times.
+STOP_RETRY_SECONDS = 0.005
 
 EVENTS_CHANNEL: Final = keys.EVENTS_CHANNEL.encode()  # as pub/sub messages name it
 #: A revocation heard just before a stream subscribed still ends it: streams
