@@ -11,6 +11,7 @@ Environment knobs (defaults suit this repo's CI machine):
   ESCALATIONS_TEST_PG_URL      postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 """
 
+import gc
 import logging
 import os
 import tempfile
@@ -31,6 +32,7 @@ from shared.core.models import Role
 from shared.core.redis_client import make_redis
 from shared.core.settings import DEV_JWT_SECRET, Settings
 from testkit import log_leaks
+from testkit.fastapi_schemas import reuse_field_schemas
 from testkit.pg import fresh_database
 from testkit.procs import GENEROUS_LIMITS, Proc, free_port, start_redis
 from testkit.samples import handoff_body  # noqa: F401  (re-exported for test modules)
@@ -74,11 +76,20 @@ _private_redis: Proc | None = None
 def pytest_configure(config: pytest.Config) -> None:
     global REDIS_URL, _private_redis
     _catch_log_leaks()
+    reuse_field_schemas()
     if REDIS_URL or _is_xdist_controller(config):
         return
     log_dir = Path(tempfile.mkdtemp(prefix="escalations-test-redis-"))
     _private_redis = start_redis(free_port(), log_dir=log_dir)
     REDIS_URL = f"redis://127.0.0.1:{_private_redis.port}/0"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything imported so far lives until the process ends: move it out of the
+    cyclic garbage collector's sight. Each full collection scanned it all again
+    (~0.35 s a time, every thread stopped, ~29 times in 230 API tests)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:
