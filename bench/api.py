@@ -75,11 +75,11 @@ from sqlalchemy import text
 
 from bench import floor
 from bench.common import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, process_cpu_seconds
-from bench.provider import Provider
 from shared.core import keys
 from shared.core.db import make_engine
 from shared.core.models import Role
 from shared.core.redis_client import make_redis
+from testkit.identity import CLIENT_ID, KeyServer, SigningKey
 from testkit.pg import fresh_database
 from testkit.procs import (
     Proc,
@@ -293,7 +293,7 @@ class Cluster:
     env: dict[str, str]
     log_dir: Path
     floor: floor.Server
-    provider: Provider
+    provider: KeyServer
 
 
 @dataclass(frozen=True)
@@ -308,12 +308,16 @@ def start_cluster(stack: ExitStack, args: argparse.Namespace, log_dir: Path) -> 
     redis = stack.enter_context(running(start_redis(free_port(), log_dir=log_dir)))
     database_url = stack.enter_context(fresh_database(args.pg_admin_url, prefix="bench_api"))
     secret = secrets.token_urlsafe(32)
-    provider = stack.enter_context(Provider())
+    provider = stack.enter_context(KeyServer(SigningKey("RS256", kid="bench-1")))
     env = api_env(
         database_url=database_url,
         redis_url=redis_url(redis.port),
         jwt_secret=secret,
-        **provider.settings(),
+        # ``groups`` name roles as they are, ``tenant`` is the org
+        oidc_issuer=provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_role_claim="groups",
+        oidc_org_claim="tenant",
     )
     replicas: list[Proc] = [
         stack.enter_context(running(start_api(free_port(), env=env, log_dir=log_dir)))
@@ -342,9 +346,10 @@ def token(cluster: Cluster, role: Role, org: str) -> str:
 
 def provider_token(cluster: Cluster, org: str) -> str:
     """A senior of ``org`` as the identity provider signs them (RS256, with a ``kid``)."""
-    return cluster.provider.token(
-        sub="dana", tenant=org, role=Role.senior.value, seconds=PROVIDER_TOKEN_SECONDS
-    )
+    provider = cluster.provider
+    claims = provider.claims(groups=[Role.senior.value], tenant=org, email=None,
+                             exp=int(time.time()) + PROVIDER_TOKEN_SECONDS)  # fmt: skip
+    return provider.keys[0].sign(claims)
 
 
 def api_key(cluster: Cluster, org: str) -> str:
