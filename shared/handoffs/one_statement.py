@@ -21,7 +21,6 @@ After it, the outbox is told as after a session's commit
 """
 
 import functools
-import uuid
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, insert, literal_column
@@ -229,8 +228,6 @@ def _parameters(
         "p_org_id": handoff.org_id,
         "p_handoff_id": handoff.id,
         "p_at": handoff.created_at,
-        "p_id": str(uuid.uuid4()),
-        "p_team_message_id": str(uuid.uuid4()),
         "p_team_id": handoff.escalation_team_id,
     }
 
@@ -315,13 +312,15 @@ def _statement(*, with_team: bool, without_policy: bool) -> Any:
     # The messages only with the event (the handoff refused, nothing is written);
     # a new handoff has no message yet, so none is looked for.
     written = sa_select(event.c.id).exists()
-    messages = [new_message_insert(for_team=False, only_if=written, new_handoff=True)]
+    messages = [
+        new_message_insert(for_team=False, id_param=None, only_if=written, new_handoff=True)
+    ]
     if with_team:
         messages.append(
             new_message_insert(
                 for_team=True,
                 not_in_org_channel=True,
-                id_param="p_team_message_id",
+                id_param=None,
                 only_if=written,
                 new_handoff=True,
             )

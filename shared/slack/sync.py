@@ -33,7 +33,17 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import Engine, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Engine,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
@@ -121,11 +131,12 @@ def new_message_insert(
     *,
     for_team: bool,
     not_in_org_channel: bool = False,
-    id_param: str = "p_id",
+    id_param: str | None = "p_id",
     only_if: Any = None,
     new_handoff: bool = False,
 ) -> Any:
-    """:func:`_new_message_statement`'s ``INSERT … SELECT`` (parameters ``id_param``,
+    """:func:`_new_message_statement`'s ``INSERT … SELECT`` (parameters ``id_param``
+    (None: PostgreSQL makes the id),
     ``p_org_id``, ``p_handoff_id``, ``p_at``, and ``p_team_id`` ``for_team``).
     ``not_in_org_channel``: the team's message only in a channel other than the
     org's, for a statement that inserts the org channel's message beside it (its
@@ -157,7 +168,11 @@ def new_message_insert(
         where.append(only_if)
     rows = (
         select(
-            bindparam(id_param, type_=messages.c.id.type),
+            (
+                bindparam(id_param, type_=messages.c.id.type)
+                if id_param is not None
+                else cast(func.gen_random_uuid(), String)
+            ),
             connections.c.org_id,
             handoff_id,
             channel,
