@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import Engine, bindparam, func, insert, inspect, literal_column
+from sqlalchemy import Connection, Engine, bindparam, func, insert, inspect, literal_column
 from sqlalchemy import event as sa_event
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql
@@ -229,6 +229,27 @@ def _after_commit(session: OrmSession) -> None:
                 Committed(written.org_id, written.seq, written.id or 0, event_json(written))
             )
     outbox.committed(committed, expired, deliveries=deliveries)
+
+
+def committed_outside_session(
+    bind: Engine | Connection,
+    *,
+    org_id: str,
+    seq: int,
+    event_id: int,
+    event_json: str,
+    deliveries: bool,
+    slack_due: bool,
+) -> None:
+    """What a session's commit does (``_after_commit``) for an event committed
+    by a statement of its own (``shared.handoffs.one_statement``): its JSON to the
+    relay, and the dispatchers woken when it wrote deliveries or Slack messages."""
+    outbox = _outboxes.get(bind.engine)
+    if outbox is None:
+        return
+    if slack_due:
+        outbox.slack.notify()
+    outbox.committed([Committed(org_id, seq, event_id, event_json)], deliveries=deliveries)
 
 
 def _after_rollback(session: OrmSession, _previous: Any) -> None:

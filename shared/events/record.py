@@ -3,6 +3,8 @@ history, and replay. Writing and relaying events: ``shared.outbox``."""
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, LargeBinary, Text, cast, func
@@ -46,6 +48,34 @@ def event_json(event: Event) -> str:
     a full handoff stored before events were slim is slimmed."""
     handoff = stored_summary(event.handoff)
     return _splice(event_head_json(event), json.dumps(handoff, separators=(",", ":")))
+
+
+def new_event_json(
+    *,
+    seq: int,
+    type: str,
+    handoff_id: str,
+    org_id: str,
+    at: datetime,
+    actor_id: str | None,
+    actor_name: str | None,
+    request_id: str | None,
+    handoff: dict[str, Any],
+) -> str:
+    """:func:`event_json` of an event written without an ``Event`` instance
+    (without ``data``), from its values and its stored handoff."""
+    head = SimpleNamespace(
+        seq=seq,
+        type=type,
+        handoff_id=handoff_id,
+        org_id=org_id,
+        at=at,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        request_id=request_id,
+        data=None,
+    )
+    return _splice(event_head_json(head), json.dumps(handoff, separators=(",", ":")))
 
 
 def event_head_json(event: Any) -> str:

@@ -23,6 +23,7 @@ from shared.core.errors import (
 from shared.core.timeutil import utcnow
 from shared.events.models import EventType
 from shared.events.outbox import record_event
+from shared.handoffs import one_statement
 from shared.handoffs._changes import (
     before_deadline,
     commit_change,
@@ -80,8 +81,18 @@ def create_handoff(
     request_hash = _request_hash(body)
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
+    # PostgreSQL without an Idempotency-Key: the reads below and the create's one
+    # statement run outside a transaction (``one_statement``).
+    one = idempotency_key is None and one_statement.start(session)
     redactor = redactor_for(session=session, org_id=principal.org_id, cache=redactors)
     body, redactions = redact_create(body, redactor)
+    if one:
+        created = _in_one_statement(
+            session, principal, body, redactions, claim_sla_seconds, present, request_hash
+        )
+        if created is not None:
+            return created
+        session.rollback()  # the ORM path's work is one transaction, not autocommitted
     # No read for a replay or an open handoff of the session first: the flush's
     # unique indexes decide both, and the IntegrityError path answers them.
     plan = plan_levels(
@@ -109,6 +120,48 @@ def create_handoff(
             _refresh_idempotency_record(session, principal, idempotency_key, public)
     session.commit()
     return public, True
+
+
+def _in_one_statement(
+    session: Session,
+    principal: Principal,
+    body: HandoffCreate,
+    redactions: int,
+    claim_sla_seconds: int,
+    present: PresentLookup | None,
+    request_hash: str,
+) -> tuple[HandoffPublic, bool] | None:
+    """The create as one statement (``one_statement``), the body redacted; None:
+    take the ORM path (the first level assigns, and someone is present)."""
+    assumed = one_statement.assumed_plan(
+        org_id=principal.org_id, claim_sla_seconds=claim_sla_seconds
+    )
+    # The org's policy as assumed (none), then, if it has one after all, as read.
+    for plan in (assumed, None) if assumed is not None else (None,):
+        if plan is None:
+            plan = plan_levels(
+                session=session,
+                org_id=principal.org_id,
+                problem_domain=body.snapshot.problem_domain,
+                claim_sla_seconds=claim_sla_seconds,
+            )
+        handoff = _new_handoff(principal, body, claim_sla_seconds, plan, redactions)
+        if present_at(handoff, 0, present, session=session):
+            return None
+        try:
+            created = one_statement.create(
+                session,
+                handoff=handoff,
+                snapshot=body.snapshot,
+                actor=principal,
+                claim_sla_seconds=claim_sla_seconds,
+            )
+        except IntegrityError:
+            session.rollback()
+            return _after_create_race(session, principal, body, None, request_hash)
+        if created is not None:
+            return created, True
+    return None
 
 
 def _new_handoff(

@@ -33,7 +33,17 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import Engine, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Engine,
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
@@ -114,6 +124,26 @@ def _new_message_statement(for_team: bool) -> Any:
     """``INSERT … SELECT``: the handoff's message in the org's channel, or (``for_team``)
     in the channel of the team ``team_id``, unless the org is not connected, the team
     has no channel, or the handoff has a message there already (built once)."""
+    return new_message_insert(for_team=for_team).execution_options(preserve_rowcount=True)
+
+
+def new_message_insert(
+    *,
+    for_team: bool,
+    not_in_org_channel: bool = False,
+    id_param: str | None = "p_id",
+    only_if: Any = None,
+    new_handoff: bool = False,
+) -> Any:
+    """:func:`_new_message_statement`'s ``INSERT … SELECT`` (parameters ``id_param``
+    (None: PostgreSQL makes the id),
+    ``p_org_id``, ``p_handoff_id``, ``p_at``, and ``p_team_id`` ``for_team``).
+    ``not_in_org_channel``: the team's message only in a channel other than the
+    org's, for a statement that inserts the org channel's message beside it (its
+    rows are not visible to the ``NOT EXISTS`` of a sibling in the same statement).
+    ``only_if``: a condition more (e.g. that a sibling inserted the event).
+    ``new_handoff``: the handoff is being inserted by the same statement, so it has
+    no message to look for yet."""
     connections = SlackConnection.__table__  # type: ignore[attr-defined]
     messages = SlackMessage.__table__  # type: ignore[attr-defined]
     teams = Team.__table__  # type: ignore[attr-defined]
@@ -129,23 +159,32 @@ def _new_message_statement(for_team: bool) -> Any:
     existing = select(messages.c.id).where(
         messages.c.handoff_id == handoff_id, messages.c.channel == channel
     )
+    where = [connections.c.org_id == bindparam("p_org_id"), channel.is_not(None)]
+    if not new_handoff:
+        where.append(~existing.exists())
+    if for_team and not_in_org_channel:
+        where.append(channel != connections.c.channel)
+    if only_if is not None:
+        where.append(only_if)
     rows = (
         select(
-            bindparam("p_id", type_=messages.c.id.type),
+            (
+                bindparam(id_param, type_=messages.c.id.type)
+                if id_param is not None
+                else cast(func.gen_random_uuid(), String)
+            ),
             connections.c.org_id,
             handoff_id,
             channel,
-            literal(1),
-            literal(0),
-            literal(0),
+            literal_column("1"),
+            literal_column("0"),
+            literal_column("0"),
             at,
             at,
             at,
         )
         .select_from(source)
-        .where(
-            connections.c.org_id == bindparam("p_org_id"), channel.is_not(None), ~existing.exists()
-        )
+        .where(*where)
     )
     columns = [
         "id",
@@ -159,7 +198,7 @@ def _new_message_statement(for_team: bool) -> Any:
         "created_at",
         "updated_at",
     ]
-    return insert(messages).from_select(columns, rows).execution_options(preserve_rowcount=True)
+    return insert(messages).from_select(columns, rows)
 
 
 # --- from rows to jobs --------------------------------------------------------------

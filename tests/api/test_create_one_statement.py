@@ -1,0 +1,95 @@
+"""Creates as one statement on PostgreSQL (``shared.handoffs.one_statement``), on
+both databases: a policy set after an org's creates without one applies to the
+next create; the Slack messages of a create are the rows ``note_event`` writes
+(one per channel, also when the level's team posts to the org's channel); a
+refused second open handoff writes nothing."""
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from shared.core.db import session_scope
+from shared.events.models import Event, OrgEventCounter
+from shared.slack.models import SlackMessage
+from tests.api.helpers import create, with_snapshot
+from tests.api.test_slack import connect, slack_client, stub  # noqa: F401 (fixtures)
+from tests.conftest import TokenFactory, handoff_body
+
+POLICY = "/api/v1/escalation-policy"
+
+
+def _team_policy(client: TestClient, auth: TokenFactory, **team: object) -> str:
+    admin = auth("admin")
+    body = {"name": "Networking", "members": [], "domains": ["networking"], **team}
+    answer = client.post("/api/v1/teams", json=body, headers=admin)
+    assert answer.status_code == 201, answer.text
+    levels = [{"after_seconds": 60, "target": "domain_team", "mode": "broadcast"}]
+    policy = client.put(POLICY, json={"levels": levels, "repeat": 0}, headers=admin)
+    assert policy.status_code == 200, policy.text
+    return str(answer.json()["id"])
+
+
+def test_a_policy_set_after_creates_without_one_applies_to_the_next(
+    client: TestClient, auth: TokenFactory
+) -> None:
+    networking = with_snapshot(problem_domain="networking")
+    first = create(client, auth("engineer"), snapshot=networking, session_id="s-1")
+    assert first["escalation_target"]["target"] == "all_seniors"
+    team_id = _team_policy(client, auth)
+
+    second = create(client, auth("engineer"), snapshot=networking, session_id="s-2")
+
+    assert second["escalation_target"]["team_id"] == team_id
+    assert second["next_escalation_at"] is None  # one level, no repeat
+
+
+def test_a_refused_second_open_handoff_writes_nothing(
+    client: TestClient, auth: TokenFactory, engine: Engine
+) -> None:
+    create(client, auth("engineer"), session_id="s-open")
+    again = client.post("/api/v1/handoffs", json=handoff_body("s-open"), headers=auth("engineer"))
+
+    assert again.status_code == 409, again.text
+    assert again.json()["error"] == "session_already_escalated"
+    with session_scope(engine) as session:
+        events = session.exec(select(func.count()).select_from(Event)).one()
+        counter = session.exec(select(OrgEventCounter)).one()
+    assert (events, counter.last_seq) == (1, 1)
+
+
+def test_slack_messages_one_per_channel(
+    slack_client: TestClient,  # noqa: F811 (a fixture)
+    auth: TokenFactory,
+    engine: Engine,
+) -> None:
+    connect(slack_client, auth)
+    networking = with_snapshot(problem_domain="networking")
+    plain = create(slack_client, auth("engineer"), session_id="s-plain")
+    _team_policy(slack_client, auth, slack_channel="C0QUEUE")  # the org's own channel
+    same = create(slack_client, auth("engineer"), snapshot=networking, session_id="s-same")
+    team = slack_client.post(
+        "/api/v1/teams",
+        json={"name": "Edge", "members": [], "domains": ["edge"], "slack_channel": "C0EDGE"},
+        headers=auth("admin"),
+    )
+    assert team.status_code == 201, team.text
+    levels = [{"after_seconds": 60, "target": "domain_team", "mode": "broadcast"}]
+    slack_client.put(POLICY, json={"levels": levels, "repeat": 0}, headers=auth("admin"))
+    edge = create(
+        slack_client,
+        auth("engineer"),
+        snapshot=with_snapshot(problem_domain="edge"),
+        session_id="s-edge",
+    )
+
+    with session_scope(engine) as session:
+        rows = session.exec(select(SlackMessage.handoff_id, SlackMessage.channel)).all()
+    channels: dict[str, set[str]] = {}
+    for handoff_id, channel in rows:
+        channels.setdefault(handoff_id, set()).add(channel)
+    assert len(rows) == 4
+    assert channels == {
+        plain["id"]: {"C0QUEUE"},
+        same["id"]: {"C0QUEUE"},
+        edge["id"]: {"C0QUEUE", "C0EDGE"},
+    }
