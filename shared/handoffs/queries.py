@@ -24,7 +24,7 @@ from shared.handoffs.models import (
     HandoffPublic,
     HandoffStatus,
 )
-from shared.handoffs.views import public_from_rows, select_public
+from shared.handoffs.views import public_from_rows, public_json_from_rows, select_public
 from shared.routing.models import TeamMember
 
 #: The table's columns, for the reads that select plain rows (no ORM instances).
@@ -50,12 +50,21 @@ def get_handoff(*, session: Session, org_id: str, handoff_id: str) -> Handoff:
 def get_handoff_public(*, connection: Connection, org_id: str, handoff_id: str) -> HandoffPublic:
     """The org's handoff as the API shows it, or ``NotFound`` (also for another
     org's handoff); read as one row of the columns it needs, not an ORM instance."""
+    return public_from_rows(connection, _rows_by_id(connection, org_id, handoff_id))[0]
+
+
+def get_handoff_json(*, connection: Connection, org_id: str, handoff_id: str) -> str:
+    """:func:`get_handoff_public` as JSON text (kept per row: ``shared.handoffs.views``)."""
+    return public_json_from_rows(connection, _rows_by_id(connection, org_id, handoff_id))[0]
+
+
+def _rows_by_id(connection: Connection, org_id: str, handoff_id: str) -> list[Row[Any]]:
     if not is_uuid(handoff_id):
         raise handoff_not_found(handoff_id)
     rows = connection.execute(_PUBLIC_BY_ID, {"handoff_id": handoff_id, "org_id": org_id}).all()
     if not rows:
         raise handoff_not_found(handoff_id)
-    return public_from_rows(connection, rows)[0]
+    return list(rows)
 
 
 def list_handoffs(
@@ -74,6 +83,35 @@ def list_handoffs(
     """The org's handoffs in queue order (priority, then oldest first), one page;
     ``created_by`` / ``claimed_by`` / ``assigned_to`` keep those of one user id,
     ``for_principal`` those whose current level targets that caller."""
+    page, next_cursor = _page(connection=connection, org_id=org_id, status=status, domain=domain,
+                              limit=limit, cursor=cursor, created_by=created_by,
+                              claimed_by=claimed_by, assigned_to=assigned_to,
+                              for_principal=for_principal)  # fmt: skip
+    return HandoffPage(items=public_from_rows(connection, page), next_cursor=next_cursor)
+
+
+def list_handoffs_json(*, connection: Connection, **filters: Any) -> str:
+    """:func:`list_handoffs` (same arguments) as the ``HandoffPage`` JSON text
+    ``model_dump_json()`` gives: the rows' kept JSON joined."""
+    page, next_cursor = _page(connection=connection, **filters)
+    items = ",".join(public_json_from_rows(connection, page))
+    return f'{{"items":[{items}],"next_cursor":{json.dumps(next_cursor)}}}'
+
+
+def _page(
+    *,
+    connection: Connection,
+    org_id: str,
+    status: HandoffStatus | None,
+    domain: str | None,
+    limit: int,
+    cursor: str | None,
+    created_by: str | None = None,
+    claimed_by: str | None = None,
+    assigned_to: str | None = None,
+    for_principal: Principal | None = None,
+) -> tuple[list[Row[Any]], str | None]:
+    """A page's rows (of ``select_public()``) and the cursor after it (None: the last)."""
     statement = select_public().where(_handoffs.org_id == org_id)
     if status is not None:
         statement = statement.where(_handoffs.status == status.value)
@@ -93,11 +131,8 @@ def list_handoffs(
         _handoffs.priority_rank, _handoffs.created_at, _handoffs.id
     ).limit(limit + 1)
     rows = connection.execute(statement).all()
-    page, more = rows[:limit], len(rows) > limit
-    return HandoffPage(
-        items=public_from_rows(connection, page),
-        next_cursor=_encode_cursor(page[-1]) if more else None,
-    )
+    page, more = list(rows[:limit]), len(rows) > limit
+    return page, _encode_cursor(page[-1]) if more else None
 
 
 def _targets(principal: Principal) -> Any:

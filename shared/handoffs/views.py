@@ -14,6 +14,14 @@ columns a ``HandoffPublic`` is built from, as plain rows without ORM instances,
 and leave the snapshot out of that query; only the snapshots missing from the
 cache are read, in one more query (``public_from_rows``).
 
+The read routes answer JSON text, not models: each row's ``HandoffPublic`` JSON
+is kept per process (``public_json_from_rows``), keyed by every value of the row
+that is not JSON (its id, status, names, timestamps, level, ``purged_at`` …):
+any change of a handoff changes one of those (``ai_assessment_data`` is written
+with ``assessment_status`` and ``updated_at``; ``escalation_levels`` is written
+once, by the create), so a changed row is a new key and never meets the JSON of
+its past. A page of unchanged rows is their kept JSON joined.
+
 Events carry the slim view (``HandoffSummary``: no transcript, tried steps or
 notes), built by ``handoff_summary``; an event stored before events were slim
 holds a full ``HandoffPublic`` and is slimmed when it is read
@@ -39,6 +47,8 @@ from shared.handoffs.models import (
 
 #: Validated snapshots kept per process (a few KiB each).
 SNAPSHOT_CACHE_SIZE = 10_000
+#: Rows' ``HandoffPublic`` JSON kept per process (a few KiB each).
+JSON_CACHE_SIZE = 10_000
 
 _PUBLIC_FIELDS = tuple(HandoffPublic.model_fields)
 #: The fields read as they are from a column of the same name.
@@ -58,6 +68,12 @@ PUBLIC_COLUMNS = (
     *(_handoffs[name] for name in _COLUMN_FIELDS),
     _handoffs.escalation_levels,
     _handoffs.priority_rank,
+)
+#: The JSON columns of ``PUBLIC_COLUMNS`` (left out of a row's JSON cache key).
+_JSON_COLUMNS = frozenset({"ai_assessment_data", "escalation_levels"})
+#: Positions in a ``PUBLIC_COLUMNS`` row of the values that key its JSON.
+_KEY_POSITIONS = tuple(
+    index for index, column in enumerate(PUBLIC_COLUMNS) if column.name not in _JSON_COLUMNS
 )
 
 
@@ -100,6 +116,50 @@ def cache_key(handoff_id: str, purged_at: object) -> str:
 
 
 _snapshots = SnapshotCache(SNAPSHOT_CACHE_SIZE)
+
+
+class JsonCache:
+    """Rows' JSON text by their key, least recently used evicted; thread-safe."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._texts: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> str | None:
+        with self._lock:
+            text = self._texts.get(key)
+            if text is not None:
+                self._texts.move_to_end(key)
+            return text
+
+    def keep(self, key: tuple[Any, ...], text: str) -> None:
+        with self._lock:
+            self._texts[key] = text
+            if len(self._texts) > self._max_size:
+                self._texts.popitem(last=False)
+
+
+_texts = JsonCache(JSON_CACHE_SIZE)
+
+
+def row_key(row: Row[Any]) -> tuple[Any, ...]:
+    """What identifies a ``select_public()`` row's JSON: its values but the JSON ones."""
+    return tuple(row[index] for index in _KEY_POSITIONS)
+
+
+def public_json_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[str]:
+    """The ``HandoffPublic`` JSON of each row of a ``select_public()`` query (what
+    ``model_dump_json()`` of ``public_from_rows``'s models gives), kept per row."""
+    keys = [row_key(row) for row in rows]
+    texts = [_texts.get(key) for key in keys]
+    missing = [index for index, text in enumerate(texts) if text is None]
+    if missing:
+        built = public_from_rows(connection, [rows[index] for index in missing])
+        for index, public in zip(missing, built, strict=True):
+            texts[index] = text = public.model_dump_json()
+            _texts.keep(keys[index], text)
+    return texts  # type: ignore[return-value]  # every None was filled
 
 
 def handoff_public(handoff: Handoff) -> HandoffPublic:
