@@ -35,8 +35,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, select
+from sqlalchemy import Connection, Row, Select, Text, cast, select
 
+from shared.core.db import load_json
 from shared.handoffs.models import (
     Handoff,
     HandoffPublic,
@@ -62,18 +63,19 @@ _SUMMARY_FIELDS = tuple(HandoffSummary.model_fields)
 _FULL_VIEW_KEY = "engineer_notes"
 _FULL_VIEW_PATTERN = re.compile(rf'"{_FULL_VIEW_KEY}"\s*:')
 _handoffs = Handoff.__table__.c  # type: ignore[attr-defined]
-#: What ``public_from_rows`` needs: the column fields, then the levels that
-#: ``escalation_target`` comes from and the queue rank (for a page's cursor).
+#: The JSON columns a ``HandoffPublic`` is built from.
+_JSON_FIELDS = ("ai_assessment_data", "escalation_levels")
+#: Every other field read from a column of the same name: together with the queue
+#: rank, what keys a row's kept JSON.
+_KEY_FIELDS = tuple(name for name in _COLUMN_FIELDS if name not in _JSON_FIELDS)
+_KEY_LENGTH = len(_KEY_FIELDS) + 1
+#: What ``public_from_rows`` needs: the key fields, the queue rank (for a page's
+#: cursor), then ``ai_assessment_data`` and the levels ``escalation_target`` comes
+#: from as JSON text (parsed only for a row whose JSON is not kept).
 PUBLIC_COLUMNS = (
-    *(_handoffs[name] for name in _COLUMN_FIELDS),
-    _handoffs.escalation_levels,
+    *(_handoffs[name] for name in _KEY_FIELDS),
     _handoffs.priority_rank,
-)
-#: The JSON columns of ``PUBLIC_COLUMNS`` (left out of a row's JSON cache key).
-_JSON_COLUMNS = frozenset({"ai_assessment_data", "escalation_levels"})
-#: Positions in a ``PUBLIC_COLUMNS`` row of the values that key its JSON.
-_KEY_POSITIONS = tuple(
-    index for index, column in enumerate(PUBLIC_COLUMNS) if column.name not in _JSON_COLUMNS
+    *(cast(_handoffs[name], Text).label(name) for name in _JSON_FIELDS),
 )
 
 
@@ -133,6 +135,16 @@ class JsonCache:
                 self._texts.move_to_end(key)
             return text
 
+    def get_many(self, keys: Sequence[tuple[Any, ...]]) -> list[str | None]:
+        """:meth:`get` of each key, under one lock."""
+        texts = self._texts
+        with self._lock:
+            found = [texts.get(key) for key in keys]
+            for key, text in zip(keys, found, strict=True):
+                if text is not None:
+                    texts.move_to_end(key)
+        return found
+
     def keep(self, key: tuple[Any, ...], text: str) -> None:
         with self._lock:
             self._texts[key] = text
@@ -145,14 +157,14 @@ _texts = JsonCache(JSON_CACHE_SIZE)
 
 def row_key(row: Row[Any]) -> tuple[Any, ...]:
     """What identifies a ``select_public()`` row's JSON: its values but the JSON ones."""
-    return tuple(row[index] for index in _KEY_POSITIONS)
+    return tuple(row[:_KEY_LENGTH])
 
 
 def public_json_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[str]:
     """The ``HandoffPublic`` JSON of each row of a ``select_public()`` query (what
     ``model_dump_json()`` of ``public_from_rows``'s models gives), kept per row."""
     keys = [row_key(row) for row in rows]
-    texts = [_texts.get(key) for key in keys]
+    texts = _texts.get_many(keys)
     missing = [index for index, text in enumerate(texts) if text is None]
     if missing:
         built = public_from_rows(connection, [rows[index] for index in missing])
@@ -203,10 +215,16 @@ def _read_snapshots(connection: Connection, handoff_ids: Iterable[str]) -> dict[
 
 
 def _public(row: Row[Any], snapshot: Snapshot) -> HandoffPublic:
-    fields = dict(zip(_COLUMN_FIELDS, row, strict=False))
+    fields = dict(zip(_KEY_FIELDS, row, strict=False))
+    fields["ai_assessment_data"] = _parsed(row.ai_assessment_data)
     fields["snapshot"] = snapshot
-    fields["escalation_target"] = escalation_target(row.escalation_levels, row.escalation_level)
+    levels = _parsed(row.escalation_levels)
+    fields["escalation_target"] = escalation_target(levels, row.escalation_level)
     return HandoffPublic.model_validate(fields)
+
+
+def _parsed(text: str | None) -> Any:
+    return None if text is None else load_json(text)
 
 
 def handoff_summary(handoff: Handoff) -> dict[str, Any]:
