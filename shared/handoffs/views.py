@@ -48,8 +48,10 @@ from shared.handoffs.models import (
 
 #: Validated snapshots kept per process (a few KiB each).
 SNAPSHOT_CACHE_SIZE = 10_000
-#: Rows' ``HandoffPublic`` JSON kept per process (a few KiB each).
+#: Rows' ``HandoffPublic`` JSON kept per process (a few KiB each), and at most
+#: this many characters of it in all (a transcript can make one row large).
 JSON_CACHE_SIZE = 10_000
+JSON_CACHE_CHARACTERS = 64 * 1024 * 1024
 
 _PUBLIC_FIELDS = tuple(HandoffPublic.model_fields)
 #: The fields read as they are from a column of the same name.
@@ -121,10 +123,13 @@ _snapshots = SnapshotCache(SNAPSHOT_CACHE_SIZE)
 
 
 class JsonCache:
-    """Rows' JSON text by their key, least recently used evicted; thread-safe."""
+    """Rows' JSON text by their key, least recently used evicted past ``max_size``
+    rows or ``max_characters`` in all; thread-safe."""
 
-    def __init__(self, max_size: int) -> None:
+    def __init__(self, max_size: int, max_characters: int = JSON_CACHE_CHARACTERS) -> None:
         self._max_size = max_size
+        self._max_characters = max_characters
+        self._characters = 0
         self._texts: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -146,10 +151,14 @@ class JsonCache:
         return found
 
     def keep(self, key: tuple[Any, ...], text: str) -> None:
+        if len(text) > self._max_characters:
+            return
         with self._lock:
+            replaced = self._texts.pop(key, None)
+            self._characters += len(text) - (len(replaced) if replaced is not None else 0)
             self._texts[key] = text
-            if len(self._texts) > self._max_size:
-                self._texts.popitem(last=False)
+            while len(self._texts) > self._max_size or self._characters > self._max_characters:
+                self._characters -= len(self._texts.popitem(last=False)[1])
 
 
 _texts = JsonCache(JSON_CACHE_SIZE)

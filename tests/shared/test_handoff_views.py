@@ -17,6 +17,7 @@ from shared.handoffs import queries
 from shared.handoffs.lifecycle import _new_handoff
 from shared.handoffs.models import Handoff, HandoffCreate, HandoffPublic, HandoffStatus
 from shared.handoffs.views import (
+    JsonCache,
     SnapshotCache,
     handoff_public,
     handoff_summary,
@@ -220,3 +221,14 @@ def test_the_page_json_is_the_page_models_json(engine: Engine) -> None:
             connection=connection, org_id="org-page", handoff_id=handoffs[0].id
         )
         assert json.loads(one) in items
+
+
+def test_kept_json_is_bounded_by_rows_and_characters() -> None:
+    cache = JsonCache(max_size=3, max_characters=10)
+    for key, text in [(("a",), "1234"), (("b",), "5678"), (("c",), "90")]:
+        cache.keep(key, text)
+    assert cache.get_many([("a",), ("b",), ("c",)]) == ["1234", "5678", "90"]
+    cache.keep(("d",), "abcd")  # 14 characters: "a", the least recently used, goes
+    assert cache.get_many([("a",), ("b",), ("c",), ("d",)]) == [None, "5678", "90", "abcd"]
+    cache.keep(("e",), "x" * 11)  # larger than the whole bound: not kept
+    assert cache.get(("e",)) is None and cache.get(("d",)) == "abcd"
