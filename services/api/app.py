@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from services.api.authentication import Authentication
 from services.api.errors import install_error_handlers
+from services.api.in_thread import request_threads
 from services.api.middleware import BodySizeLimit, RequestObservation, route_templates
 from services.api.routes import (
     analytics,
@@ -44,7 +45,8 @@ from shared.handoffs.claim_flights import ClaimFlights
 from shared.redaction.service import RedactorCache
 from shared.routing.presence import Presence
 
-#: Sync routes run in anyio's thread pool; a claim storm needs more than its default 40.
+#: Sync routes run in anyio's thread pool, the hot routes' hops in ``request_threads``;
+#: a claim storm needs more than anyio's default 40.
 THREADPOOL_SIZE = 100
 
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
         app.state.engine = engine = make_engine(settings.database_url, pre_ping=False)
         app.state.read_engine = autocommit_reads(engine)
+        app.state.request_threads = threads = request_threads(THREADPOOL_SIZE)
         app.state.redis = redis = redis_for(settings)
         app.state.metrics = CollectorRegistry()
         app.state.metrics.register(QueueCollector(redis))
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await hub.stop()
+            threads.shutdown(wait=True)  # the hops' work is done before the engine goes
             outbox.stop()
             streams.stop()
             authenticator.close()

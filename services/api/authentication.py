@@ -75,9 +75,11 @@ class Authentication:
         ``NotAuthenticated`` and counts nothing; a refused token or cookie is
         ``NotAuthenticated`` and counts one failure for the address. A bearer
         token wins over the stream cookie. The caller is then :func:`recognized`.
-        Blocking (Redis; now and then the database: people, an API key's row at
-        most every 0.5 s; the provider's keys when they must be fetched): call
-        from a worker thread."""
+        Blocking (Redis: the failed-authentication check, at most every 0.5 s for
+        an address without failures; now and then the database: people, an API
+        key's row at most every 0.5 s; the provider's keys when they must be
+        fetched): call from a worker thread. A JWT verified within 30 s is not
+        verified again (``shared.auth.verified``)."""
         self.limits.check(Limit.AUTH_FAILURES, credentials.address)
         if credentials.bearer is None and not credentials.stream_cookie:
             missing = "bearer token or stream cookie" if credentials.stream else "bearer token"

@@ -5,6 +5,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from fastapi.routing import APIRoute
 from sse_starlette.sse import SendTimeoutError
@@ -26,6 +27,9 @@ access_log = logging.getLogger("escalations.access")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 #: An API key (``esk_`` and its random part) anywhere in a logged path or query key.
 API_KEY = re.compile(r"esk_[A-Za-z0-9_-]{16,}")
+#: Label combinations whose metric children ``RequestObservation`` keeps (routes are
+#: templates, so the combinations are few; a bound all the same).
+MAX_LABEL_SETS = 1000
 #: Longest request target an access log line shows.
 MAX_LOGGED_TARGET = 2000
 
@@ -117,6 +121,10 @@ class RequestObservation:
     def __init__(self, app: ASGIApp, *, templates: Mapping[object, str] | None = None) -> None:
         self.app = app
         self.templates = templates or {}
+        #: The metrics' children by their labels: ``labels()`` takes a lock and
+        #: builds its key on every call; these few combinations are looked up once.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,9 +141,10 @@ class RequestObservation:
             if message["type"] == "http.response.start":
                 response["status"] = message["status"]
                 headers = list(message.get("headers", []))
-                response["streaming"] = (b"content-type", b"text/event-stream") in [
-                    (name.lower(), value.split(b";")[0]) for name, value in headers
-                ]
+                response["streaming"] = any(
+                    name.lower() == b"content-type" and value.split(b";")[0] == b"text/event-stream"
+                    for name, value in headers
+                )
                 headers.append((b"x-request-id", echoed))
                 message = {**message, "headers": headers}
             await send(message)
@@ -149,10 +158,20 @@ class RequestObservation:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            route = self._route(scope)
-            HTTP_REQUESTS.labels(scope["method"], route, str(response["status"])).inc()
+            method, route, status = scope["method"], self._route(scope), response["status"]
+            counted = self._counted.get((method, route, status))  # type: ignore[arg-type]
+            if counted is None:
+                counted = HTTP_REQUESTS.labels(method, route, str(status))
+                if len(self._counted) < MAX_LABEL_SETS:
+                    self._counted[(method, route, status)] = counted  # type: ignore[index]
+            counted.inc()
             if not response["streaming"]:
-                HTTP_LATENCY.labels(scope["method"], route).observe(elapsed)
+                timed = self._timed.get((method, route))
+                if timed is None:
+                    timed = HTTP_LATENCY.labels(method, route)
+                    if len(self._timed) < MAX_LABEL_SETS:
+                        self._timed[(method, route)] = timed
+                timed.observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     '%s "%s %s" %s %.1fms',

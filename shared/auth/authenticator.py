@@ -7,9 +7,11 @@
   as an HMAC secret gets nowhere;
 * anything else: the service's own HS256 token (``shared.auth.tokens.decode_token``).
 
-One :class:`Authenticator` per process: it holds the provider's key cache and the
-API keys' cache. Blocking (database, the provider's keys when they must be
-fetched): call from a worker thread.
+One :class:`Authenticator` per process: it holds the provider's key cache, the
+API keys' cache and the JWTs it verified lately (``shared.auth.verified``: a
+token seen again within 30 s, before its ``exp``, is not verified again).
+Blocking (database, the provider's keys when they must be fetched): call from a
+worker thread.
 """
 
 from sqlalchemy import Engine
@@ -18,6 +20,7 @@ from shared.api_keys.models import KEY_PREFIX
 from shared.api_keys.verifier import ApiKeyVerifier
 from shared.auth.oidc import IdentityProvider, is_provider_token
 from shared.auth.tokens import Principal, decode_token
+from shared.auth.verified import VerifiedTokens
 from shared.core.settings import Settings
 
 
@@ -32,6 +35,7 @@ class Authenticator:
         self.settings = settings
         self.api_keys = api_keys
         self.provider = provider
+        self.verified = VerifiedTokens()
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine) -> "Authenticator":
@@ -49,6 +53,14 @@ class Authenticator:
         ``ServiceUnavailable`` when the provider's keys cannot be had."""
         if token.startswith(KEY_PREFIX):
             return self.api_keys.principal(token)
+        keys = self.provider.keys.generation if self.provider is not None else None
+        principal = self.verified.get(token, keys)
+        if principal is None:
+            principal = self._verify(token)
+            self.verified.keep(token, principal, keys)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         if self.provider is not None and is_provider_token(token, self.provider.issuer):
             return self.provider.principal(token)
         return decode_token(token, settings=self.settings)

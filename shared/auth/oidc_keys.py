@@ -69,6 +69,9 @@ class ProviderKeys:
         self._fetched_at: float | None = None  # monotonic time of the last successful fetch
         self._last_failure = -float("inf")  # … of the last fetch that failed
         self._last_kid_refetch = -float("inf")  # … of the last fetch for an unknown kid
+        #: Counts the key sets fetched: what a token was verified against
+        #: (``shared.auth.verified`` forgets tokens verified against an older set).
+        self.generation = 0
 
     def close(self) -> None:
         self._http.close()
@@ -137,6 +140,7 @@ class ProviderKeys:
             log.warning("identity provider keys not refreshed: %s", exc.detail)
             return False
         self._keys, self._loaded, self._fetched_at = keys, {}, time.monotonic()
+        self.generation += 1
         return True
 
     def _discover(self) -> Discovery:

@@ -11,6 +11,14 @@ warning is logged (at most every ``WARN_EVERY_SECONDS``) and
 ``escalations_rate_limit_unavailable_total`` counts it. Creates stay safe
 without Redis (the outbox relays their events later), and refusing every
 request during a Redis outage would turn it into a full outage.
+
+A :meth:`RateLimits.check` that finds a window empty is remembered in the
+process for ``CLEAN_SECONDS``: the same check answers from memory meanwhile
+(the failed-authentication check of every request costs no Redis round trip
+for an address that never failed). Counting or hitting that window in this
+process forgets it at once; counts by other replicas are seen within
+``CLEAN_SECONDS`` (docs/decisions.md, "An address without failures is
+remembered for 0.5 s").
 """
 
 import logging
@@ -36,6 +44,10 @@ from shared.core.settings import Settings
 log = logging.getLogger(__name__)
 
 WARN_EVERY_SECONDS = 10.0
+#: How long an empty window found by ``check`` is remembered in the process.
+CLEAN_SECONDS = 0.5
+#: Empty windows remembered at most (past that the memory starts over).
+MAX_CLEAN = 10_000
 
 
 class Limit(StrEnum):
@@ -85,6 +97,13 @@ class RateLimits:
         self._limiter = MovingWindowRateLimiter(storage)
         self._warn_lock = threading.Lock()
         self._warned_at = -math.inf
+        #: (limit, *identifiers) → monotonic time until which its window is known empty.
+        self._clean: dict[tuple[str, ...], float] = {}
+        self._clean_lock = threading.Lock()
+        #: Counts this process's counts in checked limits: a check that raced one
+        #: remembers nothing.
+        self._counts = 0
+        self._checked: set[str] = set()  # the limits ``check`` was asked about
 
     @classmethod
     def from_settings(cls, redis: Redis, settings: Settings) -> "RateLimits":
@@ -93,11 +112,46 @@ class RateLimits:
     def hit(self, limit: Limit, *identifiers: str) -> None:
         """Counts one request; raises :class:`RateLimited` (counting nothing)
         when the window is already full."""
+        self._forget_clean(limit, identifiers)
         self._admit(limit, identifiers, self._limiter.hit)
 
     def check(self, limit: Limit, *identifiers: str) -> None:
-        """Raises :class:`RateLimited` when the window is full, counting nothing."""
-        self._admit(limit, identifiers, self._limiter.test)
+        """Raises :class:`RateLimited` when the window is full, counting nothing.
+        A window found empty is not asked again for ``CLEAN_SECONDS`` unless this
+        process counts in it meanwhile."""
+        if not self.enabled:
+            return
+        key = (limit.value, *identifiers)
+        self._checked.add(limit.value)
+        clean_until = self._clean.get(key)
+        if clean_until is not None and time.monotonic() < clean_until:
+            return
+        item, ids = self._rates[limit], _key_parts(limit, identifiers)
+        asked_at, counts = time.monotonic(), self._counts
+        try:
+            stats = self._limiter.get_window_stats(item, *ids)
+        except RedisError as exc:
+            self._unavailable(limit, exc)
+            return
+        if stats.remaining >= item.amount:
+            self._remember_clean(key, asked_at + CLEAN_SECONDS, counts)
+        elif stats.remaining <= 0:
+            raise self._refusal(limit, max(1, math.ceil(stats.reset_time - time.time())))
+
+    def _remember_clean(self, key: tuple[str, ...], until: float, counts: int) -> None:
+        with self._clean_lock:
+            if counts != self._counts:
+                return  # this process counted something while Redis answered
+            if len(self._clean) >= MAX_CLEAN:
+                self._clean.clear()
+            self._clean[key] = until
+
+    def _forget_clean(self, limit: Limit, identifiers: tuple[str, ...]) -> None:
+        if limit.value not in self._checked:
+            return  # a limit only ever hit (creates, claims) has nothing remembered
+        with self._clean_lock:
+            self._counts += 1
+            self._clean.pop((limit.value, *identifiers), None)
 
     def _admit(
         self,
@@ -122,6 +176,7 @@ class RateLimits:
         """Counts one occurrence (a failed authentication) without refusing anything."""
         if not self.enabled:
             return
+        self._forget_clean(limit, identifiers)
         try:
             self._limiter.hit(self._rates[limit], *_key_parts(limit, identifiers))
         except RedisError as exc:

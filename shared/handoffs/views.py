@@ -14,6 +14,14 @@ columns a ``HandoffPublic`` is built from, as plain rows without ORM instances,
 and leave the snapshot out of that query; only the snapshots missing from the
 cache are read, in one more query (``public_from_rows``).
 
+The read routes answer JSON text, not models: each row's ``HandoffPublic`` JSON
+is kept per process (``public_json_from_rows``), keyed by every value of the row
+that is not JSON (its id, status, names, timestamps, level, ``purged_at`` …):
+any change of a handoff changes one of those (``ai_assessment_data`` is written
+with ``assessment_status`` and ``updated_at``; ``escalation_levels`` is written
+once, by the create), so a changed row is a new key and never meets the JSON of
+its past. A page of unchanged rows is their kept JSON joined.
+
 Events carry the slim view (``HandoffSummary``: no transcript, tried steps or
 notes), built by ``handoff_summary``; an event stored before events were slim
 holds a full ``HandoffPublic`` and is slimmed when it is read
@@ -27,8 +35,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, select
+from sqlalchemy import Connection, Row, Select, Text, cast, select
 
+from shared.core.db import load_json
 from shared.handoffs.models import (
     Handoff,
     HandoffPublic,
@@ -39,6 +48,10 @@ from shared.handoffs.models import (
 
 #: Validated snapshots kept per process (a few KiB each).
 SNAPSHOT_CACHE_SIZE = 10_000
+#: Rows' ``HandoffPublic`` JSON kept per process (a few KiB each), and at most
+#: this many characters of it in all (a transcript can make one row large).
+JSON_CACHE_SIZE = 10_000
+JSON_CACHE_CHARACTERS = 64 * 1024 * 1024
 
 _PUBLIC_FIELDS = tuple(HandoffPublic.model_fields)
 #: The fields read as they are from a column of the same name.
@@ -52,12 +65,19 @@ _SUMMARY_FIELDS = tuple(HandoffSummary.model_fields)
 _FULL_VIEW_KEY = "engineer_notes"
 _FULL_VIEW_PATTERN = re.compile(rf'"{_FULL_VIEW_KEY}"\s*:')
 _handoffs = Handoff.__table__.c  # type: ignore[attr-defined]
-#: What ``public_from_rows`` needs: the column fields, then the levels that
-#: ``escalation_target`` comes from and the queue rank (for a page's cursor).
+#: The JSON columns a ``HandoffPublic`` is built from.
+_JSON_FIELDS = ("ai_assessment_data", "escalation_levels")
+#: Every other field read from a column of the same name: together with the queue
+#: rank, what keys a row's kept JSON.
+_KEY_FIELDS = tuple(name for name in _COLUMN_FIELDS if name not in _JSON_FIELDS)
+_KEY_LENGTH = len(_KEY_FIELDS) + 1
+#: What ``public_from_rows`` needs: the key fields, the queue rank (for a page's
+#: cursor), then ``ai_assessment_data`` and the levels ``escalation_target`` comes
+#: from as JSON text (parsed only for a row whose JSON is not kept).
 PUBLIC_COLUMNS = (
-    *(_handoffs[name] for name in _COLUMN_FIELDS),
-    _handoffs.escalation_levels,
+    *(_handoffs[name] for name in _KEY_FIELDS),
     _handoffs.priority_rank,
+    *(cast(_handoffs[name], Text).label(name) for name in _JSON_FIELDS),
 )
 
 
@@ -102,6 +122,67 @@ def cache_key(handoff_id: str, purged_at: object) -> str:
 _snapshots = SnapshotCache(SNAPSHOT_CACHE_SIZE)
 
 
+class JsonCache:
+    """Rows' JSON text by their key, least recently used evicted past ``max_size``
+    rows or ``max_characters`` in all; thread-safe."""
+
+    def __init__(self, max_size: int, max_characters: int = JSON_CACHE_CHARACTERS) -> None:
+        self._max_size = max_size
+        self._max_characters = max_characters
+        self._characters = 0
+        self._texts: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> str | None:
+        with self._lock:
+            text = self._texts.get(key)
+            if text is not None:
+                self._texts.move_to_end(key)
+            return text
+
+    def get_many(self, keys: Sequence[tuple[Any, ...]]) -> list[str | None]:
+        """:meth:`get` of each key, under one lock."""
+        texts = self._texts
+        with self._lock:
+            found = [texts.get(key) for key in keys]
+            for key, text in zip(keys, found, strict=True):
+                if text is not None:
+                    texts.move_to_end(key)
+        return found
+
+    def keep(self, key: tuple[Any, ...], text: str) -> None:
+        if len(text) > self._max_characters:
+            return
+        with self._lock:
+            replaced = self._texts.pop(key, None)
+            self._characters += len(text) - (len(replaced) if replaced is not None else 0)
+            self._texts[key] = text
+            while len(self._texts) > self._max_size or self._characters > self._max_characters:
+                self._characters -= len(self._texts.popitem(last=False)[1])
+
+
+_texts = JsonCache(JSON_CACHE_SIZE)
+
+
+def row_key(row: Row[Any]) -> tuple[Any, ...]:
+    """What identifies a ``select_public()`` row's JSON: its values but the JSON ones."""
+    return tuple(row[:_KEY_LENGTH])
+
+
+def public_json_from_rows(connection: Connection, rows: Sequence[Row[Any]]) -> list[str]:
+    """The ``HandoffPublic`` JSON of each row of a ``select_public()`` query (what
+    ``model_dump_json()`` of ``public_from_rows``'s models gives), kept per row."""
+    keys = [row_key(row) for row in rows]
+    texts = _texts.get_many(keys)
+    missing = [index for index, text in enumerate(texts) if text is None]
+    if missing:
+        built = public_from_rows(connection, [rows[index] for index in missing])
+        for index, public in zip(missing, built, strict=True):
+            texts[index] = text = public.model_dump_json()
+            _texts.keep(keys[index], text)
+    return texts  # type: ignore[return-value]  # every None was filled
+
+
 def handoff_public(handoff: Handoff) -> HandoffPublic:
     """``HandoffPublic`` of ``handoff``: the same model ``model_validate(handoff,
     from_attributes=True)`` gives, with the snapshot validated once per process."""
@@ -143,10 +224,16 @@ def _read_snapshots(connection: Connection, handoff_ids: Iterable[str]) -> dict[
 
 
 def _public(row: Row[Any], snapshot: Snapshot) -> HandoffPublic:
-    fields = dict(zip(_COLUMN_FIELDS, row, strict=False))
+    fields = dict(zip(_KEY_FIELDS, row, strict=False))
+    fields["ai_assessment_data"] = _parsed(row.ai_assessment_data)
     fields["snapshot"] = snapshot
-    fields["escalation_target"] = escalation_target(row.escalation_levels, row.escalation_level)
+    levels = _parsed(row.escalation_levels)
+    fields["escalation_target"] = escalation_target(levels, row.escalation_level)
     return HandoffPublic.model_validate(fields)
+
+
+def _parsed(text: str | None) -> Any:
+    return None if text is None else load_json(text)
 
 
 def handoff_summary(handoff: Handoff) -> dict[str, Any]:

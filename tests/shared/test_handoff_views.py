@@ -13,13 +13,16 @@ from shared.core.db import session_scope
 from shared.core.models import Role
 from shared.events.models import Event
 from shared.events.record import event_json
+from shared.handoffs import queries
 from shared.handoffs.lifecycle import _new_handoff
 from shared.handoffs.models import Handoff, HandoffCreate, HandoffPublic, HandoffStatus
 from shared.handoffs.views import (
+    JsonCache,
     SnapshotCache,
     handoff_public,
     handoff_summary,
     public_from_rows,
+    public_json_from_rows,
     select_public,
     stored_summary,
     stored_summary_json,
@@ -144,3 +147,88 @@ def test_slim_json_is_passed_through_untouched() -> None:
     handoff.snapshot = {**handoff.snapshot, "problem_summary": 'says "engineer_notes": x'}
     text = json.dumps(handoff_summary(handoff))
     assert stored_summary_json(text) is text
+
+
+# --- each row's JSON kept per process (issue 23) -----------------------------------------
+
+
+def test_kept_json_is_the_models_json_and_follows_every_change(engine: Engine) -> None:
+    """A row's kept JSON is ``model_dump_json()`` of its model; a change of any
+    kind (one that leaves ``updated_at`` alone too: an SLA breach, an erased
+    name, a purge) reads as the new JSON, never the kept one."""
+    stored = claimed_and_assessed(new_handoff("sess-json"))
+    with session_scope(engine) as session:
+        session.add(stored)
+        session.commit()
+        handoff_id = stored.id
+    table = Handoff.__table__  # type: ignore[attr-defined]
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    changes = [
+        {"sla_breached_at": later},
+        {"created_by_name": "[erased]"},
+        {"claimed_by_name": "[erased]", "claimed_by_id": "sen-2"},
+        {"escalation_level": 1},
+        {"purged_at": later},
+    ]
+
+    def both() -> tuple[list[str], list[str]]:
+        with engine.connect() as connection:
+            rows = connection.execute(select_public().where(table.c.id == handoff_id)).all()
+            return (
+                public_json_from_rows(connection, rows),
+                [public.model_dump_json() for public in public_from_rows(connection, rows)],
+            )
+
+    seen = set()
+    for change in [{}, *changes]:
+        if change:
+            with engine.begin() as connection:
+                connection.execute(table.update().where(table.c.id == handoff_id).values(change))
+        kept, built = both()
+        assert kept == built
+        assert both()[0] == built  # from the cache the second time
+        seen.add(kept[0])
+    assert len(seen) == 1 + len(changes)
+
+
+def test_the_page_json_is_the_page_models_json(engine: Engine) -> None:
+    handoffs = [new_handoff(f"sess-page-{n}") for n in range(5)]
+    for handoff in handoffs:
+        handoff.org_id = "org-page"
+    with session_scope(engine) as session:
+        session.add_all(handoffs)
+        session.commit()
+    filters = {"org_id": "org-page", "status": None, "domain": None}
+
+    def page_and_text(limit: int, cursor: str | None) -> tuple[str, str]:
+        model = queries.list_handoffs(connection=connection, limit=limit, cursor=cursor, **filters)
+        text = queries.list_handoffs_json(
+            connection=connection, limit=limit, cursor=cursor, **filters
+        )
+        return model.model_dump_json(), text
+
+    with engine.connect() as connection:
+        first, first_text = page_and_text(2, None)
+        assert first_text == first
+        cursor = json.loads(first)["next_cursor"]
+        assert cursor is not None
+        assert page_and_text(2, cursor)[1] == page_and_text(2, cursor)[0]
+        everything, everything_text = page_and_text(10, None)
+        assert everything_text == everything
+        items = json.loads(everything_text)["items"]
+        assert json.loads(everything_text)["next_cursor"] is None and len(items) == 5
+        one = queries.get_handoff_json(
+            connection=connection, org_id="org-page", handoff_id=handoffs[0].id
+        )
+        assert json.loads(one) in items
+
+
+def test_kept_json_is_bounded_by_rows_and_characters() -> None:
+    cache = JsonCache(max_size=3, max_characters=10)
+    for key, text in [(("a",), "1234"), (("b",), "5678"), (("c",), "90")]:
+        cache.keep(key, text)
+    assert cache.get_many([("a",), ("b",), ("c",)]) == ["1234", "5678", "90"]
+    cache.keep(("d",), "abcd")  # 14 characters: "a", the least recently used, goes
+    assert cache.get_many([("a",), ("b",), ("c",), ("d",)]) == [None, "5678", "90", "abcd"]
+    cache.keep(("e",), "x" * 11)  # larger than the whole bound: not kept
+    assert cache.get(("e",)) is None and cache.get(("d",)) == "abcd"

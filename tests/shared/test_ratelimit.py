@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from shared.core import keys
 from shared.core.errors import NotAuthenticated, RateLimited
 from shared.core.metrics import RATE_LIMIT_UNAVAILABLE, RATE_LIMITED
-from shared.core.ratelimit import Limit, RateLimits
+from shared.core.ratelimit import CLEAN_SECONDS, Limit, RateLimits
 from shared.core.redis_client import make_redis
 from shared.core.settings import Settings
 from shared.events.stream_registry import StreamRegistry
@@ -151,6 +151,34 @@ def test_only_refused_credentials_count_as_failures(fake_redis, clock) -> None:
     with pytest.raises(ValueError), rate_limits.auth_failures_counted("10.0.0.7"):
         raise ValueError("not an authentication failure")
     rate_limits.check(Limit.AUTH_FAILURES, "10.0.0.7")
+
+
+def test_an_address_without_failures_is_not_asked_again_for_half_a_second(
+    fake_redis, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clean address's check answers from memory for ``CLEAN_SECONDS``; a failure
+    counted by this process forgets it at once; one counted by another replica is
+    seen once the memory is over."""
+    monotonic = Clock()
+    monkeypatch.setattr(time, "monotonic", monotonic)
+    here, there = (make_limits(fake_redis, auth_failures="1/minute") for _ in range(2))
+    asked = []
+    stats = here._limiter.get_window_stats
+    monkeypatch.setattr(
+        here._limiter, "get_window_stats", lambda *args: asked.append(args) or stats(*args)
+    )
+    here.check(Limit.AUTH_FAILURES, "10.0.0.7")
+    here.check(Limit.AUTH_FAILURES, "10.0.0.7")
+    assert len(asked) == 1  # the second from memory
+    there.count(Limit.AUTH_FAILURES, "10.0.0.7")  # the window is full, on another replica
+    here.check(Limit.AUTH_FAILURES, "10.0.0.7")  # not seen yet: remembered clean
+    monotonic.advance(CLEAN_SECONDS)
+    refused(lambda: here.check(Limit.AUTH_FAILURES, "10.0.0.7"))
+    clock.advance(61)
+    here.check(Limit.AUTH_FAILURES, "10.0.0.7")  # clean again, remembered
+    with pytest.raises(NotAuthenticated), here.auth_failures_counted("10.0.0.7"):
+        raise NotAuthenticated("Invalid token.")
+    refused(lambda: here.check(Limit.AUTH_FAILURES, "10.0.0.7"))  # forgotten at once
 
 
 # --- failing open and turned off ------------------------------------------------------------

@@ -19,7 +19,7 @@ from services.api.deps import (
     get_claim_lock_factory,
 )
 from services.api.errors import errors
-from services.api.in_thread import InThread, in_thread, json_response
+from services.api.in_thread import InThread, in_thread, json_response, json_text_response
 from shared.assessments.service import reopen_assessment
 from shared.auth.tokens import Principal
 from shared.core.errors import ServiceUnavailable
@@ -131,8 +131,8 @@ async def list_handoffs(
     caller (a team they are in, or all seniors)."""
 
     def page(connection: Connection, principal: Principal) -> Response:
-        return json_response(
-            queries.list_handoffs(
+        return json_text_response(
+            queries.list_handoffs_json(
                 connection=connection,
                 org_id=principal.org_id,
                 status=status,
@@ -156,8 +156,8 @@ def _user(value: str | None, principal: Principal) -> str | None:
 @router.get("/{handoff_id}", response_model=HandoffPublic, responses=errors(404, 429))
 async def get_handoff(handoff_id: str, work: Anyone) -> Response:
     def read(connection: Connection, principal: Principal) -> Response:
-        return json_response(
-            queries.get_handoff_public(
+        return json_text_response(
+            queries.get_handoff_json(
                 connection=connection, org_id=principal.org_id, handoff_id=handoff_id
             )
         )
