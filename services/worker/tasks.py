@@ -52,7 +52,8 @@ def assess_handoff(handoff_id: str) -> str:
 def _assess(handoff_id: str) -> str:
     context = get_context()
     # One checkout (and so one pool pre-ping) for both steps of the job.
-    with AssessmentLease(context.redis, handoff_id), context.engine.connect() as connection:
+    lease = AssessmentLease(context.redis, handoff_id)
+    with lease, context.engine.connect() as connection:
         begun = _start(connection, handoff_id)
         if begun is None:
             return "skipped"
@@ -75,6 +76,7 @@ def _assess(handoff_id: str) -> str:
         )
         with session_scope(connection) as session:
             store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
+        lease.done()
     return "ready"
 
 
