@@ -18,6 +18,7 @@ import functools
 from typing import Any, NamedTuple
 
 import psycopg
+from psycopg.types.json import Json
 from sqlalchemy import Connection, Dialect, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -183,7 +184,10 @@ def store_assessment(*, session: Session, handoff_id: str, assessment: Assessmen
         "assessment": assessment.model_dump(mode="json"),
         "updated_at": utcnow(),
     }
-    handoff = _store(session, values, unless_ready=True)
+    if session.get_bind().dialect.name == "postgresql":
+        handoff = _store_pipelined(session, values)
+    else:
+        handoff = _store(session, values, unless_ready=True)
     became_ready = handoff is not None
     if handoff is None:  # gone, or a re-run of a ready assessment: overwrite, no event
         handoff = _store(session, values, unless_ready=False)
@@ -202,6 +206,42 @@ def _store(session: Session, values: dict[str, Any], *, unless_ready: bool) -> H
     is not ready yet: the transition to ready is decided by the row lock, not by
     an earlier read."""
     return session.execute(_store_statement(unless_ready), values).scalars().first()
+
+
+def _store_pipelined(session: Session, values: dict[str, Any]) -> Handoff | None:
+    """PostgreSQL: :func:`_store` with ``unless_ready``, its ``BEGIN`` and
+    ``UPDATE`` sent as one pipeline (one round trip, not two) on the driver's
+    connection, in the transaction the session goes on with. The handoff comes
+    back as a transient ``Handoff`` (the event reads its fields; nothing else
+    does)."""
+    statement = _store_compiled(session.get_bind().dialect)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    parameters = {**statement.params, **values, "assessment": Json(values["assessment"])}
+    with raw.pipeline():
+        row = raw.execute(statement.string, parameters).fetchone()
+    if row is None:
+        return None
+    return Handoff(**dict(zip(_HANDOFF_COLUMNS, row, strict=True)))
+
+
+_HANDOFF_COLUMNS = tuple(column.name for column in Handoff.__table__.columns)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _store_compiled(dialect: Dialect) -> Any:
+    table = Handoff.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("handoff_id"), table.c.assessment_status != _READY)
+        .values(
+            ai_assessment_data=bindparam("assessment"),
+            assessment_status=_READY,
+            updated_at=bindparam("updated_at", type_=table.c.updated_at.type),
+        )
+        .returning(*(table.c[name] for name in _HANDOFF_COLUMNS))
+    )
+    return statement.compile(dialect=dialect)
 
 
 @functools.cache
