@@ -45,7 +45,7 @@ processes, not one; its workers run no reconciler. Exits 0, or 1 with the error
 when a job fails, a process dies or a deadline passes.
 
 ``--profile DIR`` runs each burst worker under ``py-spy record --idle --threads
---format raw`` (every thread, waiting included: a burst is one job after another,
+--nonblocking --format raw`` (every thread, waiting included: a burst is one job after another,
 so its wall time is what counts) into ``DIR/run{n}-{kind}.txt``;
 ``python -m bench.profile_summary --worker DIR/*.txt`` sums them up.
 
