@@ -2,6 +2,7 @@
 
     python -m bench.assessments [--jobs 40] [--samples 40] [--warmup 3] [--runs 3]
                                 [--pace-ms 50] [--no-pool] [--kinds trivial,simple]
+                                [--profile DIR]
                                 [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 Run it from the repository root. It starts its own in-memory redis-server on a
@@ -43,6 +44,11 @@ samples, so the slowest one below 100 samples) and the job's own run time (RQ's
 processes, not one; its workers run no reconciler. Exits 0, or 1 with the error
 when a job fails, a process dies or a deadline passes.
 
+``--profile DIR`` runs each burst worker under ``py-spy record --idle --threads
+--nonblocking --format raw`` (every thread, waiting included: a burst is one job after another,
+so its wall time is what counts) into ``DIR/run{n}-{kind}.txt``;
+``python -m bench.profile_summary --worker DIR/*.txt`` sums them up.
+
 Every process it started (each leads its own process group) and the database
 are removed at the end, also on errors, Ctrl-C or SIGTERM. A ``SpawnWorker``
 work horse leads its own group; it is only alive while a job runs, and the
@@ -52,6 +58,7 @@ worker's warm shutdown waits for it.
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -99,6 +106,7 @@ POLL_SECONDS = 0.005  # waiting for a burst worker to exit
 JOB_BUDGET_SECONDS = 5.0  # per job, for the burst deadline
 BURST_SLACK_SECONDS = 60.0
 RESULT_TIMEOUT_SECONDS = 30  # XREAD block, whole seconds (RQ's API)
+PROFILE_RATE = 250  # py-spy samples per second with --profile
 POOL_PROCESSES = 2
 SPAWN_SHARE = 0.1  # a SpawnWorker job costs about a second: run a tenth of the jobs
 
@@ -300,11 +308,14 @@ class Bench:
     def queued_jobs(self) -> int:
         return Queue(keys.ASSESSMENTS_QUEUE, connection=self.redis).count
 
-    def start_workers(self, kind: WorkerKind, *, burst: bool) -> Proc:
-        """Start ``kind`` (not waiting for it to register)."""
+    def start_workers(self, kind: WorkerKind, *, burst: bool, profile: Path | None = None) -> Proc:
+        """Start ``kind`` (not waiting for it to register); with ``profile``,
+        under py-spy writing there."""
         self.started_workers += 1
         name = f"bench-{kind.key}-{self.started_workers}"
         argv = kind.argv(name=name, redis_url=self.redis_url, burst=burst)
+        if profile is not None:
+            argv = py_spy_argv(profile) + argv
         env = {**self.env, "PYTHONPATH": str(REPO)}  # for the trivial job's module
         return spawn(name, argv, port=0, log_dir=self.log_dir, env=env)
 
@@ -334,6 +345,15 @@ def bench_environment(args: argparse.Namespace) -> Iterator[Bench]:
         )
 
 
+def py_spy_argv(output: Path) -> list[str]:
+    """``py-spy record`` of every thread, idle ones too, as collapsed stacks in ``output``."""
+    binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [
+        binary, "record", "--rate", str(PROFILE_RATE), "--format", "raw", "--idle",
+        "--threads", "--nonblocking", "--output", str(output), "--",
+    ]  # fmt: skip
+
+
 def bench_redis(url: str) -> Redis:
     """RESP2 (what RQ 2.x parses), with a socket timeout longer than XREAD's block
     (redis-py's default, 5 s, is shorter than a slow SpawnWorker job)."""
@@ -343,13 +363,15 @@ def bench_redis(url: str) -> Redis:
 # --- throughput -------------------------------------------------------------------
 
 
-def measure_throughput(bench: Bench, kind: WorkerKind, jobs: int) -> Throughput:
+def measure_throughput(
+    bench: Bench, kind: WorkerKind, jobs: int, profile: Path | None = None
+) -> Throughput:
     """Fill the queue with ``jobs`` assessments, then time one burst worker over it."""
     submitted = [bench.submit(kind) for _ in range(jobs)]
     if (queued := bench.queued_jobs()) != jobs:
         raise BenchError(f"{queued} jobs queued before the burst, want {jobs}")
     started = time.monotonic()
-    with running(bench.start_workers(kind, burst=True)) as proc:
+    with running(bench.start_workers(kind, burst=True, profile=profile)) as proc:
         wait_for_exit(proc, timeout=jobs * JOB_BUDGET_SECONDS + BURST_SLACK_SECONDS)
     wall_s = time.monotonic() - started
     if kind.trivial:
@@ -480,7 +502,8 @@ def run_once(
     """Every kind once: its burst, then its latency series."""
     measured = {}
     for kind in kinds:
-        throughput = measure_throughput(bench, kind, kind.jobs(args))
+        profile = None if args.profile is None else args.profile / f"run{index + 1}-{kind.key}.txt"
+        throughput = measure_throughput(bench, kind, kind.jobs(args), profile)
         samples = measure_latency(bench, kind, args)
         measured[kind.key] = KindRun(kind, throughput, samples)
         report_progress(index, measured[kind.key])
@@ -500,7 +523,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="only these kinds, comma-separated (trivial and simple are always run)")  # fmt: skip
     add("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL,
         help="a database to connect to for CREATE/DROP DATABASE")  # fmt: skip
-    return parser.parse_args(argv)
+    add("--profile", type=Path, default=None,
+        help="py-spy record each burst worker into DIR (collapsed stacks)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    return args
 
 
 def _kinds(text: str) -> set[str]:

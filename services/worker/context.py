@@ -30,7 +30,9 @@ class WorkerContext:
     def build(cls, settings: Settings) -> "WorkerContext":
         return cls(
             settings=settings,
-            engine=make_engine(settings.database_url),
+            # No ping per checkout: the job's first statement finds a dropped
+            # connection and runs again on a new one (shared/assessments/service.py).
+            engine=make_engine(settings.database_url, pre_ping=False),
             redis=redis_for(settings),
             assessor=make_assessor(settings),
         )

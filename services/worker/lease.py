@@ -7,6 +7,12 @@ assessment cannot take, renew or drop the first run's lease.
 One renewer thread per process renews every held lease a third of its TTL
 after the last renewal; starting and joining a thread for each job cost more
 than the job's own Redis calls.
+
+A run that stored its assessment leaves its lease to expire (``done()``)
+instead of dropping it, a Redis round trip saved: the reconciler reads a
+lease only for a job RQ still shows as started, and a ready assessment is
+never run or re-enqueued again (a duplicate job meanwhile is skipped, as it
+would be anyway).
 """
 
 import logging
@@ -37,6 +43,7 @@ class AssessmentLease:
         self._lock = Lock(
             redis, keys.assessment_lease(handoff_id), timeout=ttl_seconds, thread_local=False
         )
+        self._done = False
 
     def __enter__(self) -> "AssessmentLease":
         if not self._lock.acquire(blocking=False):
@@ -51,12 +58,18 @@ class AssessmentLease:
         tb: TracebackType | None,
     ) -> None:
         _renewer().remove(self)  # returns once no renewal of it is under way
+        if self._done and exc is None:
+            return  # it expires by itself within its TTL
         try:
             self._lock.release()
         except (LockError, RedisError) as error:
             log.warning(
                 "could not drop lease %s (it expires by itself): %s", self._lock.name, error
             )
+
+    def done(self) -> None:
+        """The assessment is stored: on a clean exit the lease is left to expire."""
+        self._done = True
 
     def renew(self) -> None:
         try:

@@ -17,17 +17,20 @@ from services.worker.assessors.base import AssessmentRequest, PastResolution
 from services.worker.context import WorkerContext, get_context
 from services.worker.lease import AssessmentLease, LeaseHeld
 from shared.assessments.service import (
+    Attempt,
     ResolvedHandoff,
+    attempt_of,
     mark_assessment_failed,
     recent_resolutions,
     start_attempt,
+    start_attempt_pipelined,
     store_assessment,
 )
 from shared.core.db import session_scope
 from shared.core.metrics import ASSESSMENT_DURATION, ASSESSMENTS
 from shared.core.request_context import REQUEST_ID
 from shared.core.timeutil import isoformat, utcnow
-from shared.handoffs.models import AssessmentData, Handoff
+from shared.handoffs.models import AssessmentData
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,8 @@ def assess_handoff(handoff_id: str) -> str:
 def _assess(handoff_id: str) -> str:
     context = get_context()
     # One checkout (and so one pool pre-ping) for both steps of the job.
-    with AssessmentLease(context.redis, handoff_id), context.engine.connect() as connection:
+    lease = AssessmentLease(context.redis, handoff_id)
+    with lease, context.engine.connect() as connection:
         begun = _start(connection, handoff_id)
         if begun is None:
             return "skipped"
@@ -72,31 +76,26 @@ def _assess(handoff_id: str) -> str:
         )
         with session_scope(connection) as session:
             store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
+        lease.done()
     return "ready"
 
 
-def _start(connection: Connection, handoff_id: str) -> tuple[Handoff, list[ResolvedHandoff]] | None:
+def _start(connection: Connection, handoff_id: str) -> tuple[Attempt, list[ResolvedHandoff]] | None:
     """Count the try (committed before the assessor runs, so a try that kills
-    the worker still counts) and read the org's memory. On PostgreSQL each of
-    the two statements commits on its own: no BEGIN and COMMIT round trips (the
-    memory is a read; it needs no snapshot shared with the count)."""
-    autocommit = connection.dialect.name == "postgresql"
-    if autocommit:
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with session_scope(connection) as session:
-            handoff = start_attempt(session=session, handoff_id=handoff_id)
-            if handoff is None:
-                return None
-            resolved = recent_resolutions(session=session, org_id=handoff.org_id)
-            session.commit()  # the try counts from here, even if the assessor kills us
-            return handoff, resolved
-    finally:
-        if autocommit:  # the store is one transaction
-            connection.execution_options(isolation_level=connection.default_isolation_level)
+    the worker still counts) and read the org's memory. On PostgreSQL both go
+    out in one round trip (a pipeline)."""
+    if connection.dialect.name == "postgresql":
+        return start_attempt_pipelined(connection, handoff_id)
+    with session_scope(connection) as session:
+        handoff = start_attempt(session=session, handoff_id=handoff_id)
+        if handoff is None:
+            return None
+        resolved = recent_resolutions(session=session, org_id=handoff.org_id)
+        session.commit()  # the try counts from here, even if the assessor kills us
+        return attempt_of(handoff), resolved
 
 
-def _record_failure(context: WorkerContext, handoff: Handoff, seconds: float) -> None:
+def _record_failure(context: WorkerContext, handoff: Attempt, seconds: float) -> None:
     last = _is_last_try()
     outcome = "failed" if last else "failed_try"
     log.exception("assessment of %s failed (attempt %s)", handoff.id, handoff.assessment_attempts)
@@ -112,7 +111,7 @@ def _is_last_try() -> bool:
     return job is None or not job.retries_left
 
 
-def _request_for(handoff: Handoff, resolved: list[ResolvedHandoff]) -> AssessmentRequest:
+def _request_for(handoff: Attempt, resolved: list[ResolvedHandoff]) -> AssessmentRequest:
     return AssessmentRequest(
         handoff_id=handoff.id,
         priority=handoff.priority,

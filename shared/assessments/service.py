@@ -10,12 +10,16 @@ statements each: an ``UPDATE … RETURNING`` both locks and changes the row,
 so no ``SELECT … FOR UPDATE`` goes before it. Those updates are built once
 (building one cost more than running it) and skip the ORM's session
 synchronization (the worker's session holds no other handoff to refresh).
+On PostgreSQL the try's count and the memory read go out together in one
+round trip (:func:`start_attempt_pipelined`).
 """
 
 import functools
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, update
+import psycopg
+from psycopg.types.json import Json
+from sqlalchemy import Connection, Dialect, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -47,6 +51,17 @@ class ResolvedHandoff(NamedTuple):
     resolution_notes: str | None
 
 
+class Attempt(NamedTuple):
+    """A counted try: what the job reads of its handoff."""
+
+    id: str
+    org_id: str
+    priority: str
+    engineer_notes: str
+    snapshot: dict[str, Any]
+    assessment_attempts: int
+
+
 def begin_attempt(*, session: Session, handoff_id: str) -> Handoff | None:
     """Count a started try and commit it. None when there is nothing to do: the
     handoff is gone or its assessment is already ready."""
@@ -76,9 +91,78 @@ def _count_try() -> Any:
     )
 
 
+def attempt_of(handoff: Handoff) -> Attempt:
+    return Attempt(*(getattr(handoff, name) for name in Attempt._fields))
+
+
+def start_attempt_pipelined(
+    connection: Connection, handoff_id: str
+) -> tuple[Attempt, list[ResolvedHandoff]] | None:
+    """PostgreSQL: count the try and read the org's memory in one transaction,
+    sent as one psycopg pipeline (``BEGIN``, the count, the read, ``COMMIT``:
+    one round trip, where the two statements in autocommit were two, the
+    count's waiting for its WAL flush). None when the handoff is gone or its
+    assessment is ready. Runs on the driver's connection, before the caller's
+    ``Connection`` begins anything.
+
+    The commit does not wait for its WAL flush (``synchronous_commit = off``
+    for this transaction only): a database crash within a fraction of a second
+    could lose this one count, never a stored assessment or an event (those
+    commit synchronously, and their flush carries this earlier commit with it).
+
+    It is the job's first statement, and the worker's pool does not ping on
+    checkout: on a connection the database dropped (a restart) it runs once
+    more on a new connection. Counting a try twice, when a commit went through
+    and only its answer was lost, is harmless.
+    """
+    try:
+        return _start_in_pipeline(connection, handoff_id)
+    except psycopg.OperationalError:
+        connection.invalidate()  # the next use takes a new connection
+        return _start_in_pipeline(connection, handoff_id)
+
+
+def _start_in_pipeline(
+    connection: Connection, handoff_id: str
+) -> tuple[Attempt, list[ResolvedHandoff]] | None:
+    count, memory = _pipelined_statements(connection.dialect)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.pipeline():
+        raw.execute("SET LOCAL synchronous_commit = off")
+        counted = raw.execute(count.string, {**count.params, "handoff_id": handoff_id})
+        remembered = raw.execute(memory.string, {**memory.params, "handoff_id": handoff_id})
+        raw.commit()  # sends the pipeline: one round trip
+        row, past = counted.fetchone(), remembered.fetchall()
+    if row is None:
+        return None
+    return Attempt(*row), [ResolvedHandoff(*handoff) for handoff in past]
+
+
+@functools.cache
+def _pipelined_statements(dialect: Dialect) -> tuple[Any, Any]:
+    """The count (returning what :class:`Attempt` holds) and the memory read of
+    the handoff's org, compiled once for the driver (pyformat parameters)."""
+    table = Handoff.__table__  # type: ignore[attr-defined]
+    count = (
+        update(table)
+        .where(table.c.id == bindparam("handoff_id"), table.c.assessment_status != _READY)
+        .values(assessment_attempts=table.c.assessment_attempts + 1)
+        .returning(*(table.c[name] for name in Attempt._fields))
+    )
+    org_id = sa_select(table.c.org_id).where(table.c.id == bindparam("handoff_id"))
+    return count.compile(dialect=dialect), _memory(org_id.scalar_subquery()).compile(
+        dialect=dialect
+    )
+
+
 def recent_resolutions(*, session: Session, org_id: str) -> list[ResolvedHandoff]:
     """The org's most recently resolved handoffs, the assessor's memory."""
-    statement = (
+    return [ResolvedHandoff(*row) for row in session.execute(_memory(org_id))]
+
+
+def _memory(org_id: Any) -> Any:
+    return (
         sa_select(
             col(Handoff.id),
             col(Handoff.snapshot),
@@ -90,7 +174,6 @@ def recent_resolutions(*, session: Session, org_id: str) -> list[ResolvedHandoff
         .order_by(col(Handoff.resolved_at).desc())
         .limit(PAST_RESOLUTIONS_LIMIT)
     )
-    return [ResolvedHandoff(*row) for row in session.execute(statement)]
 
 
 def store_assessment(*, session: Session, handoff_id: str, assessment: AssessmentData) -> bool:
@@ -101,7 +184,10 @@ def store_assessment(*, session: Session, handoff_id: str, assessment: Assessmen
         "assessment": assessment.model_dump(mode="json"),
         "updated_at": utcnow(),
     }
-    handoff = _store(session, values, unless_ready=True)
+    if session.get_bind().dialect.name == "postgresql":
+        handoff = _store_pipelined(session, values)
+    else:
+        handoff = _store(session, values, unless_ready=True)
     became_ready = handoff is not None
     if handoff is None:  # gone, or a re-run of a ready assessment: overwrite, no event
         handoff = _store(session, values, unless_ready=False)
@@ -120,6 +206,42 @@ def _store(session: Session, values: dict[str, Any], *, unless_ready: bool) -> H
     is not ready yet: the transition to ready is decided by the row lock, not by
     an earlier read."""
     return session.execute(_store_statement(unless_ready), values).scalars().first()
+
+
+def _store_pipelined(session: Session, values: dict[str, Any]) -> Handoff | None:
+    """PostgreSQL: :func:`_store` with ``unless_ready``, its ``BEGIN`` and
+    ``UPDATE`` sent as one pipeline (one round trip, not two) on the driver's
+    connection, in the transaction the session goes on with. The handoff comes
+    back as a transient ``Handoff`` (the event reads its fields; nothing else
+    does)."""
+    statement = _store_compiled(session.get_bind().dialect)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    parameters = {**statement.params, **values, "assessment": Json(values["assessment"])}
+    with raw.pipeline():
+        row = raw.execute(statement.string, parameters).fetchone()
+    if row is None:
+        return None
+    return Handoff(**dict(zip(_HANDOFF_COLUMNS, row, strict=True)))
+
+
+_HANDOFF_COLUMNS = tuple(column.name for column in Handoff.__table__.columns)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _store_compiled(dialect: Dialect) -> Any:
+    table = Handoff.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("handoff_id"), table.c.assessment_status != _READY)
+        .values(
+            ai_assessment_data=bindparam("assessment"),
+            assessment_status=_READY,
+            updated_at=bindparam("updated_at", type_=table.c.updated_at.type),
+        )
+        .returning(*(table.c[name] for name in _HANDOFF_COLUMNS))
+    )
+    return statement.compile(dialect=dialect)
 
 
 @functools.cache

@@ -392,10 +392,11 @@ def similarity(ours: frozenset[str], domain: str, past: PastResolution) -> float
 def similar_past_fixes(ctx: _Context, pasts: Sequence[PastResolution]) -> list[_PastFix]:
     """Past resolutions at or above :data:`SIMILARITY_THRESHOLD`, best first (ties by
     handoff id), with a non-blank resolution."""
+    resolved = [p for p in pasts if p.resolution_notes.strip()]
+    if not resolved:  # nothing to compare with: no profile of ours (half the matching)
+        return []
     ours = _profile(ctx.summary, ctx.notes, ctx.domain)
-    scored = [
-        _PastFix(p, similarity(ours, ctx.domain, p)) for p in pasts if p.resolution_notes.strip()
-    ]
+    scored = [_PastFix(p, similarity(ours, ctx.domain, p)) for p in resolved]
     good = [f for f in scored if f.similarity >= SIMILARITY_THRESHOLD]
     return sorted(good, key=lambda f: (-f.similarity, f.past.handoff_id))
 
