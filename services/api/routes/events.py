@@ -84,9 +84,11 @@ def event_stream_response(request: Request, principal: Principal) -> EventStream
         replay_limit=settings.event_replay_limit,
         replay_batch_bytes=settings.event_replay_batch_bytes,
     )
-    return EventStreamResponse(
+    response = EventStreamResponse(
         stream.frames(last_event_id), watchdog=request.app.state.hub.send_watchdog
     )
+    stream.write_now = response.write_now  # the hub writes parked streams directly
+    return response
 
 
 router.routes.append(Route(STREAM_PATH, StreamEndpoint(), methods=["GET"], include_in_schema=False))

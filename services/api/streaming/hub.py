@@ -76,7 +76,7 @@ class Subscriber:
 
     __slots__ = (
         "org_id", "session_id", "size", "items", "overflowed", "ended", "timer", "offered_at",
-        "_waiter",
+        "write", "_waiter",
     )  # fmt: skip
 
     def __init__(self, org_id: str, size: int, session_id: str | None = None) -> None:
@@ -88,7 +88,16 @@ class Subscriber:
         self.ended: EndReason | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.offered_at = 0.0  # loop time of the last event offered
+        #: The stream's shortcut (``OrgEventStream.write_parked``): writes an event
+        #: at once, or returns False and the event is offered to the inbox instead.
+        self.write: Callable[[Frame], bool] | None = None
         self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def parked(self) -> bool:
+        """The stream's task waits in ``get`` with nothing buffered: it is not
+        in the middle of a send, a catch-up or its opening."""
+        return self._waiter is not None and not self._waiter.done() and not self.items
 
     def offer(self, item: Frame | str) -> None:
         if self.overflowed:
@@ -286,8 +295,12 @@ class EventHub:
         frame = (seq, encode_frame(seq, event_type, data))
         now = asyncio.get_running_loop().time()
         for subscriber in list(subscribers):
-            subscriber.offer(frame)
             subscriber.offered_at = now
+            # A parked stream is written here, in this loop, instead of waking its
+            # task (a task step through the ASGI stack per stream cost about as
+            # much as the socket write itself): docs/decisions.md.
+            if subscriber.write is None or not subscriber.write(frame):
+                subscriber.offer(frame)
 
 
 def server_exiting() -> bool:

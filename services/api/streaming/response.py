@@ -21,7 +21,8 @@ client stopped reading.
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Coroutine, Mapping
+from typing import Any, cast
 
 import anyio
 from sse_starlette.sse import SendTimeoutError
@@ -65,7 +66,7 @@ class EventStreamResponse:
     """Writes each ``bytes`` the generator yields as one chunk, until it ends or
     the client disconnects (then the generator is cancelled and closed)."""
 
-    __slots__ = ("frames", "watchdog", "sending_since", "timed_out", "_scope")
+    __slots__ = ("frames", "watchdog", "sending_since", "timed_out", "_scope", "_send")
 
     def __init__(self, frames: AsyncGenerator[bytes, None], *, watchdog: SendWatchdog) -> None:
         self.frames = frames
@@ -73,6 +74,7 @@ class EventStreamResponse:
         self.sending_since: float | None = None  # when the send in progress began
         self.timed_out = False
         self._scope = anyio.CancelScope()  # cancelled when the client leaves or a send stalls
+        self._send: Send | None = None  # while the body streams: for ``write_now``
 
     def time_out(self) -> None:
         self.timed_out = True
@@ -89,8 +91,8 @@ class EventStreamResponse:
         try:
             with self._scope:
                 if scope["method"] == "HEAD":  # headers only: an endless body never ends
-                    await self._send(send, start)
-                    await self._send(send, {"type": "http.response.body", "body": b""})
+                    await self._send_one(send, start)
+                    await self._send_one(send, {"type": "http.response.body", "body": b""})
                 else:
                     await self._stream(send, start)
         finally:
@@ -103,17 +105,42 @@ class EventStreamResponse:
             raise SendTimeoutError()
 
     async def _stream(self, send: Send, start: Message) -> None:
-        await self._send(send, start)
-        async for frame in self.frames:
-            await self._send(send, {"type": "http.response.body", "body": frame, "more_body": True})
-        await self._send(send, {"type": "http.response.body", "body": b""})
+        await self._send_one(send, start)
+        self._send = send
+        try:
+            async for frame in self.frames:
+                message = {"type": "http.response.body", "body": frame, "more_body": True}
+                await self._send_one(send, message)
+        finally:
+            self._send = None
+        await self._send_one(send, {"type": "http.response.body", "body": b""})
 
-    async def _send(self, send: Send, message: Message) -> None:
+    async def _send_one(self, send: Send, message: Message) -> None:
         """uvicorn's send returns at once unless the transport's buffer is full;
         then it waits for the client to read, until the watchdog gives up."""
         self.sending_since = time.monotonic()
         await send(message)
         self.sending_since = None
+
+    def write_now(self, frame: bytes) -> bool:
+        """Writes ``frame`` from the caller's stack, not this stream's task: the
+        ASGI send is driven by hand and must finish without waiting (uvicorn's
+        returns at once unless the client's buffer is full). True if written;
+        False (nothing written) when it would wait, no body is streaming, a
+        send is in progress, or it fails (the task's own send will see why)."""
+        send = self._send
+        if send is None or self.sending_since is not None:
+            return False
+        message = {"type": "http.response.body", "body": frame, "more_body": True}
+        step = cast(Coroutine[Any, Any, None], send(message))
+        try:
+            step.send(None)
+        except StopIteration:
+            return True
+        except Exception:  # the task's own next send reports it
+            return False
+        step.close()  # it waits before writing anything (uvicorn's flow control)
+        return False
 
 
 async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
