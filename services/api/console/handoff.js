@@ -83,12 +83,18 @@ export function mountHandoff(main, ctx, handoffId) {
     renderHistory();
   }
 
+  // Events that arrive before the first load has answered: its GET may have been
+  // answered before them (an assessment failing within milliseconds of the create),
+  // so each is followed once the handoff is shown.
+  const arrivedWhileLoading = [];
+
   async function load() {
     try {
       const [loaded, history] = await Promise.all([api.getHandoff(handoffId), api.history(handoffId)]);
       for (const event of history.items) events.set(event.id, event);
       page.handoff = null;
       update(loaded);
+      for (const data of arrivedWhileLoading.splice(0)) follower.follow(data.type, data.handoff, page.handoff);
       parts.status.hidden = true;
       parts.body.hidden = false;
       const heading = parts.head.querySelector("h1");
@@ -108,7 +114,10 @@ export function mountHandoff(main, ctx, handoffId) {
     const data = detail.data;
     if (data.handoff_id !== handoffId) return;
     events.set(data.id, data);
-    if (!page.handoff) return;
+    if (!page.handoff) {
+      arrivedWhileLoading.push(data);
+      return;
+    }
     follower.follow(data.type, data.handoff, page.handoff);
     renderHistory();
   }
