@@ -84,10 +84,20 @@ def plan_levels(
 def start_levels(handoff: Handoff, at: datetime) -> None:
     """Put ``handoff`` at level 0, loop 0, reached ``at``, unassigned: on creation
     and release (``shared.routing.assignment.assign_on_level`` may then assign it)."""
-    handoff.escalation_level = handoff.escalation_loop = 0
-    handoff.escalation_team_id = _team_of(handoff, 0)
-    handoff.assigned_to_id = handoff.assigned_to_name = None
-    handoff.next_escalation_at = _deadline(handoff, level=0, loop=0, reached_at=at)
+    for name, value in level_zero(handoff, at).items():
+        setattr(handoff, name, value)
+
+
+def level_zero(handoff: Handoff, at: datetime) -> dict[str, Any]:
+    """The values :func:`start_levels` sets, read from ``handoff``'s levels and repeat."""
+    return {
+        "escalation_level": 0,
+        "escalation_loop": 0,
+        "escalation_team_id": _team_of(handoff, 0),
+        "assigned_to_id": None,
+        "assigned_to_name": None,
+        "next_escalation_at": _deadline(handoff, level=0, loop=0, reached_at=at),
+    }
 
 
 def _team_of(handoff: Handoff, level: int) -> str | None:
