@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from redis import Redis
@@ -38,6 +39,13 @@ LOCK_RETRY_SECONDS = 0.002
 #: under the poll, so another process's sweep rarely finds them unmarked (which
 #: is harmless: the publish script skips what is out).
 MARK_DELAY_SECONDS = 0.05
+
+#: The poll's sweep leaves events younger than this to the process that committed
+#: them: its fast path publishes them at once and marks them within
+#: ``MARK_DELAY_SECONDS``. Under load, sweeping them too relayed every busy org
+#: again each second (a lock, a read, a publish and a mark per org, per replica).
+#: An event whose process died unpublished waits this much longer.
+SWEEP_MIN_AGE_SECONDS = 0.5
 
 #: The script's per-org "last published seq" outlives an idle org this long.
 LAST_SEQ_TTL_SECONDS = 7 * 24 * 3600
@@ -164,7 +172,7 @@ class EventRelay:
             try:
                 retry_soon = self._relay_notified()
                 if stopping or time.monotonic() >= next_sweep:
-                    self.relay_pending()
+                    self.relay_pending(min_age_seconds=0.0 if stopping else SWEEP_MIN_AGE_SECONDS)
                     next_sweep = time.monotonic() + POLL_INTERVAL_SECONDS
                 backoff = 0.0
             except (RedisError, LockError, SQLAlchemyError) as exc:
@@ -231,12 +239,16 @@ class EventRelay:
             )
             session.commit()
 
-    def relay_pending(self) -> int:
-        """Relay from the log every org with unpublished events whose lock is
-        free; returns how many events were published or found published. Orgs
-        are taken in random order, so relays sweeping at once split them."""
+    def relay_pending(self, *, min_age_seconds: float = 0.0) -> int:
+        """Relay from the log every org with unpublished events (recorded at
+        least ``min_age_seconds`` ago) whose lock is free; returns how many events
+        were published or found published. Orgs are taken in random order, so
+        relays sweeping at once split them."""
         with session_scope(self._engine) as session:
             statement = sa_select(col(Event.org_id)).where(col(Event.published_at).is_(None))
+            if min_age_seconds:
+                settled = utcnow() - timedelta(seconds=min_age_seconds)
+                statement = statement.where(col(Event.at) < settled)
             orgs = list(session.execute(statement.distinct()).scalars())
         random.shuffle(orgs)
         return sum(self.relay_org(org_id) or 0 for org_id in orgs)
