@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
+import psycopg
 import pydantic_core
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import Connection, CursorResult, Dialect, Engine, Result, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
 
@@ -145,3 +146,41 @@ def dialect_insert(bind: Connection | Engine) -> Any:
     if bind.dialect.name == "sqlite":
         return sqlite.insert
     raise RuntimeError(f"unsupported database dialect {bind.dialect.name!r}")
+
+
+class DriverStatement:
+    """A statement compiled once for PostgreSQL (psycopg) and run on the
+    driver's connection under a SQLAlchemy ``Connection``: without SQLAlchemy's
+    execution context, result object and per-run parameter processing (for the
+    create's 40-odd parameters those cost as much as psycopg's own work). The
+    parameters go through the same bind processors (a JSON value becomes
+    psycopg's ``Json``).
+
+    On a driver error the statement runs again through SQLAlchemy, which raises
+    its own exception class (``IntegrityError``, ``OperationalError``: the API's
+    503) and invalidates a dropped pool as on every other path. Only for
+    statements that run alone on an autocommit connection: a failed statement
+    wrote nothing, so running it again is safe."""
+
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.statement = statement
+        self.sql: str = compiled.string
+        self._defaults = dict(compiled.params)
+        self._processors = {
+            name: process
+            for name, bind in compiled.binds.items()
+            if (process := bind.type.bind_processor(dialect)) is not None
+        }
+
+    def first(self, connection: Connection, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row the statement returns (None: no row)."""
+        values = self._defaults | parameters
+        for name, process in self._processors.items():
+            values[name] = process(values[name])
+        driver = connection.connection.driver_connection
+        try:
+            return driver.execute(self.sql, values).fetchone()  # type: ignore[union-attr]
+        except psycopg.Error:
+            row = connection.execute(self.statement, parameters).first()
+            return None if row is None else tuple(row)

@@ -23,12 +23,13 @@ After it, the outbox is told as after a session's commit
 import functools
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, func, insert, literal_column
+from sqlalchemy import Connection, Dialect, bindparam, exists, func, insert, literal_column
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from shared.auth.tokens import Principal
+from shared.core.db import DriverStatement
 from shared.core.request_context import REQUEST_ID
 from shared.events.models import Event, EventType, OrgEventCounter
 from shared.events.outbox import committed_outside_session
@@ -99,17 +100,20 @@ def create(
     summary = _summary(answer)
     parameters = _parameters(handoff, answer["snapshot"], summary, actor)
     statement = _statement(
-        with_team=handoff.escalation_team_id is not None, without_policy=without_policy
+        connection.dialect,
+        with_team=handoff.escalation_team_id is not None,
+        without_policy=without_policy,
     )
-    row = connection.execute(statement, parameters).one_or_none()
+    row = statement.first(connection, parameters)
     if row is None:  # the org has a policy of its own (now)
         _remember(_own_policy, org_id)
         _no_policy.discard(org_id)
         return None
     if without_policy:
         _remember(_no_policy, org_id)
+    event_id, seq, deliveries, messages = row
     event_json = new_event_json(
-        seq=row.seq,
+        seq=seq,
         type=_CREATED,
         handoff_id=handoff.id,
         org_id=handoff.org_id,
@@ -122,11 +126,11 @@ def create(
     committed_outside_session(
         connection,
         org_id=handoff.org_id,
-        seq=row.seq,
-        event_id=row.id,
+        seq=seq,
+        event_id=event_id,
         event_json=event_json,
-        deliveries=bool(row.deliveries),
-        slack_due=bool(row.messages),
+        deliveries=bool(deliveries),
+        slack_due=bool(messages),
     )
     return public
 
@@ -247,13 +251,13 @@ _HANDOFF_COLUMNS = tuple(
 )
 
 
-@functools.cache
-def _statement(*, with_team: bool, without_policy: bool) -> Any:
+@functools.lru_cache(maxsize=32)
+def _statement(dialect: Dialect, *, with_team: bool, without_policy: bool) -> DriverStatement:
     """``WITH h AS (INSERT handoff … RETURNING), c AS (upsert the counter … SELECT
     FROM h), e AS (INSERT event … SELECT FROM c), d AS (deliveries), m0 AS (the
     org channel's message)[, m1 AS (the team channel's)] SELECT id, seq,
-    deliveries, messages``; built once per shape (building it costs more than
-    running it). ``without_policy``: the handoff (and so all the rest) only while
+    deliveries, messages``; built once per shape and dialect (building it costs
+    more than running it), run on the driver's connection (``DriverStatement``). ``without_policy``: the handoff (and so all the rest) only while
     its org has no escalation policy. Names are short and constants inline: psycopg
     converts the SQL's placeholders once per text up to 4 KiB, every time above."""
     handoffs = Handoff.__table__  # type: ignore[attr-defined]
@@ -331,9 +335,10 @@ def _statement(*, with_team: bool, without_policy: bool) -> Any:
         .scalar_subquery()
         for index, message in enumerate(messages)
     ]
-    return sa_select(
+    statement = sa_select(
         event.c.id,
         event.c.seq,
         sa_select(func.count()).select_from(delivery).scalar_subquery().label("deliveries"),
         sum(message_counts[1:], message_counts[0]).label("messages"),
     )
+    return DriverStatement(statement, dialect)
