@@ -79,9 +79,11 @@ def create_handoff(
     """
     # Of the body as sent: a retry matches its first try even if the org's
     # patterns changed in between (the hash is one-way; no secret is readable from it).
-    request_hash = _request_hash(body)
+    # Only a create with an Idempotency-Key reads it.
+    request_hash = ""
     if idempotency_key is not None:
         _check_idempotency_key(idempotency_key)
+        request_hash = _request_hash(body)
     # PostgreSQL without an Idempotency-Key: the reads below and the create's one
     # statement run outside a transaction (``one_statement``).
     one = idempotency_key is None and one_statement.start(session)
