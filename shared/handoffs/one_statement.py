@@ -257,9 +257,10 @@ def _statement(dialect: Dialect, *, with_team: bool, without_policy: bool) -> Dr
     FROM h), e AS (INSERT event … SELECT FROM c), d AS (deliveries), m0 AS (the
     org channel's message)[, m1 AS (the team channel's)] SELECT id, seq,
     deliveries, messages``; built once per shape and dialect (building it costs
-    more than running it), run on the driver's connection (``DriverStatement``). ``without_policy``: the handoff (and so all the rest) only while
-    its org has no escalation policy. Names are short and constants inline: psycopg
-    converts the SQL's placeholders once per text up to 4 KiB, every time above."""
+    more than running it), run on the driver's connection (``DriverStatement``).
+    ``without_policy``: the handoff (and so all the rest) only while its org has
+    no escalation policy. Names are short and constants inline: psycopg converts
+    the SQL's placeholders once per text up to 4 KiB, every time above."""
     handoffs = Handoff.__table__  # type: ignore[attr-defined]
     counters = OrgEventCounter.__table__  # type: ignore[attr-defined]
     events = Event.__table__  # type: ignore[attr-defined]
