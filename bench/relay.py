@@ -18,8 +18,8 @@ the end). Each run measures, and the table shows medians over ``--runs``:
                      starts it (no HTTP: the relay, not the request path, is
                      measured). From just before the call to the subscriber's
                      read of the event; "commit → Redis" starts at the create's
-                     commit instead (an ``after_commit`` hook run before the
-                     outbox's, for that session only).
+                     commit instead (when the committing thread hands the outbox
+                     its events, right after the commit, on either create path).
   relay N procs      ``--orgs`` orgs × ``--events-per-org`` unpublished events
                      (copies of a real one), then N fresh processes each run
                      one ``EventRelay.relay_pending()`` sweep from a common
@@ -44,9 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import event as sa_event
 from sqlalchemy import text
-from sqlalchemy.orm import Session as OrmSession
 
 from bench.common import DEFAULT_PG_ADMIN_URL, percentile
 from shared.auth.tokens import Principal
@@ -63,7 +61,18 @@ from testkit.pg import fresh_database
 from testkit.procs import free_port, running, start_redis
 from testkit.samples import handoff_body
 
-COMMITTED_AT = "bench_committed_at"
+
+class TimedOutbox(Outbox):
+    """Notes when the committing thread hands it a commit's events: right after
+    the commit, on either create path (a session's ``after_commit``, or the one
+    statement's ``committed_outside_session``)."""
+
+    committed_at = 0.0
+
+    def committed(self, events: Any, orgs: Any = (), *, deliveries: bool = False) -> None:
+        if events:
+            self.committed_at = time.monotonic()
+        super().committed(events, orgs, deliveries=deliveries)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,12 +221,7 @@ def create_to_redis(
 ) -> dict[str, float]:
     principal = Principal(user_id="u-1", name="Bench", role=Role.engineer, org_id=f"latency-{run}")
     started: dict[str, float] = {}
-
-    def on_commit(session: Any) -> None:  # this session's commit, not the relay's marking
-        session.info.setdefault(COMMITTED_AT, time.monotonic())
-
-    sa_event.listen(OrmSession, "after_commit", on_commit, insert=True)  # before the outbox's
-    outbox = Outbox(engine=engine, redis=redis, settings=settings)
+    outbox = TimedOutbox(engine=engine, redis=redis, settings=settings)
     outbox.start()
     try:
         commit_at: dict[str, float] = {}
@@ -229,11 +233,10 @@ def create_to_redis(
                 create_handoff(
                     session=session, principal=principal, body=body, claim_sla_seconds=300
                 )
-                commit_at[session_id] = session.info[COMMITTED_AT]
+                commit_at[session_id] = outbox.committed_at
         messages = subscriber.wait_for(args.creates)
     finally:
         outbox.stop()
-        sa_event.remove(OrmSession, "after_commit", on_commit)
     from_call, from_commit = [], []
     for received_at, session_id in messages:
         from_call.append((received_at - started[session_id]) * 1000)

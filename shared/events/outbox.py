@@ -19,8 +19,8 @@ the oldest. Different orgs relay in parallel in any process. A poll every
 second sweeps every org with unpublished events older than half a second (a
 process that died between commit and publish). Published events are then
 marked in the database. When Redis or the database is down the relay backs
-off: events are delayed, never lost. If Redis loses the script's state, the log path may publish an event
-twice; streams drop duplicates by ``seq``.
+off: events are delayed, never lost. If Redis loses the script's state, the
+log path may publish an event twice; streams drop duplicates by ``seq``.
 """
 
 import functools

@@ -98,12 +98,7 @@ def create_handoff(
         session.rollback()  # the ORM path's work is one transaction, not autocommitted
     # No read for a replay or an open handoff of the session first: the flush's
     # unique indexes decide both, and the IntegrityError path answers them.
-    plan = plan_levels(
-        session=session,
-        org_id=principal.org_id,
-        problem_domain=body.snapshot.problem_domain,
-        claim_sla_seconds=claim_sla_seconds,
-    )
+    plan = _plan(session, principal, body, claim_sla_seconds)
     handoff = _new_handoff(principal, body, claim_sla_seconds, plan, redactions)
     people = present_at(handoff, 0, present, session=session)
     session.add(handoff)
@@ -142,12 +137,7 @@ def _in_one_statement(
     # The org's policy as assumed (none), then, if it has one after all, as read.
     for plan in (assumed, None) if assumed is not None else (None,):
         if plan is None:
-            plan = plan_levels(
-                session=session,
-                org_id=principal.org_id,
-                problem_domain=body.snapshot.problem_domain,
-                claim_sla_seconds=claim_sla_seconds,
-            )
+            plan = _plan(session, principal, body, claim_sla_seconds)
         handoff = _new_handoff(principal, body, claim_sla_seconds, plan, redactions, transient=True)
         if present_at(handoff, 0, present, session=session):
             return None
@@ -165,6 +155,18 @@ def _in_one_statement(
         if created is not None:
             return created, True
     return None
+
+
+def _plan(
+    session: Session, principal: Principal, body: HandoffCreate, claim_sla_seconds: int
+) -> Plan:
+    """The levels of the org's policy (read now) for the body's problem domain."""
+    return plan_levels(
+        session=session,
+        org_id=principal.org_id,
+        problem_domain=body.snapshot.problem_domain,
+        claim_sla_seconds=claim_sla_seconds,
+    )
 
 
 def _new_handoff(
