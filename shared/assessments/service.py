@@ -11,7 +11,9 @@ so no ``SELECT … FOR UPDATE`` goes before it. Those updates are built once
 (building one cost more than running it) and skip the ORM's session
 synchronization (the worker's session holds no other handoff to refresh).
 On PostgreSQL the try's count and the memory read go out together in one
-round trip (:func:`start_attempt_pipelined`).
+round trip (:func:`start_attempt_pipelined`), and the worker's store is one
+statement (``shared.assessments.one_statement``) while the row is as counted;
+:func:`store_assessment` is the store otherwise.
 """
 
 import functools
@@ -19,7 +21,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import Connection, Dialect, bindparam, update
+from sqlalchemy import Connection, Dialect, bindparam, literal_column, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -35,7 +37,7 @@ from shared.handoffs.models import (
     HandoffPublic,
     HandoffStatus,
 )
-from shared.handoffs.views import handoff_public
+from shared.handoffs.views import SUMMARY_COLUMNS, handoff_public
 
 PAST_RESOLUTIONS_LIMIT = 200
 _READY = AssessmentStatus.ready.value
@@ -60,6 +62,16 @@ class Attempt(NamedTuple):
     engineer_notes: str
     snapshot: dict[str, Any]
     assessment_attempts: int
+
+
+class Counted(NamedTuple):
+    """PostgreSQL: the handoff's row as the count left it, in the columns its
+    event's summary reads, and that row version's ``xmin`` (any later change of
+    the row gives it another): what lets the store write the event without
+    reading the row again (``shared.assessments.one_statement``)."""
+
+    columns: dict[str, Any]
+    xmin: str
 
 
 def begin_attempt(*, session: Session, handoff_id: str) -> Handoff | None:
@@ -97,7 +109,7 @@ def attempt_of(handoff: Handoff) -> Attempt:
 
 def start_attempt_pipelined(
     connection: Connection, handoff_id: str
-) -> tuple[Attempt, list[ResolvedHandoff]] | None:
+) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
     """PostgreSQL: count the try and read the org's memory in one transaction,
     sent as one psycopg pipeline (``BEGIN``, the count, the read, ``COMMIT``:
     one round trip, where the two statements in autocommit were two, the
@@ -124,7 +136,7 @@ def start_attempt_pipelined(
 
 def _start_in_pipeline(
     connection: Connection, handoff_id: str
-) -> tuple[Attempt, list[ResolvedHandoff]] | None:
+) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
     count, memory = _pipelined_statements(connection.dialect)
     raw = connection.connection.driver_connection
     assert raw is not None
@@ -136,19 +148,25 @@ def _start_in_pipeline(
         row, past = counted.fetchone(), remembered.fetchall()
     if row is None:
         return None
-    return Attempt(*row), [ResolvedHandoff(*handoff) for handoff in past]
+    columns = dict(zip(_START_COLUMNS, row, strict=False))
+    attempt = Attempt(*(columns[name] for name in Attempt._fields))
+    return attempt, [ResolvedHandoff(*handoff) for handoff in past], Counted(columns, row[-1])
+
+
+#: What the count returns (then the row's ``xmin``): the try, and the event's summary.
+_START_COLUMNS = tuple(dict.fromkeys([*Attempt._fields, *SUMMARY_COLUMNS]))
 
 
 @functools.cache
 def _pipelined_statements(dialect: Dialect) -> tuple[Any, Any]:
-    """The count (returning what :class:`Attempt` holds) and the memory read of
+    """The count (returning ``_START_COLUMNS`` and ``xmin``) and the memory read of
     the handoff's org, compiled once for the driver (pyformat parameters)."""
     table = Handoff.__table__  # type: ignore[attr-defined]
     count = (
         update(table)
         .where(table.c.id == bindparam("handoff_id"), table.c.assessment_status != _READY)
         .values(assessment_attempts=table.c.assessment_attempts + 1)
-        .returning(*(table.c[name] for name in Attempt._fields))
+        .returning(*(table.c[name] for name in _START_COLUMNS), literal_column("handoffs.xmin"))
     )
     org_id = sa_select(table.c.org_id).where(table.c.id == bindparam("handoff_id"))
     return count.compile(dialect=dialect), _memory(org_id.scalar_subquery()).compile(

@@ -9,7 +9,7 @@ from shared.core.migrate import alembic_config
 from shared.handoffs.models import Handoff
 
 
-def handoff_indexes(url: str) -> set[str]:
+def handoff_indexes(url: str) -> set[str | None]:
     engine = make_engine(url)
     try:
         return {index["name"] for index in inspect(engine).get_indexes("handoffs")}
