@@ -2,8 +2,8 @@
 
 The assessment, the ``handoff_assessment_ready`` event (numbered from its org's
 counter), the event's webhook deliveries and the bump of the handoff's Slack
-messages are one ``WITH … UPDATE`` statement, sent with its ``BEGIN`` and
-``COMMIT`` as one psycopg pipeline: one round trip, where the session's path
+messages are one ``WITH … UPDATE`` statement, run in autocommit (PostgreSQL
+commits a statement when it ends): one round trip, where the session's path
 (``service.store_assessment``) takes four (``BEGIN`` + ``UPDATE``, the event,
 the Slack rows, ``COMMIT``). The commit is a normal, durable one: the event's
 id and ``seq`` reach Redis only after their commit is flushed.
@@ -34,6 +34,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql
 
 from shared.assessments.service import Counted
+from shared.core.db import driver_autocommit
 from shared.core.request_context import REQUEST_ID
 from shared.events.models import Event, EventType, OrgEventCounter
 from shared.events.outbox import committed_outside_session
@@ -65,8 +66,6 @@ def store_if_unchanged(
     org_id = counted.columns["org_id"]
     request_id = REQUEST_ID.get()
     statement = _statement(connection.dialect)
-    raw = connection.connection.driver_connection
-    assert raw is not None
     parameters = {
         **statement.params,
         "handoff_id": handoff_id,
@@ -77,10 +76,8 @@ def store_if_unchanged(
         "summary": Json(summary),
         "request_id": request_id,
     }
-    with raw.pipeline():
-        cursor = raw.execute(statement.string, parameters)
-        raw.commit()  # sends the pipeline: one round trip, the commit flushed
-        row = cursor.fetchone()
+    with driver_autocommit(connection) as raw:  # one round trip, the commit flushed
+        row = raw.execute(statement.string, parameters).fetchone()
     if row is None:
         return False
     event_id, seq, deliveries, messages = row

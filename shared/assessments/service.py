@@ -26,6 +26,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from shared.auth.tokens import Principal
+from shared.core.db import driver_autocommit
 from shared.core.errors import Conflict, handoff_not_found
 from shared.core.timeutil import utcnow
 from shared.events.models import EventType
@@ -111,11 +112,11 @@ def start_attempt_pipelined(
     connection: Connection, handoff_id: str
 ) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
     """PostgreSQL: count the try and read the org's memory in one transaction,
-    sent as one psycopg pipeline (``BEGIN``, the count, the read, ``COMMIT``:
-    one round trip, where the two statements in autocommit were two, the
-    count's waiting for its WAL flush). None when the handoff is gone or its
-    assessment is ready. Runs on the driver's connection, before the caller's
-    ``Connection`` begins anything.
+    sent as one psycopg pipeline in autocommit (the two statements and one
+    ``Sync``, which commits them: one round trip, where the two statements on
+    their own were two, the count's waiting for its WAL flush). None when the
+    handoff is gone or its assessment is ready. Runs on the driver's
+    connection, before the caller's ``Connection`` begins anything.
 
     The commit does not wait for its WAL flush (``synchronous_commit = off``
     for this transaction only): a database crash within a fraction of a second
@@ -138,14 +139,11 @@ def _start_in_pipeline(
     connection: Connection, handoff_id: str
 ) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
     count, memory = _pipelined_statements(connection.dialect)
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    with raw.pipeline():
-        raw.execute("SET LOCAL synchronous_commit = off")
+    with driver_autocommit(connection) as raw, raw.pipeline():  # one transaction
+        raw.execute(_NO_FLUSH)
         counted = raw.execute(count.string, {**count.params, "handoff_id": handoff_id})
         remembered = raw.execute(memory.string, {**memory.params, "handoff_id": handoff_id})
-        raw.commit()  # sends the pipeline: one round trip
-        row, past = counted.fetchone(), remembered.fetchall()
+    row, past = counted.fetchone(), remembered.fetchall()  # committed: one round trip
     if row is None:
         return None
     columns = dict(zip(_START_COLUMNS, row, strict=False))
@@ -153,6 +151,9 @@ def _start_in_pipeline(
     return attempt, [ResolvedHandoff(*handoff) for handoff in past], Counted(columns, row[-1])
 
 
+#: ``SET LOCAL synchronous_commit = off`` without the warning that ``SET LOCAL``
+#: gives in a pipeline's implicit transaction (it holds until that commits).
+_NO_FLUSH = "SELECT set_config('synchronous_commit', 'off', true)"
 #: What the count returns (then the row's ``xmin``): the try, and the event's summary.
 _START_COLUMNS = tuple(dict.fromkeys([*Attempt._fields, *SUMMARY_COLUMNS]))
 

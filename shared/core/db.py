@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
+import psycopg
 import pydantic_core
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -113,6 +114,23 @@ def session_scope(engine: Engine | Connection) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def driver_autocommit(connection: Connection) -> Iterator[psycopg.Connection[Any]]:
+    """PostgreSQL: ``connection``'s psycopg connection, in autocommit for the
+    block (nothing may be begun on it): a statement is its own transaction,
+    committed by the server with it, and the statements of a pipeline are one
+    transaction, committed at the pipeline's one ``Sync``. Either way no
+    ``BEGIN`` or ``COMMIT`` is sent: one round trip, where a transaction in a
+    pipeline takes two (psycopg syncs once more when the pipeline ends)."""
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    raw.autocommit = True
+    try:
+        yield raw
+    finally:
+        raw.autocommit = False
 
 
 def is_uuid(value: str) -> bool:

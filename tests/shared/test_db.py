@@ -1,11 +1,12 @@
-"""``shared.core.db``: JSON columns read back exactly as ``json.loads`` reads them."""
+"""``shared.core.db``: JSON columns read back exactly as ``json.loads`` reads them;
+the driver's connection in autocommit (a pipeline one transaction, committed at its end)."""
 
 import json
 
 import pytest
 from sqlalchemy import Engine, text
 
-from shared.core.db import load_json, session_scope
+from shared.core.db import driver_autocommit, load_json, session_scope
 from shared.events.models import Event
 
 DOCUMENTS = [
@@ -36,3 +37,24 @@ def test_a_json_column_with_a_lone_surrogate_reads_back(engine: Engine) -> None:
         session.commit()
         stored = session.execute(Event.__table__.select()).one()  # type: ignore[attr-defined]
     assert stored.handoff == {"note": "\ud83d alone"}
+
+
+def test_a_pipeline_in_autocommit_is_one_transaction_and_set_config_holds_within(
+    engine: Engine,
+) -> None:
+    """What the assessment job's start relies on (``start_attempt_pipelined``)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's driver")
+    notices: list[str] = []
+    with engine.connect() as connection:
+        with driver_autocommit(connection) as raw, raw.pipeline():
+            raw.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+            raw.execute("SELECT set_config('synchronous_commit', 'off', true)")
+            query = "SELECT pg_current_xact_id()::text, current_setting('synchronous_commit')"
+            first, second = raw.execute(query), raw.execute(query)
+        one, two = first.fetchone(), second.fetchone()
+        assert one is not None and one == two and one[1] == "off"  # the same transaction
+        assert raw.autocommit is False
+        after = connection.execute(text("SELECT current_setting('synchronous_commit')"))
+        assert after.scalar_one() == "on"
+    assert notices == []
