@@ -123,14 +123,21 @@ def driver_autocommit(connection: Connection) -> Iterator[psycopg.Connection[Any
     committed by the server with it, and the statements of a pipeline are one
     transaction, committed at the pipeline's one ``Sync``. Either way no
     ``BEGIN`` or ``COMMIT`` is sent: one round trip, where a transaction in a
-    pipeline takes two (psycopg syncs once more when the pipeline ends)."""
+    pipeline takes two (psycopg syncs once more when the pipeline ends).
+
+    A connection whose mode cannot be set back (lost, or interrupted in the
+    middle of a statement) is invalidated, so it is never pooled again, and
+    never in autocommit; the block's own error is what propagates."""
     raw = connection.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     raw.autocommit = True
     try:
         yield raw
     finally:
-        raw.autocommit = False
+        try:
+            raw.autocommit = False
+        except psycopg.Error:
+            connection.invalidate()
 
 
 def is_uuid(value: str) -> bool:

@@ -58,3 +58,15 @@ def test_a_pipeline_in_autocommit_is_one_transaction_and_set_config_holds_within
         after = connection.execute(text("SELECT current_setting('synchronous_commit')"))
         assert after.scalar_one() == "on"
     assert notices == []
+
+
+def test_a_connection_left_mid_statement_is_never_pooled_in_autocommit(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's driver")
+    with engine.connect() as connection:
+        with pytest.raises(KeyboardInterrupt), driver_autocommit(connection) as raw:
+            raw.pgconn.send_query(b"SELECT pg_sleep(0.05)")  # in flight: status ACTIVE
+            raise KeyboardInterrupt  # e.g. RQ's job timeout, mid-wait
+        assert connection.invalidated
+    with engine.connect() as connection:
+        assert connection.connection.driver_connection.autocommit is False  # type: ignore[union-attr]

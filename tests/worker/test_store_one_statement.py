@@ -156,3 +156,23 @@ def test_the_handoffs_slack_messages_become_due(
         ).one()
     assert (version, due_at, updated_at) == (2, NOW, NOW)
     assert told[0]["slack_due"] is True
+
+
+def test_a_connection_the_database_dropped_counts_on_a_new_one(
+    client: TestClient, auth: TokenFactory, engine: Engine
+) -> None:
+    """The start is the job's first statement (no pre-ping): it runs once more on a
+    new connection, and no connection is left in autocommit."""
+    handoff_id = create(client, auth, engine)
+    with engine.connect() as connection:
+        dropped = connection.connection.driver_connection
+        assert dropped is not None
+        with engine.connect() as other:
+            other.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": dropped.info.backend_pid}
+            )
+        started = start_attempt_pipelined(connection, handoff_id)
+        assert started is not None and started[0].assessment_attempts == 1
+        renewed = connection.connection.driver_connection
+        assert renewed is not None and renewed is not dropped
+        assert renewed.autocommit is False
