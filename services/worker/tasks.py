@@ -9,6 +9,7 @@ and the reconciler, not by RQ's callbacks (which never run in that case).
 
 import logging
 import time
+from datetime import datetime
 
 from rq import get_current_job
 from sqlalchemy import Connection
@@ -16,8 +17,10 @@ from sqlalchemy import Connection
 from services.worker.assessors.base import AssessmentRequest, PastResolution
 from services.worker.context import WorkerContext, get_context
 from services.worker.lease import AssessmentLease, LeaseHeld
+from shared.assessments.one_statement import store_if_unchanged
 from shared.assessments.service import (
     Attempt,
+    Counted,
     ResolvedHandoff,
     attempt_of,
     mark_assessment_failed,
@@ -57,7 +60,7 @@ def _assess(handoff_id: str) -> str:
         begun = _start(connection, handoff_id)
         if begun is None:
             return "skipped"
-        handoff, resolved = begun
+        handoff, resolved, counted = begun
         request = _request_for(handoff, resolved)
         started = time.perf_counter()
         try:
@@ -66,24 +69,49 @@ def _assess(handoff_id: str) -> str:
             _record_failure(context, handoff, time.perf_counter() - started)
             raise
         ASSESSMENT_DURATION.labels("ready").observe(time.perf_counter() - started)
+        now = utcnow()
         assessment = AssessmentData(
             summary=result.summary,
             likely_causes=result.likely_causes,
             suggested_steps=result.suggested_steps,
             confidence=result.confidence,
             generator=context.assessor.name,
-            generated_at=isoformat(utcnow()),
+            generated_at=isoformat(now),
         )
-        with session_scope(connection) as session:
-            store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
+        _store(connection, handoff_id, counted, assessment, now)
         lease.done()
     return "ready"
 
 
-def _start(connection: Connection, handoff_id: str) -> tuple[Attempt, list[ResolvedHandoff]] | None:
+def _store(
+    connection: Connection,
+    handoff_id: str,
+    counted: Counted | None,
+    assessment: AssessmentData,
+    now: datetime,
+) -> None:
+    """On PostgreSQL, while the handoff is as the count left it: one statement
+    and its commit, one round trip. Otherwise (SQLite, or the row changed
+    meanwhile, e.g. claimed): the session's way, reading the row as it is."""
+    if counted is not None and store_if_unchanged(
+        connection,
+        handoff_id=handoff_id,
+        counted=counted,
+        assessment=assessment.model_dump(mode="json"),
+        now=now,
+    ):
+        return
+    with session_scope(connection) as session:
+        store_assessment(session=session, handoff_id=handoff_id, assessment=assessment)
+
+
+def _start(
+    connection: Connection, handoff_id: str
+) -> tuple[Attempt, list[ResolvedHandoff], Counted | None] | None:
     """Count the try (committed before the assessor runs, so a try that kills
     the worker still counts) and read the org's memory. On PostgreSQL both go
-    out in one round trip (a pipeline)."""
+    out in one round trip (a pipeline), and the row as counted comes back for
+    the store."""
     if connection.dialect.name == "postgresql":
         return start_attempt_pipelined(connection, handoff_id)
     with session_scope(connection) as session:
@@ -92,7 +120,7 @@ def _start(connection: Connection, handoff_id: str) -> tuple[Attempt, list[Resol
             return None
         resolved = recent_resolutions(session=session, org_id=handoff.org_id)
         session.commit()  # the try counts from here, even if the assessor kills us
-        return attempt_of(handoff), resolved
+        return attempt_of(handoff), resolved, None
 
 
 def _record_failure(context: WorkerContext, handoff: Attempt, seconds: float) -> None:

@@ -11,7 +11,9 @@ so no ``SELECT … FOR UPDATE`` goes before it. Those updates are built once
 (building one cost more than running it) and skip the ORM's session
 synchronization (the worker's session holds no other handoff to refresh).
 On PostgreSQL the try's count and the memory read go out together in one
-round trip (:func:`start_attempt_pipelined`).
+round trip (:func:`start_attempt_pipelined`), and the worker's store is one
+statement (``shared.assessments.one_statement``) while the row is as counted;
+:func:`store_assessment` is the store otherwise.
 """
 
 import functools
@@ -19,11 +21,12 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import Connection, Dialect, bindparam, update
+from sqlalchemy import Connection, Dialect, bindparam, literal_column, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from shared.auth.tokens import Principal
+from shared.core.db import driver_autocommit
 from shared.core.errors import Conflict, handoff_not_found
 from shared.core.timeutil import utcnow
 from shared.events.models import EventType
@@ -35,7 +38,7 @@ from shared.handoffs.models import (
     HandoffPublic,
     HandoffStatus,
 )
-from shared.handoffs.views import handoff_public
+from shared.handoffs.views import SUMMARY_COLUMNS, handoff_public
 
 PAST_RESOLUTIONS_LIMIT = 200
 _READY = AssessmentStatus.ready.value
@@ -60,6 +63,16 @@ class Attempt(NamedTuple):
     engineer_notes: str
     snapshot: dict[str, Any]
     assessment_attempts: int
+
+
+class Counted(NamedTuple):
+    """PostgreSQL: the handoff's row as the count left it, in the columns its
+    event's summary reads, and that row version's ``xmin`` (any later change of
+    the row gives it another): what lets the store write the event without
+    reading the row again (``shared.assessments.one_statement``)."""
+
+    columns: dict[str, Any]
+    xmin: str
 
 
 def begin_attempt(*, session: Session, handoff_id: str) -> Handoff | None:
@@ -97,13 +110,13 @@ def attempt_of(handoff: Handoff) -> Attempt:
 
 def start_attempt_pipelined(
     connection: Connection, handoff_id: str
-) -> tuple[Attempt, list[ResolvedHandoff]] | None:
+) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
     """PostgreSQL: count the try and read the org's memory in one transaction,
-    sent as one psycopg pipeline (``BEGIN``, the count, the read, ``COMMIT``:
-    one round trip, where the two statements in autocommit were two, the
-    count's waiting for its WAL flush). None when the handoff is gone or its
-    assessment is ready. Runs on the driver's connection, before the caller's
-    ``Connection`` begins anything.
+    sent as one psycopg pipeline in autocommit (the two statements and one
+    ``Sync``, which commits them: one round trip, where the two statements on
+    their own were two, the count's waiting for its WAL flush). None when the
+    handoff is gone or its assessment is ready. Runs on the driver's
+    connection, before the caller's ``Connection`` begins anything.
 
     The commit does not wait for its WAL flush (``synchronous_commit = off``
     for this transaction only): a database crash within a fraction of a second
@@ -124,31 +137,37 @@ def start_attempt_pipelined(
 
 def _start_in_pipeline(
     connection: Connection, handoff_id: str
-) -> tuple[Attempt, list[ResolvedHandoff]] | None:
+) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
     count, memory = _pipelined_statements(connection.dialect)
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    with raw.pipeline():
-        raw.execute("SET LOCAL synchronous_commit = off")
+    with driver_autocommit(connection) as raw, raw.pipeline():  # one transaction
+        raw.execute(_NO_FLUSH)
         counted = raw.execute(count.string, {**count.params, "handoff_id": handoff_id})
         remembered = raw.execute(memory.string, {**memory.params, "handoff_id": handoff_id})
-        raw.commit()  # sends the pipeline: one round trip
-        row, past = counted.fetchone(), remembered.fetchall()
+    row, past = counted.fetchone(), remembered.fetchall()  # committed: one round trip
     if row is None:
         return None
-    return Attempt(*row), [ResolvedHandoff(*handoff) for handoff in past]
+    columns = dict(zip(_START_COLUMNS, row, strict=False))
+    attempt = Attempt(*(columns[name] for name in Attempt._fields))
+    return attempt, [ResolvedHandoff(*handoff) for handoff in past], Counted(columns, row[-1])
+
+
+#: ``SET LOCAL synchronous_commit = off`` without the warning that ``SET LOCAL``
+#: gives in a pipeline's implicit transaction (it holds until that commits).
+_NO_FLUSH = "SELECT set_config('synchronous_commit', 'off', true)"
+#: What the count returns (then the row's ``xmin``): the try, and the event's summary.
+_START_COLUMNS = tuple(dict.fromkeys([*Attempt._fields, *SUMMARY_COLUMNS]))
 
 
 @functools.cache
 def _pipelined_statements(dialect: Dialect) -> tuple[Any, Any]:
-    """The count (returning what :class:`Attempt` holds) and the memory read of
+    """The count (returning ``_START_COLUMNS`` and ``xmin``) and the memory read of
     the handoff's org, compiled once for the driver (pyformat parameters)."""
     table = Handoff.__table__  # type: ignore[attr-defined]
     count = (
         update(table)
         .where(table.c.id == bindparam("handoff_id"), table.c.assessment_status != _READY)
         .values(assessment_attempts=table.c.assessment_attempts + 1)
-        .returning(*(table.c[name] for name in Attempt._fields))
+        .returning(*(table.c[name] for name in _START_COLUMNS), literal_column("handoffs.xmin"))
     )
     org_id = sa_select(table.c.org_id).where(table.c.id == bindparam("handoff_id"))
     return count.compile(dialect=dialect), _memory(org_id.scalar_subquery()).compile(

@@ -116,6 +116,30 @@ def session_scope(engine: Engine | Connection) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def driver_autocommit(connection: Connection) -> Iterator[psycopg.Connection[Any]]:
+    """PostgreSQL: ``connection``'s psycopg connection, in autocommit for the
+    block (nothing may be begun on it): a statement is its own transaction,
+    committed by the server with it, and the statements of a pipeline are one
+    transaction, committed at the pipeline's one ``Sync``. Either way no
+    ``BEGIN`` or ``COMMIT`` is sent: one round trip, where a transaction in a
+    pipeline takes two (psycopg syncs once more when the pipeline ends).
+
+    A connection whose mode cannot be set back (lost, or interrupted in the
+    middle of a statement) is invalidated, so it is never pooled again, and
+    never in autocommit; the block's own error is what propagates."""
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    raw.autocommit = True
+    try:
+        yield raw
+    finally:
+        try:
+            raw.autocommit = False
+        except psycopg.Error:
+            connection.invalidate()
+
+
 def is_uuid(value: str) -> bool:
     """Whether ``value`` is a UUID in canonical form (the only ids this service makes)."""
     try:

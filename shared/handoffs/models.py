@@ -71,6 +71,14 @@ class Handoff(SQLModel, table=True):
         ),
         sa.Index("ix_handoffs_queue", "org_id", "priority_rank", "created_at", "id"),
         sa.Index("ix_handoffs_assessment_status", "assessment_status"),
+        # The assessor's memory: an org's latest resolutions, whatever its history.
+        sa.Index(
+            "ix_handoffs_resolved",
+            "org_id",
+            sa.text("resolved_at DESC"),
+            sqlite_where=sa.text("status = 'resolved'"),
+            postgresql_where=sa.text("status = 'resolved'"),
+        ),
         sa.Index(
             "ix_handoffs_sla_due",
             "claim_deadline_at",

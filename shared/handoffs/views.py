@@ -32,7 +32,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, Text, cast, select
@@ -240,6 +240,24 @@ def handoff_summary(handoff: Handoff) -> dict[str, Any]:
     """``HandoffSummary`` of ``handoff`` as JSON (what an event stores): the snapshot's
     tried steps and transcript are counted, not validated or copied."""
     fields = {name: getattr(handoff, name) for name in _SUMMARY_FIELDS}
+    return HandoffSummary.model_validate(fields).model_dump(mode="json")
+
+
+#: The columns :func:`summary_of_columns` reads (``escalation_target`` is made of two).
+SUMMARY_COLUMNS = (
+    *(name for name in _SUMMARY_FIELDS if name != "escalation_target"),
+    "escalation_levels",
+    "escalation_level",
+)
+
+
+def summary_of_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`handoff_summary` of a handoff given as its ``SUMMARY_COLUMNS``
+    (a row read without building a ``Handoff``): the same JSON."""
+    fields = {name: columns[name] for name in _SUMMARY_FIELDS if name != "escalation_target"}
+    fields["escalation_target"] = escalation_target(
+        columns["escalation_levels"], columns["escalation_level"]
+    )
     return HandoffSummary.model_validate(fields).model_dump(mode="json")
 
 

@@ -1,5 +1,6 @@
 """``shared.core.db``: JSON columns read back exactly as ``json.loads`` reads them;
-statements run on the driver's connection."""
+statements run on the driver's connection; the driver's connection in autocommit (a
+pipeline one transaction, committed at its end)."""
 
 import json
 
@@ -7,7 +8,13 @@ import pytest
 from sqlalchemy import Engine, String, bindparam, cast, insert, text
 from sqlalchemy.exc import IntegrityError
 
-from shared.core.db import DriverStatement, load_json, make_engine, session_scope
+from shared.core.db import (
+    DriverStatement,
+    driver_autocommit,
+    load_json,
+    make_engine,
+    session_scope,
+)
 from shared.core.timeutil import utcnow
 from shared.events.models import Event
 from tests.conftest import empty_tables
@@ -85,3 +92,36 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(postgres_url: str) -> 
             statement.first(connection, values)
         assert connection.execute(text("SELECT count(*) FROM events")).scalar_one() == 1
     engine.dispose()
+
+
+def test_a_pipeline_in_autocommit_is_one_transaction_and_set_config_holds_within(
+    engine: Engine,
+) -> None:
+    """What the assessment job's start relies on (``start_attempt_pipelined``)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's driver")
+    notices: list[str] = []
+    with engine.connect() as connection:
+        with driver_autocommit(connection) as raw, raw.pipeline():
+            raw.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+            raw.execute("SELECT set_config('synchronous_commit', 'off', true)")
+            query = "SELECT pg_current_xact_id()::text, current_setting('synchronous_commit')"
+            first, second = raw.execute(query), raw.execute(query)
+        one, two = first.fetchone(), second.fetchone()
+        assert one is not None and one == two and one[1] == "off"  # the same transaction
+        assert raw.autocommit is False
+        after = connection.execute(text("SELECT current_setting('synchronous_commit')"))
+        assert after.scalar_one() == "on"
+    assert notices == []
+
+
+def test_a_connection_left_mid_statement_is_never_pooled_in_autocommit(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's driver")
+    with engine.connect() as connection:
+        with pytest.raises(KeyboardInterrupt), driver_autocommit(connection) as raw:
+            raw.pgconn.send_query(b"SELECT pg_sleep(0.05)")  # in flight: status ACTIVE
+            raise KeyboardInterrupt  # e.g. RQ's job timeout, mid-wait
+        assert connection.invalidated
+    with engine.connect() as connection:
+        assert connection.connection.driver_connection.autocommit is False  # type: ignore[union-attr]

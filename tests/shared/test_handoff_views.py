@@ -17,6 +17,7 @@ from shared.handoffs import queries
 from shared.handoffs.lifecycle import _new_handoff
 from shared.handoffs.models import Handoff, HandoffCreate, HandoffPublic, HandoffStatus
 from shared.handoffs.views import (
+    SUMMARY_COLUMNS,
     JsonCache,
     SnapshotCache,
     handoff_public,
@@ -26,6 +27,7 @@ from shared.handoffs.views import (
     select_public,
     stored_summary,
     stored_summary_json,
+    summary_of_columns,
 )
 from shared.routing.escalation import Plan
 from testkit.samples import handoff_body, long_handoff_body
@@ -129,6 +131,20 @@ def test_the_slim_view_is_bounded_whatever_the_long_fields() -> None:
         request_id="q" * 64, data={"reassignment": {**note, "note": "n" * 2_000}},
     )  # fmt: skip
     assert len(event_json(event).encode()) < 8 * 1024
+
+
+@pytest.mark.parametrize("state", [lambda h: h, claimed_and_assessed])
+def test_the_summary_of_its_columns_is_the_summary_of_the_handoff(state) -> None:
+    """The worker's store builds the event's summary from a row, no ``Handoff``."""
+    handoff = state(new_handoff())
+    handoff.escalation_levels = [
+        {"after_seconds": 0, "target": "team", "team_id": "t-1", "team_name": "DB", "mode": "all"}
+    ]
+    columns = {name: getattr(handoff, name) for name in SUMMARY_COLUMNS}
+    summary = summary_of_columns(columns)
+    assert summary == handoff_summary(handoff)
+    assert summary["escalation_target"]["team_id"] == "t-1"
+    assert json.dumps(summary) == json.dumps(handoff_summary(handoff))  # same order too
 
 
 def test_a_full_handoff_stored_by_an_older_version_slims_to_the_same_view() -> None:
