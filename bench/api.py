@@ -74,7 +74,13 @@ from rq import Queue
 from sqlalchemy import text
 
 from bench import floor
-from bench.common import DEFAULT_PG_ADMIN_URL, install_sigterm_handler, process_cpu_seconds
+from bench.common import (
+    DEFAULT_PG_ADMIN_URL,
+    add_prepared_statements_option,
+    install_sigterm_handler,
+    prepared_statements_env,
+    process_cpu_seconds,
+)
 from shared.core import keys
 from shared.core.db import make_engine
 from shared.core.models import Role
@@ -318,6 +324,7 @@ def start_cluster(stack: ExitStack, args: argparse.Namespace, log_dir: Path) -> 
         oidc_client_id=CLIENT_ID,
         oidc_role_claim="groups",
         oidc_org_claim="tenant",
+        **prepared_statements_env(args),
     )
     replicas: list[Proc] = [
         stack.enter_context(running(start_api(free_port(), env=env, log_dir=log_dir)))
@@ -643,6 +650,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated, of: {','.join(PATHS)} (default: {','.join(DEFAULT_PATHS)})",
     )
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    add_prepared_statements_option(parser)
     parser.add_argument(
         "--profile",
         type=Path,

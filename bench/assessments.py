@@ -76,7 +76,14 @@ from rq import Queue, Retry
 from rq.job import Job, JobStatus
 from rq.results import Result
 
-from bench.common import DEFAULT_PG_ADMIN_URL, REPO, install_sigterm_handler, percentile
+from bench.common import (
+    DEFAULT_PG_ADMIN_URL,
+    REPO,
+    add_prepared_statements_option,
+    install_sigterm_handler,
+    percentile,
+    prepared_statements_env,
+)
 from bench.trivial_job import NOOP_FUNC
 from shared.core import keys
 from shared.core.settings import Settings
@@ -332,7 +339,12 @@ def bench_environment(args: argparse.Namespace) -> Iterator[Bench]:
         redis_proc = stack.enter_context(running(start_redis(free_port(), log_dir=log_dir)))
         secret = secrets.token_urlsafe(32)
         url = redis_url(redis_proc.port)
-        env = api_env(database_url=database_url, redis_url=url, jwt_secret=secret)
+        env = api_env(
+            database_url=database_url,
+            redis_url=url,
+            jwt_secret=secret,
+            **prepared_statements_env(args),
+        )
         api = stack.enter_context(running(start_api(free_port(), env=env, log_dir=log_dir)))
         yield Bench(
             env=env,
@@ -525,6 +537,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a database to connect to for CREATE/DROP DATABASE")  # fmt: skip
     add("--profile", type=Path, default=None,
         help="py-spy record each burst worker into DIR (collapsed stacks)")  # fmt: skip
+    add_prepared_statements_option(parser)
     args = parser.parse_args(argv)
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -556,7 +569,8 @@ def print_setup(args: argparse.Namespace, kinds: Sequence[WorkerKind]) -> None:
     print(
         f"{len(kinds)} worker kinds x {args.runs} runs on {HOST}, {os.cpu_count()} CPUs, "
         f"heuristic assessor: bursts of {args.jobs} jobs, {args.warmup}+{args.samples} "
-        f"creates at most one per {args.pace_ms} ms (SpawnWorker: {SPAWN_SHARE:.0%} of both)",
+        f"creates at most one per {args.pace_ms} ms (SpawnWorker: {SPAWN_SHARE:.0%} of both)"
+        + (", prepared statements" if args.prepared_statements else ""),
         flush=True,
     )
 

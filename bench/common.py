@@ -2,6 +2,7 @@
 they create their databases next to, a SIGTERM that cleans up, nearest-rank percentiles and
 the CPU time of processes (Linux /proc). Processes, databases and HTTP helpers are in testkit."""
 
+import argparse
 import math
 import os
 import signal
@@ -41,3 +42,17 @@ def process_cpu_seconds(pids: Sequence[int]) -> float:
             return math.nan
         total_ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return total_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def add_prepared_statements_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prepared-statements",
+        action="store_true",
+        help="run the project with ESCALATIONS_DATABASE_PREPARED_STATEMENTS=true (a direct "
+        "connection, preparing as psycopg does by default, as the floor's does)",
+    )
+
+
+def prepared_statements_env(args: argparse.Namespace) -> dict[str, str]:
+    """``api_env`` extras for ``--prepared-statements``."""
+    return {"database_prepared_statements": "true"} if args.prepared_statements else {}

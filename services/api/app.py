@@ -56,7 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
-        app.state.engine = engine = make_engine(settings.database_url, pre_ping=False)
+        app.state.engine = engine = make_engine(
+            settings.database_url,
+            pre_ping=False,
+            prepared_statements=settings.database_prepared_statements,
+        )
         app.state.read_engine = autocommit_reads(engine)
         app.state.request_threads = threads = request_threads(THREADPOOL_SIZE)
         app.state.redis = redis = redis_for(settings)

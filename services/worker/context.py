@@ -32,7 +32,11 @@ class WorkerContext:
             settings=settings,
             # No ping per checkout: the job's first statement finds a dropped
             # connection and runs again on a new one (shared/assessments/service.py).
-            engine=make_engine(settings.database_url, pre_ping=False),
+            engine=make_engine(
+                settings.database_url,
+                pre_ping=False,
+                prepared_statements=settings.database_prepared_statements,
+            ),
             redis=redis_for(settings),
             assessor=make_assessor(settings),
         )

@@ -25,14 +25,20 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 #: at 20 each beside other test suites on the same server, ran it out of connections).
 POOL_SIZE = 10
 POOL_OVERFLOW = 0
+#: psycopg's own default: a query is prepared on its fifth run on a connection.
+PREPARE_THRESHOLD = 5
 
 
-def make_engine(database_url: str, *, pre_ping: bool = True) -> Engine:
-    """An engine for ``database_url``. PostgreSQL connections never prepare
-    statements on the server (psycopg would after five runs of a query): behind
-    PgBouncer in transaction mode the next transaction may run on another server
-    connection, where the prepared name is missing or taken. Nothing else relies
-    on session state either (no SET, LISTEN or session advisory lock).
+def make_engine(
+    database_url: str, *, pre_ping: bool = True, prepared_statements: bool = False
+) -> Engine:
+    """An engine for ``database_url``. PostgreSQL connections prepare statements
+    on the server (psycopg's default: after five runs of a query on a connection)
+    only with ``prepared_statements`` (the ``database_prepared_statements``
+    setting, for direct connections): behind PgBouncer in transaction mode the
+    next transaction may run on another server connection, where the prepared
+    name is missing or taken. Nothing else relies on session state either (no
+    SET, LISTEN or session advisory lock).
 
     ``pre_ping=False`` skips the round trip that tests each pooled connection on
     checkout (the API's choice, see docs/decisions.md): after the database
@@ -47,7 +53,7 @@ def make_engine(database_url: str, *, pre_ping: bool = True) -> Engine:
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         pool_timeout=30,
-        connect_args={"prepare_threshold": None},
+        connect_args={"prepare_threshold": PREPARE_THRESHOLD if prepared_statements else None},
         json_deserializer=load_json,
     )
 

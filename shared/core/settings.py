@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     #: One-click sign-in as the demo users (``POST /api/v1/demo/sign-in``); ``escalations up`` only.
     demo_sign_in: bool = False
     database_url: str = "sqlite:///./escalations.db"
+    #: PostgreSQL: let psycopg prepare a statement on the server after five runs on a
+    #: connection. Off by default: behind PgBouncer in transaction mode (before 1.22,
+    #: or without ``max_prepared_statements``) the names clash across server connections.
+    database_prepared_statements: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: Redis Sentinel: ``host:port`` of each sentinel (comma-separated or a JSON list).
     #: When set, the master is found through them and ``redis_url`` gives only the

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, String, bindparam, cast, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from shared.core.db import (
+    PREPARE_THRESHOLD,
     DriverStatement,
     driver_autocommit,
     load_json,
@@ -125,3 +126,20 @@ def test_a_connection_left_mid_statement_is_never_pooled_in_autocommit(engine: E
         assert connection.invalidated
     with engine.connect() as connection:
         assert connection.connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("prepared", [False, True])
+def test_statements_are_prepared_on_the_server_only_when_set(
+    postgres_url: str, prepared: bool
+) -> None:
+    """``database_prepared_statements``: off (the default, safe behind PgBouncer) nothing
+    is prepared; on, a query run more than psycopg's threshold times is."""
+    engine = make_engine(postgres_url, prepared_statements=prepared)
+    with engine.connect() as connection:
+        for _ in range(PREPARE_THRESHOLD + 1):
+            connection.execute(
+                text("SELECT count(*) FROM events WHERE org_id = :org"), {"org": "o"}
+            )
+        names = connection.execute(text("SELECT name FROM pg_prepared_statements")).all()
+    engine.dispose()
+    assert bool(names) is prepared
