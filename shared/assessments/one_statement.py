@@ -31,13 +31,12 @@ from typing import Any
 from psycopg.types.json import Json
 from sqlalchemy import Connection, Dialect, bindparam, func, insert, literal_column, text, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql
 
 from shared.assessments.service import Counted
 from shared.core.db import driver_autocommit
 from shared.core.request_context import REQUEST_ID
-from shared.events.models import Event, EventType, OrgEventCounter
-from shared.events.outbox import committed_outside_session
+from shared.events.models import Event, EventType
+from shared.events.outbox import committed_outside_session, counter_after
 from shared.events.record import new_event_json
 from shared.handoffs.models import AssessmentStatus, Handoff
 from shared.handoffs.views import summary_of_columns
@@ -111,7 +110,6 @@ def _statement(dialect: Dialect) -> Any:
     (deliveries), m AS (UPDATE the Slack messages … WHERE EXISTS e) SELECT id,
     seq, deliveries, messages``, compiled once for the driver."""
     handoffs = Handoff.__table__  # type: ignore[attr-defined]
-    counters = OrgEventCounter.__table__  # type: ignore[attr-defined]
     events = Event.__table__  # type: ignore[attr-defined]
     messages = SlackMessage.__table__  # type: ignore[attr-defined]
     now = bindparam("now", type_=handoffs.c.updated_at.type)
@@ -129,15 +127,7 @@ def _statement(dialect: Dialect) -> Any:
         .returning(handoffs.c.org_id)
         .cte("h")
     )
-    counter = (
-        postgresql.insert(counters)
-        .from_select(["org_id", "last_seq"], sa_select(handoff.c.org_id, one))
-        .on_conflict_do_update(
-            index_elements=[counters.c.org_id], set_={"last_seq": counters.c.last_seq + one}
-        )
-        .returning(counters.c.last_seq)
-        .cte("c")
-    )
+    counter = counter_after(handoff)
     org_id = bindparam("org_id", type_=events.c.org_id.type)
     event_type: Any = literal_column(f"'{_EVENT}'")
     event = (

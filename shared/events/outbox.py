@@ -202,6 +202,24 @@ def _event_statement() -> Any:
     )
 
 
+def counter_after(row: Any) -> Any:
+    """``c AS (upsert the org's event counter … SELECT org_id FROM row RETURNING
+    last_seq)``, for a statement whose CTE ``row`` wrote the handoff's row and
+    returned its ``org_id``: the counter is locked after the handoff's row (the
+    session's order), and only when that row was written."""
+    counters = OrgEventCounter.__table__  # type: ignore[attr-defined]
+    one: Any = literal_column("1")
+    return (
+        postgresql.insert(counters)
+        .from_select(["org_id", "last_seq"], sa_select(row.c.org_id, one))
+        .on_conflict_do_update(
+            index_elements=[counters.c.org_id], set_={"last_seq": counters.c.last_seq + one}
+        )
+        .returning(counters.c.last_seq)
+        .cte("c")
+    )
+
+
 # --- waking ------------------------------------------------------------------------
 
 

@@ -25,14 +25,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Dialect, bindparam, exists, func, insert, literal_column
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from shared.auth.tokens import Principal
 from shared.core.db import DriverStatement
 from shared.core.request_context import REQUEST_ID
-from shared.events.models import Event, EventType, OrgEventCounter
-from shared.events.outbox import committed_outside_session
+from shared.events.models import Event, EventType
+from shared.events.outbox import committed_outside_session, counter_after
 from shared.events.record import new_event_json
 from shared.handoffs.models import (
     AssessmentStatus,
@@ -262,7 +261,6 @@ def _statement(dialect: Dialect, *, with_team: bool, without_policy: bool) -> Dr
     no escalation policy. Names are short and constants inline: psycopg converts
     the SQL's placeholders once per text up to 4 KiB, every time above."""
     handoffs = Handoff.__table__  # type: ignore[attr-defined]
-    counters = OrgEventCounter.__table__  # type: ignore[attr-defined]
     events = Event.__table__  # type: ignore[attr-defined]
     policies = EscalationPolicy.__table__  # type: ignore[attr-defined]
     row = sa_select(*(bindparam(name, type_=handoffs.c[name].type) for name in _HANDOFF_COLUMNS))
@@ -275,15 +273,7 @@ def _statement(dialect: Dialect, *, with_team: bool, without_policy: bool) -> Dr
         .cte("h")
     )
     one: Any = literal_column("1")
-    counter = (
-        postgresql.insert(counters)
-        .from_select(["org_id", "last_seq"], sa_select(handoff.c.org_id, one))
-        .on_conflict_do_update(
-            index_elements=[counters.c.org_id], set_={"last_seq": counters.c.last_seq + one}
-        )
-        .returning(counters.c.last_seq)
-        .cte("c")
-    )
+    counter = counter_after(handoff)
     org_id = bindparam("org_id", type_=events.c.org_id.type)
     at = bindparam("created_at", type_=events.c.at.type)
     created: Any = literal_column(f"'{_CREATED}'")
