@@ -6,7 +6,7 @@ import json
 
 import pytest
 from sqlalchemy import Engine, String, bindparam, cast, insert, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared.core.db import (
     PREPARE_THRESHOLD,
@@ -143,3 +143,24 @@ def test_statements_are_prepared_on_the_server_only_when_set(
         names = connection.execute(text("SELECT name FROM pg_prepared_statements")).all()
     engine.dispose()
     assert bool(names) is prepared
+
+
+def test_a_driver_statement_on_a_dropped_connection_fails_as_sqlalchemy_fails(
+    postgres_url: str,
+) -> None:
+    """The fault lands in the driver's call: SQLAlchemy's ``OperationalError`` (the
+    API's 503), the connection invalidated, and the pool's next connection works."""
+    engine = make_engine(postgres_url, pre_ping=False)
+    empty_tables(engine)
+    statement = driver_statement(engine)
+    values = {"org_id": "o", "seq": 1, "at": utcnow(), "handoff": {}}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(OperationalError):
+            statement.first(connection, values)
+        assert connection.invalidated
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        assert statement.first(connection, values) is not None
+    engine.dispose()

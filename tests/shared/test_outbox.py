@@ -151,6 +151,33 @@ def test_relays_in_parallel_split_the_orgs_and_publish_each_event_once(
     assert subscriber.get_message(timeout=0.2) is None  # nothing twice
 
 
+def test_the_poll_leaves_a_young_event_to_its_process_then_publishes_it(
+    engine: Engine,
+    redis: Redis,
+    settings: Settings,
+    subscriber: PubSub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As if the committing process died before its fast path: nobody publishes the
+    event but the poll, and only once it is ``SWEEP_MIN_AGE_SECONDS`` old."""
+    monkeypatch.setattr(relay, "POLL_INTERVAL_SECONDS", 0.05)
+    monkeypatch.setattr(relay, "SWEEP_MIN_AGE_SECONDS", 0.5)
+    committed = time.monotonic()
+    create_in(engine, "acme")  # no outbox started here: committed, never published
+    assert EventRelay(engine=engine, redis=redis).relay_pending(min_age_seconds=60.0) == 0
+    assert unpublished(engine) == 1
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    box.start()
+    try:
+        (event,) = receive(subscriber, 1)
+        received = time.monotonic()
+    finally:
+        box.stop()
+    assert event["type"] == EventType.created.value
+    assert received - committed >= 0.5
+    assert unpublished(engine) == 0
+
+
 def test_events_published_counts_what_went_on_the_wire_not_what_was_marked(
     engine: Engine, redis: Redis, subscriber: PubSub
 ) -> None:
