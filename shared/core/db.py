@@ -197,10 +197,12 @@ class DriverStatement:
         self.statement = statement
         self.sql: str = compiled.string
         self._defaults = dict(compiled.params)
+        # The dialect's own type: a generic ``JSON``'s processor is psycopg's
+        # (``_PGJSON``: the value wrapped in ``Json``), the generic one has none.
         self._processors = {
             name: process
             for name, bind in compiled.binds.items()
-            if (process := bind.type.bind_processor(dialect)) is not None
+            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
 
     def first(self, connection: Connection, parameters: dict[str, Any]) -> tuple[Any, ...] | None:

@@ -5,7 +5,7 @@ next create; the Slack messages of a create are the rows ``note_event`` writes
 refused second open handoff writes nothing."""
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, event, func
 from sqlmodel import select
 
 from shared.core.db import session_scope
@@ -93,3 +93,27 @@ def test_slack_messages_one_per_channel(
         same["id"]: {"C0QUEUE"},
         edge["id"]: {"C0QUEUE", "C0EDGE"},
     }
+
+
+def test_the_create_statement_runs_on_the_driver(
+    client: TestClient, auth: TokenFactory, engine: Engine
+) -> None:
+    """Not through SQLAlchemy's fallback, which runs it again only after a driver
+    error (a JSON parameter the driver could not adapt had sent every create there)."""
+    app_engine = client.app.state.engine  # type: ignore[attr-defined]
+    through_sqlalchemy: list[str] = []
+
+    def record(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        through_sqlalchemy.append(statement)
+
+    event.listen(app_engine, "before_cursor_execute", record)
+    try:
+        create(client, auth("engineer"), session_id="s-driver")
+    finally:
+        event.remove(app_engine, "before_cursor_execute", record)
+
+    inserts = [s for s in through_sqlalchemy if s.lstrip().startswith("WITH")]
+    if engine.dialect.name == "postgresql":
+        assert inserts == []
+    else:  # SQLite has no one statement: the ORM path inserts
+        assert any("INSERT INTO handoffs" in s for s in through_sqlalchemy)

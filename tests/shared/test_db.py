@@ -5,7 +5,7 @@ pipeline one transaction, committed at its end)."""
 import json
 
 import pytest
-from sqlalchemy import Engine, String, bindparam, cast, insert, text
+from sqlalchemy import Engine, String, bindparam, cast, event, insert, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shared.core.db import (
@@ -75,10 +75,16 @@ def test_a_driver_statement_returns_its_row_with_json_bound_as_sqlalchemy_binds_
     empty_tables(engine)
     statement = driver_statement(engine)
     values = {"org_id": "o", "seq": 1, "at": utcnow(), "handoff": {"note": "é", "n": [1]}}
+    through_sqlalchemy: list[str] = []
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        event.listen(
+            connection, "before_cursor_execute", lambda *args: through_sqlalchemy.append(args[2])
+        )
         row = statement.first(connection, values)
         assert row is not None and row[0] == 1
         assert json.loads(row[1]) == {"note": "é", "n": [1]}
+    # It ran on the driver: SQLAlchemy's fallback (its error path) ran nothing.
+    assert through_sqlalchemy == []
     engine.dispose()
 
 
