@@ -2,6 +2,7 @@
 once in effect (a Lua script skips what was published), woken after commit by
 ``outbox.Outbox`` and polling as a fallback."""
 
+import functools
 import logging
 import random
 import threading
@@ -21,6 +22,7 @@ from sqlmodel import col
 from shared.core import keys
 from shared.core.db import session_scope
 from shared.core.metrics import EVENTS_PUBLISHED
+from shared.core.script_batch import call_script
 from shared.core.timeutil import utcnow
 from shared.events.models import Event
 from shared.events.record import row_json, wire_columns
@@ -126,23 +128,40 @@ class EventRelay:
 
     def publish_now(self, events: list[Committed]) -> None:
         """The fast path, in the calling (committing) thread: each org's events
-        in one script call, no lock, no read. What it cannot publish in order,
-        or at all (Redis down: not tried while the relay backs off), goes to the
-        relay thread's log path; what it published is marked within
-        ``MARK_DELAY_SECONDS``. Never raises."""
+        in one script call (``call_script``: at the end of the request's
+        ``batched_scripts`` block when in one), no lock, no read. What it cannot
+        publish in order, or at all (Redis down: not tried while the relay backs
+        off), goes to the relay thread's log path; what it published is marked
+        within ``MARK_DELAY_SECONDS``. Never raises."""
         if not events:
             return
         if self._backing_off:
             self.notify({event.org_id for event in events})
             return
-        try:
-            refused, published_ids = self._publish_committed(events)
-        except RedisError:
-            self.notify({event.org_id for event in events})
-            return
-        self._keep(refused, published_ids)
-        if refused:
+        by_org: dict[str, list[Committed]] = {}
+        for item in events:
+            by_org.setdefault(item.org_id, []).append(item)
+        for org_id, org_events in by_org.items():
+            org_events.sort(key=lambda item: item.seq)
+            call_script(
+                self._redis,
+                self._publish_in_order,
+                keys=[keys.relay_last_seq(org_id)],
+                args=_publish_args(org_events, from_log=False),
+                done=functools.partial(self._published_now, org_id, org_events),
+                failed=functools.partial(self._not_published_now, org_id),
+            )
+
+    def _published_now(self, org_id: str, events: list[Committed], published: int) -> None:
+        EVENTS_PUBLISHED.inc(max(published, 0))
+        if published < 0:  # out of order: the log path publishes them
+            self._keep({org_id})
             self._wake.set()
+        else:
+            self._keep((), [item.id for item in events])
+
+    def _not_published_now(self, org_id: str, _error: RedisError) -> None:
+        self.notify({org_id})
 
     def notify(self, orgs: Iterable[str] = (), published_ids: Iterable[int] = ()) -> None:
         """Relay ``orgs`` from the log and mark ``published_ids``, soon."""
@@ -204,26 +223,9 @@ class EventRelay:
             self._keep(busy)  # retried after LOCK_RETRY_SECONDS
         return bool(busy)
 
-    def _publish_committed(self, committed: list[Committed]) -> tuple[set[str], list[int]]:
-        """Each org's events in one script call. Returns the orgs it could not
-        publish in order (for the log path) and the ids of those it did."""
-        by_org: dict[str, list[Committed]] = {}
-        for item in committed:
-            by_org.setdefault(item.org_id, []).append(item)
-        refused, published_ids = set(), []
-        for org_id, events in by_org.items():
-            events.sort(key=lambda item: item.seq)
-            if self._publish(org_id, events, from_log=False) < 0:
-                refused.add(org_id)
-            else:
-                published_ids += [item.id for item in events]
-        return refused, published_ids
-
     def _publish(self, org_id: str, events: list[Any], *, from_log: bool) -> int:
         """How many of ``events`` this call put on the wire (-1: refused)."""
-        args: list[Any] = [keys.EVENTS_CHANNEL, LAST_SEQ_TTL_SECONDS, int(from_log)]
-        for item in events:
-            args += [item.seq, item.json]
+        args = _publish_args(events, from_log=from_log)
         published = int(self._publish_in_order(keys=[keys.relay_last_seq(org_id)], args=args))
         # Counted here, not when marked: a log batch may hold events another
         # process already put on the wire, and the script skips those.
@@ -282,6 +284,14 @@ class EventRelay:
         self._publish(org_id, [_Logged(row.seq, row_json(row)) for row in rows], from_log=True)
         self._mark_published([row.id for row in rows])
         return len(rows)
+
+
+def _publish_args(events: list[Any], *, from_log: bool) -> list[Any]:
+    """``PUBLISH_IN_ORDER``'s ARGV for ``events`` (``seq``, ``json``), in seq order."""
+    args: list[Any] = [keys.EVENTS_CHANNEL, LAST_SEQ_TTL_SECONDS, int(from_log)]
+    for item in events:
+        args += [item.seq, item.json]
+    return args
 
 
 @dataclass(frozen=True, slots=True)

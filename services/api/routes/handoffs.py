@@ -27,10 +27,11 @@ from shared.core.jobs import (
     JobState,
     assessment_job_state,
     enqueue_assessment,
-    enqueue_new_assessment,
+    enqueue_created_assessment,
 )
 from shared.core.models import ClaimConflictBody, ErrorBody, Role
 from shared.core.ratelimit import Limit
+from shared.core.script_batch import batched_scripts
 from shared.core.settings import Settings
 from shared.events.models import EventList
 from shared.events.record import handoff_history
@@ -74,18 +75,23 @@ async def create_handoff(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     def create(session: Session, principal: Principal) -> Response:
-        handoff, created = lifecycle.create_handoff(
-            session=session,
-            principal=principal,
-            body=body,
-            claim_sla_seconds=settings.claim_sla_seconds,
-            idempotency_key=idempotency_key,
-            present=present,
-            redactors=redactors,
-        )
+        # The event's publish and the job's enqueue: one Redis round trip.
+        with batched_scripts(redis):
+            handoff, created = lifecycle.create_handoff(
+                session=session,
+                principal=principal,
+                body=body,
+                claim_sla_seconds=settings.claim_sla_seconds,
+                idempotency_key=idempotency_key,
+                present=present,
+                redactors=redactors,
+            )
+            if created:
+                enqueue_created_assessment(
+                    redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings
+                )
         if not created:
             return json_response(handoff, status_code=201, headers=REPLAYED)
-        _enqueue_assessment(redis, handoff, settings, new=True)
         return json_response(handoff, status_code=201)
 
     return await work.run(create)
@@ -94,13 +100,9 @@ async def create_handoff(
 REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-def _enqueue_assessment(
-    redis: Redis, handoff: HandoffPublic, settings: Settings, *, new: bool = False
-) -> None:
-    """``new``: the handoff was created just now, so it has no job to look up."""
-    enqueue = enqueue_new_assessment if new else enqueue_assessment
+def _enqueue_assessment(redis: Redis, handoff: HandoffPublic, settings: Settings) -> None:
     try:
-        enqueue(redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings)
+        enqueue_assessment(redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings)
     except RedisError as exc:
         # The handoff is committed; the reconciler enqueues it once Redis is back.
         log.warning("could not enqueue assessment for %s: %s", handoff.id, exc)
