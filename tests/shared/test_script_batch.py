@@ -8,7 +8,6 @@ import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from rq import Queue, Retry
 from rq.job import Job, JobStatus
 
 from shared.core import keys
@@ -116,51 +115,38 @@ def test_a_call_on_another_client_is_not_held(redis: Redis) -> None:
     other.close()
 
 
-def test_the_created_assessment_job_is_what_rq_enqueues(redis: Redis, settings: Settings) -> None:
+@pytest.mark.parametrize("retries", [3, 0])
+def test_the_created_assessment_job_is_what_rq_enqueues(redis: Redis, retries: int) -> None:
     """The hash, the queue and RQ's set of queues as ``Queue.enqueue_job`` leaves
-    them, but for the timestamps; then a worker runs the job."""
-    rq_job = enqueue_new_assessment(redis, handoff_id="h-ours", org_id="acme", settings=settings)
-    ours = _job_hash(redis, rq_job.id)
-    redis.flushdb()
-    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=redis)
-    theirs_job = queue.create_job(
-        keys.ASSESS_JOB_FUNC,
-        args=("h-ours",),
-        job_id=rq_job.id,
-        description=rq_job.description,
-        meta=rq_job.meta,
-        timeout=rq_job.timeout,
-        retry=Retry(
-            max=settings.assessment_retries, interval=settings.assessment_retry_intervals_seconds
-        ),
-        result_ttl=rq_job.result_ttl,
-        failure_ttl=rq_job.failure_ttl,
-        status=JobStatus.QUEUED,
+    them (``enqueue_new_assessment``), but for the timestamps."""
+    settings = Settings(
+        dev_mode=True, assessment_retries=retries, assessment_job_timeout_seconds=77
     )
-    queue.enqueue_job(theirs_job)
-    theirs = _job_hash(redis, rq_job.id)
-
-    assert ours == theirs
+    handoff_id = "6a0f3c1e-0000-4000-8000-000000000001"
+    enqueue_new_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+    theirs = _job_hash(redis, keys.assessment_job_id(handoff_id))
     redis.flushdb()
 
     with batched_scripts(redis):
-        enqueue_created_assessment(redis, handoff_id="h-1", org_id="acme", settings=settings)
-        assert queue.get_job_ids() == []
-    assert queue.get_job_ids() == [keys.assessment_job_id("h-1")]
-    assert redis.smembers("rq:queues") == {queue.key.encode()}
-    job = Job.fetch(keys.assessment_job_id("h-1"), connection=redis)
-    assert (job.get_status(), job.origin, job.args, job.meta["org_id"]) == (
+        enqueue_created_assessment(redis, handoff_id=handoff_id, org_id="acme", settings=settings)
+        assert redis.exists(Job.key_for(keys.assessment_job_id(handoff_id))) == 0
+    ours = _job_hash(redis, keys.assessment_job_id(handoff_id))
+
+    assert ours == theirs
+    job = Job.fetch(keys.assessment_job_id(handoff_id), connection=redis)
+    assert (job.get_status(), job.func_name, job.args, job.meta["org_id"], job.timeout) == (
         JobStatus.QUEUED,
-        keys.ASSESSMENTS_QUEUE,
-        ("h-1",),
+        keys.ASSESS_JOB_FUNC,
+        (handoff_id,),
         "acme",
+        77,
     )
 
 
 def _job_hash(redis: Redis, job_id: str) -> dict[bytes, bytes]:
-    stored = redis.hgetall(f"rq:job:{job_id}")
+    stored = redis.hgetall(Job.key_for(job_id))
     for timestamp in (b"created_at", b"enqueued_at"):
-        assert stored.pop(timestamp)
+        assert stored.pop(timestamp).endswith(b"Z")
     return {
         **stored,
         b"queue": b",".join(redis.lrange("rq:queue:assessments", 0, -1)),
