@@ -103,7 +103,8 @@ def enqueue_created_assessment(
 
     job_id = keys.assessment_job_id(handoff_id)
     at = utcformat(rq_now())
-    job_data = (keys.ASSESS_JOB_FUNC, None, (handoff_id,), {})  # what ``Job.data`` pickles
+    # What ``Job.data`` pickles: the function, no instance, the arguments, no keywords.
+    job_data: tuple[Any, ...] = (keys.ASSESS_JOB_FUNC, None, (handoff_id,), {})
     call_script(
         redis,
         redis.register_script(_new_job_script(_configuration(settings))),
