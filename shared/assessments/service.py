@@ -176,7 +176,10 @@ def _start_statement(dialect: Dialect) -> Any:
         )
         .cte("counted")
     )
-    past = _memory(counted.c.org_id).add_columns(col(Handoff.resolved_at)).subquery("past")
+    # The org as an InitPlan, so the memory is an index range (ix_handoffs_resolved) of
+    # that org alone; joined to ``counted`` the planner scanned every org's resolutions.
+    org_id = sa_select(counted.c.org_id).scalar_subquery()
+    past = _memory(org_id).add_columns(col(Handoff.resolved_at)).subquery("past")
     entry = func.json_build_array(*(past.c[name] for name in ResolvedHandoff._fields))
     memory = sa_select(
         func.coalesce(
