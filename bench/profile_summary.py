@@ -54,7 +54,7 @@ WORKER_RULES: list[tuple[str, re.Pattern[str]]] = [
     for name, pattern in [
         ("job: lease (Redis)", r"services/worker/lease\.py"),
         ("job: checkout (pool, ping)", r"Engine\.connect \(|sqlalchemy/pool/"),
-        ("job: count + memory", r"^_start(_in_pipeline)? \(|start_attempt"),
+        ("job: count + memory", r"^_start(_in_pipeline|_in_one_statement)? \(|start_attempt"),
         ("job: heuristic", r"assessors/heuristic\.py"),
         ("job: store UPDATE", r"^_store(_pipelined)? \(shared/assessments"),
         ("job: store as one statement (with its COMMIT)", r"^store_if_unchanged \("),

@@ -16,6 +16,7 @@ would be anyway).
 """
 
 import logging
+import math
 import os
 import threading
 import time
@@ -87,14 +88,22 @@ class _Renewer:
         #: Held while leases are renewed, so ``remove`` never races a renewal.
         self._renewing = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: When the thread wakes next by itself (monotonic; inf: only when notified).
+        self._wakes_at = math.inf
 
     def add(self, lease: AssessmentLease) -> None:
+        """Book ``lease``'s first renewal. The thread is woken only when that is
+        due before it would wake anyway: one job's lease after another's (the
+        same TTL) never is, and waking it per job cost a thread switch per job."""
         with self._changed:
-            self._due[lease] = time.monotonic() + lease.ttl_seconds / 3
+            due = time.monotonic() + lease.ttl_seconds / 3
+            self._due[lease] = due
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if due < self._wakes_at:
+                self._wakes_at = due  # the thread books its own wake-up again when it runs
+                self._changed.notify()
 
     def remove(self, lease: AssessmentLease) -> None:
         with self._renewing, self._changed:
@@ -118,8 +127,8 @@ class _Renewer:
                     for lease in due:
                         self._due[lease] = now + lease.ttl_seconds / 3
                     return due
-                wake = min(self._due.values(), default=None)
-                self._changed.wait(None if wake is None else wake - now)
+                self._wakes_at = min(self._due.values(), default=math.inf)
+                self._changed.wait(None if self._wakes_at == math.inf else self._wakes_at - now)
 
 
 _process_renewer: _Renewer | None = None

@@ -10,7 +10,7 @@ statements each: an ``UPDATE … RETURNING`` both locks and changes the row,
 so no ``SELECT … FOR UPDATE`` goes before it. Those updates are built once
 (building one cost more than running it) and skip the ORM's session
 synchronization (the worker's session holds no other handoff to refresh).
-On PostgreSQL the try's count and the memory read go out together in one
+On PostgreSQL the try's count and the memory read are one statement, one
 round trip (:func:`start_attempt_pipelined`), and the worker's store is one
 statement (``shared.assessments.one_statement``) while the row is as counted;
 :func:`store_assessment` is the store otherwise.
@@ -21,8 +21,9 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.types.json import Json
-from sqlalchemy import Connection, Dialect, bindparam, literal_column, update
+from sqlalchemy import Connection, Dialect, bindparam, func, literal_column, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session, col, select
 
 from shared.auth.tokens import Principal
@@ -111,12 +112,14 @@ def attempt_of(handoff: Handoff) -> Attempt:
 def start_attempt_pipelined(
     connection: Connection, handoff_id: str
 ) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
-    """PostgreSQL: count the try and read the org's memory in one transaction,
-    sent as one psycopg pipeline in autocommit (the two statements and one
-    ``Sync``, which commits them: one round trip, where the two statements on
-    their own were two, the count's waiting for its WAL flush). None when the
-    handoff is gone or its assessment is ready. Runs on the driver's
-    connection, before the caller's ``Connection`` begins anything.
+    """PostgreSQL: count the try and read the org's memory as one statement in
+    autocommit (the count's ``UPDATE … RETURNING`` as a CTE, the memory as a JSON
+    array beside its row): one round trip and one commit, where the two
+    statements on their own were two, the count's waiting for its WAL flush.
+    None when the handoff is gone or its assessment is ready. Runs on the
+    driver's connection, before the caller's ``Connection`` begins anything.
+    (The name is from when the two were a psycopg pipeline: the same round
+    trip, twice this one's CPU in the worker.)
 
     The commit does not wait for its WAL flush (``synchronous_commit = off``
     for this transaction only): a database crash within a fraction of a second
@@ -129,50 +132,65 @@ def start_attempt_pipelined(
     and only its answer was lost, is harmless.
     """
     try:
-        return _start_in_pipeline(connection, handoff_id)
+        return _start_in_one_statement(connection, handoff_id)
     except psycopg.OperationalError:
         connection.invalidate()  # the next use takes a new connection
-        return _start_in_pipeline(connection, handoff_id)
+        return _start_in_one_statement(connection, handoff_id)
 
 
-def _start_in_pipeline(
+def _start_in_one_statement(
     connection: Connection, handoff_id: str
 ) -> tuple[Attempt, list[ResolvedHandoff], Counted] | None:
-    count, memory = _pipelined_statements(connection.dialect)
-    with driver_autocommit(connection) as raw, raw.pipeline():  # one transaction
-        raw.execute(_NO_FLUSH)
-        counted = raw.execute(count.string, {**count.params, "handoff_id": handoff_id})
-        remembered = raw.execute(memory.string, {**memory.params, "handoff_id": handoff_id})
-    row, past = counted.fetchone(), remembered.fetchall()  # committed: one round trip
+    statement = _start_statement(connection.dialect)
+    with driver_autocommit(connection) as raw:  # one statement: one transaction
+        parameters = {**statement.params, "handoff_id": handoff_id}
+        row = raw.execute(statement.string, parameters).fetchone()
     if row is None:
         return None
-    columns = dict(zip(_START_COLUMNS, row, strict=False))
+    *counted, xmin, _, past = row
+    columns = dict(zip(_START_COLUMNS, counted, strict=True))
     attempt = Attempt(*(columns[name] for name in Attempt._fields))
-    return attempt, [ResolvedHandoff(*handoff) for handoff in past], Counted(columns, row[-1])
+    return attempt, [ResolvedHandoff(*handoff) for handoff in past], Counted(columns, xmin)
 
 
-#: ``SET LOCAL synchronous_commit = off`` without the warning that ``SET LOCAL``
-#: gives in a pipeline's implicit transaction (it holds until that commits).
-_NO_FLUSH = "SELECT set_config('synchronous_commit', 'off', true)"
 #: What the count returns (then the row's ``xmin``): the try, and the event's summary.
 _START_COLUMNS = tuple(dict.fromkeys([*Attempt._fields, *SUMMARY_COLUMNS]))
 
 
 @functools.cache
-def _pipelined_statements(dialect: Dialect) -> tuple[Any, Any]:
-    """The count (returning ``_START_COLUMNS`` and ``xmin``) and the memory read of
-    the handoff's org, compiled once for the driver (pyformat parameters)."""
+def _start_statement(dialect: Dialect) -> Any:
+    """``WITH counted AS (UPDATE handoffs … RETURNING <_START_COLUMNS>, xmin)
+    SELECT counted.*, set_config('synchronous_commit', 'off', true), (the memory
+    of counted.org_id as one JSON array of [id, snapshot, problem_domain,
+    engineer_notes, resolution_notes], latest first) FROM counted``, compiled
+    once for the driver. ``set_config`` is ``SET LOCAL`` for this statement's
+    own transaction, so it holds at its commit."""
     table = Handoff.__table__  # type: ignore[attr-defined]
-    count = (
+    counted = (
         update(table)
         .where(table.c.id == bindparam("handoff_id"), table.c.assessment_status != _READY)
         .values(assessment_attempts=table.c.assessment_attempts + 1)
-        .returning(*(table.c[name] for name in _START_COLUMNS), literal_column("handoffs.xmin"))
+        .returning(
+            *(table.c[name] for name in _START_COLUMNS),
+            literal_column("handoffs.xmin").label("row_xmin"),
+        )
+        .cte("counted")
     )
-    org_id = sa_select(table.c.org_id).where(table.c.id == bindparam("handoff_id"))
-    return count.compile(dialect=dialect), _memory(org_id.scalar_subquery()).compile(
-        dialect=dialect
+    # The org as an InitPlan, so the memory is an index range (ix_handoffs_resolved) of
+    # that org alone; joined to ``counted`` the planner scanned every org's resolutions.
+    org_id = sa_select(counted.c.org_id).scalar_subquery()
+    past = _memory(org_id).add_columns(col(Handoff.resolved_at)).subquery("past")
+    entry = func.json_build_array(*(past.c[name] for name in ResolvedHandoff._fields))
+    memory = sa_select(
+        func.coalesce(
+            func.json_agg(aggregate_order_by(entry, past.c.resolved_at.desc())),
+            literal_column("'[]'::json"),
+        )
+    ).scalar_subquery()
+    statement = sa_select(
+        *counted.c, func.set_config("synchronous_commit", "off", literal_column("true")), memory
     )
+    return statement.compile(dialect=dialect)
 
 
 def recent_resolutions(*, session: Session, org_id: str) -> list[ResolvedHandoff]:

@@ -9,18 +9,19 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from redis import Redis
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import Engine, update
+from sqlalchemy import ARRAY, Connection, Dialect, Engine, any_, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from shared.core import keys
-from shared.core.db import session_scope
+from shared.core.db import driver_autocommit, session_scope
 from shared.core.metrics import EVENTS_PUBLISHED
 from shared.core.script_batch import call_script
 from shared.core.timeutil import utcnow
@@ -233,12 +234,19 @@ class EventRelay:
         return published
 
     def _mark_published(self, ids: list[int]) -> None:
+        """Mark ``ids`` published (again is harmless). On PostgreSQL one statement,
+        compiled once, in autocommit on the driver's connection: the ORM's
+        ``UPDATE … IN`` built anew took ~2 ms of this thread's CPU per batch, GIL
+        time taken from the worker's jobs (each job's event is marked here)."""
         if not ids:
             return
+        now = utcnow()
+        with self._engine.connect() as connection:
+            if connection.dialect.name == "postgresql" and _marked_on_driver(connection, ids, now):
+                return
+        # SQLite; or the driver failed (a dropped connection): SQLAlchemy raises its own error.
         with session_scope(self._engine) as session:
-            session.execute(
-                update(Event).where(col(Event.id).in_(ids)).values(published_at=utcnow())
-            )
+            session.execute(update(Event).where(col(Event.id).in_(ids)).values(published_at=now))
             session.commit()
 
     def relay_pending(self, *, min_age_seconds: float = 0.0) -> int:
@@ -292,6 +300,30 @@ def _publish_args(events: list[Any], *, from_log: bool) -> list[Any]:
     for item in events:
         args += [item.seq, item.json]
     return args
+
+
+def _marked_on_driver(connection: Connection, ids: list[int], now: datetime) -> bool:
+    """PostgreSQL: mark ``ids`` published in one autocommit statement; False
+    (the connection invalidated) on a driver error."""
+    try:
+        with driver_autocommit(connection) as raw:
+            raw.execute(_mark_sql(connection.dialect), {"ids": ids, "now": now})
+    except psycopg.Error:
+        connection.invalidate()
+        return False
+    return True
+
+
+@functools.cache
+def _mark_sql(dialect: Dialect) -> str:
+    """``UPDATE events SET published_at = %(now)s WHERE id = ANY (%(ids)s)``, for the driver."""
+    events = Event.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(events)
+        .where(events.c.id == any_(bindparam("ids", type_=ARRAY(events.c.id.type))))
+        .values(published_at=bindparam("now", type_=events.c.published_at.type))
+    )
+    return str(statement.compile(dialect=dialect))
 
 
 @dataclass(frozen=True, slots=True)

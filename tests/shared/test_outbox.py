@@ -308,3 +308,17 @@ def test_a_commit_wakes_the_dispatcher_only_when_it_wrote_a_delivery(
         assert len(wakes) == 1
     finally:
         box.stop()
+
+
+def test_a_mark_the_driver_fails_lands_through_sqlalchemy(
+    engine: Engine, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL marks on the driver's connection; on a driver error (a dropped
+    connection, say) that connection is invalidated and the mark runs again the
+    session's way."""
+    create_in(engine, "acme")
+    with session_scope(engine) as session:
+        ids = list(session.execute(select(col(Event.id))).scalars())
+    monkeypatch.setattr(relay, "_mark_sql", lambda dialect: "UPDATE no_such_table SET x = 1")
+    EventRelay(engine=engine, redis=redis)._mark_published(ids)
+    assert unpublished(engine) == 0

@@ -54,3 +54,15 @@ def test_leases_are_renewed_and_released_independently(redis: Redis) -> None:
         while time.monotonic() - held_since < 0.6:
             assert redis.pttl(short) > 0, "the remaining lease expired while held"
     assert not redis.exists(short)
+
+
+def test_each_of_leases_taken_one_after_another_is_renewed(redis: Redis) -> None:
+    """As jobs run: a lease taken after another is released (the renewer, not woken
+    for it, still waits for the first one's renewal), and one due sooner than
+    what the renewer waits for (woken for it)."""
+    for handoff_id, ttl in (("h-6", 0.3), ("h-7", 0.3), ("h-8", 3.0), ("h-9", 0.3)):
+        with AssessmentLease(redis, handoff_id, ttl_seconds=ttl):
+            held_since = time.monotonic()
+            while time.monotonic() - held_since < 0.6:
+                assert redis.pttl(keys.assessment_lease(handoff_id)) > 0, f"{handoff_id} expired"
+                time.sleep(0.01)

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from services.worker.tasks import _store
 from shared.assessments.one_statement import store_if_unchanged
-from shared.assessments.service import Counted, start_attempt_pipelined
+from shared.assessments.service import Counted, recent_resolutions, start_attempt_pipelined
 from shared.events.models import Event
 from shared.events.record import event_json
 from shared.handoffs.models import AssessmentData, ConfidenceTier, Handoff
@@ -176,3 +176,32 @@ def test_a_connection_the_database_dropped_counts_on_a_new_one(
         renewed = connection.connection.driver_connection
         assert renewed is not None and renewed is not dropped
         assert renewed.autocommit is False
+
+
+def test_the_start_reads_the_same_memory_as_the_session_latest_first(
+    client: TestClient, auth: TokenFactory, engine: Engine
+) -> None:
+    """The count and the memory are one statement (its memory a JSON array): the
+    same resolved handoffs, in the same order and form, as ``recent_resolutions``."""
+    resolved = []
+    for hour, notes in ((3, "fixed at 3"), (1, None), (2, "fixed at 2")):
+        resolved.append(create(client, auth, engine))  # one open handoff per session
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE handoffs SET status = 'resolved', resolved_at = :at,"
+                    " resolution_notes = :notes WHERE id = :id"
+                ),
+                {"id": resolved[-1], "at": datetime(2026, 12, 7, hour, tzinfo=UTC), "notes": notes},
+            )
+    handoff_id = create(client, auth, engine)
+    with engine.connect() as connection:
+        started = start_attempt_pipelined(connection, handoff_id)
+    assert started is not None
+    attempt, past, _ = started
+    with Session(engine) as session:
+        org_id = session.exec(select(Handoff.org_id).where(Handoff.id == handoff_id)).one()
+        assert past == recent_resolutions(session=session, org_id=org_id)
+    assert [p.id for p in past] == [resolved[0], resolved[2], resolved[1]]
+    assert past[2].resolution_notes is None and isinstance(past[0].snapshot, dict)
+    assert (attempt.id, attempt.org_id, attempt.assessment_attempts) == (handoff_id, org_id, 1)
