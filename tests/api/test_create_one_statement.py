@@ -4,13 +4,24 @@ next create; the Slack messages of a create are the rows ``note_event`` writes
 (one per channel, also when the level's team posts to the org's channel); a
 refused second open handoff writes nothing."""
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import Queue
 from sqlalchemy import Engine, event, func
 from sqlmodel import select
 
+from shared.assessments.reconciler import reconcile_assessments
+from shared.core import keys
 from shared.core.db import session_scope
+from shared.core.settings import Settings
 from shared.events.models import Event, OrgEventCounter
 from shared.slack.models import SlackMessage
+from testkit.procs import poll
 from tests.api.helpers import create, with_snapshot
 from tests.api.test_slack import connect, slack_client, stub  # noqa: F401 (fixtures)
 from tests.conftest import TokenFactory, handoff_body
@@ -117,3 +128,41 @@ def test_the_create_statement_runs_on_the_driver(
         assert inserts == []
     else:  # SQLite has no one statement: the ORM path inserts
         assert any("INSERT INTO handoffs" in s for s in through_sqlalchemy)
+
+
+def test_redis_failing_after_the_insert_loses_no_event_and_no_job(
+    client: TestClient,
+    auth: TokenFactory,
+    engine: Engine,
+    redis: Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fault lands where the create's publish and enqueue go out together
+    (the rate limit, before the insert, went through): the create is answered,
+    the relay publishes its event from the log, the reconciler enqueues its job."""
+    execute = Pipeline.execute
+
+    def fail_the_batch(pipe: Pipeline, raise_on_error: bool = True) -> list[Any]:
+        if not pipe.transaction:  # ``batched_scripts``' pipeline
+            raise RedisConnectionError("Redis went away")
+        return execute(pipe, raise_on_error=raise_on_error)
+
+    monkeypatch.setattr(Pipeline, "execute", fail_the_batch)
+    handoff = create(client, auth("engineer"), session_id="s-fault")
+    monkeypatch.undo()
+
+    poll(
+        lambda: _published(engine, handoff["id"]), timeout=10, what="the event relayed from the log"
+    )
+    queue = Queue(keys.ASSESSMENTS_QUEUE, connection=redis)
+    assert queue.get_job_ids() == []  # the enqueue failed with the publish
+    report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert report.enqueued == 1
+    assert queue.get_job_ids() == [keys.assessment_job_id(handoff["id"])]
+
+
+def _published(engine: Engine, handoff_id: str) -> bool:
+    with session_scope(engine) as session:
+        event = session.exec(select(Event).where(Event.handoff_id == handoff_id)).one()
+    return event.published_at is not None
