@@ -65,6 +65,11 @@ def relay_last_seq(org_id: str) -> str:
     return f"escalations:relay-last-seq:{org_id}"
 
 
+def relay_held(org_id: str) -> str:
+    """The org's events held by the relay's in-order script until their predecessor is out."""
+    return f"escalations:relay-held:{org_id}"
+
+
 #: Taken for one pass by the worker moving due assessment retries to the queue.
 RETRY_MOVER_LOCK = "escalations:retry-mover-lock"
 

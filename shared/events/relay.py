@@ -53,6 +53,14 @@ SWEEP_MIN_AGE_SECONDS = 0.5
 #: The script's per-org "last published seq" outlives an idle org this long.
 LAST_SEQ_TTL_SECONDS = 7 * 24 * 3600
 
+#: How long an event the script held (its predecessor, committed just before it,
+#: not out yet) waits for the predecessor's own publish before the relay thread
+#: publishes both from the log: the predecessor's process may have died.
+HOLD_GRACE_SECONDS = MARK_DELAY_SECONDS
+#: An org's held events outlive its last hold this long. Expiry loses nothing:
+#: a held event is not marked published, so the log path sends it.
+HELD_TTL_SECONDS = 60
+
 
 @dataclass(frozen=True, slots=True)
 class Committed:
@@ -66,40 +74,76 @@ class Committed:
 
 # --- relaying ----------------------------------------------------------------------
 
-#: KEYS[1]: the org's last published seq. ARGV: channel, TTL of KEYS[1], whether
-#: the caller read every unpublished event of the org from the log ("1"), then
-#: seq, JSON pairs in seq order. Publishes the events after the last one, in
-#: order; without the log's word, refuses (-1) when the last is unknown or an
-#: event's predecessor is neither out nor among them. Returns how many it published.
+#: KEYS[1]: the org's last published seq; KEYS[2]: its held events (a hash, seq →
+#: "id:json"). ARGV: channel, TTL of KEYS[1], TTL of KEYS[2], whether the caller read
+#: every unpublished event of the org from the log ("1"), then seq, id, JSON triples
+#: in seq order. Publishes each event that follows the last one, then any held
+#: events that follow it in turn; holds an event whose predecessor is not out yet
+#: (the log's word publishes it anyway). Refuses (-1) when the last is unknown,
+#: unless from the log. Returns {events published, the highest seq held (0: none),
+#: the ids of every event now out: published now or before, or released from hold}.
 PUBLISH_IN_ORDER = """
 local last = tonumber(redis.call('GET', KEYS[1]))
-if ARGV[3] ~= '1' then
-  if last == nil then
-    return -1
-  end
-  local next_seq = last + 1
-  for i = 4, #ARGV, 2 do
-    local seq = tonumber(ARGV[i])
-    if seq > next_seq then
-      return -1
+local from_log = ARGV[4] == '1'
+if last == nil and not from_log then
+  return -1
+end
+local holding = redis.call('EXISTS', KEYS[2]) == 1
+local reply = {0, 0}
+local function publish(seq, id, json)
+  redis.call('PUBLISH', ARGV[1], json)
+  last = seq
+  reply[1] = reply[1] + 1
+  reply[#reply + 1] = id
+end
+local function release_held()
+  while holding do
+    local held = redis.call('HGET', KEYS[2], last + 1)
+    if not held then
+      return
     end
-    next_seq = math.max(next_seq, seq + 1)
+    redis.call('HDEL', KEYS[2], last + 1)
+    local colon = string.find(held, ':', 1, true)
+    publish(last + 1, tonumber(string.sub(held, 1, colon - 1)), string.sub(held, colon + 1))
   end
 end
-local published = 0
-for i = 4, #ARGV, 2 do
-  local seq = tonumber(ARGV[i])
-  if last == nil or seq > last then
-    redis.call('PUBLISH', ARGV[1], ARGV[i + 1])
-    last = seq
-    published = published + 1
+for i = 5, #ARGV, 3 do
+  local seq, id = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if last ~= nil and seq <= last then
+    reply[#reply + 1] = id
+  elseif from_log or seq == last + 1 then
+    if holding then
+      redis.call('HDEL', KEYS[2], seq)
+    end
+    publish(seq, id, ARGV[i + 2])
+    release_held()
+  else
+    redis.call('HSET', KEYS[2], seq, ARGV[i + 1] .. ':' .. ARGV[i + 2])
+    redis.call('EXPIRE', KEYS[2], ARGV[3])
+    holding = true
+    reply[2] = seq
   end
 end
 if last ~= nil then
   redis.call('SET', KEYS[1], last, 'EX', ARGV[2])
 end
-return published
+return reply
 """
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """``PUBLISH_IN_ORDER``'s reply, unless it refused."""
+
+    published: int  # put on the wire by this call
+    held: int  # the highest of the caller's seqs held (0: none)
+    out: list[int]  # the ids of events now out, to mark published
+
+    @classmethod
+    def of(cls, reply: Any) -> "_Outcome | None":
+        if not isinstance(reply, list):  # -1: refused
+            return None
+        return cls(int(reply[0]), int(reply[1]), [int(item) for item in reply[2:]])
 
 
 class EventRelay:
@@ -112,6 +156,8 @@ class EventRelay:
         self._publish_in_order = redis.register_script(PUBLISH_IN_ORDER)
         self._published_ids: list[int] = []  # to mark in the database
         self._woken: set[str] = set()
+        #: Per org, when and up to which seq the script held its events (oldest first).
+        self._holds: dict[str, list[tuple[float, int]]] = {}
         self._backing_off = False
         self._woken_lock = threading.Lock()
         self._wake = threading.Event()
@@ -130,10 +176,13 @@ class EventRelay:
     def publish_now(self, events: list[Committed]) -> None:
         """The fast path, in the calling (committing) thread: each org's events
         in one script call (``call_script``: at the end of the request's
-        ``batched_scripts`` block when in one), no lock, no read. What it cannot
-        publish in order, or at all (Redis down: not tried while the relay backs
-        off), goes to the relay thread's log path; what it published is marked
-        within ``MARK_DELAY_SECONDS``. Never raises."""
+        ``batched_scripts`` block when in one), no lock, no read. An event that
+        overtook its predecessor (committed just before it, by another thread or
+        process) is held by the script until the predecessor is out; one still
+        held after ``HOLD_GRACE_SECONDS``, one the script refused (the org's last
+        seq unknown), or any when Redis is down (not tried while the relay backs
+        off) goes to the relay thread's log path. What is out is marked within
+        ``MARK_DELAY_SECONDS``. Never raises."""
         if not events:
             return
         if self._backing_off:
@@ -147,19 +196,22 @@ class EventRelay:
             call_script(
                 self._redis,
                 self._publish_in_order,
-                keys=[keys.relay_last_seq(org_id)],
+                keys=_script_keys(org_id),
                 args=_publish_args(org_events, from_log=False),
-                done=functools.partial(self._published_now, org_id, org_events),
+                done=functools.partial(self._published_now, org_id),
                 failed=functools.partial(self._not_published_now, org_id),
             )
 
-    def _published_now(self, org_id: str, events: list[Committed], published: int) -> None:
-        EVENTS_PUBLISHED.inc(max(published, 0))
-        if published < 0:  # out of order: the log path publishes them
-            self._keep({org_id})
-            self._wake.set()
-        else:
-            self._keep((), [item.id for item in events])
+    def _published_now(self, org_id: str, reply: Any) -> None:
+        outcome = _Outcome.of(reply)
+        if outcome is None:  # the org's last seq is unknown: the log path publishes them
+            self.notify({org_id})
+            return
+        EVENTS_PUBLISHED.inc(outcome.published)
+        with self._woken_lock:
+            self._published_ids.extend(outcome.out)
+            if outcome.held:
+                self._holds.setdefault(org_id, []).append((time.monotonic(), outcome.held))
 
     def _not_published_now(self, org_id: str, _error: RedisError) -> None:
         self.notify({org_id})
@@ -211,27 +263,63 @@ class EventRelay:
         with self._woken_lock:
             orgs, self._woken = self._woken, set()
             published_ids, self._published_ids = self._published_ids, []
+            overdue = self._overdue_holds()
         busy: set[str] = set()
         try:
+            orgs |= self._still_held(overdue)
             self._mark_published(published_ids)
             for org_id in orgs:
                 if self.relay_org(org_id) is None:
                     busy.add(org_id)
         except BaseException:
-            self._keep(orgs, published_ids)  # marking twice is harmless
+            self._keep(orgs | overdue.keys(), published_ids)  # marking twice is harmless
             raise
         finally:
             self._keep(busy)  # retried after LOCK_RETRY_SECONDS
         return bool(busy)
 
-    def _publish(self, org_id: str, events: list[Any], *, from_log: bool) -> int:
-        """How many of ``events`` this call put on the wire (-1: refused)."""
-        args = _publish_args(events, from_log=from_log)
-        published = int(self._publish_in_order(keys=[keys.relay_last_seq(org_id)], args=args))
+    def _overdue_holds(self) -> dict[str, int]:
+        """Per org, the highest seq held at least ``HOLD_GRACE_SECONDS`` ago (taken
+        out of ``_holds``; the caller holds ``_woken_lock``)."""
+        ripe_before = time.monotonic() - HOLD_GRACE_SECONDS
+        overdue: dict[str, int] = {}
+        for org_id, holds in list(self._holds.items()):
+            ripe = [seq for since, seq in holds if since <= ripe_before]
+            if not ripe:
+                continue
+            overdue[org_id] = max(ripe)
+            young = [(since, seq) for since, seq in holds if since > ripe_before]
+            if young:
+                self._holds[org_id] = young
+            else:
+                del self._holds[org_id]
+        return overdue
+
+    def _still_held(self, overdue: dict[str, int]) -> set[str]:
+        """The orgs of ``overdue`` whose held events are not out yet (one round trip)."""
+        if not overdue:
+            return set()
+        pipeline = self._redis.pipeline(transaction=False)
+        for org_id in overdue:
+            pipeline.get(keys.relay_last_seq(org_id))
+        lasts = pipeline.execute()
+        return {
+            org_id
+            for (org_id, held), last in zip(overdue.items(), lasts, strict=True)
+            if last is None or int(last) < held
+        }
+
+    def _publish_from_log(self, org_id: str, events: list["_Logged"]) -> list[int]:
+        """Publish what of ``events`` (every unpublished event of the org from
+        the first on, in seq order) is not out yet, and any held events that
+        follow; the ids now out."""
+        args = _publish_args(events, from_log=True)
+        outcome = _Outcome.of(self._publish_in_order(keys=_script_keys(org_id), args=args))
+        assert outcome is not None  # the log's word is never refused
         # Counted here, not when marked: a log batch may hold events another
         # process already put on the wire, and the script skips those.
-        EVENTS_PUBLISHED.inc(max(published, 0))
-        return published
+        EVENTS_PUBLISHED.inc(outcome.published)
+        return outcome.out
 
     def _mark_published(self, ids: list[int]) -> None:
         """Mark ``ids`` published (again is harmless). On PostgreSQL one statement,
@@ -289,16 +377,27 @@ class EventRelay:
             session.rollback()
         if not rows:
             return 0
-        self._publish(org_id, [_Logged(row.seq, row_json(row)) for row in rows], from_log=True)
-        self._mark_published([row.id for row in rows])
+        out = self._publish_from_log(
+            org_id, [_Logged(row.seq, row.id, row_json(row)) for row in rows]
+        )
+        self._mark_published(out)
         return len(rows)
 
 
+def _script_keys(org_id: str) -> list[str]:
+    return [keys.relay_last_seq(org_id), keys.relay_held(org_id)]
+
+
 def _publish_args(events: list[Any], *, from_log: bool) -> list[Any]:
-    """``PUBLISH_IN_ORDER``'s ARGV for ``events`` (``seq``, ``json``), in seq order."""
-    args: list[Any] = [keys.EVENTS_CHANNEL, LAST_SEQ_TTL_SECONDS, int(from_log)]
+    """``PUBLISH_IN_ORDER``'s ARGV for ``events`` (``seq``, ``id``, ``json``), in seq order."""
+    args: list[Any] = [
+        keys.EVENTS_CHANNEL,
+        LAST_SEQ_TTL_SECONDS,
+        HELD_TTL_SECONDS,
+        int(from_log),
+    ]
     for item in events:
-        args += [item.seq, item.json]
+        args += [item.seq, item.id, item.json]
     return args
 
 
@@ -329,6 +428,7 @@ def _mark_sql(dialect: Dialect) -> str:
 @dataclass(frozen=True, slots=True)
 class _Logged:
     seq: int
+    id: int
     json: str
 
 

@@ -261,6 +261,84 @@ def test_a_commit_after_an_unrelayed_event_waits_for_it_and_keeps_seq_order(
     assert unpublished(engine) == 0
 
 
+def committed_events(engine: Engine, org: str) -> dict[int, relay.Committed]:
+    """The org's events by seq, as the fast path publishes them."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Event).where(col(Event.org_id) == org).order_by(col(Event.seq))
+        ).scalars()
+        return {
+            row.seq: relay.Committed(
+                org, row.seq, row.id, json.dumps({"org_id": org, "id": row.seq})
+            )
+            for row in rows
+            if row.id is not None
+        }
+
+
+def test_an_event_that_overtakes_its_predecessor_is_held_until_it_is_out(
+    engine: Engine,
+    redis: Redis,
+    settings: Settings,
+    subscriber: PubSub,
+    no_poll: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two creates of one org cross between their commits and their publishes:
+    the later event waits in Redis and goes out right after the earlier one,
+    without the log path, and both are marked."""
+    monkeypatch.setattr(relay, "HOLD_GRACE_SECONDS", 3600.0)  # the log path cannot step in
+    box = Outbox(engine=engine, redis=redis, settings=settings)
+    box.start()
+    try:
+        create_in(engine, "acme", "one")  # the org's first event: its last seq is known after it
+        assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
+        logged: list[str] = []
+        box.stop()
+        create_in(engine, "acme", "two")  # committed; the fast path comes below, in reverse
+        create_in(engine, "acme", "three")
+        box = Outbox(engine=engine, redis=redis, settings=settings)
+        box.start()
+        relay_org = box.relay.relay_org
+        monkeypatch.setattr(
+            box.relay, "relay_org", lambda org_id: logged.append(org_id) or relay_org(org_id)
+        )
+        events = committed_events(engine, "acme")
+        box.relay.publish_now([events[3]])
+        assert subscriber.get_message(timeout=0.1) is None  # 3 waits for 2
+        assert redis.hlen(keys.relay_held("acme")) == 1
+        box.relay.publish_now([events[2]])
+        assert seqs_by_org(receive(subscriber, 2)) == {"acme": [2, 3]}
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while unpublished(engine, "acme"):
+            assert time.monotonic() < deadline, "the events stayed unmarked"
+            time.sleep(0.01)  # polls the condition: the relay's pass marks them
+    finally:
+        box.stop()
+    assert logged == []
+    assert redis.exists(keys.relay_held("acme")) == 0
+
+
+def test_a_held_event_lost_from_redis_is_published_from_the_log(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
+) -> None:
+    """A held event is not marked published: if Redis loses it (the hold's TTL,
+    a restart) the log path publishes it, after its predecessor."""
+    first = Outbox(engine=engine, redis=redis, settings=settings)
+    first.start()
+    create_in(engine, "acme", "one")
+    assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
+    first.stop()
+    create_in(engine, "acme", "two")  # as if its process died before relaying it
+    create_in(engine, "acme", "three")
+    held = EventRelay(engine=engine, redis=redis)
+    held.publish_now([committed_events(engine, "acme")[3]])
+    assert redis.delete(keys.relay_held("acme")) == 1
+    assert held.relay_pending() == 2
+    assert seqs_by_org(receive(subscriber, 2)) == {"acme": [2, 3]}
+    assert unpublished(engine, "acme") == 0
+
+
 def test_a_rolled_back_event_is_never_published(
     engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
 ) -> None:
