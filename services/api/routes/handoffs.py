@@ -12,10 +12,6 @@ from sqlmodel import Session
 
 from services.api.deps import (
     ClaimFlightsDep,
-    PresentDep,
-    RedactorsDep,
-    RedisDep,
-    SettingsDep,
     get_claim_lock_factory,
 )
 from services.api.errors import errors
@@ -68,27 +64,26 @@ Claimer = Annotated[InThread, Depends(in_thread(Role.senior, Role.admin, limit=L
 async def create_handoff(
     body: HandoffCreate,
     work: Creator,
-    redis: RedisDep,
-    settings: SettingsDep,
-    present: PresentDep,
-    redactors: RedactorsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     def create(session: Session, principal: Principal) -> Response:
         # The event's publish and the job's enqueue: one Redis round trip.
-        with batched_scripts(redis):
+        with batched_scripts(work.redis):
             handoff, created = lifecycle.create_handoff(
                 session=session,
                 principal=principal,
                 body=body,
-                claim_sla_seconds=settings.claim_sla_seconds,
+                claim_sla_seconds=work.settings.claim_sla_seconds,
                 idempotency_key=idempotency_key,
-                present=present,
-                redactors=redactors,
+                present=work.present,
+                redactors=work.redactors,
             )
             if created:
                 enqueue_created_assessment(
-                    redis, handoff_id=handoff.id, org_id=handoff.org_id, settings=settings
+                    work.redis,
+                    handoff_id=handoff.id,
+                    org_id=handoff.org_id,
+                    settings=work.settings,
                 )
         if not created:
             return json_response(handoff, status_code=201, headers=REPLAYED)
@@ -205,11 +200,11 @@ async def claim_handoff(
     response_model=HandoffPublic,
     responses=errors(403, 404, 409, 413, 429),
 )
-async def release_handoff(handoff_id: str, work: Senior, present: PresentDep) -> Response:
+async def release_handoff(handoff_id: str, work: Senior) -> Response:
     def release(session: Session, principal: Principal) -> Response:
         return json_response(
             claims.release_handoff(
-                session=session, principal=principal, handoff_id=handoff_id, present=present
+                session=session, principal=principal, handoff_id=handoff_id, present=work.present
             )
         )
 
@@ -221,9 +216,7 @@ async def release_handoff(handoff_id: str, work: Senior, present: PresentDep) ->
     response_model=HandoffPublic,
     responses=errors(400, 403, 404, 409, 413, 429),
 )
-async def reassign_handoff(
-    handoff_id: str, body: ReassignBody, work: Senior, present: PresentDep, redactors: RedactorsDep
-) -> Response:
+async def reassign_handoff(handoff_id: str, body: ReassignBody, work: Senior) -> Response:
     """Hand a claimed handoff to another senior (the claimer or an admin): one
     present as a senior or admin, or a member of one of the org's teams."""
 
@@ -234,8 +227,8 @@ async def reassign_handoff(
                 principal=principal,
                 handoff_id=handoff_id,
                 body=body,
-                present=present,
-                redactors=redactors,
+                present=work.present,
+                redactors=work.redactors,
             )
         )
 
@@ -247,9 +240,7 @@ async def reassign_handoff(
     response_model=HandoffPublic,
     responses=errors(400, 403, 404, 409, 413, 429),
 )
-async def resolve_handoff(
-    handoff_id: str, body: ResolveBody, work: Senior, redactors: RedactorsDep
-) -> Response:
+async def resolve_handoff(handoff_id: str, body: ResolveBody, work: Senior) -> Response:
     def resolve(session: Session, principal: Principal) -> Response:
         return json_response(
             lifecycle.resolve_handoff(
@@ -257,7 +248,7 @@ async def resolve_handoff(
                 principal=principal,
                 handoff_id=handoff_id,
                 resolution_notes=body.resolution_notes,
-                redactors=redactors,
+                redactors=work.redactors,
             )
         )
 
@@ -282,9 +273,7 @@ async def cancel_handoff(handoff_id: str, work: Anyone) -> Response:
     response_model=HandoffPublic,
     responses=errors(403, 404, 409, 413, 429, 503),
 )
-async def retry_assessment(
-    handoff_id: str, work: Senior, redis: RedisDep, settings: SettingsDep
-) -> Response:
+async def retry_assessment(handoff_id: str, work: Senior) -> Response:
     """Run the assessment again after it failed (or its job was lost)."""
 
     def retry(session: Session, principal: Principal) -> Response:
@@ -293,7 +282,7 @@ async def retry_assessment(
         )
         session.rollback()  # the 404 check is done; hold no transaction while Redis answers
         try:
-            state, _ = assessment_job_state(redis, handoff.id)
+            state, _ = assessment_job_state(work.redis, handoff.id)
         except RedisError as exc:
             raise ServiceUnavailable(
                 "The job queue is unavailable; try again shortly.", code="queue_unavailable"
@@ -304,7 +293,7 @@ async def retry_assessment(
             handoff_id=handoff.id,
             job_is_live=state is JobState.LIVE,
         )
-        _enqueue_assessment(redis, reopened, settings)
+        _enqueue_assessment(work.redis, reopened, work.settings)
         return json_response(reopened, status_code=202)
 
     return await work.run(retry)
