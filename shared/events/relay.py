@@ -81,7 +81,7 @@ class Committed:
 #: events that follow it in turn; holds an event whose predecessor is not out yet
 #: (the log's word publishes it anyway). Refuses (-1) when the last is unknown,
 #: unless from the log. Returns {events published, the highest seq held (0: none),
-#: the ids of every event now out: published now or before, or released from hold}.
+#: the org's last published seq, then the ids of the held events it released}.
 PUBLISH_IN_ORDER = """
 local last = tonumber(redis.call('GET', KEYS[1]))
 local from_log = ARGV[4] == '1'
@@ -89,12 +89,11 @@ if last == nil and not from_log then
   return -1
 end
 local holding = redis.call('EXISTS', KEYS[2]) == 1
-local reply = {0, 0}
-local function publish(seq, id, json)
+local reply = {0, 0, 0}
+local function publish(seq, json)
   redis.call('PUBLISH', ARGV[1], json)
   last = seq
   reply[1] = reply[1] + 1
-  reply[#reply + 1] = id
 end
 local function release_held()
   while holding do
@@ -104,18 +103,19 @@ local function release_held()
     end
     redis.call('HDEL', KEYS[2], last + 1)
     local colon = string.find(held, ':', 1, true)
-    publish(last + 1, tonumber(string.sub(held, 1, colon - 1)), string.sub(held, colon + 1))
+    publish(last + 1, string.sub(held, colon + 1))
+    reply[#reply + 1] = tonumber(string.sub(held, 1, colon - 1))
   end
 end
 for i = 5, #ARGV, 3 do
-  local seq, id = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local seq = tonumber(ARGV[i])
   if last ~= nil and seq <= last then
-    reply[#reply + 1] = id
+    -- out already
   elseif from_log or seq == last + 1 then
     if holding then
       redis.call('HDEL', KEYS[2], seq)
     end
-    publish(seq, id, ARGV[i + 2])
+    publish(seq, ARGV[i + 2])
     release_held()
   else
     redis.call('HSET', KEYS[2], seq, ARGV[i + 1] .. ':' .. ARGV[i + 2])
@@ -126,6 +126,7 @@ for i = 5, #ARGV, 3 do
 end
 if last ~= nil then
   redis.call('SET', KEYS[1], last, 'EX', ARGV[2])
+  reply[3] = last
 end
 return reply
 """
@@ -137,13 +138,20 @@ class _Outcome:
 
     published: int  # put on the wire by this call
     held: int  # the highest of the caller's seqs held (0: none)
-    out: list[int]  # the ids of events now out, to mark published
+    last: int  # the org's last published seq: the caller's events up to it are out
+    released: list[int]  # the ids of held events this call published
 
     @classmethod
     def of(cls, reply: Any) -> "_Outcome | None":
         if not isinstance(reply, list):  # -1: refused
             return None
-        return cls(int(reply[0]), int(reply[1]), [int(item) for item in reply[2:]])
+        published, held, last, *released = (int(item) for item in reply)
+        return cls(published, held, last, released)
+
+    def out(self, events: Iterable[Any]) -> list[int]:
+        """The ids to mark published: of ``events`` (the caller's), those now out,
+        and the held events released."""
+        return [item.id for item in events if item.seq <= self.last] + self.released
 
 
 class EventRelay:
@@ -198,18 +206,18 @@ class EventRelay:
                 self._publish_in_order,
                 keys=_script_keys(org_id),
                 args=_publish_args(org_events, from_log=False),
-                done=functools.partial(self._published_now, org_id),
+                done=functools.partial(self._published_now, org_id, org_events),
                 failed=functools.partial(self._not_published_now, org_id),
             )
 
-    def _published_now(self, org_id: str, reply: Any) -> None:
+    def _published_now(self, org_id: str, events: list[Committed], reply: Any) -> None:
         outcome = _Outcome.of(reply)
         if outcome is None:  # the org's last seq is unknown: the log path publishes them
             self.notify({org_id})
             return
         EVENTS_PUBLISHED.inc(outcome.published)
         with self._woken_lock:
-            self._published_ids.extend(outcome.out)
+            self._published_ids.extend(outcome.out(events))
             if outcome.held:
                 self._holds.setdefault(org_id, []).append((time.monotonic(), outcome.held))
 
@@ -319,7 +327,7 @@ class EventRelay:
         # Counted here, not when marked: a log batch may hold events another
         # process already put on the wire, and the script skips those.
         EVENTS_PUBLISHED.inc(outcome.published)
-        return outcome.out
+        return outcome.out(events)
 
     def _mark_published(self, ids: list[int]) -> None:
         """Mark ``ids`` published (again is harmless). On PostgreSQL one statement,
