@@ -242,14 +242,22 @@ def test_events_written_while_redis_is_down_are_published_when_it_is_back(
             redis.close()
 
 
+def publish_first_event(
+    engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, org: str
+) -> None:
+    """The org's first event, published by an outbox that then stops: Redis knows
+    the org's last seq (1) from here on."""
+    first = Outbox(engine=engine, redis=redis, settings=settings)
+    first.start()
+    create_in(engine, org, "one")
+    assert seqs_by_org(receive(subscriber, 1)) == {org: [1]}
+    first.stop()
+
+
 def test_a_commit_after_an_unrelayed_event_waits_for_it_and_keeps_seq_order(
     engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
 ) -> None:
-    first = Outbox(engine=engine, redis=redis, settings=settings)
-    first.start()
-    create_in(engine, "acme", "one")
-    assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
-    first.stop()
+    publish_first_event(engine, redis, settings, subscriber, "acme")
     create_in(engine, "acme", "two")  # as if its process died before relaying it
     second = Outbox(engine=engine, redis=redis, settings=settings)
     second.start()
@@ -288,21 +296,17 @@ def test_an_event_that_overtakes_its_predecessor_is_held_until_it_is_out(
     the later event waits in Redis and goes out right after the earlier one,
     without the log path, and both are marked."""
     monkeypatch.setattr(relay, "HOLD_GRACE_SECONDS", 3600.0)  # the log path cannot step in
+    publish_first_event(engine, redis, settings, subscriber, "acme")
+    create_in(engine, "acme", "two")  # committed; the fast path comes below, in reverse
+    create_in(engine, "acme", "three")
     box = Outbox(engine=engine, redis=redis, settings=settings)
     box.start()
+    logged: list[str] = []
+    relay_org = box.relay.relay_org
+    monkeypatch.setattr(
+        box.relay, "relay_org", lambda org_id: logged.append(org_id) or relay_org(org_id)
+    )
     try:
-        create_in(engine, "acme", "one")  # the org's first event: its last seq is known after it
-        assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
-        logged: list[str] = []
-        box.stop()
-        create_in(engine, "acme", "two")  # committed; the fast path comes below, in reverse
-        create_in(engine, "acme", "three")
-        box = Outbox(engine=engine, redis=redis, settings=settings)
-        box.start()
-        relay_org = box.relay.relay_org
-        monkeypatch.setattr(
-            box.relay, "relay_org", lambda org_id: logged.append(org_id) or relay_org(org_id)
-        )
         events = committed_events(engine, "acme")
         box.relay.publish_now([events[3]])
         assert subscriber.get_message(timeout=0.1) is None  # 3 waits for 2
@@ -324,11 +328,7 @@ def test_a_held_event_lost_from_redis_is_published_from_the_log(
 ) -> None:
     """A held event is not marked published: if Redis loses it (the hold's TTL,
     a restart) the log path publishes it, after its predecessor."""
-    first = Outbox(engine=engine, redis=redis, settings=settings)
-    first.start()
-    create_in(engine, "acme", "one")
-    assert seqs_by_org(receive(subscriber, 1)) == {"acme": [1]}
-    first.stop()
+    publish_first_event(engine, redis, settings, subscriber, "acme")
     create_in(engine, "acme", "two")  # as if its process died before relaying it
     create_in(engine, "acme", "three")
     held = EventRelay(engine=engine, redis=redis)
