@@ -25,6 +25,7 @@ from shared.core.db import driver_autocommit, session_scope
 from shared.core.metrics import EVENTS_PUBLISHED
 from shared.core.script_batch import call_script
 from shared.core.timeutil import utcnow
+from shared.events.in_order import PUBLISH_IN_ORDER, Outcome, script_args, script_keys
 from shared.events.models import Event
 from shared.events.record import row_json, wire_columns
 
@@ -50,16 +51,10 @@ MARK_DELAY_SECONDS = 0.05
 #: An event whose process died unpublished waits this much longer.
 SWEEP_MIN_AGE_SECONDS = 0.5
 
-#: The script's per-org "last published seq" outlives an idle org this long.
-LAST_SEQ_TTL_SECONDS = 7 * 24 * 3600
-
 #: How long an event the script held (its predecessor, committed just before it,
 #: not out yet) waits for the predecessor's own publish before the relay thread
 #: publishes both from the log: the predecessor's process may have died.
 HOLD_GRACE_SECONDS = MARK_DELAY_SECONDS
-#: An org's held events outlive its last hold this long. Expiry loses nothing:
-#: a held event is not marked published, so the log path sends it.
-HELD_TTL_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,85 +68,6 @@ class Committed:
 
 
 # --- relaying ----------------------------------------------------------------------
-
-#: KEYS[1]: the org's last published seq; KEYS[2]: its held events (a hash, seq →
-#: "id:json"). ARGV: channel, TTL of KEYS[1], TTL of KEYS[2], whether the caller read
-#: every unpublished event of the org from the log ("1"), then seq, id, JSON triples
-#: in seq order. Publishes each event that follows the last one, then any held
-#: events that follow it in turn; holds an event whose predecessor is not out yet
-#: (the log's word publishes it anyway). Refuses (-1) when the last is unknown,
-#: unless from the log. Returns {events published, the highest seq held (0: none),
-#: the org's last published seq, then the ids of the held events it released}.
-PUBLISH_IN_ORDER = """
-local last = tonumber(redis.call('GET', KEYS[1]))
-local from_log = ARGV[4] == '1'
-if last == nil and not from_log then
-  return -1
-end
-local holding = redis.call('EXISTS', KEYS[2]) == 1
-local reply = {0, 0, 0}
-local function publish(seq, json)
-  redis.call('PUBLISH', ARGV[1], json)
-  last = seq
-  reply[1] = reply[1] + 1
-end
-local function release_held()
-  while holding do
-    local held = redis.call('HGET', KEYS[2], last + 1)
-    if not held then
-      return
-    end
-    redis.call('HDEL', KEYS[2], last + 1)
-    local colon = string.find(held, ':', 1, true)
-    publish(last + 1, string.sub(held, colon + 1))
-    reply[#reply + 1] = tonumber(string.sub(held, 1, colon - 1))
-  end
-end
-for i = 5, #ARGV, 3 do
-  local seq = tonumber(ARGV[i])
-  if last ~= nil and seq <= last then
-    -- out already
-  elseif from_log or seq == last + 1 then
-    if holding then
-      redis.call('HDEL', KEYS[2], seq)
-    end
-    publish(seq, ARGV[i + 2])
-    release_held()
-  else
-    redis.call('HSET', KEYS[2], seq, ARGV[i + 1] .. ':' .. ARGV[i + 2])
-    redis.call('EXPIRE', KEYS[2], ARGV[3])
-    holding = true
-    reply[2] = seq
-  end
-end
-if last ~= nil then
-  redis.call('SET', KEYS[1], last, 'EX', ARGV[2])
-  reply[3] = last
-end
-return reply
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """``PUBLISH_IN_ORDER``'s reply, unless it refused."""
-
-    published: int  # put on the wire by this call
-    held: int  # the highest of the caller's seqs held (0: none)
-    last: int  # the org's last published seq: the caller's events up to it are out
-    released: list[int]  # the ids of held events this call published
-
-    @classmethod
-    def of(cls, reply: Any) -> "_Outcome | None":
-        if not isinstance(reply, list):  # -1: refused
-            return None
-        published, held, last, *released = (int(item) for item in reply)
-        return cls(published, held, last, released)
-
-    def out(self, events: Iterable[Any]) -> list[int]:
-        """The ids to mark published: of ``events`` (the caller's), those now out,
-        and the held events released."""
-        return [item.id for item in events if item.seq <= self.last] + self.released
 
 
 class EventRelay:
@@ -204,14 +120,14 @@ class EventRelay:
             call_script(
                 self._redis,
                 self._publish_in_order,
-                keys=_script_keys(org_id),
-                args=_publish_args(org_events, from_log=False),
+                keys=script_keys(org_id),
+                args=script_args(org_events, from_log=False),
                 done=functools.partial(self._published_now, org_id, org_events),
                 failed=functools.partial(self._not_published_now, org_id),
             )
 
     def _published_now(self, org_id: str, events: list[Committed], reply: Any) -> None:
-        outcome = _Outcome.of(reply)
+        outcome = Outcome.of(reply)
         if outcome is None:  # the org's last seq is unknown: the log path publishes them
             self.notify({org_id})
             return
@@ -321,8 +237,8 @@ class EventRelay:
         """Publish what of ``events`` (every unpublished event of the org from
         the first on, in seq order) is not out yet, and any held events that
         follow; the ids now out."""
-        args = _publish_args(events, from_log=True)
-        outcome = _Outcome.of(self._publish_in_order(keys=_script_keys(org_id), args=args))
+        args = script_args(events, from_log=True)
+        outcome = Outcome.of(self._publish_in_order(keys=script_keys(org_id), args=args))
         assert outcome is not None  # the log's word is never refused
         # Counted here, not when marked: a log batch may hold events another
         # process already put on the wire, and the script skips those.
@@ -390,23 +306,6 @@ class EventRelay:
         )
         self._mark_published(out)
         return len(rows)
-
-
-def _script_keys(org_id: str) -> list[str]:
-    return [keys.relay_last_seq(org_id), keys.relay_held(org_id)]
-
-
-def _publish_args(events: list[Any], *, from_log: bool) -> list[Any]:
-    """``PUBLISH_IN_ORDER``'s ARGV for ``events`` (``seq``, ``id``, ``json``), in seq order."""
-    args: list[Any] = [
-        keys.EVENTS_CHANNEL,
-        LAST_SEQ_TTL_SECONDS,
-        HELD_TTL_SECONDS,
-        int(from_log),
-    ]
-    for item in events:
-        args += [item.seq, item.id, item.json]
-    return args
 
 
 def _marked_on_driver(connection: Connection, ids: list[int], now: datetime) -> bool:

@@ -24,7 +24,6 @@ its sessions was revoked while it was not listening.
 """
 
 import asyncio
-import json
 import logging
 import signal
 import time
@@ -39,6 +38,7 @@ from sse_starlette.sse import AppStatus
 
 from services.api.streaming.response import SendWatchdog
 from shared.core import keys
+from shared.core.db import load_json
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +283,10 @@ class EventHub:
                 self.revoked(session_id)
 
     def _dispatch(self, data: bytes) -> None:
+        if not self._subscribers:
+            return  # no stream here: every process gets every event, most need not read it
         try:
-            event = json.loads(data)
+            event = load_json(data)
             org_id, seq, event_type = event["org_id"], int(event["id"]), event["type"]
         except (ValueError, KeyError, TypeError):
             log.warning("event hub: ignoring a malformed message")
