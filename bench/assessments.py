@@ -2,6 +2,7 @@
 
     python -m bench.assessments [--jobs 40] [--samples 40] [--warmup 3] [--runs 3]
                                 [--pace-ms 50] [--no-pool] [--kinds trivial,simple]
+                                [--pairs 6] [--warmup-pairs 1] [--pair-jobs 100]
                                 [--profile DIR]
                                 [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
@@ -35,6 +36,14 @@ arrives on RQ's result stream (a blocking XREAD; resolution well under 1 ms).
 A trivial job is timed from just before its enqueue instead.
 The job returns only after the assessment and its event are committed, and
 the database is checked to show ``ready`` for every sample.
+
+Pairs (done-when 2's precise figure): a 40-job burst of the trivial job spans ~0.1 s,
+so one descheduling moved its rate and the ratio with it. After each run's bursts and
+latencies, one waiting SimpleWorker (not ``--burst``) runs ``--warmup-pairs`` unreported and
+``--pairs`` measured pairs of ``--pair-jobs``-job batches, trivial and assessments, ABBA. Each
+batch is queued behind a gate job (``bench/trivial_job.py``'s ``hold``), left to settle, then
+released; its rate is (jobs - 1) / first to last RQ ``ended_at`` of the runs that returned
+"ready". Each run's figure is the median of its pair ratios; printed below the table.
 
 Prints one row per kind with the median over the runs of: assessments/s, the
 ratios to the trivial job's rate and to SimpleWorker's assessments/s in the same
@@ -521,6 +530,9 @@ def measure_pairs(bench: Bench, args: argparse.Namespace) -> list[Pair]:
             order = (TRIVIAL, SIMPLE) if index % 2 == 0 else (SIMPLE, TRIVIAL)
             rates = {kind.key: gated_batch(bench, kind, args.pair_jobs, proc) for kind in order}
             pairs.append(Pair(rates[TRIVIAL.key], rates[SIMPLE.key]))
+        # A job enqueued again meanwhile (before the reconciler's fix, one that finished
+        # during a pass) runs here, not in the next burst's pre-filled queue.
+        wait_until(lambda: bench.queued_jobs() == 0, proc=proc, what="an empty queue")
     return pairs[args.warmup_pairs :]
 
 
