@@ -2,6 +2,7 @@
 
     python -m bench.assessments [--jobs 40] [--samples 40] [--warmup 3] [--runs 3]
                                 [--pace-ms 50] [--no-pool] [--kinds trivial,simple]
+                                [--pairs 6] [--warmup-pairs 1] [--pair-jobs 100]
                                 [--profile DIR]
                                 [--pg-admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
@@ -35,6 +36,14 @@ arrives on RQ's result stream (a blocking XREAD; resolution well under 1 ms).
 A trivial job is timed from just before its enqueue instead.
 The job returns only after the assessment and its event are committed, and
 the database is checked to show ``ready`` for every sample.
+
+Pairs (done-when 2's precise figure): a 40-job burst of the trivial job spans ~0.1 s,
+so one descheduling moved its rate and the ratio with it. After each run's bursts and
+latencies, one waiting SimpleWorker (not ``--burst``) runs ``--warmup-pairs`` unreported and
+``--pairs`` measured pairs of ``--pair-jobs``-job batches, trivial and assessments, ABBA. Each
+batch is queued behind a gate job (``bench/trivial_job.py``'s ``hold``), left to settle, then
+released; its rate is (jobs - 1) / first to last RQ ``ended_at`` of the runs that returned
+"ready". Each run's figure is the median of its pair ratios; printed below the table.
 
 Prints one row per kind with the median over the runs of: assessments/s, the
 ratios to the trivial job's rate and to SimpleWorker's assessments/s in the same
@@ -84,7 +93,7 @@ from bench.common import (
     percentile,
     prepared_statements_env,
 )
-from bench.trivial_job import NOOP_FUNC
+from bench.trivial_job import HOLD_FUNC, NOOP_FUNC
 from shared.core import keys
 from shared.core.settings import Settings
 from shared.events.models import EventType
@@ -116,6 +125,10 @@ RESULT_TIMEOUT_SECONDS = 30  # XREAD block, whole seconds (RQ's API)
 PROFILE_RATE = 250  # py-spy samples per second with --profile
 POOL_PROCESSES = 2
 SPAWN_SHARE = 0.1  # a SpawnWorker job costs about a second: run a tenth of the jobs
+GATE_SECONDS = 120  # the longest a gate job holds its worker while a batch is queued
+#: Between queueing a batch and opening its gate, so the creates' tail (the API's relay
+#: marks their events within 50 ms) is over before either kind's batch runs.
+SETTLE_SECONDS = 0.3
 
 
 class BenchError(RuntimeError):
@@ -216,6 +229,18 @@ class KindRun:
     @property
     def job_run_ms(self) -> float:
         return 1000 * statistics.median(sample.job_run_s for sample in self.samples)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A trivial batch and an assessment batch run back to back by one warm worker."""
+
+    trivial_rate: float  # jobs/s
+    assessment_rate: float
+
+    @property
+    def ratio(self) -> float:
+        return self.assessment_rate / self.trivial_rate
 
 
 @dataclass(frozen=True)
@@ -484,6 +509,68 @@ def paced(seconds: float) -> None:
         time.sleep(seconds)
 
 
+# --- alternated batches in one warm worker ------------------------------------------
+
+
+def measure_pairs(bench: Bench, args: argparse.Namespace) -> list[Pair]:
+    """``--warmup-pairs`` unreported, then ``--pairs`` measured pairs of batches of
+    ``--pair-jobs``, trivial and assessments, on one waiting SimpleWorker (not
+    ``--burst``): no start-up and no first job in any batch, and both kinds in
+    the same process within a second of each other. Alternated ABBA (trivial
+    first, then assessments first, …), so a load that drifts during a pair
+    weighs on both of its kinds alike."""
+    before = bench.registered_workers()
+    with running(bench.start_workers(SIMPLE, burst=False)) as proc:
+        wait_until(
+            lambda: len(bench.registered_workers() - before) >= 1,
+            proc=proc, what="worker registration",
+        )  # fmt: skip
+        pairs = []
+        for index in range(args.warmup_pairs + args.pairs):
+            order = (TRIVIAL, SIMPLE) if index % 2 == 0 else (SIMPLE, TRIVIAL)
+            rates = {kind.key: gated_batch(bench, kind, args.pair_jobs, proc) for kind in order}
+            pairs.append(Pair(rates[TRIVIAL.key], rates[SIMPLE.key]))
+        # A job enqueued again meanwhile (before the reconciler's fix, one that finished
+        # during a pass) runs here, not in the next burst's pre-filled queue.
+        wait_until(lambda: bench.queued_jobs() == 0, proc=proc, what="an empty queue")
+    return pairs[args.warmup_pairs :]
+
+
+def gated_batch(bench: Bench, kind: WorkerKind, jobs: int, proc: Proc) -> float:
+    """Hold the worker on a gate job, queue ``jobs`` of ``kind`` behind it, let the
+    queueing settle, open the gate and wait for every job's result. Returns
+    (jobs - 1) / first to last RQ ``ended_at`` of the runs that returned "ready":
+    the same stamp for both kinds, none of the queueing in it, and no second run
+    of a job (one that returned "skipped") counted or in the way."""
+    gate_key = f"bench:gate:{secrets.token_hex(8)}"
+    gate = Queue(keys.ASSESSMENTS_QUEUE, connection=bench.redis).enqueue(
+        HOLD_FUNC, gate_key, GATE_SECONDS, job_timeout=GATE_SECONDS + 30, result_ttl=600
+    )
+    submitted = [bench.submit(kind) for _ in range(jobs)]
+    paced(SETTLE_SECONDS)
+    bench.redis.lpush(gate_key, "open")
+    stamps = sorted(
+        ready_ended_at(bench, job_id, handoff_id, proc) for job_id, handoff_id in submitted
+    )
+    gate_result = gate.latest_result()
+    if gate_result is None or gate_result.return_value != "released":
+        raise BenchError(f"the gate was not held until the batch was queued: {gate_result}")
+    return (jobs - 1) / (stamps[-1] - stamps[0])
+
+
+def ready_ended_at(bench: Bench, job_id: str, handoff_id: str | None, proc: Proc) -> float:
+    """When the run of ``job_id`` that returned "ready" ended (POSIX time), after
+    waiting for the job's first result; ``check_ready``'s error when none did."""
+    job = Job.fetch(job_id, connection=bench.redis)
+    latest = job.latest_result(timeout=RESULT_TIMEOUT_SECONDS)
+    for result in job.results():  # newest first; a later duplicate returned "skipped"
+        if result.return_value == "ready" and result.execution_ended_at is not None:
+            check_ready(bench, job_id, handoff_id, result, proc)
+            return result.execution_ended_at.timestamp()
+    check_ready(bench, job_id, handoff_id, latest, proc)
+    raise BenchError(f"job {job_id}: its run that returned 'ready' has no end time")
+
+
 # --- main -------------------------------------------------------------------------
 
 
@@ -497,7 +584,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     try:
         with bench_environment(args) as bench:
-            runs = [run_once(bench, kinds, args, index) for index in range(args.runs)]
+            runs, pairs = [], []
+            for index in range(args.runs):
+                runs.append(run_once(bench, kinds, args, index))
+                if args.pairs:
+                    pairs.append(measure_pairs(bench, args))
+                    report_pairs(index, pairs[-1])
     except (BenchError, ProcessError, RedisError, httpx.HTTPError) as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         return 1
@@ -505,6 +597,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ninterrupted; every process stopped and the database dropped", file=sys.stderr)
         return 130
     print_table(summarize(runs), load_before=load_before, load_after=os.getloadavg())
+    if pairs:
+        print_pairs(pairs, args)
     return 0
 
 
@@ -530,6 +624,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--warmup", type=_at_least(0), default=3, help="unmeasured creates before them")
     add("--runs", type=_at_least(1), default=3, help="repetitions; the table shows medians")
     add("--pace-ms", type=_at_least(0), default=50, help="at most one create per this many ms")
+    add(
+        "--pairs",
+        type=_at_least(0),
+        default=6,
+        help="per run, measured trivial/assessment batch pairs in one warm worker (0: none)",
+    )
+    add("--warmup-pairs", type=_at_least(0), default=1, help="unreported pairs before them")
+    add("--pair-jobs", type=_at_least(2), default=100, help="jobs per batch of a pair")
     add("--no-pool", action="store_true", help="skip the rq worker-pool row")
     add("--kinds", type=_kinds, default=None,
         help="only these kinds, comma-separated (trivial and simple are always run)")  # fmt: skip
@@ -581,6 +683,32 @@ def report_progress(index: int, run: KindRun) -> None:
         f"all ready {run.throughput.wall_s:5.2f} s  p50 {run.p50_ms:6.1f} ms  "
         f"p99 {run.p99_ms:6.1f} ms  job run {run.job_run_ms:6.1f} ms",
         flush=True,
+    )
+
+
+def report_pairs(index: int, pairs: Sequence[Pair]) -> None:
+    ratios = " ".join(f"{pair.ratio:.2f}" for pair in pairs)
+    trivial = statistics.median(pair.trivial_rate for pair in pairs)
+    assessments = statistics.median(pair.assessment_rate for pair in pairs)
+    print(
+        f"  run {index + 1} pairs   trivial {trivial:.1f}/s  assessments {assessments:.1f}/s"
+        f"  ratio per pair {ratios} → {statistics.median(p.ratio for p in pairs):.2f}",
+        flush=True,
+    )
+
+
+def print_pairs(runs: Sequence[Sequence[Pair]], args: argparse.Namespace) -> None:
+    """The alternated batches: each run's median pair ratio, and their median."""
+    medians = [statistics.median(pair.ratio for pair in pairs) for pairs in runs]
+    per_run = ", ".join(f"{median:.2f}" for median in medians)
+    print(
+        f"\nAssessments ÷ trivial job, alternated in one warm SimpleWorker ({args.warmup_pairs} "
+        f"warm-up + {args.pairs} pairs of {args.pair_jobs}-job batches per run, ABBA; each\n"
+        "batch queued behind a gate job, its rate (jobs - 1) / first to last RQ ended_at): "
+        f"per run {per_run} → median **{statistics.median(medians):.2f}**"
+        f"\n(trivial {statistics.median(p.trivial_rate for r in runs for p in r):.1f}/s, "
+        f"assessments {statistics.median(p.assessment_rate for r in runs for p in r):.1f}/s, "
+        "medians over every pair)."
     )
 
 

@@ -36,30 +36,52 @@ class ReconcileReport:
 def reconcile_assessments(*, engine: Engine, redis: Redis, settings: Settings) -> ReconcileReport:
     """One pass over every pending assessment, in pages of ``BATCH_SIZE`` by id."""
     report = ReconcileReport()
-    for handoff_id, org_id, attempts in _all_pending(engine):
-        report.checked += 1
-        state, _ = assessment_job_state(redis, handoff_id)
-        if state is JobState.LIVE:
-            continue
-        if attempts >= settings.assessment_max_attempts:
-            # It keeps dying with its worker: stop feeding it to the workers.
-            with session_scope(engine) as session:
-                report.failed += mark_assessment_failed(session=session, handoff_id=handoff_id)
-            continue
-        enqueue_assessment(redis, handoff_id=handoff_id, org_id=org_id, settings=settings)
-        report.enqueued += 1
-        log.info("reconciler: re-enqueued assessment of %s (job %s)", handoff_id, state.value)
+    for page in _pending_pages(engine):
+        report.checked += len(page)
+        not_live = {}
+        for handoff_id, org_id, attempts in page:
+            state, _ = assessment_job_state(redis, handoff_id)
+            if state is not JobState.LIVE:
+                not_live[handoff_id] = (org_id, attempts, state)
+        for handoff_id in _still_pending(engine, list(not_live)):
+            org_id, attempts, state = not_live[handoff_id]
+            if attempts >= settings.assessment_max_attempts:
+                # It keeps dying with its worker: stop feeding it to the workers.
+                with session_scope(engine) as session:
+                    report.failed += mark_assessment_failed(session=session, handoff_id=handoff_id)
+                continue
+            enqueue_assessment(redis, handoff_id=handoff_id, org_id=org_id, settings=settings)
+            report.enqueued += 1
+            log.info("reconciler: re-enqueued assessment of %s (job %s)", handoff_id, state.value)
     return report
 
 
-def _all_pending(engine: Engine) -> Iterator[tuple[str, str, int]]:
+def _pending_pages(engine: Engine) -> Iterator[list[tuple[str, str, int]]]:
     after = ""
     while True:
         page = _pending_page(engine, after)
-        yield from page
+        if page:
+            yield page
         if len(page) < BATCH_SIZE:
             return
         after = page[-1][0]
+
+
+def _still_pending(engine: Engine, handoff_ids: list[str]) -> list[str]:
+    """Those of ``handoff_ids`` whose assessment is still pending, read after their
+    jobs were. A job commits its assessment before RQ shows it finished, so one
+    that finished after the page was read shows ready here; without this second
+    read the pass enqueued it again (a duplicate run, skipped, in every pass that
+    met a busy worker)."""
+    if not handoff_ids:
+        return []
+    statement = select(Handoff.id).where(
+        col(Handoff.id).in_(handoff_ids),
+        Handoff.assessment_status == AssessmentStatus.pending.value,
+    )
+    with session_scope(engine) as session:
+        pending = set(session.exec(statement))
+    return [handoff_id for handoff_id in handoff_ids if handoff_id in pending]
 
 
 def _pending_page(engine: Engine, after: str) -> list[tuple[str, str, int]]:

@@ -127,6 +127,26 @@ def test_reconciler_skips_ready_assessments(
     assert (report.checked, report.enqueued) == (0, 0)
 
 
+def test_reconciler_leaves_a_job_that_finished_during_its_pass(
+    engine: Engine, redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass read the handoff as pending; its job then stored the assessment and
+    finished before the pass looked at the job: no second run."""
+    handoff_id = _create(engine)
+
+    def finished_meanwhile(_redis: Redis, finished_id: str) -> tuple[JobState, None]:
+        with session_scope(engine) as session:
+            store_assessment(session=session, handoff_id=finished_id, assessment=SAMPLE_ASSESSMENT)
+        return JobState.NONE, None  # RQ shows it finished: not live
+
+    monkeypatch.setattr("shared.assessments.reconciler.assessment_job_state", finished_meanwhile)
+    report = reconcile_assessments(engine=engine, redis=redis, settings=settings)
+    assert (report.checked, report.enqueued, report.failed) == (1, 0, 0)
+    assert _queued_ids(redis) == []
+    with session_scope(engine) as session:
+        assert session.get(Handoff, handoff_id).assessment_status == "ready"
+
+
 def test_reconciler_gives_up_after_max_attempts(
     engine: Engine, redis: Redis, settings: Settings
 ) -> None:
