@@ -34,7 +34,7 @@ from services.api.routes import (
 from services.api.streaming.hub import EventHub
 from shared.auth.authenticator import Authenticator
 from shared.auth.people import PeopleRegistry
-from shared.core.db import autocommit_reads, make_engine
+from shared.core.db import POOL_SIZE, autocommit_reads, make_engine
 from shared.core.queue_metrics import QueueCollector
 from shared.core.ratelimit import RateLimits
 from shared.core.redis_client import async_redis_for, redis_for
@@ -45,9 +45,13 @@ from shared.handoffs.claim_flights import ClaimFlights
 from shared.redaction.service import RedactorCache
 from shared.routing.presence import Presence
 
-#: Sync routes run in anyio's thread pool, the hot routes' hops in ``request_threads``;
-#: a claim storm needs more than anyio's default 40.
+#: Sync routes run in anyio's thread pool, its limiter raised from anyio's default 40.
 THREADPOOL_SIZE = 100
+#: The hot routes' hops (``request_threads``): the database pool's connections and a
+#: few more for work that needs none (a rate limit's round trip, a token). More only
+#: queued for a connection while contending for the GIL: with 100, a create or a
+#: claim cost ~20 % more CPU (docs/decisions.md, "The hop on the app's own thread pool").
+REQUEST_THREADS = POOL_SIZE + 6
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             prepared_statements=settings.database_prepared_statements,
         )
         app.state.read_engine = autocommit_reads(engine)
-        app.state.request_threads = threads = request_threads(THREADPOOL_SIZE)
+        app.state.request_threads = threads = request_threads(REQUEST_THREADS)
         app.state.redis = redis = redis_for(settings)
         app.state.metrics = CollectorRegistry()
         app.state.metrics.register(QueueCollector(redis))
