@@ -27,7 +27,6 @@ from shared.handoffs.claim_flights import ClaimFlights
 from shared.handoffs.models import Handoff
 from shared.handoffs.queries import get_handoff
 from shared.redaction.service import RedactorCache
-from shared.routing.assignment import PresentLookup, present_from
 from shared.routing.presence import Presence
 from shared.webhooks.models import Webhook
 from shared.webhooks.subscriptions import load_webhook
@@ -70,13 +69,6 @@ async def get_presence(request: Request) -> Presence:
 
 
 PresenceDep = Annotated[Presence, Depends(get_presence)]
-
-
-async def get_present_lookup(presence: PresenceDep) -> PresentLookup:
-    return present_from(presence)
-
-
-PresentDep = Annotated[PresentLookup, Depends(get_present_lookup)]
 
 
 def get_principal(request: Request, credentials: CredentialsDep) -> Principal:
