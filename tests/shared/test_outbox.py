@@ -339,6 +339,58 @@ def test_a_held_event_lost_from_redis_is_published_from_the_log(
     assert unpublished(engine, "acme") == 0
 
 
+def test_a_held_event_whose_redis_restarts_before_its_check_is_published_from_the_log(
+    engine: Engine,
+    settings: Settings,
+    tmp_path: Path,
+    no_poll: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis goes down while an event is held, so the relay's check of the hold
+    fails, and comes back empty (no hold, no last seq): once it is back the
+    relay sends the held event and its predecessor from the log, in order."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    settings = settings.model_copy(update={"redis_url": url})
+    with running(start_redis(port, log_dir=tmp_path)) as server:
+        redis = make_redis(url)
+        box = Outbox(engine=engine, redis=redis, settings=settings)
+        box.start()
+        create_in(engine, "acme", "one")
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while unpublished(engine):  # out and marked: Redis knows the org's last seq
+            assert time.monotonic() < deadline, "the first event stayed unpublished"
+            time.sleep(0.01)
+        box.stop()
+        create_in(engine, "acme", "two")  # as if its process died before relaying it
+        create_in(engine, "acme", "three")
+        box = Outbox(engine=engine, redis=redis, settings=settings)
+        box.start()
+        try:
+            monkeypatch.setattr(relay, "HOLD_GRACE_SECONDS", 3600.0)  # no check before the stop
+            box.relay.publish_now([committed_events(engine, "acme")[3]])
+            assert redis.hlen(keys.relay_held("acme")) == 1
+            server.stop()
+            monkeypatch.setattr(relay, "HOLD_GRACE_SECONDS", 0.0)  # the next pass checks
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while not box.relay._backing_off:  # the check met Redis down
+                assert time.monotonic() < deadline, "the relay never checked the hold"
+                time.sleep(0.01)
+            assert unpublished(engine, "acme") == 2
+            with running(start_redis(port, log_dir=tmp_path)):
+                subscriber = redis.pubsub(ignore_subscribe_messages=True)
+                subscriber.subscribe(keys.EVENTS_CHANNEL)
+                assert seqs_by_org(receive(subscriber, 2)) == {"acme": [2, 3]}
+                deadline = time.monotonic() + DEADLINE_SECONDS
+                while unpublished(engine, "acme"):
+                    assert time.monotonic() < deadline, "the events stayed unmarked"
+                    time.sleep(0.01)
+                subscriber.close()
+        finally:
+            box.stop()
+            redis.close()
+
+
 def test_a_rolled_back_event_is_never_published(
     engine: Engine, redis: Redis, settings: Settings, subscriber: PubSub, no_poll: None
 ) -> None:
